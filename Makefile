@@ -1,0 +1,37 @@
+# Gereedschapskist — the two commands that matter: `make up` and `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+UV    := $(shell command -v uv 2>/dev/null)
+
+.PHONY: test up install bench check lint clean
+
+## install: create .venv (if missing) and install the project with every extra, from uv.lock
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml uv.lock
+ifeq ($(UV),)
+	python3 -m pip install --quiet "uv==$(UV_VERSION)"
+endif
+	uv sync --frozen --all-extras
+	@touch $@
+
+## test: install everything, then run the whole test suite (benchmarks excluded)
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+## check: validate the catalogue as CI does
+check: install
+	$(VENV)/bin/gereedschapskist catalogue check
+
+## bench: run the benchmarks under tests/bench and print their figures
+bench: install
+	$(PY) -m pytest tests/bench -s $(PYTEST_ARGS)
+
+## up: start the whole workbench on this machine
+up: install
+	$(VENV)/bin/gereedschapskist up
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,323 @@
+"""The catalogue as typed, frozen domain objects.
+
+Built only by :mod:`.loader` from files that passed the schema, so the types here
+never re-validate. A ``Bundle`` is a catalogue item, never a running instance:
+workspaces elsewhere store ``bundle.id`` + ``bundle.version``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+from typing import Iterable, Mapping
+
+_MEMORY = re.compile(r"^(\d+)(Mi|Gi|Ti)$")
+_UNIT = {"Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+
+def memory_bytes(quantity: str) -> int:
+    """``"4Gi"`` → 4294967296 (the schema guarantees the form)."""
+    match = _MEMORY.match(quantity)
+    if not match:
+        raise ValueError(f"not a memory quantity: {quantity!r}")
+    return int(match.group(1)) * _UNIT[match.group(2)]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalText:
+    nl: str
+    en: str
+
+    def get(self, language: str) -> str:
+        return self.nl if language == "nl" else self.en
+
+
+class Status(StrEnum):
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class Interface(StrEnum):
+    JUPYTERLAB = "jupyterlab"
+    RSTUDIO = "rstudio"
+    VSCODE = "vscode"
+
+    @property
+    def label(self) -> str:
+        return {"jupyterlab": "JupyterLab", "rstudio": "RStudio", "vscode": "VS Code"}[self.value]
+
+
+class SupplyModel(StrEnum):
+    STANDARD_CONTRACT = "standard-contract"
+    SAAS_PACKAGE = "saas-package"
+    IAAS_COMPONENT = "iaas-component"
+    CUSTOM = "custom"
+
+    @property
+    def letter(self) -> str:
+        return "abcd"[list(SupplyModel).index(self)]
+
+
+class Ecosystem(StrEnum):
+    PYPI = "pypi"
+    CRAN = "cran"
+    CONDA_FORGE = "conda-forge"
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    id: str
+    title: LocalText
+    description: LocalText
+    file: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lifecycle:
+    status: Status
+    since: date | None = None
+    successor: str | None = None
+    retires_on: date | None = None
+    message: LocalText | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    repository: str
+    tag: str
+    digest: str | None = None
+
+    @property
+    def reference(self) -> str:
+        """``repo:tag`` or, once CI has written the digest, ``repo:tag@sha256:…``."""
+        ref = f"{self.repository}:{self.tag}"
+        return f"{ref}@{self.digest}" if self.digest else ref
+
+
+@dataclass(frozen=True, slots=True)
+class Package:
+    ecosystem: Ecosystem
+    name: str
+    version: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.name}=={self.version}"
+
+    @property
+    def key(self) -> str:
+        """Name as compared across versions (PyPI names are case/punctuation-insensitive)."""
+        base = self.name.split("[", 1)[0]
+        if self.ecosystem is Ecosystem.PYPI:
+            return re.sub(r"[-_.]+", "-", base).lower()
+        return base
+
+
+@dataclass(frozen=True, slots=True)
+class Size:
+    id: str
+    cpu: float
+    memory: str
+    gpu: int = 0
+    title: LocalText | None = None
+
+    @property
+    def memory_bytes(self) -> int:
+        return memory_bytes(self.memory)
+
+    @property
+    def label(self) -> str:
+        cpu = f"{self.cpu:g} CPU"
+        mem = self.memory.replace("Gi", " GiB").replace("Mi", " MiB").replace("Ti", " TiB")
+        parts = [cpu, mem] + ([f"{self.gpu} GPU"] if self.gpu else [])
+        return " · ".join(parts)
+
+    def fits(self, cpu: float, memory: str, gpu: int) -> bool:
+        return self.cpu <= cpu and self.memory_bytes <= memory_bytes(memory) and self.gpu <= gpu
+
+
+@dataclass(frozen=True, slots=True)
+class Licence:
+    spdx: str
+    open_source: bool
+    justification: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityReview:
+    reviewer: str
+    date: date
+    valid_until: date
+
+
+@dataclass(frozen=True, slots=True)
+class Maintainer:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True, slots=True)
+class Bundle:
+    id: str
+    file: str
+    title: LocalText
+    description: LocalText
+    roles: tuple[str, ...]
+    version: str
+    lifecycle: Lifecycle
+    interfaces: tuple[Interface, ...]
+    image: Image
+    packages: tuple[Package, ...]
+    sizes: tuple[Size, ...]
+    licence: Licence
+    security_review: SecurityReview
+    supply_model: SupplyModel
+    maintainers: tuple[Maintainer, ...]
+    review_expired: bool = False
+
+    @property
+    def offered(self) -> bool:
+        """Whether users may start it: never when retired or when its security review has expired."""
+        return self.lifecycle.status is not Status.RETIRED and not self.review_expired
+
+    @property
+    def deprecated(self) -> bool:
+        return self.lifecycle.status is Status.DEPRECATED
+
+    @property
+    def needs_gpu(self) -> bool:
+        return any(size.gpu for size in self.sizes)
+
+    @property
+    def default_size(self) -> Size:
+        return self.sizes[0]
+
+    def size(self, size_id: str) -> Size | None:
+        for size in self.sizes:
+            if size.id == size_id:
+                return size
+        return None
+
+    def packages_of(self, ecosystem: Ecosystem) -> tuple[Package, ...]:
+        return tuple(p for p in self.packages if p.ecosystem is ecosystem)
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    id: str
+    name: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class MachineSize:
+    id: str
+    machine_type: str
+    cpu: float
+    memory: str
+    price_per_hour_eur: float
+    gpu: int = 0
+    gpu_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ContractTemplate:
+    id: str
+    title: LocalText
+    version: str
+    framework: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    id: str
+    file: str
+    name: str
+    provider: str
+    regions: tuple[Region, ...]
+    certifications: tuple[str, ...]
+    machine_sizes: tuple[MachineSize, ...]
+    contract_template: ContractTemplate
+
+    @property
+    def offers_gpu(self) -> bool:
+        return any(m.gpu for m in self.machine_sizes)
+
+    def region(self, region_id: str) -> Region | None:
+        return next((r for r in self.regions if r.id == region_id), None)
+
+    def machine_for(self, size: Size) -> MachineSize | None:
+        """The cheapest machine size a workspace of ``size`` fits on, if any."""
+        fitting = [m for m in self.machine_sizes if size.fits(m.cpu, m.memory, m.gpu)]
+        return min(fitting, key=lambda m: m.price_per_hour_eur, default=None)
+
+
+class LaunchRefused(Exception):
+    """A user may not start this bundle/size. ``reason`` is machine-readable, ``message`` for people."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    root: Path
+    roles: Mapping[str, Role]
+    bundles: Mapping[str, Bundle]
+    partners: Mapping[str, Partner]
+    _by_role: Mapping[str, tuple[Bundle, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        index: dict[str, list[Bundle]] = {role: [] for role in self.roles}
+        for bundle in sorted(self.bundles.values(), key=lambda b: b.id):
+            if bundle.offered:
+                for role in bundle.roles:
+                    index.setdefault(role, []).append(bundle)
+        object.__setattr__(self, "roles", MappingProxyType(dict(self.roles)))
+        object.__setattr__(self, "bundles", MappingProxyType(dict(self.bundles)))
+        object.__setattr__(self, "partners", MappingProxyType(dict(self.partners)))
+        object.__setattr__(self, "_by_role", MappingProxyType({k: tuple(v) for k, v in index.items()}))
+
+    def offered_for(self, roles: Iterable[str]) -> tuple[Bundle, ...]:
+        """The bundles a user with ``roles`` may start, ordered by id, each once."""
+        role_list = [r for r in roles if r in self._by_role]
+        if len(role_list) == 1:
+            return self._by_role[role_list[0]]
+        seen: dict[str, Bundle] = {}
+        for role in role_list:
+            for bundle in self._by_role[role]:
+                seen.setdefault(bundle.id, bundle)
+        return tuple(sorted(seen.values(), key=lambda b: b.id))
+
+    def authorise_launch(self, roles: Iterable[str], bundle_id: str, size_id: str | None = None) -> tuple[Bundle, Size]:
+        """The one role rule, shared by hub and portal: may a user with ``roles`` start this bundle/size?
+
+        Returns the bundle and the chosen size (the default when ``size_id`` is None) or raises
+        :class:`LaunchRefused` with a reason: ``unknown-bundle``, ``not-offered``, ``role``, ``unknown-size``.
+        """
+        bundle = self.bundles.get(bundle_id)
+        if bundle is None:
+            raise LaunchRefused("unknown-bundle", f"There is no bundle {bundle_id!r} in the catalogue.")
+        if not bundle.offered:
+            why = "it is retired" if bundle.lifecycle.status is Status.RETIRED else "its security review has expired"
+            raise LaunchRefused("not-offered", f"Bundle {bundle_id!r} is not offered: {why}.")
+        user_roles = set(roles)
+        if not user_roles.intersection(bundle.roles):
+            needed = " or ".join(bundle.roles)
+            raise LaunchRefused(
+                "role", f"Bundle {bundle_id!r} is for the role {needed}; you do not have that role."
+            )
+        if size_id is None:
+            return bundle, bundle.default_size
+        size = bundle.size(size_id)
+        if size is None:
+            choices = ", ".join(s.id for s in bundle.sizes)
+            raise LaunchRefused("unknown-size", f"Bundle {bundle_id!r} has no size {size_id!r}; choose {choices}.")
+        return bundle, size

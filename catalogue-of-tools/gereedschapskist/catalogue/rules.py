@@ -1,0 +1,191 @@
+"""Rules that span files or need more than the schema can say; run in the loader's single pass."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Iterator
+
+from .model import Bundle, Partner, Role, Status
+from .problems import Problem, Severity, json_path
+from .safeyaml import Document
+
+REVIEW_WARNING_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Context:
+    root: Path
+    today: date
+    docs: dict[str, Document]
+    roles: list[Role]
+    bundles: list[Bundle]
+    partners: list[Partner]
+
+    def problem(self, file: str, path: tuple, message: str, code: str, *, value=..., warning: bool = False) -> Problem:
+        document = self.docs.get(file)
+        kwargs = {} if value is ... else {"value": value}
+        return Problem(file=file, line=document.line_of(path) if document else None, path=json_path(path),
+                       message=message, code=code,
+                       severity=Severity.WARNING if warning else Severity.ERROR, **kwargs)
+
+
+def run(ctx: Context) -> list[Problem]:
+    problems: list[Problem] = []
+    for rule in (_unique_ids, _file_names, _bundle_roles, _lifecycle, _security_review, _packages, _sizes,
+                 _partners, _image_tag, _roles_have_bundles):
+        problems.extend(rule(ctx))
+    return problems
+
+
+def _unique_ids(ctx: Context) -> Iterator[Problem]:
+    for kind, items in (("role", ctx.roles), ("bundle", ctx.bundles), ("partner", ctx.partners)):
+        by_id: dict[str, list[str]] = {}
+        for item in items:
+            by_id.setdefault(item.id, []).append(item.file)
+        for item_id, files in by_id.items():
+            for file in files[1:]:
+                yield ctx.problem(file, ("id",), f"the {kind} id is already used by {files[0]}; ids must be unique",
+                                  "id.duplicate", value=item_id)
+
+
+def _file_names(ctx: Context) -> Iterator[Problem]:
+    for item in [*ctx.roles, *ctx.bundles, *ctx.partners]:
+        stem = Path(item.file).stem
+        if stem != item.id:
+            yield ctx.problem(item.file, ("id",), f"must equal the file name {stem!r}; rename the file to "
+                                                  f"{item.id}.yaml or change the id", "id.file-name", value=item.id)
+
+
+def _bundle_roles(ctx: Context) -> Iterator[Problem]:
+    known = {r.id for r in ctx.roles}
+    for bundle in ctx.bundles:
+        folder = Path(bundle.file).parent.name
+        for i, role in enumerate(bundle.roles):
+            if role not in known:
+                yield ctx.problem(bundle.file, ("roles", i), f"is not a role; known roles: {', '.join(sorted(known))}",
+                                  "role.unknown", value=role)
+        if folder not in bundle.roles:
+            yield ctx.problem(bundle.file, ("roles",),
+                              f"the bundle is in the folder bundles/{folder}/ but does not list the role "
+                              f"{folder!r}; move it to the folder of one of its roles or add the role",
+                              "role.folder", value=list(bundle.roles))
+
+
+def _lifecycle(ctx: Context) -> Iterator[Problem]:
+    by_id = {b.id: b for b in ctx.bundles}
+    for bundle in ctx.bundles:
+        life = bundle.lifecycle
+        if life.status is not Status.DEPRECATED:
+            continue
+        path = ("lifecycle", "successor")
+        successor = by_id.get(life.successor)
+        if life.successor == bundle.id:
+            yield ctx.problem(bundle.file, path, "a bundle cannot succeed itself; name the bundle users should "
+                                                 "move to", "lifecycle.successor-self", value=life.successor)
+        elif successor is None:
+            yield ctx.problem(bundle.file, path, "is not a bundle in the catalogue; a deprecated bundle must name "
+                                                 "an existing successor", "lifecycle.successor-unknown",
+                              value=life.successor)
+        elif successor.lifecycle.status is Status.RETIRED:
+            yield ctx.problem(bundle.file, path, "is retired, so users cannot move to it; name an active bundle",
+                              "lifecycle.successor-retired", value=life.successor)
+        else:
+            if successor.lifecycle.status is Status.DEPRECATED:
+                yield ctx.problem(bundle.file, path, "is itself deprecated; point users at its successor "
+                                                     f"{successor.lifecycle.successor!r} instead",
+                                  "lifecycle.successor-deprecated", value=life.successor, warning=True)
+            if not set(successor.roles) & set(bundle.roles):
+                yield ctx.problem(bundle.file, path, "shares no role with this bundle, so its users may not be "
+                                                     "able to start it", "lifecycle.successor-role",
+                                  value=life.successor, warning=True)
+        if life.retires_on and life.since and life.retires_on < life.since:
+            yield ctx.problem(bundle.file, ("lifecycle", "retires_on"), f"is before since ({life.since}); "
+                                                                        "retirement comes after deprecation",
+                              "lifecycle.dates", value=str(life.retires_on))
+
+
+def _security_review(ctx: Context) -> Iterator[Problem]:
+    for bundle in ctx.bundles:
+        review = bundle.security_review
+        if review.date > ctx.today:
+            yield ctx.problem(bundle.file, ("security_review", "date"), f"is in the future (today is {ctx.today})",
+                              "review.future", value=str(review.date))
+        if review.valid_until <= review.date:
+            yield ctx.problem(bundle.file, ("security_review", "valid_until"),
+                              f"must be after the review date {review.date}", "review.dates",
+                              value=str(review.valid_until))
+        if bundle.lifecycle.status is Status.RETIRED:
+            continue
+        if review.valid_until < ctx.today:
+            yield ctx.problem(bundle.file, ("security_review", "valid_until"),
+                              f"the security review expired on {review.valid_until}; have the bundle reviewed "
+                              "again and update reviewer, date and valid_until (until then it is not offered)",
+                              "review.expired", value=str(review.valid_until))
+        elif review.valid_until <= ctx.today + timedelta(days=REVIEW_WARNING_DAYS):
+            days = (review.valid_until - ctx.today).days
+            yield ctx.problem(bundle.file, ("security_review", "valid_until"),
+                              f"the security review expires in {days} day(s); plan a new review",
+                              "review.expiring", value=str(review.valid_until), warning=True)
+
+
+def _packages(ctx: Context) -> Iterator[Problem]:
+    for bundle in ctx.bundles:
+        counts = Counter((p.ecosystem, p.key) for p in bundle.packages)
+        for (ecosystem, key), count in counts.items():
+            if count > 1:
+                index = [p.key for p in bundle.packages_of(ecosystem)].index(key)
+                yield ctx.problem(bundle.file, ("packages", ecosystem.value, index),
+                                  f"the package {key!r} is pinned {count} times; pin each package once",
+                                  "packages.duplicate", value=key)
+
+
+def _sizes(ctx: Context) -> Iterator[Problem]:
+    machines = [(p, m) for p in ctx.partners for m in p.machine_sizes]
+    for bundle in ctx.bundles:
+        ids = Counter(s.id for s in bundle.sizes)
+        for i, size in enumerate(bundle.sizes):
+            if ids[size.id] > 1:
+                yield ctx.problem(bundle.file, ("sizes", i, "id"), "is used for more than one size; size ids must "
+                                                                   "be unique within a bundle", "sizes.duplicate",
+                                  value=size.id)
+                ids[size.id] = 0  # report once
+            if not machines:
+                continue
+            if not any(size.fits(m.cpu, m.memory, m.gpu) for _, m in machines):
+                largest = max(machines, key=lambda pm: (pm[1].gpu >= size.gpu, pm[1].cpu, pm[1].memory))
+                partner, machine = largest
+                yield ctx.problem(bundle.file, ("sizes", i),
+                                  f"{size.label} fits no machine an approved partner offers (the largest that "
+                                  f"comes closest: {machine.machine_type} at {partner.id}, {machine.cpu:g} CPU, "
+                                  f"{machine.memory}, {machine.gpu} GPU); choose a smaller size",
+                                  "sizes.too-large", value={"cpu": size.cpu, "memory": size.memory, "gpu": size.gpu})
+
+
+def _partners(ctx: Context) -> Iterator[Problem]:
+    for partner in ctx.partners:
+        for field, items in (("regions", partner.regions), ("machine_sizes", partner.machine_sizes)):
+            counts = Counter(item.id for item in items)
+            for i, item in enumerate(items):
+                if counts[item.id] > 1:
+                    counts[item.id] = 0
+                    yield ctx.problem(partner.file, (field, i, "id"), "is listed more than once", "partner.duplicate",
+                                      value=item.id)
+
+
+def _image_tag(ctx: Context) -> Iterator[Problem]:
+    for bundle in ctx.bundles:
+        if bundle.lifecycle.status is not Status.RETIRED and bundle.image.tag != bundle.version:
+            yield ctx.problem(bundle.file, ("image", "tag"),
+                              f"differs from the bundle version {bundle.version!r}; the image build tags images "
+                              "with the bundle version", "image.tag-version", value=bundle.image.tag, warning=True)
+
+
+def _roles_have_bundles(ctx: Context) -> Iterator[Problem]:
+    offered = {role for b in ctx.bundles if b.lifecycle.status is not Status.RETIRED for role in b.roles}
+    for role in ctx.roles:
+        if role.id not in offered:
+            yield ctx.problem(role.file, ("id",), "no bundle is offered for this role, so its members can start "
+                                                  "nothing", "role.no-bundles", value=role.id, warning=True)

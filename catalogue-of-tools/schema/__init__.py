@@ -1,0 +1,1 @@
+"""The catalogue JSON Schemas, importable as package data (``gereedschapskist.catalogue.schemas``)."""

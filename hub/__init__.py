@@ -1,0 +1,1 @@
+"""JupyterHub configuration as code: profiles from the catalogue, local and Kubernetes backends."""

@@ -1,0 +1,88 @@
+"""What one deployed hub (an Environment) looks like, as one typed, validated object.
+
+An environment is defined in the Pulumi stack file of its contract,
+``infra/Pulumi.<name>.yaml``, under the key ``gereedschapskist:environment``.
+The hub (``gereedschapskist hub values``) and the infrastructure program both read it
+through :func:`load_environment`, so the definition is parsed in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+ENVIRONMENT_KEY = "gereedschapskist:environment"
+NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+
+
+class EnvironmentInvalid(Exception):
+    """An environment definition is missing or invalid; the message names file, field and value."""
+
+
+class OidcSpec(BaseModel):
+    """The OpenID Connect issuer users log in with (SURFconext, SRAM, Keycloak, Entra ID, …)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: HttpUrl = Field(description="the issuer URL; its /.well-known/openid-configuration must be reachable")
+    client_id: str = Field(min_length=1, description="the hub's client id at the issuer")
+    client_secret_name: str = Field(
+        default="hub-oidc-client", pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$",
+        description="name of the Kubernetes Secret (key client-secret) holding the client secret",
+    )
+    username_claim: str = Field(default="preferred_username", description="the claim that becomes the user name")
+    groups_claim: str = Field(default="groups", description="the claim listing the user's groups "
+                                                            "(org:<id>, role:<id>, …)")
+    scopes: tuple[str, ...] = Field(default=("openid", "profile", "email", "groups"))
+
+
+class EnvironmentSpec(BaseModel):
+    """One hub for one organisation's contract: where it runs, who may log in, what it offers."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=NAME_PATTERN, description="the environment's id, equal to the stack name")
+    organisation: str = Field(pattern=NAME_PATTERN, description="the organisation that owns it (group org:<id>)")
+    contract: str | None = Field(default=None, description="the contract it was ordered under")
+    stage: Literal["development", "production"] = Field(
+        description="development is flexible; production is strict (catalogue images only, egress allow-list)")
+    public_url: HttpUrl = Field(description="the URL users open, e.g. https://hub.minfin.gereedschapskist.nl")
+    oidc: OidcSpec
+    admin_group: str = Field(default="gereedschapskist:admins", min_length=1,
+                             description="members of this group are hub admins")
+    roles: tuple[str, ...] | None = Field(default=None, description="roles offered here; all when left out")
+    bundles: tuple[str, ...] | None = Field(default=None,
+                                            description="bundles offered here; all of the roles' when left out")
+    idle_timeout_seconds: int = Field(default=3600, ge=300, le=7 * 24 * 3600,
+                                      description="stop servers idle this long")
+    max_servers_per_user: int = Field(default=3, ge=1, le=20, description="named servers a user may run at once")
+
+
+def load_environment(name: str, infra_dir: Path) -> EnvironmentSpec:
+    """Read ``infra/Pulumi.<name>.yaml`` and return its environment section, validated."""
+    file = infra_dir / f"Pulumi.{name}.yaml"
+    if not file.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in infra_dir.glob("Pulumi.*.yaml"))
+        raise EnvironmentInvalid(f"no environment {name!r}: {file} does not exist; known: {', '.join(known) or 'none'}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise EnvironmentInvalid(f"{file}: not valid YAML: {exc}") from exc
+    section = (data.get("config") or {}).get(ENVIRONMENT_KEY)
+    if section is None:
+        raise EnvironmentInvalid(f"{file}: config.{ENVIRONMENT_KEY} is missing")
+    try:
+        spec = EnvironmentSpec.model_validate(section)
+    except ValidationError as exc:
+        lines = [
+            f"{file}: config.{ENVIRONMENT_KEY}.{'.'.join(map(str, err['loc']))} = {err.get('input')!r}: {err['msg']}"
+            for err in exc.errors()
+        ]
+        raise EnvironmentInvalid("\n".join(lines)) from exc
+    if spec.name != name:
+        raise EnvironmentInvalid(f"{file}: config.{ENVIRONMENT_KEY}.name = {spec.name!r}: must equal the stack "
+                                f"name {name!r}")
+    return spec

@@ -1,0 +1,1 @@
+"""Infrastructure as code (Pulumi): the central platform and each contract's environment."""

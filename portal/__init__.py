@@ -1,0 +1,1 @@
+"""The portal: organisations, members, catalogue pages and workspaces (FastAPI + SQLAlchemy)."""
