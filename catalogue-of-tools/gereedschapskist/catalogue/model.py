@@ -203,6 +203,19 @@ class Bundle:
                 return size
         return None
 
+    @property
+    def primary_role(self) -> str:
+        """The role whose folder holds the bundle (``bundles/<role>/<id>.yaml``)."""
+        return Path(self.file).parent.name
+
+    def node_pool(self, size: Size) -> str:
+        """The node pool a workspace of this size runs on: ``gpu`` for GPU sizes, else the primary role's pool.
+
+        Clusters label their nodes ``gereedschapskist.nl/pool=<pool>``; the hub selects on it and the
+        infrastructure creates one pool per enabled role plus ``gpu`` when a GPU size is enabled.
+        """
+        return "gpu" if size.gpu else self.primary_role
+
     def packages_of(self, ecosystem: Ecosystem) -> tuple[Package, ...]:
         return tuple(p for p in self.packages if p.ecosystem is ecosystem)
 
