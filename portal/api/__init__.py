@@ -1,0 +1,9 @@
+"""The JSON API (``/api/v1``): the same operations as the pages, described by the OpenAPI document."""
+
+from fastapi import APIRouter
+
+from . import catalogue, me, organisations, workspaces
+
+router = APIRouter(prefix="/api/v1")
+for module in (me, catalogue, workspaces, organisations):
+    router.include_router(module.router)

@@ -1,0 +1,110 @@
+"""Engines, sessions and migrations: SQLite (the embedded default) and PostgreSQL (production).
+
+The schema is owned by the Alembic migrations in :mod:`gereedschapskist.portal.migrations`; the portal
+never creates tables itself. :func:`check_migrated` is what makes it refuse to start on a database that
+``gereedschapskist db upgrade`` has not brought to the newest revision.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = "gereedschapskist.portal:migrations"
+
+
+class DatabaseNotMigrated(Exception):
+    """The database is not at the newest migration; the message says which revision it is at and what to run."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached or opened."""
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the per-dialect settings the portal relies on (SQLite: foreign keys, WAL, threads)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 20)
+    return create_engine(url, **kwargs)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic configuration without an ini file: the scripts live inside the package."""
+    config = Config()
+    config.set_main_option("script_location", MIGRATIONS)
+    config.attributes["engine"] = engine
+    return config
+
+
+def head_revision() -> str:
+    script = ScriptDirectory.from_config(alembic_config(create_engine("sqlite://")))
+    head = script.get_current_head()
+    assert head is not None, "the portal ships at least one migration"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    except SQLAlchemyError as exc:
+        raise DatabaseUnavailable(f"cannot open the portal database {display_url(str(engine.url))}: "
+                                  f"{exc.__class__.__name__}: {exc}") from exc
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
+    """Apply migrations up to ``revision``; return (before, after)."""
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), revision)
+    return before, current_revision(engine)
+
+
+def check_migrated(engine: Engine) -> str:
+    """Raise :class:`DatabaseNotMigrated` unless the database is at the newest revision; return it."""
+    current = current_revision(engine)
+    head = head_revision()
+    if current == head:
+        return current
+    where = display_url(str(engine.url))
+    if current is None:
+        state = "has no portal tables yet (it was never migrated)"
+    else:
+        state = f"is at revision {current}, this portal needs {head}"
+    raise DatabaseNotMigrated(
+        f"the portal database {where} {state}. Run `gereedschapskist db upgrade` (same "
+        "GEREEDSCHAPSKIST_PORTAL_DATABASE_URL) and start the portal again.")

@@ -1,0 +1,122 @@
+"""FastAPI dependencies: the database session, the current user, CSRF checks and the one
+get-or-404-and-authorise dependency per resource (workspace, organisation)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from gereedschapskist.catalogue import Catalogue
+
+from .errors import CsrfFailed, LoginRequired
+from .models import Organisation, User, Workspace
+from .services import organisations as organisation_service
+from .services import workspaces as workspace_service
+from .settings import PortalSettings
+from .state import PortalState
+from .workspace_hub import Hubs
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+
+
+def portal_state(request: Request) -> PortalState:
+    return request.app.state.portal
+
+
+StateDep = Annotated[PortalState, Depends(portal_state)]
+
+
+def _settings(state: StateDep) -> PortalSettings:
+    return state.settings
+
+
+def _catalogue(state: StateDep) -> Catalogue:
+    return state.catalogue
+
+
+def _hubs(state: StateDep) -> Hubs:
+    return state.hubs
+
+
+SettingsDep = Annotated[PortalSettings, Depends(_settings)]
+CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
+HubsDep = Annotated[Hubs, Depends(_hubs)]
+
+
+def db_session(state: StateDep) -> Iterator[Session]:
+    """One session per request; routes commit explicitly, anything uncommitted is rolled back."""
+    session = state.sessions()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(db_session)]
+
+
+def optional_user(request: Request, session: SessionDep) -> User | None:
+    user_id = request.session.get("uid")
+    if not isinstance(user_id, int):
+        return None
+    user = session.get(User, user_id)
+    if user is None:
+        request.session.clear()
+    return user
+
+
+def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+    if user is None:
+        raise LoginRequired("log in to use this page")
+    return user
+
+
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token, created on first use."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def _matches(request: Request, given: object) -> bool:
+    expected = request.session.get("csrf")
+    return isinstance(expected, str) and isinstance(given, str) and secrets.compare_digest(expected, given)
+
+
+async def check_csrf_form(request: Request) -> None:
+    """Every HTML form posts the session's token in a hidden field."""
+    form = await request.form()
+    if not _matches(request, form.get(CSRF_FIELD)):
+        raise CsrfFailed("the form's security token is missing or out of date; reload the page and try again")
+
+
+def check_csrf_header(request: Request) -> None:
+    """JSON API calls that change something send the token (from GET /api/v1/me) in a header."""
+    if not _matches(request, request.headers.get(CSRF_HEADER)):
+        raise CsrfFailed(f"send the session's CSRF token in the {CSRF_HEADER} header (see GET /api/v1/me)")
+
+
+CsrfForm = Depends(check_csrf_form)
+CsrfHeader = Depends(check_csrf_header)
+
+
+def workspace_for_user(workspace_id: int, session: SessionDep, user: CurrentUser) -> Workspace:
+    return workspace_service.get_workspace(session, user=user, workspace_id=workspace_id)
+
+
+def organisation_for_admin(slug: str, session: SessionDep, user: CurrentUser) -> Organisation:
+    return organisation_service.get_organisation(session, user=user, slug=slug)
+
+
+WorkspaceDep = Annotated[Workspace, Depends(workspace_for_user)]
+OrganisationDep = Annotated[Organisation, Depends(organisation_for_admin)]

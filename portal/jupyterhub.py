@@ -1,0 +1,189 @@
+"""The JupyterHub REST API adapter: the only module that talks HTTP to a hub.
+
+Uses the documented API (``/hub/api``) with the portal service's token. Scopes it needs, and nothing
+more: ``admin:users`` (create a user the hub has not seen yet and read their groups), ``admin:groups``
+(keep the user's org:/role: groups in step with the portal, creating a group the hub lacks) and
+``servers`` (start, stop, read and follow the progress of named servers). Every failure becomes one of the portal's errors with a ``reason``:
+``hub-unavailable`` (no answer), ``hub-refused`` (the hub said no, e.g. its own role rule),
+``hub-error`` (anything else).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any, AsyncIterator, Iterable
+from urllib.parse import quote
+
+import httpx
+
+from .errors import HubError, HubRefused, HubUnavailable, NotFound
+from .workspace_hub import MANAGED_GROUP_PREFIXES, ProgressEvent, ServerInfo, WorkspaceHub
+
+log = logging.getLogger(__name__)
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _hub_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text.strip()[:500] or response.reason_phrase
+    if isinstance(body, dict) and body.get("message"):
+        return str(body["message"])
+    return json.dumps(body)[:500]
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _server_info(name: str, model: dict[str, Any]) -> ServerInfo:
+    return ServerInfo(name=name, ready=bool(model.get("ready")), pending=model.get("pending"),
+                      url=model.get("url"), started=_parse_time(model.get("started")),
+                      stopped=bool(model.get("stopped")))
+
+
+class JupyterHubAdapter(WorkspaceHub):
+    def __init__(self, *, api_url: str, public_url: str, token: str | None, timeout: float = 30.0,
+                 transport: httpx.BaseTransport | None = None):
+        self.api_url = api_url.rstrip("/")
+        self.public_url = public_url.rstrip("/")
+        self._token = token
+        self._timeout = timeout
+        headers = {"Authorization": f"token {token}"} if token else {}
+        self._headers = headers
+        self._client = httpx.Client(base_url=self.api_url, headers=headers, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    def _request(self, method: str, path: str, *, ok: tuple[int, ...], timeout: float | None = None,
+                 **kwargs: Any) -> httpx.Response:
+        if not self._token and path != "/":
+            raise HubUnavailable(f"the portal has no API token for the hub at {self.api_url}; set "
+                                 "GEREEDSCHAPSKIST_PORTAL_HUB_API_TOKEN", reason="hub-not-configured")
+        try:
+            response = self._client.request(method, path, timeout=timeout or self._timeout, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise HubUnavailable(f"the hub at {self.api_url} did not answer {method} {path} in time") from exc
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"the hub at {self.api_url} cannot be reached: {exc.__class__.__name__}") from exc
+        if response.status_code in ok:
+            return response
+        message = _hub_message(response)
+        if response.status_code in (502, 503, 504):
+            raise HubUnavailable(f"the hub at {self.api_url} is not ready: {message}")
+        if response.status_code in (401,):
+            raise HubError(f"the hub at {self.api_url} rejected the portal's token: {message}",
+                           reason="hub-token")
+        if response.status_code == 403 and "requires any of" in message:
+            raise HubError(f"the portal's token lacks a scope at the hub: {message}", reason="hub-token")
+        if response.status_code in (400, 403, 409):
+            raise HubRefused(message)
+        if response.status_code == 404:
+            raise NotFound(f"the hub has no {path}", reason="hub-not-found")
+        raise HubError(f"the hub answered {method} {path} with HTTP {response.status_code}: {message}")
+
+    # -- interface -------------------------------------------------------------------------------------
+    def check(self) -> str:
+        response = self._request("GET", "/", ok=(200,), timeout=min(self._timeout, 3.0))
+        try:
+            return str(response.json().get("version", "?"))
+        except ValueError as exc:
+            raise HubUnavailable(f"{self.api_url} answers, but not like a JupyterHub API") from exc
+
+    def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:
+        wanted = set(groups)
+        user = f"/users/{_path(username)}"
+        try:
+            current = set(self._request("GET", user, ok=(200,)).json().get("groups") or [])
+        except NotFound:
+            self._request("POST", user, ok=(201, 409))
+            current = set()
+        for group in sorted(wanted - current):
+            members = {"users": [username]}
+            try:
+                self._request("POST", f"/groups/{_path(group)}/users", ok=(200,), json=members)
+            except NotFound:
+                self._request("POST", f"/groups/{_path(group)}", ok=(201, 409), json=members)
+                self._request("POST", f"/groups/{_path(group)}/users", ok=(200,), json=members)
+        stale = {g for g in current - wanted if g.startswith(MANAGED_GROUP_PREFIXES)}
+        for group in sorted(stale):
+            self._request("DELETE", f"/groups/{_path(group)}/users", ok=(200, 204), json={"users": [username]})
+
+    def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
+        path = f"/users/{_path(username)}/servers/{_path(server_name)}"
+        response = self._request("POST", path, ok=(201, 202),
+                                 json={"user_options": options, "display_name": server_name})
+        if response.status_code == 201:
+            return self.server(username=username, server_name=server_name) or ServerInfo(server_name, ready=True)
+        return ServerInfo(server_name, ready=False, pending="spawn")
+
+    def server(self, *, username: str, server_name: str) -> ServerInfo | None:
+        try:
+            model = self._request("GET", f"/users/{_path(username)}/servers/{_path(server_name)}", ok=(200,)).json()
+        except NotFound:
+            return None
+        return _server_info(server_name, model)
+
+    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
+        path = f"/users/{_path(username)}/servers/{_path(server_name)}"
+        try:
+            response = self._request("DELETE", path, ok=(202, 204), json={"remove": True})
+        except NotFound:
+            return None
+        if response.status_code == 204:
+            return None
+        return ServerInfo(server_name, ready=False, pending="stop")
+
+    def servers(self, *, username: str) -> dict[str, ServerInfo]:
+        try:
+            model = self._request("GET", f"/users/{_path(username)}", ok=(200,),
+                                  params={"include_stopped_servers": "1"}).json()
+        except NotFound:
+            return {}
+        return {name: _server_info(name, server) for name, server in (model.get("servers") or {}).items()}
+
+    async def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
+        path = f"{self.api_url}/users/{_path(username)}/servers/{_path(server_name)}/progress"
+        timeout = httpx.Timeout(self._timeout, read=None)
+        try:
+            async with httpx.AsyncClient(headers=self._headers, timeout=timeout) as client:
+                async with client.stream("GET", path) as response:
+                    if response.status_code != 200:
+                        await response.aread()
+                        message = _hub_message(response)
+                        if response.status_code == 404:
+                            raise NotFound(f"the hub has no server {server_name!r} for {username}",
+                                           reason="hub-not-found")
+                        raise HubError(f"the hub refused the progress stream: HTTP {response.status_code}: "
+                                       f"{message}")
+                    async for line in response.aiter_lines():
+                        if not line.startswith("data:"):
+                            continue
+                        try:
+                            data = json.loads(line[5:].strip())
+                        except ValueError:
+                            log.warning("hub sent a progress line that is not JSON: %r", line[:200])
+                            continue
+                        event = ProgressEvent(progress=data.get("progress"), message=str(data.get("message", "")),
+                                              ready=bool(data.get("ready")), failed=bool(data.get("failed")),
+                                              url=data.get("url"))
+                        yield event
+                        if event.ready or event.failed:
+                            return
+        except httpx.TimeoutException as exc:
+            raise HubUnavailable(f"the hub at {self.api_url} stopped answering the progress stream") from exc
+        except httpx.HTTPError as exc:
+            raise HubUnavailable(f"the hub at {self.api_url} cannot be reached: {exc.__class__.__name__}") from exc

@@ -1,0 +1,129 @@
+"""The portal's ASGI app: ``gereedschapskist.portal.main:app``, built by :func:`create_app`.
+
+At start it refuses an un-migrated database (run ``gereedschapskist db upgrade``), registers the default
+environment (the local hub) when ``HUB_URL`` is set, and keeps workspace states in step with the hubs in
+the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.sessions import SessionMiddleware
+
+from gereedschapskist import __version__
+from gereedschapskist.catalogue import Catalogue, load
+
+from . import api
+from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
+from .models import EnvironmentKind, EnvironmentStage
+from .oidc import OidcLogin
+from .routes import auth, catalogue, errors, home, organisations, workspaces
+from .services import workspaces as workspace_service
+from .services.environments import register_environment
+from .settings import PortalSettings, load_settings
+from .state import PortalState
+from .workspace_hub import HubFactory, Hubs
+
+log = logging.getLogger("gereedschapskist.portal")
+HERE = Path(__file__).parent
+
+
+class PortalStartRefused(RuntimeError):
+    """The portal will not start (un-migrated or unreachable database); the message says what to do."""
+
+
+def startup(state: PortalState) -> None:
+    try:
+        revision = check_migrated(state.engine)
+    except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
+        log.critical("%s", exc)
+        raise PortalStartRefused(str(exc)) from None
+    log.info("portal database at revision %s", revision)
+    settings = state.settings
+    if settings.hub_url:
+        with state.sessions() as session:
+            register_environment(session, name=settings.environment_name,
+                                 kind=EnvironmentKind(settings.environment_kind),
+                                 stage=EnvironmentStage(settings.environment_stage), hub_url=settings.hub_url,
+                                 hub_api_url=settings.resolved_hub_api_url or "")
+            session.commit()
+
+
+def sync_workspaces(state: PortalState) -> set[str]:
+    """One pass of the background sync: ask the hubs about every active workspace."""
+    with state.sessions() as session:
+        down = workspace_service.refresh(session, hubs=state.hubs,
+                                         workspaces=workspace_service.active_workspaces(session))
+        session.commit()
+        return down
+
+
+async def _sync_loop(state: PortalState, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(sync_workspaces, state)
+        except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
+            log.exception("workspace sync failed")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: PortalState = app.state.portal
+    await run_in_threadpool(startup, state)
+    interval = state.settings.reconcile_interval_seconds
+    task = asyncio.create_task(_sync_loop(state, interval)) if interval > 0 else None
+    try:
+        yield
+    finally:
+        if task:
+            task.cancel()
+        state.hubs.close()
+        state.engine.dispose()
+
+
+def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catalogue | None = None,
+               hub_factory: HubFactory | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.resolved_database_url)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    state = PortalState(
+        settings=settings, engine=engine, sessions=session_factory(engine),
+        catalogue=catalogue_model or load(settings.catalogue_root),
+        hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
+                  status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory),
+        oidc=OidcLogin(settings), templates=templates)
+    app = FastAPI(title="Gereedschapskist portal", version=__version__, lifespan=lifespan,
+                  description="Browse the catalogue of tools for your roles and launch, follow and stop "
+                              "workspaces. Log in through the portal's pages first (session cookie); send "
+                              "the CSRF token from GET /api/v1/me as X-CSRF-Token on POST requests.",
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    app.state.portal = state
+    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret.get_secret_value(),
+                       session_cookie=settings.session_cookie, max_age=settings.session_max_age_seconds,
+                       same_site="lax", https_only=settings.secure_cookies)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    for module in (home, auth, catalogue, workspaces, organisations):
+        app.include_router(module.router)
+    app.include_router(home.healthz)
+    app.include_router(api.router)
+    errors.install(app)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``gereedschapskist.portal.main:app`` is built on first access, from the environment's settings."""
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)

@@ -1,0 +1,14 @@
+"""The portal's domain model (SQLAlchemy 2). Importing this package registers every table on ``Base``."""
+
+from .base import Base, UTCDateTime, utcnow
+from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
+from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
+from .register import RegisterAction, RegisterEntry, RegisterIsAppendOnly
+from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
+
+__all__ = [
+    "ACTIVE_STATUSES", "Base", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
+    "Member", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "RegisterAction",
+    "RegisterEntry", "RegisterIsAppendOnly", "User", "UserRole", "UTCDateTime", "Workspace",
+    "WorkspaceStatus", "utcnow",
+]

@@ -1,0 +1,42 @@
+"""Catalogue pages: the bundles of the user's roles, per role, and one bundle in full."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep
+from ..errors import HubUnavailable
+from ..services import catalogue as catalogue_service
+from ..services.environments import environment_for
+from .rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/catalogue", name="catalogue")
+def catalogue_page(request: Request, user: CurrentUser, catalogue: CatalogueDep, role: str | None = None):
+    if role is not None:
+        bundles = catalogue_service.offered(catalogue, roles=user.role_ids, role=role)
+        shelves = [catalogue_service.Shelf(role=catalogue.roles[role], bundles=bundles)]
+    else:
+        shelves = catalogue_service.shelves(catalogue, roles=user.role_ids)
+    return render(request, "catalogue.html", user=user, shelves=shelves, selected_role=role)
+
+
+@router.get("/catalogue/{bundle_id}", name="bundle")
+def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: CatalogueDep,
+                session: SessionDep, hubs: HubsDep):
+    bundle = catalogue_service.get_bundle(catalogue, bundle_id=bundle_id)
+    refusal = catalogue_service.launch_refusal(catalogue, roles=user.role_ids, bundle=bundle)
+    hub_problem = None
+    memberships = user.active_memberships()
+    if refusal is None and memberships:
+        try:
+            status = hubs.status(environment_for(session, organisation=memberships[0].organisation))
+            hub_problem = None if status.available else status.message
+        except HubUnavailable as exc:
+            hub_problem = exc.message
+    return render(request, "bundle.html", user=user, bundle=bundle, refusal=refusal,
+                  successor=catalogue_service.successor(catalogue, bundle),
+                  packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,
+                  hub_problem=hub_problem)

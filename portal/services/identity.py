@@ -1,0 +1,159 @@
+"""Role recognition: turn a login token's claims into a User with roles and memberships, kept in the database.
+
+Group conventions (shared with the hub): ``org:<org>`` (member, i.e. data scientist), ``role:<role>``
+(workbench role), ``org-admin:<org>`` (organisation admin), ``data-owner:<org>`` (data owner), and the
+configured platform-admin group. Everything is replaced from the token on every login.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import LoginFailed
+from ..models import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole, utcnow
+
+log = logging.getLogger(__name__)
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_MEMBER_PREFIXES = {
+    "org": MemberRoleName.DATA_SCIENTIST,
+    "org-admin": MemberRoleName.ORGANISATION_ADMIN,
+    "data-owner": MemberRoleName.DATA_OWNER,
+}
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who logged in, as the issuer says."""
+
+    issuer: str
+    subject: str
+    username: str
+    name: str | None
+    email: str | None
+    groups: tuple[str, ...]
+
+
+@dataclass
+class Recognised:
+    roles: set[str] = field(default_factory=set)
+    organisations: dict[str, set[MemberRoleName]] = field(default_factory=dict)
+    platform_admin: bool = False
+    ignored: list[str] = field(default_factory=list)
+
+
+def recognise_groups(groups: Iterable[str], *, admin_group: str) -> Recognised:
+    """Sort group names into workbench roles, member roles per organisation and platform admin."""
+    found = Recognised()
+    for group in groups:
+        if group == admin_group:
+            found.platform_admin = True
+            continue
+        prefix, sep, value = group.partition(":")
+        if not sep or not _ID.match(value):
+            found.ignored.append(group)
+        elif prefix == "role":
+            found.roles.add(value)
+        elif prefix in _MEMBER_PREFIXES:
+            found.organisations.setdefault(value, set()).add(_MEMBER_PREFIXES[prefix])
+        else:
+            found.ignored.append(group)
+    return found
+
+
+def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_claim: str,
+                         groups_claim: str) -> Identity:
+    """Read the claims the portal needs; a clear :class:`LoginFailed` names a missing or malformed one."""
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not subject:
+        raise LoginFailed("the login token has no 'sub' claim", reason="claim-missing")
+    username = claims.get(username_claim)
+    if not isinstance(username, str) or not username.strip():
+        raise LoginFailed(f"the login token has no {username_claim!r} claim (the user name); set "
+                          "GEREEDSCHAPSKIST_PORTAL_USERNAME_CLAIM to the claim your issuer sends",
+                          reason="claim-missing")
+    groups = claims.get(groups_claim, [])
+    if isinstance(groups, str):
+        groups = [groups]
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise LoginFailed(f"the login token's {groups_claim!r} claim = {groups!r}: expected a list of group "
+                          "names like ['org:cbs', 'role:ml']", reason="claim-invalid")
+    name = claims.get("name") if isinstance(claims.get("name"), str) else None
+    email = claims.get("email") if isinstance(claims.get("email"), str) else None
+    return Identity(issuer=issuer, subject=subject, username=username.strip(), name=name, email=email,
+                    groups=tuple(groups))
+
+
+def _organisation(session: Session, slug: str) -> Organisation:
+    organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    if organisation is None:
+        organisation = Organisation(slug=slug, name=slug)
+        session.add(organisation)
+        session.flush()
+    return organisation
+
+
+def record_login(session: Session, *, identity: Identity, admin_group: str, now: datetime | None = None) -> User:
+    """Create or update the user and replace their roles and memberships from the token's groups."""
+    now = now or utcnow()
+    found = recognise_groups(identity.groups, admin_group=admin_group)
+    if found.ignored:
+        log.info("login of %s: ignoring groups the portal does not use: %s", identity.username,
+                 ", ".join(sorted(found.ignored)))
+    user = session.scalar(select(User).where(User.issuer == identity.issuer, User.subject == identity.subject))
+    other = session.scalar(select(User).where(User.username == identity.username))
+    if other is not None and other is not user:
+        raise LoginFailed(f"the user name {identity.username!r} already belongs to another account "
+                          "(a different 'sub' at the issuer); ask a platform admin", reason="username-taken")
+    if user is None:
+        user = User(issuer=identity.issuer, subject=identity.subject, username=identity.username)
+        session.add(user)
+    user.username = identity.username
+    user.name = identity.name
+    user.email = identity.email
+    user.platform_admin = found.platform_admin
+    user.last_login_at = now
+
+    current_roles = {r.role: r for r in user.roles}
+    for role in set(current_roles) - found.roles:
+        user.roles.remove(current_roles[role])
+    for role in sorted(found.roles - set(current_roles)):
+        user.roles.append(UserRole(role=role))
+
+    by_org = {m.organisation.slug: m for m in user.memberships}
+    for slug in sorted(found.organisations):
+        member = by_org.get(slug)
+        if member is None:
+            member = Member(organisation=_organisation(session, slug), status=MemberStatus.ACTIVE, since=now)
+            user.memberships.append(member)
+        elif member.status is not MemberStatus.ACTIVE:
+            member.status, member.since, member.until = MemberStatus.ACTIVE, now, None
+        wanted = found.organisations[slug]
+        have = {r.role: r for r in member.roles}
+        for role in set(have) - wanted:
+            member.roles.remove(have[role])
+        for role in sorted(wanted - set(have)):
+            member.roles.append(MemberRole(role=role))
+    for slug, member in by_org.items():
+        if slug not in found.organisations and member.status is MemberStatus.ACTIVE:
+            member.status, member.until = MemberStatus.FORMER, now
+    session.flush()
+    return user
+
+
+def hub_groups(user: User) -> list[str]:
+    """The groups the hub should have for this user: the same names the token carried."""
+    prefix = {v: k for k, v in _MEMBER_PREFIXES.items()}
+    groups = {f"role:{role}" for role in user.role_ids}
+    for member in user.active_memberships():
+        for role in member.role_names:
+            groups.add(f"{prefix[role]}:{member.organisation.slug}")
+    return sorted(groups)

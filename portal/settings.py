@@ -1,0 +1,143 @@
+"""The portal's one settings object: every setting, typed, from ``GEREEDSCHAPSKIST_PORTAL_*`` variables.
+
+Nothing else in the portal reads ``os.environ``. :func:`load_settings` is called once by
+:func:`gereedschapskist.portal.main.create_app` (and by the ``db`` commands); tests pass a
+:class:`PortalSettings` instance directly. The README's settings table lists every field below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
+PLACEHOLDER_SECRET = "development-only-change-me"
+
+
+class SettingsInvalid(Exception):
+    """The portal's configuration is unusable; the message names each variable and value."""
+
+
+class PortalSettings(BaseSettings):
+    """Configuration of one portal deployment. Field names are the variable names without the prefix."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
+
+    stage: Literal["development", "production"] = Field(
+        default="development",
+        description="production refuses placeholder secrets, plain-HTTP public URLs and SQLite")
+    state_dir: Path = Field(default=Path(".state"), description="folder for local state (the SQLite database)")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; default: SQLite in state_dir")
+    public_url: str = Field(default="http://127.0.0.1:8080", description="the URL users open the portal at")
+    session_secret: SecretStr = Field(default=SecretStr(PLACEHOLDER_SECRET),
+                                      description="key that signs session cookies (32+ characters in production)")
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=300, description="a login lasts this long")
+    session_cookie: str = Field(default="gereedschapskist_portal", pattern=r"^[A-Za-z0-9_-]+$",
+                                description="name of the session cookie (distinct from the hub's cookies)")
+    default_language: Literal["nl", "en"] = Field(default="nl", description="language for new visitors")
+
+    oidc_issuer: str | None = Field(default=None,
+                                    description="OpenID Connect issuer URL; login is disabled when unset")
+    oidc_client_id: str = Field(default="portal", description="the portal's client id at the issuer")
+    oidc_client_secret: SecretStr | None = Field(default=None, description="the portal's client secret")
+    oidc_scopes: str = Field(default="openid profile email groups", description="scopes asked at login")
+    username_claim: str = Field(default="preferred_username",
+                                description="claim that names the user (the same claim the hub uses)")
+    groups_claim: str = Field(default="groups", description="claim listing org:, role:, org-admin:, "
+                                                            "data-owner: groups")
+    oidc_logout: Literal["provider", "portal"] = Field(
+        default="provider", description="provider: logout also ends the login at the issuer (its end-session "
+                                        "endpoint; register PUBLIC_URL + '/' as post-logout redirect); portal: "
+                                        "only the portal's session")
+    admin_group: str = Field(default="gereedschapskist:admins", description="group of platform admins")
+
+    hub_url: str | None = Field(default=None, description="public URL of the default (local) hub; "
+                                                          "registers the default Environment when set")
+    hub_api_url: str | None = Field(default=None, description="the hub's REST API; default hub_url + /hub/api")
+    hub_api_token: SecretStr | None = Field(default=None, description="the portal service's token at the hub")
+    hub_tokens: dict[str, SecretStr] = Field(default_factory=dict,
+                                             description="tokens of further environments' hubs by environment "
+                                                         "name (JSON object)")
+    environment_name: str = Field(default="local", pattern=r"^[a-z][a-z0-9-]*$",
+                                  description="name of the default Environment")
+    environment_kind: Literal["local", "cloud"] = Field(default="local", description="where the default hub runs")
+    environment_stage: Literal["development", "production"] = Field(
+        default="development", description="development = flexible, production = strict")
+    hub_timeout_seconds: float = Field(default=30.0, gt=0, description="timeout of one request to a hub")
+    hub_status_ttl_seconds: float = Field(default=5.0, ge=0, description="how long a hub health check is reused")
+    reconcile_interval_seconds: float = Field(default=30.0, ge=0,
+                                              description="how often workspace states are synced from the hubs; "
+                                                          "0 turns the background sync off")
+
+    catalogue_root: Path | None = Field(default=None, description="catalogue folder; default: the project's")
+
+    @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError(f"{value!r} is not an http(s) URL like http://127.0.0.1:8000")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> "PortalSettings":
+        if self.stage != "production":
+            return self
+        problems = []
+        secret = self.session_secret.get_secret_value()
+        if secret == PLACEHOLDER_SECRET or len(secret) < 32:
+            problems.append(f"{ENV_PREFIX}SESSION_SECRET: set a random secret of 32+ characters in production")
+        if not self.public_url.startswith("https://"):
+            problems.append(f"{ENV_PREFIX}PUBLIC_URL = {self.public_url!r}: production needs https://")
+        if self.resolved_database_url.startswith("sqlite"):
+            problems.append(f"{ENV_PREFIX}DATABASE_URL: production needs PostgreSQL, "
+                            "e.g. postgresql+psycopg://portal@db/portal")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.state_dir / 'portal.sqlite').resolve()}"
+
+    @property
+    def resolved_hub_api_url(self) -> str | None:
+        if self.hub_api_url:
+            return self.hub_api_url
+        return f"{self.hub_url}/hub/api" if self.hub_url else None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    def hub_token(self, environment_name: str) -> str | None:
+        if environment_name in self.hub_tokens:
+            return self.hub_tokens[environment_name].get_secret_value()
+        if environment_name == self.environment_name and self.hub_api_token is not None:
+            return self.hub_api_token.get_secret_value()
+        return None
+
+
+def load_settings(**overrides: object) -> PortalSettings:
+    """Read the settings from the environment; a clear :class:`SettingsInvalid` names each bad variable."""
+    try:
+        return PortalSettings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            field = ".".join(str(p) for p in err["loc"]) or "settings"
+            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else "settings"
+            value = err.get("input")
+            shown = "" if isinstance(value, dict) or field == "settings" else f" = {value!r}"
+            lines.append(f"{name}{shown}: {err['msg']}")
+        raise SettingsInvalid("invalid portal settings:\n  " + "\n  ".join(lines)) from exc

@@ -1,0 +1,122 @@
+"""Helpers for the portal's tests, benchmarks and end-to-end tests (imported only by ``tests/``).
+
+* :class:`TestDatabase` — a migrated database per test run, isolated from everything else: a fresh
+  SQLite file, or a fresh schema in the PostgreSQL database named by the test URL (dropped afterwards).
+  :meth:`TestDatabase.reset` empties it between tests (PostgreSQL ``TRUNCATE``; SQLite copies a migrated
+  template file, because the register's append-only triggers refuse ``DELETE``).
+* :func:`session_cookie` — a signed session cookie for a user, exactly as the portal's session
+  middleware writes it after a login. Tests of everything *but* the login flow use it; the OIDC login
+  itself is tested against the real development provider.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import shutil
+from base64 import b64encode
+from pathlib import Path
+from typing import Iterable
+
+import itsdangerous
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+
+from .db import display_url, make_engine, upgrade
+from .models import Base
+from .services.identity import Identity, record_login
+from .settings import PortalSettings
+
+
+class DatabaseUnreachable(Exception):
+    """The PostgreSQL server named for the tests does not answer (the run fails, it does not skip)."""
+
+
+class TestDatabase:
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, url: str, *, template: Path | None = None, schema: str | None = None,
+                 admin_url: str | None = None):
+        self.url = url
+        self.template = template
+        self.schema = schema
+        self._admin_url = admin_url
+        self.engine: Engine = make_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return make_url(self.url).get_backend_name()
+
+    @classmethod
+    def sqlite(cls, folder: Path) -> "TestDatabase":
+        folder.mkdir(parents=True, exist_ok=True)
+        template = folder / "template.sqlite"
+        engine = make_engine(f"sqlite:///{template}")
+        upgrade(engine)
+        engine.dispose()
+        live = folder / "portal.sqlite"
+        shutil.copyfile(template, live)
+        return cls(f"sqlite:///{live}", template=template)
+
+    @classmethod
+    def postgresql(cls, base_url: str) -> "TestDatabase":
+        """A fresh schema ``gk_test_<random>`` in the given database, migrated; raises when unreachable."""
+        schema = f"gk_test_{secrets.token_hex(4)}"
+        admin = make_engine(base_url, pool_size=1, max_overflow=0)
+        try:
+            with admin.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        except OperationalError as exc:
+            raise DatabaseUnreachable(f"PostgreSQL at {display_url(base_url)} does not answer: {exc.orig}") from exc
+        finally:
+            admin.dispose()
+        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
+        url_text = url.render_as_string(hide_password=False)
+        database = cls(url_text, schema=schema, admin_url=base_url)
+        upgrade(database.engine)
+        return database
+
+    def reset(self) -> None:
+        """Empty every table, keeping the migrations."""
+        if self.dialect == "sqlite":
+            self.engine.dispose()
+            database = make_url(self.url).database
+            assert database and self.template
+            for suffix in ("-wal", "-shm"):
+                Path(database + suffix).unlink(missing_ok=True)
+            shutil.copyfile(self.template, database)
+            return
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        with self.engine.begin() as connection:
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+
+    def tables(self) -> set[str]:
+        return set(inspect(self.engine).get_table_names())
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        if self.schema and self._admin_url:
+            admin = make_engine(self._admin_url, pool_size=1, max_overflow=0)
+            try:
+                with admin.begin() as connection:
+                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+            finally:
+                admin.dispose()
+
+
+def session_cookie(settings: PortalSettings, data: dict) -> str:
+    """The value Starlette's SessionMiddleware would set for this session content."""
+    signer = itsdangerous.TimestampSigner(settings.session_secret.get_secret_value())
+    return signer.sign(b64encode(json.dumps(data).encode())).decode()
+
+
+def make_user(sessions, *, username: str, groups: Iterable[str], issuer: str = "http://127.0.0.1:1/test-issuer",
+              name: str | None = None, admin_group: str = "gereedschapskist:admins") -> int:
+    """Record a login (the real role-recognition service) and return the user's id."""
+    identity = Identity(issuer=issuer, subject=f"sub-{username}", username=username, name=name or username.title(),
+                        email=f"{username}@example.nl", groups=tuple(groups))
+    with sessions() as session:
+        user = record_login(session, identity=identity, admin_group=admin_group)
+        session.commit()
+        return user.id

@@ -1,0 +1,182 @@
+"""Every text the portal shows, in Dutch and English. Templates call ``t("key")``.
+
+Error pages show a localised headline per ``reason`` (``error.<reason>``) above the error's own message,
+which names the values involved.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+LANGUAGES = ("nl", "en")
+
+TEXTS: dict[str, tuple[str, str]] = {
+    # (Dutch, English)
+    "site.name": ("Gereedschapskist", "Gereedschapskist"),
+    "site.tagline": ("Een veilige werkplek voor dataspecialisten bij de overheid",
+                     "A safe workbench for data specialists in government"),
+    "nav.skip": ("Naar de inhoud", "Skip to content"),
+    "nav.main": ("Hoofdmenu", "Main menu"),
+    "nav.home": ("Start", "Home"),
+    "nav.catalogue": ("Catalogus", "Catalogue"),
+    "nav.workspaces": ("Mijn werkplekken", "My workspaces"),
+    "nav.organisation": ("Organisatie {org}", "Organisation {org}"),
+    "nav.language": ("Taal", "Language"),
+    "nav.login": ("Inloggen", "Log in"),
+    "nav.logout": ("Uitloggen", "Log out"),
+    "home.title": ("Welkom bij de Gereedschapskist", "Welcome to Gereedschapskist"),
+    "home.intro": ("Log in met het account van uw organisatie. U ziet dan de standaardpakketten van uw rol en "
+                   "start een werkplek met JupyterLab, RStudio of VS Code.",
+                   "Log in with your organisation's account. You then see the standard bundles of your role "
+                   "and start a workspace with JupyterLab, RStudio or VS Code."),
+    "home.hello": ("Hallo {name}", "Hello {name}"),
+    "home.roles": ("Uw rollen", "Your roles"),
+    "home.no_roles": ("U heeft nog geen rol in de Gereedschapskist. Vraag uw organisatiebeheerder om een rol.",
+                      "You have no role in Gereedschapskist yet. Ask your organisation admin for one."),
+    "home.organisations": ("Uw organisaties", "Your organisations"),
+    "home.begin": ("Kies een pakket om te beginnen", "Pick a bundle to begin"),
+    "login.unconfigured": ("Inloggen is op deze portal niet ingesteld.", "Login is not configured on this portal."),
+    "role.data-scientist": ("datawetenschapper", "data scientist"),
+    "role.organisation-admin": ("organisatiebeheerder", "organisation admin"),
+    "role.data-owner": ("data-eigenaar", "data owner"),
+    "catalogue.title": ("Catalogus", "Catalogue"),
+    "catalogue.intro": ("De standaardpakketten voor uw rollen. Elk pakket is beoordeeld op veiligheid en bevat "
+                        "vaste versies van zijn gereedschap.",
+                        "The standard bundles for your roles. Every bundle has passed a security review and "
+                        "holds pinned versions of its tools."),
+    "catalogue.empty": ("Voor uw rollen zijn (nog) geen pakketten beschikbaar.",
+                        "No bundles are offered for your roles (yet)."),
+    "catalogue.for_role": ("Voor de rol {role}", "For the role {role}"),
+    "catalogue.details": ("Details van {bundle}", "Details of {bundle}"),
+    "bundle.version": ("Versie", "Version"),
+    "bundle.interfaces": ("Werkomgevingen", "Interfaces"),
+    "bundle.packages": ("Pakketten en versies", "Packages and versions"),
+    "bundle.package": ("Pakket", "Package"),
+    "bundle.ecosystem": ("Bron", "Source"),
+    "bundle.licence": ("Licentie", "Licence"),
+    "bundle.open_source": ("Open source", "Open source"),
+    "bundle.not_open_source": ("Geen open source — reden: {why}", "Not open source — justification: {why}"),
+    "bundle.review": ("Veiligheidsbeoordeling", "Security review"),
+    "bundle.review_text": ("door {by} op {on}, geldig tot {until}", "by {by} on {on}, valid until {until}"),
+    "bundle.review_expired": ("De veiligheidsbeoordeling is verlopen; dit pakket kan niet worden gestart.",
+                              "The security review has expired; this bundle cannot be started."),
+    "bundle.lifecycle": ("Levenscyclus", "Lifecycle"),
+    "bundle.status.active": ("actief", "active"),
+    "bundle.status.deprecated": ("verouderd", "deprecated"),
+    "bundle.status.retired": ("uit gebruik", "retired"),
+    "bundle.deprecated_since": ("Verouderd sinds {since}.", "Deprecated since {since}."),
+    "bundle.successor": ("Opvolger: {successor}", "Successor: {successor}"),
+    "bundle.retires_on": ("Gaat uit gebruik op {date}.", "Retires on {date}."),
+    "bundle.supply": ("Leveringsmodel", "Supply model"),
+    "supply.standard-contract": ("a — standaardcontract", "a — standard contract"),
+    "supply.saas-package": ("b — SaaS-pakket", "b — SaaS package"),
+    "supply.iaas-component": ("c — IaaS-component", "c — IaaS component"),
+    "supply.custom": ("d — maatwerk", "d — custom"),
+    "bundle.maintainers": ("Beheerders", "Maintainers"),
+    "bundle.roles": ("Rollen", "Roles"),
+    "bundle.sizes": ("Formaten", "Sizes"),
+    "bundle.gpu": ("met GPU", "with GPU"),
+    "launch.title": ("Werkplek starten", "Start a workspace"),
+    "launch.size": ("Formaat", "Size"),
+    "launch.interface": ("Werkomgeving", "Interface"),
+    "launch.organisation": ("Voor organisatie", "For organisation"),
+    "launch.submit": ("Start werkplek", "Start workspace"),
+    "launch.not_allowed": ("U kunt dit pakket niet starten: {why}", "You cannot start this bundle: {why}"),
+    "workspaces.title": ("Mijn werkplekken", "My workspaces"),
+    "workspaces.empty": ("U heeft nog geen werkplekken. Kies een pakket in de catalogus.",
+                         "You have no workspaces yet. Pick a bundle in the catalogue."),
+    "workspaces.unavailable": ("Werkplekken zijn op dit moment niet beschikbaar: {why}. Pagina's en de catalogus "
+                               "werken gewoon; probeer het later opnieuw.",
+                               "Workspaces are unavailable right now: {why}. Pages and the catalogue still work; "
+                               "try again later."),
+    "workspace.title": ("Werkplek {name}", "Workspace {name}"),
+    "workspace.bundle": ("Pakket", "Bundle"),
+    "workspace.size": ("Formaat", "Size"),
+    "workspace.interface": ("Werkomgeving", "Interface"),
+    "workspace.organisation": ("Organisatie", "Organisation"),
+    "workspace.environment": ("Omgeving", "Environment"),
+    "workspace.owner": ("Gebruiker", "User"),
+    "workspace.status": ("Status", "Status"),
+    "workspace.created": ("Gestart op", "Launched at"),
+    "workspace.open": ("Open werkplek", "Open workspace"),
+    "workspace.stop": ("Stop werkplek", "Stop workspace"),
+    "workspace.details": ("Details", "Details"),
+    "workspace.progress": ("Voortgang", "Progress"),
+    "workspace.progress_nojs": ("Deze pagina ververst zichzelf tot de werkplek klaar is.",
+                                "This page refreshes itself until the workspace is ready."),
+    "workspace.ready": ("Uw werkplek is klaar.", "Your workspace is ready."),
+    "workspace.failed": ("Starten is mislukt: {why}", "Starting failed: {why}"),
+    "workspace.actions": ("Acties", "Actions"),
+    "status.starting": ("wordt gestart", "starting"),
+    "status.running": ("actief", "running"),
+    "status.stopping": ("wordt gestopt", "stopping"),
+    "status.stopped": ("gestopt", "stopped"),
+    "status.failed": ("mislukt", "failed"),
+    "organisation.title": ("Organisatie {org}", "Organisation {org}"),
+    "organisation.members": ("Leden en hun rollen", "Members and their roles"),
+    "organisation.member": ("Lid", "Member"),
+    "organisation.member_roles": ("Rol in de organisatie", "Role in the organisation"),
+    "organisation.workbench_roles": ("Werkrollen", "Workbench roles"),
+    "organisation.workspaces": ("Actieve werkplekken", "Running workspaces"),
+    "organisation.no_workspaces": ("Er zijn geen actieve werkplekken.", "There are no running workspaces."),
+    "error.title": ("Er ging iets mis", "Something went wrong"),
+    "error.back": ("Terug naar de start", "Back to the start"),
+    "error.not-found": ("Niet gevonden", "Not found"),
+    "error.unknown-bundle": ("Onbekend pakket", "Unknown bundle"),
+    "error.unknown-role": ("Onbekende rol", "Unknown role"),
+    "error.unknown-size": ("Onbekend formaat", "Unknown size"),
+    "error.unknown-interface": ("Onbekende werkomgeving", "Unknown interface"),
+    "error.unknown-workspace": ("Onbekende werkplek", "Unknown workspace"),
+    "error.unknown-organisation": ("Onbekende organisatie", "Unknown organisation"),
+    "error.role": ("Dit pakket hoort niet bij uw rol", "This bundle is not for your role"),
+    "error.not-offered": ("Dit pakket wordt niet meer aangeboden", "This bundle is no longer offered"),
+    "error.not-a-member": ("U bent geen lid van die organisatie", "You are not a member of that organisation"),
+    "error.no-organisation": ("U hoort bij geen organisatie", "You belong to no organisation"),
+    "error.organisation-required": ("Kies een organisatie", "Choose an organisation"),
+    "error.not-yours": ("Dit is niet uw werkplek", "This is not your workspace"),
+    "error.not-organisation-admin": ("Alleen voor organisatiebeheerders", "For organisation admins only"),
+    "error.not-active": ("De werkplek draait niet", "The workspace is not running"),
+    "error.login-required": ("Log eerst in", "Please log in first"),
+    "error.csrf": ("Het formulier is verlopen; probeer het opnieuw",
+                   "The form has expired; please try again"),
+    "error.hub-unavailable": ("Werkplekken zijn niet beschikbaar", "Workspaces are unavailable"),
+    "error.hub-not-configured": ("Werkplekken zijn niet ingesteld", "Workspaces are not configured"),
+    "error.no-environment": ("Er is geen omgeving voor uw organisatie", "There is no environment for your "
+                                                                        "organisation"),
+    "error.hub-refused": ("De hub weigerde de werkplek", "The hub refused the workspace"),
+    "error.hub-error": ("De hub gaf een fout", "The hub reported an error"),
+    "error.hub-token": ("De portal is niet goed gekoppeld aan de hub", "The portal is not connected to the hub "
+                                                                        "properly"),
+    "error.login-failed": ("Inloggen is mislukt", "Login failed"),
+    "error.login-refused": ("Inloggen is geweigerd", "Login was refused"),
+    "error.login-unavailable": ("Inloggen is niet beschikbaar", "Login is unavailable"),
+    "error.login-not-configured": ("Inloggen is niet ingesteld", "Login is not configured"),
+    "error.claim-missing": ("Uw inloggegevens missen een gegeven", "Your login lacks a claim"),
+    "error.claim-invalid": ("Uw inloggegevens zijn onjuist", "Your login has an invalid claim"),
+    "error.username-taken": ("Deze gebruikersnaam is al in gebruik", "This user name is already taken"),
+    "error.invalid-input": ("Ongeldige invoer", "Invalid input"),
+}
+
+
+def translator(language: str) -> Callable[..., str]:
+    index = 0 if language == "nl" else 1
+
+    def t(key: str, **values: object) -> str:
+        pair = TEXTS.get(key)
+        if pair is None:
+            return key
+        text = pair[index]
+        return text.format(**values) if values else text
+
+    return t
+
+
+def pick_language(*, chosen: str | None, accept_language: str | None, default: str) -> str:
+    """The visitor's choice, else the first of their browser's languages we have, else the default."""
+    if chosen in LANGUAGES:
+        return chosen
+    for part in (accept_language or "").split(","):
+        code = part.split(";")[0].strip().lower()[:2]
+        if code in LANGUAGES:
+            return code
+    return default

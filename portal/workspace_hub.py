@@ -1,0 +1,153 @@
+"""The portal's view of a hub: a small interface the workspace service talks to.
+
+:class:`WorkspaceHub` is the plug point (the JupyterHub REST API adapter is
+:class:`gereedschapskist.portal.jupyterhub.JupyterHubAdapter`); implementations raise only the portal's
+own errors (:class:`~gereedschapskist.portal.errors.HubUnavailable`, ``HubRefused``, ``HubError``), each with
+a ``reason``, never an ``httpx`` exception. :class:`Hubs` holds one adapter per Environment and remembers
+for a few seconds whether each hub answers, so pages can say plainly when workspaces are unavailable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from typing import AsyncIterator, Callable, Iterable, Protocol
+
+from .errors import HubUnavailable
+
+#: Hub groups the portal manages for a user (the same groups the login token carries).
+MANAGED_GROUP_PREFIXES = ("org:", "role:", "org-admin:", "data-owner:")
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """One named server as the hub reports it."""
+
+    name: str
+    ready: bool
+    pending: str | None = None        # "spawn", "stop", … while the hub is busy with it
+    url: str | None = None            # path (or URL) where the server answers once ready
+    started: datetime | None = None
+    stopped: bool = False             # the hub still knows it but it is not running
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    progress: int | None
+    message: str
+    ready: bool = False
+    failed: bool = False
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class HubStatus:
+    available: bool
+    message: str
+    version: str | None = None
+
+
+class WorkspaceHub(ABC):
+    """What the portal needs from a hub. Every method raises the portal's own errors."""
+
+    public_url: str
+
+    @abstractmethod
+    def check(self) -> str:
+        """The hub's version if it answers; :class:`HubUnavailable` otherwise."""
+
+    @abstractmethod
+    def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:
+        """Make sure the user exists and is in exactly ``groups`` among the portal-managed groups."""
+
+    @abstractmethod
+    def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
+        """Ask the hub to start a named server with these launch options; returns at once (pending or ready)."""
+
+    @abstractmethod
+    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
+        """Stop and remove a named server; None when it is gone, else the server still stopping."""
+
+    @abstractmethod
+    def servers(self, *, username: str) -> dict[str, ServerInfo]:
+        """The user's servers the hub knows (running, pending and stopped)."""
+
+    @abstractmethod
+    def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
+        """The start progress of a server, relayed event by event until it is ready or failed."""
+
+    def server_url(self, path: str | None) -> str | None:
+        """An absolute URL for a path the hub reports (``/user/alice/x/``)."""
+        if not path:
+            return None
+        if path.startswith(("http://", "https://")):
+            return path
+        return self.public_url.rstrip("/") + "/" + path.lstrip("/")
+
+
+HubFactory = Callable[..., WorkspaceHub]
+
+
+class EnvironmentLike(Protocol):
+    name: str
+    hub_url: str
+    hub_api_url: str
+
+
+class Hubs:
+    """One adapter per environment, created on first use, plus a short-lived memory of hub health.
+
+    Nothing here is cached for longer than ``status_ttl`` seconds, so a hub that comes back is used
+    again without restarting the portal.
+    """
+
+    def __init__(self, *, token_for: Callable[[str], str | None], timeout: float, status_ttl: float,
+                 factory: HubFactory | None = None):
+        if factory is None:
+            from .jupyterhub import JupyterHubAdapter
+            factory = JupyterHubAdapter
+        self._factory = factory
+        self._token_for = token_for
+        self._timeout = timeout
+        self._status_ttl = status_ttl
+        self._adapters: dict[tuple[str, str, str], WorkspaceHub] = {}
+        self._status: dict[str, tuple[float, HubStatus]] = {}
+        self._lock = threading.Lock()
+
+    def for_environment(self, environment: EnvironmentLike) -> WorkspaceHub:
+        key = (environment.name, environment.hub_api_url, environment.hub_url)
+        with self._lock:
+            adapter = self._adapters.get(key)
+            if adapter is None:
+                adapter = self._factory(api_url=environment.hub_api_url, public_url=environment.hub_url,
+                                        token=self._token_for(environment.name), timeout=self._timeout)
+                self._adapters[key] = adapter
+            return adapter
+
+    def status(self, environment: EnvironmentLike) -> HubStatus:
+        now = time.monotonic()
+        cached = self._status.get(environment.name)
+        if cached and now - cached[0] < self._status_ttl:
+            return cached[1]
+        try:
+            version = self.for_environment(environment).check()
+            status = HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version)
+        except HubUnavailable as exc:
+            status = HubStatus(False, exc.message)
+        self._status[environment.name] = (now, status)
+        return status
+
+    def report_down(self, environment_name: str, message: str) -> None:
+        """A request just failed to reach this hub: say so on pages until the next check."""
+        self._status[environment_name] = (time.monotonic(), HubStatus(False, message))
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            close = getattr(adapter, "close", None)
+            if close:
+                close()
+
+

@@ -1,0 +1,104 @@
+"""Fixtures of the portal tests: a migrated database per test run (SQLite, and PostgreSQL when
+GEREEDSCHAPSKIST_TEST_DATABASE_URL is set — unreachable means the run fails), the app, a client and
+logged-in users."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.settings import PortalSettings
+from gereedschapskist.portal.testing import DatabaseUnreachable, TestDatabase, make_user, session_cookie
+
+TEST_DATABASE_ENV = "GEREEDSCHAPSKIST_TEST_DATABASE_URL"
+BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(TEST_DATABASE_ENV) else [])
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
+    if request.param == "sqlite":
+        database = TestDatabase.sqlite(tmp_path_factory.mktemp("portal-sqlite"))
+    else:
+        try:
+            database = TestDatabase.postgresql(os.environ[TEST_DATABASE_ENV])
+        except DatabaseUnreachable as exc:
+            pytest.fail(f"{TEST_DATABASE_ENV} is set but {exc}", pytrace=False)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def database(database_server: TestDatabase) -> TestDatabase:
+    database_server.reset()
+    return database_server
+
+
+def closed_port() -> int:
+    """A port nobody listens on (bound and released): a hub that is down."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def hub_port() -> int:
+    return closed_port()
+
+
+@pytest.fixture
+def settings(database: TestDatabase, tmp_path: Path, hub_port: int) -> PortalSettings:
+    return PortalSettings(database_url=database.url, state_dir=tmp_path, session_secret="s" * 40,
+                          hub_url=f"http://127.0.0.1:{hub_port}", hub_api_token="t" * 40,
+                          reconcile_interval_seconds=0, hub_timeout_seconds=5, hub_status_ttl_seconds=0)
+
+
+@pytest.fixture
+def app(settings: PortalSettings):
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client
+
+
+class LoggedIn:
+    """A user logged in on a client: ``csrf`` is the token the session carries."""
+
+    def __init__(self, client: TestClient, user_id: int, csrf: str):
+        self.client, self.user_id, self.csrf = client, user_id, csrf
+
+    def post_form(self, url: str, data: dict, **kwargs):
+        return self.client.post(url, data={"csrf_token": self.csrf, **data}, follow_redirects=False, **kwargs)
+
+    def post_json(self, url: str, body: dict | None = None, **kwargs):
+        return self.client.post(url, json=body, headers={"X-CSRF-Token": self.csrf}, **kwargs)
+
+
+@pytest.fixture
+def login(app, settings: PortalSettings, client: TestClient) -> Callable[..., LoggedIn]:
+    """Log a user in on the client (the session the OIDC callback would create; the flow itself is tested
+    against the real provider in test_auth_oidc.py)."""
+
+    def _login(username: str, groups: list[str], *, on: TestClient | None = None) -> LoggedIn:
+        target = on or client
+        user_id = make_user(app.state.portal.sessions, username=username, groups=groups)
+        csrf = secrets.token_urlsafe(16)
+        target.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": csrf}))
+        return LoggedIn(target, user_id, csrf)
+
+    return _login
+
+
+@pytest.fixture
+def second_client(app) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://127.0.0.1") as test_client:
+        yield test_client
