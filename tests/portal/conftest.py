@@ -92,7 +92,8 @@ def login(app, settings: PortalSettings, client: TestClient) -> Callable[..., Lo
         target = on or client
         user_id = make_user(app.state.portal.sessions, username=username, groups=groups)
         csrf = secrets.token_urlsafe(16)
-        target.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": csrf}))
+        target.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": csrf}),
+                          domain="127.0.0.1")
         return LoggedIn(target, user_id, csrf)
 
     return _login

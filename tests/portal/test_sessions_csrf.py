@@ -1,0 +1,66 @@
+"""Session cookies and CSRF protection on every form."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import Workspace
+
+
+def test_session_cookie_is_signed_httponly_lax_and_named_for_the_portal(client):
+    response = client.get("/")
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("gereedschapskist_portal=")
+    assert "httponly" in cookie.lower() and "samesite=lax" in cookie.lower()
+    assert "secure" not in cookie.lower()          # plain-HTTP development URL
+
+
+def test_session_cookie_is_secure_behind_https(settings):
+    app = create_app(settings.model_copy(update={"public_url": "https://portal.example.nl"}))
+    with TestClient(app, base_url="https://portal.example.nl") as client:
+        assert "; secure" in client.get("/").headers["set-cookie"].lower()
+
+
+def test_a_tampered_session_cookie_counts_as_logged_out(client, login, settings):
+    login("kim", ["role:bi"])
+    value = client.cookies.get(settings.session_cookie)
+    client.cookies.set(settings.session_cookie, value[:-3] + "AAA", domain="127.0.0.1")
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_every_form_carries_the_csrf_token(client, login):
+    me = login("kim", ["role:bi", "org:cbs"])
+    page = client.get("/catalogue/bi-sql-duckdb").text
+    forms = page.count("<form")
+    assert forms >= 2                               # launch + logout
+    assert page.count(f'name="csrf_token" value="{me.csrf}"') == forms
+
+
+def test_a_form_post_without_or_with_a_wrong_token_is_refused_and_changes_nothing(app, client, login):
+    me = login("kim", ["role:bi", "org:cbs"])
+    for data in ({"bundle": "bi-sql-duckdb"}, {"bundle": "bi-sql-duckdb", "csrf_token": "forged"}):
+        response = client.post("/workspaces", data=data, follow_redirects=False, headers={"Accept-Language": "en"})
+        assert response.status_code == 403
+        assert "The form has expired" in response.text
+    with app.state.portal.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Workspace)) == 0
+    assert client.get("/api/v1/me").json()["username"] == "kim"     # still logged in
+    assert me.csrf
+
+
+def test_logout_needs_the_token_and_ends_the_session(client, login):
+    me = login("kim", ["role:bi"])
+    assert client.post("/logout", data={}, follow_redirects=False).status_code == 403
+    assert client.get("/api/v1/me").status_code == 200
+    response = me.post_form("/logout", {})
+    assert response.status_code == 303 and response.headers["location"] == "/"
+    assert client.get("/api/v1/me").status_code == 401
+
+
+def test_a_session_of_a_user_that_no_longer_exists_is_dropped(client, settings):
+    from gereedschapskist.portal.testing import session_cookie
+    client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": 999, "csrf": "x"}),
+                       domain="127.0.0.1")
+    assert client.get("/api/v1/me").status_code == 401
