@@ -7,7 +7,7 @@ import secrets
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue
 
@@ -23,22 +23,22 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
-def portal_state(request: Request) -> PortalState:
+async def portal_state(request: Request) -> PortalState:
     return request.app.state.portal
 
 
 StateDep = Annotated[PortalState, Depends(portal_state)]
 
 
-def _settings(state: StateDep) -> PortalSettings:
+async def _settings(state: StateDep) -> PortalSettings:
     return state.settings
 
 
-def _catalogue(state: StateDep) -> Catalogue:
+async def _catalogue(state: StateDep) -> Catalogue:
     return state.catalogue
 
 
-def _hubs(state: StateDep) -> Hubs:
+async def _hubs(state: StateDep) -> Hubs:
     return state.hubs
 
 
@@ -63,13 +63,13 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
     if not isinstance(user_id, int):
         return None
-    user = session.get(User, user_id)
+    user = session.get(User, user_id, options=[joinedload(User.roles)])
     if user is None:
         request.session.clear()
     return user
 
 
-def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
     if user is None:
         raise LoginRequired("log in to use this page")
     return user
@@ -100,7 +100,7 @@ async def check_csrf_form(request: Request) -> None:
         raise CsrfFailed("the form's security token is missing or out of date; reload the page and try again")
 
 
-def check_csrf_header(request: Request) -> None:
+async def check_csrf_header(request: Request) -> None:
     """JSON API calls that change something send the token (from GET /api/v1/me) in a header."""
     if not _matches(request, request.headers.get(CSRF_HEADER)):
         raise CsrfFailed(f"send the session's CSRF token in the {CSRF_HEADER} header (see GET /api/v1/me)")

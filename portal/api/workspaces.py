@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
+from pydantic import TypeAdapter
 
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, StateDep, WorkspaceDep
 from ..progress import relay
@@ -14,9 +15,13 @@ router = APIRouter(tags=["workspaces"])
 
 
 @router.get("/workspaces", response_model=list[WorkspaceOut], responses=ERRORS, summary="My workspaces")
-def my_workspaces(user: CurrentUser, session: SessionDep) -> list[WorkspaceOut]:
+def my_workspaces(user: CurrentUser, session: SessionDep) -> Response:
     """Your active workspaces and your most recent ended ones, newest first."""
-    return [WorkspaceOut.of(w) for w in workspace_service.list_mine(session, user=user)]
+    items = [WorkspaceOut.of(w) for w in workspace_service.list_mine(session, user=user)]
+    return Response(_WORKSPACE_LIST.dump_json(items), media_type="application/json")
+
+
+_WORKSPACE_LIST = TypeAdapter(list[WorkspaceOut])
 
 
 @router.post("/workspaces", response_model=WorkspaceOut, status_code=status.HTTP_202_ACCEPTED,

@@ -56,10 +56,9 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin",
-                                                   order_by="UserRole.role")
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role")
     memberships: Mapped[list["Member"]] = relationship(back_populates="user", cascade="all, delete-orphan",
-                                                       lazy="selectin", order_by="Member.id")
+                                                       order_by="Member.id")
 
     @property
     def role_ids(self) -> list[str]:

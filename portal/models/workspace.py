@@ -59,6 +59,6 @@ class Workspace(Base):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    user: Mapped[User] = relationship(lazy="joined")
+    user: Mapped[User] = relationship()  # usually already in the session (the current user): no query
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     environment: Mapped[Environment] = relationship(lazy="joined")

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
 
@@ -180,25 +180,24 @@ def in_transition(workspaces: list[Workspace]) -> list[Workspace]:
 
 def active_workspaces(session: Session, *, limit: int = 500) -> list[Workspace]:
     return list(session.scalars(select(Workspace).where(Workspace.status.in_(ACTIVE_STATUSES))
-                                .order_by(Workspace.id).limit(limit)))
+                                .options(joinedload(Workspace.user)).order_by(Workspace.id).limit(limit)))
 
 
 def list_mine(session: Session, *, user: User) -> list[Workspace]:
-    """The user's active workspaces plus the most recent ended ones, newest first."""
-    active = session.scalars(select(Workspace).where(Workspace.user_id == user.id,
-                                                     Workspace.status.in_(ACTIVE_STATUSES))
-                             .order_by(Workspace.id.desc())).all()
-    ended = session.scalars(select(Workspace).where(Workspace.user_id == user.id,
-                                                    Workspace.status.not_in(ACTIVE_STATUSES))
-                            .order_by(Workspace.id.desc()).limit(RECENT_ENDED)).all()
-    return list(active) + list(ended)
+    """The user's active workspaces plus the most recent ended ones, newest first (one query)."""
+    recent_ended = (select(Workspace.id).where(Workspace.user_id == user.id, Workspace.status.not_in(ACTIVE_STATUSES))
+                    .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
+    return list(session.scalars(
+        select(Workspace).where(Workspace.user_id == user.id,
+                                Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(recent_ended.scalar_subquery()))
+        .order_by(Workspace.id.desc())))
 
 
 def organisation_workspaces(session: Session, *, organisation: Organisation) -> list[Workspace]:
     """The organisation's active workspaces, newest first."""
     return list(session.scalars(select(Workspace).where(Workspace.organisation_id == organisation.id,
                                                         Workspace.status.in_(ACTIVE_STATUSES))
-                                .order_by(Workspace.id.desc())))
+                                .options(joinedload(Workspace.user)).order_by(Workspace.id.desc())))
 
 
 def get_workspace(session: Session, *, user: User, workspace_id: int) -> Workspace:
