@@ -114,6 +114,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = settings.named_server_limit
     c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": settings.slow_spawn_timeout_seconds}
 
     interfaces = LocalInterfaces()
     c.JupyterHub.spawner_class = BundleSpawner
