@@ -80,6 +80,12 @@ class HubUnavailable(HubError):
     reason = "hub-unavailable"
 
 
+class HubStartFailed(HubError):
+    """The hub tried to start the server and failed (e.g. a bundle's environment did not build)."""
+
+    reason = "start-failed"
+
+
 class HubRefused(HubError):
     """The hub refused the request (e.g. its own role rule, a server limit); nothing was started."""
 

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import HubError, HubRefused, HubUnavailable, NotFound
+from .errors import HubError, HubRefused, HubStartFailed, HubUnavailable, NotFound
 from .workspace_hub import MANAGED_GROUP_PREFIXES, ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,12 @@ class JupyterHubAdapter(WorkspaceHub):
         raise HubError(f"the hub answered {method} {path} with HTTP {response.status_code}: {message}")
 
     # -- interface -------------------------------------------------------------------------------------
+    def open_url(self, server_url: str) -> str:
+        """Through the hub's OAuth login (``/hub/oauth_login``): a user already logged in at the issuer (the
+        portal's login) passes without a click and lands in the server — single sign-on."""
+        path = httpx.URL(server_url).raw_path.decode()
+        return f"{self.public_url}/hub/oauth_login?{httpx.QueryParams({'next': path})}"
+
     def check(self) -> str:
         response = self._request("GET", "/", ok=(200,), timeout=min(self._timeout, 3.0))
         try:
@@ -124,8 +130,13 @@ class JupyterHubAdapter(WorkspaceHub):
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         path = f"/users/{_path(username)}/servers/{_path(server_name)}"
-        response = self._request("POST", path, ok=(201, 202),
-                                 json={"user_options": options, "display_name": server_name})
+        try:
+            response = self._request("POST", path, ok=(201, 202),
+                                     json={"user_options": options, "display_name": server_name})
+        except HubError as exc:
+            if exc.reason == "hub-error" and " HTTP 500: " in exc.message:   # the spawn itself failed at once
+                raise HubStartFailed(exc.message.split(" HTTP 500: ", 1)[1]) from exc
+            raise
         if response.status_code == 201:
             return self.server(username=username, server_name=server_name) or ServerInfo(server_name, ready=True)
         return ServerInfo(server_name, ready=False, pending="spawn")

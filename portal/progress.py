@@ -59,9 +59,9 @@ def _final(workspace_id: int, status: WorkspaceStatus, message: str | None) -> s
 
 
 async def relay(state: PortalState, *, workspace_id: int, username: str, server_name: str,
-                status: WorkspaceStatus, environment: Any) -> AsyncIterator[str]:
+                status: WorkspaceStatus, status_message: str | None, environment: Any) -> AsyncIterator[str]:
     if status is not WorkspaceStatus.STARTING:
-        yield _final(workspace_id, status, None)
+        yield _final(workspace_id, status, status_message)
         return
     hub = state.hubs.for_environment(environment)
     try:

@@ -120,3 +120,122 @@ def make_user(sessions, *, username: str, groups: Iterable[str], issuer: str = "
         user = record_login(session, identity=identity, admin_group=admin_group)
         session.commit()
         return user.id
+
+
+class PortalServer:
+    """The portal served by uvicorn on 127.0.0.1:``port`` in a thread of the test process, so tests can
+    use real HTTP (the OIDC redirect flow, a browser) and still look into ``app.state``."""
+
+    def __init__(self, app, port: int):
+        import threading
+
+        import uvicorn
+
+        self.app = app
+        self.url = f"http://127.0.0.1:{port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
+                                lifespan="on")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name=f"portal-{port}", daemon=True)
+
+    def start(self, timeout: float = 30.0) -> "PortalServer":
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError(f"the portal at {self.url} did not start (see the log above)")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the portal at {self.url} did not start within {timeout} s")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(15)
+
+    def __enter__(self) -> "PortalServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class TcpRelay:
+    """A switchable TCP connection to a real server: ``down()`` closes the port (connections are refused, open
+    ones are cut), ``up()`` opens it again. Used to take a real hub off the network and back, as an outage
+    does, without stopping the hub other tests use."""
+
+    def __init__(self, target_port: int, port: int):
+        self.target_port, self.port = target_port, port
+        self._listener = None
+        self._conns: list = []
+        self._lock = __import__("threading").Lock()
+
+    def up(self) -> "TcpRelay":
+        import socket
+        import threading
+
+        listener = socket.socket()
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(64)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink) -> None:
+        import socket
+
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def down(self) -> "TcpRelay":
+        import socket
+
+        if self._listener is not None:
+            try:
+                self._listener.shutdown(socket.SHUT_RDWR)   # wakes the accepting thread
+            except OSError:
+                pass
+            self._listener.close()
+            self._listener = None
+        with self._lock:
+            for sock in self._conns:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            self._conns.clear()
+        return self

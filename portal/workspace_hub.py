@@ -79,6 +79,10 @@ class WorkspaceHub(ABC):
     def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
         """The start progress of a server, relayed event by event until it is ready or failed."""
 
+    def open_url(self, server_url: str) -> str:
+        """Where to send a browser to open a running server (logging in at the hub on the way)."""
+        return server_url
+
     def server_url(self, path: str | None) -> str | None:
         """An absolute URL for a path the hub reports (``/user/alice/x/``)."""
         if not path:

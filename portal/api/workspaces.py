@@ -53,7 +53,8 @@ def progress(workspace: WorkspaceDep, state: StateDep) -> StreamingResponse:
     """Relays the hub's progress stream. Each event's data is JSON with ``status``, ``progress`` (0–100) and
     ``message``; ``ready`` carries ``open_url``."""
     stream = relay(state, workspace_id=workspace.id, username=workspace.user.username,
-                   server_name=workspace.server_name, status=workspace.status, environment=workspace.environment)
+                   server_name=workspace.server_name, status=workspace.status,
+                   status_message=workspace.status_message, environment=workspace.environment)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -56,12 +56,12 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")
-def open_workspace(workspace: WorkspaceDep, user: CurrentUser):
+def open_workspace(workspace: WorkspaceDep, user: CurrentUser, hubs: HubsDep):
     if workspace.user_id != user.id:
         raise Forbidden("only the workspace's own user can open it", reason="not-yours")
     if workspace.status is not WorkspaceStatus.RUNNING or not workspace.url:
         return RedirectResponse(f"/workspaces/{workspace.id}", status_code=303)
-    return RedirectResponse(workspace.url, status_code=303)
+    return RedirectResponse(hubs.for_environment(workspace.environment).open_url(workspace.url), status_code=303)
 
 
 @router.post("/workspaces/{workspace_id}/stop", name="stop_workspace", dependencies=[CsrfForm])

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
 
-from ..errors import Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
+from ..errors import Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
 from ..models import (
     ACTIVE_STATUSES, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
 )
@@ -70,6 +70,7 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     environment = environment_for(session, organisation=member.organisation)
     server_name = new_server_name(bundle.id)
     hub = hubs.for_environment(environment)
+    failure: str | None = None
     try:
         hub.ensure_user(username=user.username, groups=hub_groups(user))
         info = hub.start(username=user.username, server_name=server_name,
@@ -77,6 +78,8 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     except HubUnavailable as exc:
         hubs.report_down(environment.name, exc.message)
         raise
+    except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
+        failure, info = exc.message, None
     workspace = Workspace(user=user, organisation=member.organisation, environment=environment,
                           server_name=server_name, bundle_id=bundle.id, bundle_version=bundle.version,
                           size_id=size.id, interface=interface, status=WorkspaceStatus.STARTING)
@@ -84,7 +87,10 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     session.flush()
     register.record(session, action=RegisterAction.WORKSPACE_LAUNCHED, workspace=workspace, actor=user,
                     details={"server": server_name, "interface": interface})
-    apply_server_info(session, workspace=workspace, info=info)
+    if failure is not None:
+        apply_progress_end(session, workspace=workspace, event=ProgressEvent(100, failure, failed=True))
+    else:
+        apply_server_info(session, workspace=workspace, info=info)
     return workspace
 
 

@@ -78,7 +78,8 @@ def test_only_the_owner_opens_a_workspace(app, client, login, people):
     assert client.get(f"/workspaces/{workspace_id}/open", follow_redirects=False).status_code == 403
     login("owner", ["org:cbs", "role:bi"])
     response = client.get(f"/workspaces/{workspace_id}/open", follow_redirects=False)
-    assert response.status_code == 303 and response.headers["location"].endswith("/user/owner/x/")
+    assert response.status_code == 303
+    assert response.headers["location"].endswith("/hub/oauth_login?next=%2Fuser%2Fowner%2Fx%2F")
 
 
 def test_an_organisation_admin_sees_the_organisations_running_workspaces(app, client, login, people):
