@@ -4,6 +4,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 UV    := $(shell command -v uv 2>/dev/null)
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: test up install bench check lint clean
 
@@ -18,8 +19,13 @@ endif
 	@touch $@
 
 ## test: install everything, then run the whole test suite (benchmarks excluded)
-test: install
+test: install $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the browser tests (tests/e2e); Playwright's own browser download is not reachable.
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 ## check: validate the catalogue as CI does
 check: install

@@ -239,3 +239,39 @@ class TcpRelay:
                     pass
             self._conns.clear()
         return self
+
+
+# --------------------------------------------------------------------------- pytest fixtures
+# Imported by the conftest of tests/portal and tests/e2e (``from gereedschapskist.portal.testing import …``).
+
+import os as _os  # noqa: E402
+
+import pytest  # noqa: E402
+
+TEST_DATABASE_ENV = "GEREEDSCHAPSKIST_TEST_DATABASE_URL"
+
+
+def database_backends() -> list[str]:
+    """SQLite always; PostgreSQL too when the test URL is set (then it must answer: the run fails, not skips)."""
+    return ["sqlite"] + (["postgresql"] if _os.environ.get(TEST_DATABASE_ENV) else [])
+
+
+@pytest.fixture(scope="session", params=database_backends())
+def database_server(request, tmp_path_factory):
+    """One migrated database per backend and test run: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        database = TestDatabase.sqlite(tmp_path_factory.mktemp("portal-sqlite"))
+    else:
+        try:
+            database = TestDatabase.postgresql(_os.environ[TEST_DATABASE_ENV])
+        except DatabaseUnreachable as exc:
+            pytest.fail(f"{TEST_DATABASE_ENV} is set but {exc}", pytrace=False)
+    yield database
+    database.drop()
+
+
+@pytest.fixture
+def database(database_server):
+    """The test run's database, emptied for this test."""
+    database_server.reset()
+    return database_server

@@ -4,7 +4,6 @@ logged-in users."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import socket
 from pathlib import Path
@@ -15,29 +14,9 @@ from fastapi.testclient import TestClient
 
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import DatabaseUnreachable, TestDatabase, make_user, session_cookie
-
-TEST_DATABASE_ENV = "GEREEDSCHAPSKIST_TEST_DATABASE_URL"
-BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get(TEST_DATABASE_ENV) else [])
-
-
-@pytest.fixture(scope="session", params=BACKENDS)
-def database_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabase]:
-    if request.param == "sqlite":
-        database = TestDatabase.sqlite(tmp_path_factory.mktemp("portal-sqlite"))
-    else:
-        try:
-            database = TestDatabase.postgresql(os.environ[TEST_DATABASE_ENV])
-        except DatabaseUnreachable as exc:
-            pytest.fail(f"{TEST_DATABASE_ENV} is set but {exc}", pytrace=False)
-    yield database
-    database.drop()
-
-
-@pytest.fixture
-def database(database_server: TestDatabase) -> TestDatabase:
-    database_server.reset()
-    return database_server
+from gereedschapskist.portal.testing import (  # noqa: F401 - fixtures
+    TestDatabase, database, database_server, make_user, session_cookie,
+)
 
 
 def closed_port() -> int:

@@ -1,0 +1,124 @@
+"""A new user's first day, in a real browser: log in through the OIDC provider, pick a bundle of their
+role, launch it, watch the live progress, land in JupyterLab, run a cell, stop the workspace.
+
+Real parts only: the development OIDC provider and JupyterHub (local backend) from the shared fixtures,
+the portal served by uvicorn, Debian's Chromium driven by Playwright.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from gereedschapskist.hub.devstack import hub_api
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.settings import PortalSettings
+from gereedschapskist.portal.testing import PortalServer
+
+RECORD_PROGRESS = """
+window.__progress = [];
+new MutationObserver(() => {
+  const el = document.getElementById('progress-message');
+  const bar = document.getElementById('progress');
+  if (el && el.textContent) window.__progress.push([bar ? bar.value : null, el.textContent]);
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
+
+
+def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, database, tmp_path, hub_stack,
+                                                   demo_accounts):
+    page = browser_page
+    started = time.monotonic()
+    settings = PortalSettings(
+        database_url=database.url, state_dir=tmp_path, session_secret="e" * 40,
+        public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
+        oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
+        hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_root=hub_stack.catalogue_dir,
+        reconcile_interval_seconds=0)
+    account = demo_accounts["anna"]                    # role bi, organisation minfin; never logged in before
+    with PortalServer(create_app(settings), hub_stack.ports.portal) as portal, shots.on_failure(page):
+        page.add_init_script(RECORD_PROGRESS)
+
+        # 1. the start page, in Dutch
+        page.goto(f"{portal.url}/")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Welkom bij de Gereedschapskist")
+        shots(page, "start")
+
+        # 2. log in through the OIDC provider's form
+        page.get_by_role("link", name="Inloggen").first.click()
+        page.wait_for_url(re.compile(re.escape(hub_stack.provider.issuer)))
+        page.fill("#username", account.username)
+        page.fill("#password", account.password)
+        shots(page, "provider-login")
+        page.get_by_role("button", name="Inloggen / Log in").click()
+        page.wait_for_url(f"{portal.url}/")
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Hallo {account.name}")
+        shots(page, "logged-in")
+
+        # 3. the catalogue shows the bundles of anna's role (bi), not the ml one
+        page.get_by_role("navigation").get_by_role("link", name="Catalogus").click()
+        expect(page.get_by_role("heading", name="Voor de rol", exact=False)).to_be_visible()
+        expect(page.locator('a[href="/catalogue/tiny-cowsay"]')).to_be_visible()
+        expect(page.locator('a[href="/catalogue/tiny-ml"]')).to_have_count(0)
+        shots(page, "catalogue")
+
+        # 4. pick the bundle, see its packages, choose a size and launch
+        page.locator('a[href="/catalogue/tiny-cowsay"]').click()
+        expect(page.get_by_role("cell", name="cowsay")).to_be_visible()
+        page.get_by_label("Formaat").select_option("small")
+        shots(page, "bundle")
+        page.get_by_role("button", name="Start werkplek").click()
+        page.wait_for_url(re.compile(rf"{re.escape(portal.url)}/workspaces/\d+$"))
+        shots(page, "progress")
+
+        # 5. live progress until the workspace is ready
+        open_link = page.get_by_role("link", name="Open werkplek")
+        expect(page.locator("#status")).to_have_text("actief", timeout=600_000)
+        expect(open_link).to_be_visible()
+        expect(page.locator("#progress-message")).to_have_text("Uw werkplek is klaar.")
+        assert page.locator("#progress").evaluate("bar => bar.value") == 100
+        seen = page.evaluate("window.__progress")       # what the user saw, message by message
+        assert seen[-1] == [100, "Uw werkplek is klaar."], seen
+        assert any(text.startswith("Starting Test bundle with cowsay") for _, text in seen), seen
+        assert len({text for _, text in seen}) >= 3, seen
+        shots(page, "ready")
+        workspace_page = page.url
+
+        # 6. open it: through the hub's login (single sign-on, no second password) into JupyterLab
+        open_link.click()
+        page.wait_for_url(re.compile(r"/user/anna/tiny-cowsay-[0-9a-f]+/lab"), timeout=120_000)
+        launcher_card = page.locator(".jp-LauncherCard[data-category='Notebook']").first
+        expect(launcher_card).to_be_visible(timeout=120_000)
+        shots(page, "jupyterlab")
+
+        # 7. run a cell that imports the bundle's own package
+        launcher_card.click()
+        expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible(timeout=120_000)
+        editor = page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
+        code = 'import cowsay; print(cowsay.get_output_string("cow", "Gereedschapskist"))'
+        editor.click()
+        editor.fill(code)
+        expect(editor).to_have_text(code)
+        page.keyboard.press("Shift+Enter")
+        output = page.locator(".jp-OutputArea-output").first
+        expect(output).to_contain_text("Gereedschapskist", timeout=120_000)
+        expect(output).to_contain_text("^__^")
+        shots(page, "cell")
+
+        # 8. back in the portal: stop the workspace
+        page.goto(workspace_page)
+        page.get_by_role("button", name="Stop werkplek").click()
+        page.wait_for_url(workspace_page)
+        expect(page.locator("#status")).to_have_text(re.compile("gestopt|wordt gestopt"))
+        page.goto(f"{portal.url}/workspaces")
+        expect(page.locator(".status").first).to_have_text("gestopt", timeout=60_000)
+        shots(page, "stopped")
+
+    with hub_api(hub_stack.hub, hub_stack.portal_api_token) as hub:
+        servers = hub.get("/users/anna").json()["servers"]
+        assert not any(name.startswith("tiny-cowsay-") for name in servers), servers
+    assert len(shots.taken) == 10 and all(p.stat().st_size > 1000 for p in shots.taken)
+    print(f"\nbrowser journey took {time.monotonic() - started:.1f} s; screenshots in {shots.folder}")
