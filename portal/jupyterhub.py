@@ -3,7 +3,8 @@
 Uses the documented API (``/hub/api``) with the portal service's token. Scopes it needs, and nothing
 more: ``admin:users`` (create a user the hub has not seen yet and read their groups), ``admin:groups``
 (keep the user's org:/role: groups in step with the portal, creating a group the hub lacks) and
-``servers`` (start, stop, read and follow the progress of named servers). Every failure becomes one of the portal's errors with a ``reason``:
+``servers`` (start, stop, read and follow the progress of named servers). Every failure becomes one of the
+portal's errors with a ``reason``:
 ``hub-unavailable`` (no answer), ``hub-refused`` (the hub said no, e.g. its own role rule),
 ``hub-error`` (anything else).
 """

@@ -193,10 +193,9 @@ def list_mine(session: Session, *, user: User) -> list[Workspace]:
     """The user's active workspaces plus the most recent ended ones, newest first (one query)."""
     recent_ended = (select(Workspace.id).where(Workspace.user_id == user.id, Workspace.status.not_in(ACTIVE_STATUSES))
                     .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
-    return list(session.scalars(
-        select(Workspace).where(Workspace.user_id == user.id,
-                                Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(recent_ended.scalar_subquery()))
-        .order_by(Workspace.id.desc())))
+    wanted = Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(recent_ended.scalar_subquery())
+    return list(session.scalars(select(Workspace).where(Workspace.user_id == user.id, wanted)
+                                .order_by(Workspace.id.desc())))
 
 
 def organisation_workspaces(session: Session, *, organisation: Organisation) -> list[Workspace]:

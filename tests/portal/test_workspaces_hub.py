@@ -236,7 +236,8 @@ def test_hub_down_then_back_launching_works_without_restart(database, tmp_path, 
                 back = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"})
                 assert back.status_code == 202, back.text
                 assert anna.progress(back.json()["id"])[-1][0] == "ready"
-                assert "Workspaces are unavailable" not in anna.get("/workspaces", headers={"Accept-Language": "en"}).text
+                mine = anna.get("/workspaces", headers={"Accept-Language": "en"})
+                assert "Workspaces are unavailable" not in mine.text
                 assert anna.post(f"/api/v1/workspaces/{back.json()['id']}/stop").status_code == 200
             finally:
                 relay.down()
