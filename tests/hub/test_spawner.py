@@ -143,3 +143,34 @@ def test_a_failed_build_names_the_package_and_leaves_nothing_behind(hub_stack, h
         time.sleep(0.1)
     assert "broken" not in running_servers(anna)
     anna.stop_server("broken", remove=True)
+
+
+def test_a_server_that_exits_at_once_fails_the_start_with_its_log(tmp_path):
+    """JupyterHub itself would answer a 500 after ~11 s; the spawner notices the exit and says why."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from gereedschapskist.catalogue import load
+    from gereedschapskist.hub.launch import LaunchRequest
+    from gereedschapskist.hub.spawner import BundleSpawner, SpawnFailed
+
+    catalogue = load(Path(__file__).parent / "fixtures" / "catalogue")
+    bundle = catalogue.bundles["tiny-cowsay"]
+    spawner = BundleSpawner(http_timeout=60)
+    spawner.launch = LaunchRequest(bundle, bundle.sizes[0], bundle.interfaces[0])
+    log_file = tmp_path / "server.log"
+    with open(log_file, "wb") as log:
+        spawner.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; print('ImportError: no module named jupyterlab'); sys.exit(3)"],
+            stdout=log, stderr=subprocess.STDOUT)
+    spawner.pid = spawner.proc.pid
+
+    async def wait():
+        await spawner._wait_until_answering("127.0.0.1", 9, log_file)  # nothing listens on port 9
+
+    with pytest.raises(SpawnFailed) as failed:
+        asyncio.run(wait())
+    assert "exited at once (exit code 3)" in str(failed.value)
+    assert "ImportError: no module named jupyterlab" in str(failed.value)
+    assert failed.value.status_code == 500
