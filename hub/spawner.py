@@ -231,7 +231,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
                     raise SpawnFailed(f"The server did not answer within {self.http_timeout} s; see {log_file}",
                                       "server-timeout")
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
-                delay = min(delay * 1.5, 0.25)
+                delay = min(delay * 1.5, 0.1)
 
     # -- pid bookkeeping so `make up` and the tests can make sure nothing is left running -----------
 

@@ -16,6 +16,7 @@ import pytest
 from gereedschapskist.hub.devclient import HubRequestFailed
 
 COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
+FRESH = {"bundle": "tiny-fresh", "size": "small"}  # no other test starts it: its first launch builds
 
 
 def envs(stack) -> list[str]:
@@ -37,10 +38,10 @@ def test_login_start_bundle_run_code_from_its_own_env_and_stop(hub_stack, hub_us
 
     # The first launch builds the environment (~100 packages): it cannot finish within the hub's
     # 2 s slow-spawn wait, so the request answers 202 and progress events tell the story.
-    assert anna.start_server("work", COWSAY) == 202
+    assert anna.start_server("work", FRESH) == 202
     events = anna.wait_until_ready("work")
     messages = [e.get("message", "") for e in events]
-    assert any(m.startswith("Building the environment of tiny-cowsay 1.0.0") for m in messages), messages
+    assert any(m.startswith("Building the environment of tiny-fresh 1.0.0") for m in messages), messages
     assert any(m.startswith("Installed ") for m in messages), messages
     assert "Starting the server process" in messages
     assert [e["progress"] for e in events if "progress" in e] == sorted(e["progress"] for e in events
@@ -51,9 +52,9 @@ def test_login_start_bundle_run_code_from_its_own_env_and_stop(hub_stack, hub_us
                                 "print(os.environ['GEREEDSCHAPSKIST_BUNDLE'])")
     prefix, module_file, bundle = out.split()
     assert Path(prefix).parent == Path(hub_stack.state_dir).resolve() / "envs"
-    assert Path(prefix).name.startswith("tiny-cowsay-1.0.0-")
+    assert Path(prefix).name.startswith("tiny-fresh-1.0.0-")
     assert module_file.startswith(prefix)
-    assert bundle == "tiny-cowsay"
+    assert bundle == "tiny-fresh"
 
     anna.stop_server("work", remove=True)
     assert "work" not in running_servers(anna)
