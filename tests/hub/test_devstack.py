@@ -141,3 +141,17 @@ def test_user_without_roles_sees_that_no_bundle_is_offered(hub_stack, hub_user):
     form = dana.browser.get(f"{hub_stack.url}/hub/spawn/dana/x")
     assert "Your roles give access to no bundles" in form.text
     assert 'name="bundle"' not in form.text
+
+
+def test_hub_login_page_goes_straight_to_the_issuer(hub_stack):
+    page = httpx.get(f"{hub_stack.url}/hub/login?next=/hub/home", follow_redirects=True, trust_env=False)
+    assert page.url.host == "127.0.0.1" and page.url.port == urlparse(hub_stack.provider.issuer).port
+    assert 'id="login"' in page.text
+
+
+def test_idle_culler_runs_as_a_hub_service(hub_user):
+    femke = hub_user("femke")  # platform admin
+    services = femke.api.get("/services").json()
+    culler = services["idle-culler"]
+    assert culler["pid"] > 0 and "--timeout=3600" in culler["command"]
+    assert "portal" in services

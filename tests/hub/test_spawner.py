@@ -113,8 +113,8 @@ def test_spawn_form_refuses_a_bundle_of_another_role(hub_stack, hub_user):
 
 def test_spawn_form_starts_an_allowed_bundle(hub_stack, hub_user):
     anna = hub_user("anna")
-    xsrf = anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok") and anna.browser.cookies.get(
-        "_xsrf", path="/hub/")
+    assert anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok").status_code == 200
+    xsrf = anna.browser.cookies.get("_xsrf", path="/hub/")
     posted = anna.browser.post(f"{hub_stack.url}/hub/spawn/anna/formok", follow_redirects=False,
                                data={"_xsrf": xsrf, "bundle": "tiny-cowsay", "size--tiny-cowsay": "medium",
                                      "interface--tiny-cowsay": "jupyterlab"})
