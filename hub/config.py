@@ -49,6 +49,7 @@ def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[
         "basic_auth": True,
         "enable_pkce": True,
         "login_service": "Gereedschapskist",
+        "auto_login": True,  # /hub/login goes straight to the issuer (single sign-on with the portal)
     }
 
 

@@ -87,6 +87,28 @@ def _error(response: httpx.Response) -> HubRequestFailed:
     return HubRequestFailed(response.status_code, message, response.headers.get("X-Gereedschapskist-Reason"))
 
 
+def follow_progress(api: httpx.Client, user: str, server: str, timeout: float = 900.0) -> list[dict]:
+    """Read ``GET /users/{user}/servers/{server}/progress`` (server-sent events) until ready or failed.
+
+    ``api`` is an httpx client whose base URL is the hub's API (``…/hub/api``) and which carries a
+    token allowed to read the server (the user's own, or the portal's with ``read:servers``).
+    """
+    events: list[dict] = []
+    url = f"/users/{user}/servers/{server}/progress"
+    with api.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10.0)) as response:
+        if response.status_code != 200:
+            response.read()
+            raise _error(response)
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[len("data:"):])
+            events.append(event)
+            if event.get("ready") or event.get("failed"):
+                break
+    return events
+
+
 @dataclass
 class HubUser:
     """A logged-in hub user with an API token of their own."""
@@ -143,20 +165,7 @@ class HubUser:
 
     def progress(self, server: str, timeout: float = 900.0) -> list[dict]:
         """Follow the server's progress events until ready or failed; returns them all."""
-        events: list[dict] = []
-        url = f"/users/{self.name}/servers/{server}/progress"
-        with self.api.stream("GET", url, timeout=httpx.Timeout(timeout, connect=10.0)) as response:
-            if response.status_code != 200:
-                response.read()
-                raise _error(response)
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
-                    continue
-                event = json.loads(line[len("data:"):])
-                events.append(event)
-                if event.get("ready") or event.get("failed"):
-                    break
-        return events
+        return follow_progress(self.api, self.name, server, timeout)
 
     def wait_until_ready(self, server: str, timeout: float = 900.0) -> list[dict]:
         events = self.progress(server, timeout)

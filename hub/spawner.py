@@ -34,6 +34,9 @@ from .launch import LaunchForbidden, LaunchRequest
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
 _BUILDERS: dict[tuple[str, str, str], EnvBuilder] = {}
+#: Progress (percent) shown for the environment builder's messages, so the bar moves while it builds.
+_BUILD_STEPS = (("Building the environment", 10), ("Resolved", 20), ("Downloading", 25), ("Prepared", 35),
+                ("Installed", 45), ("Bytecode compiled", 55), ("Environment of", 58))
 
 
 def single_user_requirements() -> tuple[str, ...]:
@@ -108,6 +111,13 @@ class BundleSpawner(SimpleLocalProcessSpawner):
         self.log.info("%s: %s", self._log_name, message)
         self._events.append(event)
         self._progress_changed.set()
+
+    def _emit_build_step(self, message: str) -> None:
+        percent = next((p for prefix, p in _BUILD_STEPS if message.startswith(prefix)), None)
+        shown = [e["progress"] for e in self._events if "progress" in e]
+        if percent is not None and shown and percent <= max(shown):
+            percent = None  # never move backwards (e.g. a second "Downloading" line)
+        self._emit(percent, message)
 
     async def progress(self):
         seen = 0
@@ -187,7 +197,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
         if builder.is_built(spec):
             self._emit(40, f"Environment of {bundle.id} {bundle.version} found (built before)")
         try:
-            self._env_dir = await builder.ensure(spec, progress=lambda message: self._emit(None, message))
+            self._env_dir = await builder.ensure(spec, progress=self._emit_build_step)
         except EnvBuildFailed as failed:
             self._emit(None, str(failed))
             raise SpawnFailed(str(failed), failed.reason) from None
@@ -231,7 +241,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
                     raise SpawnFailed(f"The server did not answer within {self.http_timeout} s; see {log_file}",
                                       "server-timeout")
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
-                delay = min(delay * 1.5, 0.25)
+                delay = min(delay * 1.5, 0.1)
 
     # -- pid bookkeeping so `make up` and the tests can make sure nothing is left running -----------
 

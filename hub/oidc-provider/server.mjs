@@ -145,6 +145,7 @@ function buildProvider(issuer, config, accounts) {
     clients,
     scopes: SCOPES,
     claims: CLAIMS,
+    responseTypes: ['code'],
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },

@@ -16,6 +16,7 @@ import pytest
 from gereedschapskist.hub.devclient import HubRequestFailed
 
 COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
+FRESH = {"bundle": "tiny-fresh", "size": "small"}  # no other test starts it: its first launch builds
 
 
 def envs(stack) -> list[str]:
@@ -37,23 +38,23 @@ def test_login_start_bundle_run_code_from_its_own_env_and_stop(hub_stack, hub_us
 
     # The first launch builds the environment (~100 packages): it cannot finish within the hub's
     # 2 s slow-spawn wait, so the request answers 202 and progress events tell the story.
-    assert anna.start_server("work", COWSAY) == 202
+    assert anna.start_server("work", FRESH) == 202
     events = anna.wait_until_ready("work")
     messages = [e.get("message", "") for e in events]
-    assert any(m.startswith("Building the environment of tiny-cowsay 1.0.0") for m in messages), messages
+    assert any(m.startswith("Building the environment of tiny-fresh 1.0.0") for m in messages), messages
     assert any(m.startswith("Installed ") for m in messages), messages
     assert "Starting the server process" in messages
-    assert [e["progress"] for e in events if "progress" in e] == sorted(e["progress"] for e in events
-                                                                      if "progress" in e)
+    percents = [e["progress"] for e in events if "progress" in e]
+    assert percents == sorted(percents) and len(set(percents)) >= 6, events  # the bar moves while it builds
     assert events[-1]["ready"] is True
 
     out = anna.run_code("work", "import cowsay, sys, os\nprint(sys.prefix)\nprint(cowsay.__file__)\n"
                                 "print(os.environ['GEREEDSCHAPSKIST_BUNDLE'])")
     prefix, module_file, bundle = out.split()
     assert Path(prefix).parent == Path(hub_stack.state_dir).resolve() / "envs"
-    assert Path(prefix).name.startswith("tiny-cowsay-1.0.0-")
+    assert Path(prefix).name.startswith("tiny-fresh-1.0.0-")
     assert module_file.startswith(prefix)
-    assert bundle == "tiny-cowsay"
+    assert bundle == "tiny-fresh"
 
     anna.stop_server("work", remove=True)
     assert "work" not in running_servers(anna)
@@ -112,8 +113,8 @@ def test_spawn_form_refuses_a_bundle_of_another_role(hub_stack, hub_user):
 
 def test_spawn_form_starts_an_allowed_bundle(hub_stack, hub_user):
     anna = hub_user("anna")
-    xsrf = anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok") and anna.browser.cookies.get(
-        "_xsrf", path="/hub/")
+    assert anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok").status_code == 200
+    xsrf = anna.browser.cookies.get("_xsrf", path="/hub/")
     posted = anna.browser.post(f"{hub_stack.url}/hub/spawn/anna/formok", follow_redirects=False,
                                data={"_xsrf": xsrf, "bundle": "tiny-cowsay", "size--tiny-cowsay": "medium",
                                      "interface--tiny-cowsay": "jupyterlab"})
@@ -143,3 +144,34 @@ def test_a_failed_build_names_the_package_and_leaves_nothing_behind(hub_stack, h
         time.sleep(0.1)
     assert "broken" not in running_servers(anna)
     anna.stop_server("broken", remove=True)
+
+
+def test_a_server_that_exits_at_once_fails_the_start_with_its_log(tmp_path):
+    """JupyterHub itself would answer a 500 after ~11 s; the spawner notices the exit and says why."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from gereedschapskist.catalogue import load
+    from gereedschapskist.hub.launch import LaunchRequest
+    from gereedschapskist.hub.spawner import BundleSpawner, SpawnFailed
+
+    catalogue = load(Path(__file__).parent / "fixtures" / "catalogue")
+    bundle = catalogue.bundles["tiny-cowsay"]
+    spawner = BundleSpawner(http_timeout=60)
+    spawner.launch = LaunchRequest(bundle, bundle.sizes[0], bundle.interfaces[0])
+    log_file = tmp_path / "server.log"
+    with open(log_file, "wb") as log:
+        spawner.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; print('ImportError: no module named jupyterlab'); sys.exit(3)"],
+            stdout=log, stderr=subprocess.STDOUT)
+    spawner.pid = spawner.proc.pid
+
+    async def wait():
+        await spawner._wait_until_answering("127.0.0.1", 9, log_file)  # nothing listens on port 9
+
+    with pytest.raises(SpawnFailed) as failed:
+        asyncio.run(wait())
+    assert "exited at once (exit code 3)" in str(failed.value)
+    assert "ImportError: no module named jupyterlab" in str(failed.value)
+    assert failed.value.status_code == 500
