@@ -38,6 +38,8 @@ def _finish(state: PortalState, workspace_id: int, event: ProgressEvent) -> tupl
         assert workspace is not None
         workspace_service.apply_progress_end(session, workspace=workspace, event=event)
         session.commit()
+        if workspace.status is WorkspaceStatus.FAILED:
+            workspace_service.remove_failed_server(state.hubs, workspace=workspace)
         return workspace.status, workspace.status_message
 
 

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
 
-from ..errors import Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
+from ..errors import (
+    Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
+)
 from ..models import (
     ACTIVE_STATUSES, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
 )
@@ -89,6 +91,7 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
                     details={"server": server_name, "interface": interface})
     if failure is not None:
         apply_progress_end(session, workspace=workspace, event=ProgressEvent(100, failure, failed=True))
+        remove_failed_server(hubs, workspace=workspace)
     else:
         apply_server_info(session, workspace=workspace, info=info)
     return workspace
@@ -156,6 +159,16 @@ def apply_progress_end(session: Session, *, workspace: Workspace, event: Progres
         register.record(session, action=RegisterAction.WORKSPACE_FAILED, workspace=workspace, actor=None,
                         details={"message": workspace.status_message})
         session.flush()
+
+
+def remove_failed_server(hubs: Hubs, *, workspace: Workspace) -> None:
+    """A failed start leaves a stopped server at the hub, which counts against the user's named-server limit:
+    remove it (best effort; the hub may already have forgotten it)."""
+    try:
+        hubs.for_environment(workspace.environment).stop(username=workspace.user.username,
+                                                         server_name=workspace.server_name)
+    except PortalError:
+        pass
 
 
 def refresh(session: Session, *, hubs: Hubs, workspaces: list[Workspace]) -> set[str]:

@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from gereedschapskist.hub.devclient import HubUser
+from gereedschapskist.hub.devclient import HubUser, oidc_login
 from gereedschapskist.hub.devstack import DevSecrets
 from gereedschapskist.hub.processes import ManagedProcess, free_port, port_is_free
 from gereedschapskist.hub.up import Running, UpContext, UpStep, all_steps, run
@@ -80,7 +80,8 @@ def test_up_runs_the_stack_and_ctrl_c_stops_all_of_it(tmp_path):
     try:
         output = Output(proc)
         text = output.wait_for("Press Ctrl-C", timeout=180)
-        assert f"Open / Open: http://127.0.0.1:{hub_port}/hub/" in text
+        assert f"Open / Open: http://127.0.0.1:{portal_port}/" in text       # the portal is where to begin
+        assert f"JupyterHub: http://127.0.0.1:{hub_port}/hub/" in text
         for account in ("anna", "bram", "chris", "dana", "eva", "femke"):
             assert f"\n{account} " in text
         assert "org:minfin role:bi" in text and "org-admin:minfin" in text and "data-owner:cbs" in text
@@ -89,6 +90,9 @@ def test_up_runs_the_stack_and_ctrl_c_stops_all_of_it(tmp_path):
         bram = HubUser.login(f"http://127.0.0.1:{hub_port}", "bram", "bram-demo")
         assert bram.groups() == ["org:cbs", "role:ml"]
         bram.close()
+        anna = oidc_login(f"http://127.0.0.1:{portal_port}/login", "anna", "anna-demo")
+        assert anna.get(f"http://127.0.0.1:{portal_port}/api/v1/me").json()["roles"] == ["bi"]
+        anna.close()
         assert processes_mentioning(str(state)), "the stack's processes carry the state directory"
 
         proc.send_signal(signal.SIGINT)  # what Ctrl-C sends to the foreground process
@@ -97,9 +101,9 @@ def test_up_runs_the_stack_and_ctrl_c_stops_all_of_it(tmp_path):
     finally:
         stop_for_sure(proc, state)
     assert proc.returncode == 0, rest
-    assert "stopping jupyterhub, oidc-provider" in rest and rest.rstrip().endswith("stopped")
+    assert "stopping portal, jupyterhub, oidc-provider" in rest and rest.rstrip().endswith("stopped")
     assert processes_mentioning(str(state)) == []
-    assert port_is_free(hub_port)
+    assert port_is_free(hub_port) and port_is_free(portal_port)
     assert (state / "secrets.json").is_file() and (state / "logs" / "jupyterhub.log").is_file()
 
 

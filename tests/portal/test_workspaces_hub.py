@@ -194,6 +194,9 @@ def test_a_failing_build_ends_in_failed_with_the_hubs_message(portal, portal_use
                                                       RegisterAction.WORKSPACE_FAILED]
     page = anna.get(f"/workspaces/{workspace['id']}", headers={"Accept-Language": "en"})
     assert "Starting failed" in page.text and "cowsay==999" in page.text
+    # the failed server does not linger at the hub (it would count against the named-server limit)
+    servers = hub.get("/users/anna", params={"include_stopped_servers": 1}).json()["servers"]
+    assert workspace["server_name"] not in servers
 
 
 def test_a_server_the_hub_stops_by_itself_is_seen_as_stopped(portal, portal_user, hub):
