@@ -6,7 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 from typer.testing import CliRunner
 
@@ -166,3 +166,40 @@ def test_a_requested_but_unreachable_postgresql_fails_the_run(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "does not answer" in output and "1 passed" in output and "skipped" not in output
+
+
+def test_register_environment_from_its_infra_definition(database_server):
+    """A cloud hub from infra/Pulumi.<name>.yaml becomes its organisation's Environment (idempotently);
+    that organisation's workspaces then go there, everyone else's stay on the shared default."""
+    from pathlib import Path
+
+    from sqlalchemy.orm import Session
+
+    from gereedschapskist.portal.models import Environment, EnvironmentKind, EnvironmentStage, Organisation
+    from gereedschapskist.portal.services.environments import environment_for, register_environment
+
+    database_server.reset()
+    infra = Path(__file__).resolve().parents[1] / "hub" / "fixtures" / "infra"
+    args = ["db", "register-environment", "cbs-prod", "--infra-dir", str(infra), "--database-url", database_server.url]
+    for _ in range(2):
+        result = CliRunner().invoke(build_app(), args)
+        assert result.exit_code == 0, result.output
+    assert "production hub of organisation cbs at https://hub.cbs.gereedschapskist.nl" in result.output
+    with Session(database_server.engine) as session:
+        register_environment(session, name="local", kind=EnvironmentKind.LOCAL, stage=EnvironmentStage.DEVELOPMENT,
+                             hub_url="http://127.0.0.1:8000", hub_api_url="http://127.0.0.1:8000/hub/api")
+        [cbs_env] = session.scalars(select(Environment).where(Environment.name == "cbs-prod")).all()
+        assert cbs_env.kind is EnvironmentKind.CLOUD and cbs_env.stage is EnvironmentStage.PRODUCTION
+        assert cbs_env.hub_api_url == "https://hub.cbs.gereedschapskist.nl/hub/api"
+        cbs = session.scalar(select(Organisation).where(Organisation.slug == "cbs"))
+        minfin = Organisation(slug="minfin", name="minfin")
+        session.add(minfin)
+        session.flush()
+        assert environment_for(session, organisation=cbs).name == "cbs-prod"
+        assert environment_for(session, organisation=minfin).name == "local"
+
+
+def test_register_environment_names_a_missing_definition(tmp_path, database_server):
+    result = CliRunner().invoke(build_app(), ["db", "register-environment", "nowhere", "--infra-dir", str(tmp_path),
+                                              "--database-url", database_server.url])
+    assert result.exit_code == 1 and "no environment 'nowhere'" in result.output

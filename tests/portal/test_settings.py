@@ -48,3 +48,11 @@ def test_production_with_real_values_is_accepted():
     settings = load_settings(stage="production", session_secret="x" * 48, public_url="https://portal.example.nl",
                              database_url="postgresql+psycopg://portal@db/portal")
     assert settings.secure_cookies is True
+
+
+def test_the_readme_documents_every_setting():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for name in PortalSettings.model_fields:
+        assert f"`GEREEDSCHAPSKIST_PORTAL_{name.upper()}`" in readme, name
