@@ -155,6 +155,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.claim-invalid": ("Uw inloggegevens zijn onjuist", "Your login has an invalid claim"),
     "error.username-taken": ("Deze gebruikersnaam is al in gebruik", "This user name is already taken"),
     "error.invalid-input": ("Ongeldige invoer", "Invalid input"),
+    "error.bad-request": ("Ongeldig verzoek", "Bad request"),
+    "error.conflict": ("Dat kan nu niet", "Not possible right now"),
+    "error.forbidden": ("Geen toegang", "Not allowed"),
+    "error.http-error": ("Er ging iets mis", "Something went wrong"),
+    "error.hub-not-found": ("De hub kent dit niet (meer)", "The hub does not know this (any more)"),
+    "error.start-failed": ("Starten is mislukt", "Starting failed"),
 }
 
 

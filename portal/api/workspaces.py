@@ -29,7 +29,9 @@ _WORKSPACE_LIST = TypeAdapter(list[WorkspaceOut])
 def launch(body: LaunchIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
            hubs: HubsDep) -> WorkspaceOut:
     """Checks the catalogue's role rule, then asks your organisation's hub to start the bundle. Follow
-    ``progress_url`` for live progress. On any error nothing is started and nothing is stored."""
+    ``progress_url`` for live progress. A refused launch (4xx) or an unavailable hub (503) starts and stores
+    nothing; a start the hub accepted but that failed at once comes back as a workspace with status
+    ``failed`` and the hub's message."""
     workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
                                                    bundle_id=body.bundle, size_id=body.size,
                                                    interface=body.interface, organisation=body.organisation)

@@ -12,6 +12,7 @@ from ..errors import Forbidden
 from ..models import WorkspaceStatus
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
+from .home import safe_next
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -69,5 +70,4 @@ def stop(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: 
          next: Annotated[str | None, Form()] = None):
     workspace_service.stop_workspace(session, hubs=hubs, workspace=workspace, actor=user)
     session.commit()
-    from .home import safe_next
     return RedirectResponse(safe_next(next, f"/workspaces/{workspace.id}"), status_code=303)

@@ -131,6 +131,9 @@ def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInf
     elif info is not None and info.pending == "spawn":
         workspace.status = WorkspaceStatus.STARTING
     elif info is not None and info.pending == "stop":
+        if workspace.status is WorkspaceStatus.RUNNING:      # stopped at the hub, not through the portal
+            register.record(session, action=RegisterAction.WORKSPACE_STOPPED, workspace=workspace, actor=None,
+                            details={"by": "hub"})
         workspace.status = WorkspaceStatus.STOPPING
     elif workspace.status is WorkspaceStatus.STARTING:
         workspace.status, workspace.url = WorkspaceStatus.FAILED, None

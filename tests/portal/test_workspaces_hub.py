@@ -4,6 +4,7 @@ the real JupyterHub (local backend, the hub's tiny test bundles), the hub going 
 from __future__ import annotations
 
 import json
+import time
 from typing import Callable, Iterator
 
 import httpx
@@ -12,8 +13,8 @@ from sqlalchemy import select
 
 from gereedschapskist.hub.devclient import oidc_login
 from gereedschapskist.hub.devstack import hub_api
-from gereedschapskist.portal.main import create_app, sync_workspaces
-from gereedschapskist.portal.models import RegisterAction, RegisterEntry, User, Workspace, WorkspaceStatus
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import RegisterAction, RegisterEntry, User
 from gereedschapskist.portal.settings import PortalSettings
 from gereedschapskist.portal.testing import PortalServer, TcpRelay
 
@@ -65,14 +66,16 @@ class PortalUser:
 
 
 @pytest.fixture
-def portal_user(portal, demo_accounts) -> Iterator[Callable[[str], PortalUser]]:
+def portal_user(request, demo_accounts) -> Iterator[Callable[..., PortalUser]]:
+    """``portal_user("anna")``: logged in through the provider to the ``portal`` fixture (or to ``server``)."""
     made: list[httpx.Client] = []
 
-    def login(username: str) -> PortalUser:
+    def login(username: str, server: PortalServer | None = None) -> PortalUser:
+        target = server or request.getfixturevalue("portal")
         account = demo_accounts[username]
-        client = oidc_login(f"{portal.url}/login", account.username, account.password)
+        client = oidc_login(f"{target.url}/login", account.username, account.password)
         made.append(client)
-        return PortalUser(portal.url, client)
+        return PortalUser(target.url, client)
 
     yield login
     for client in made:
@@ -199,23 +202,20 @@ def test_a_failing_build_ends_in_failed_with_the_hubs_message(portal, portal_use
     assert workspace["server_name"] not in servers
 
 
-def test_a_server_the_hub_stops_by_itself_is_seen_as_stopped(portal, portal_user, hub):
-    """The idle culler (or an admin) stops a server at the hub: the background sync notices."""
-    anna = portal_user("anna")
-    workspace = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"}).json()
-    assert anna.progress(workspace["id"])[-1][0] == "ready"
-    deleted = hub.request("DELETE", f"/users/anna/servers/{workspace['server_name']}", json={"remove": True})
-    assert deleted.status_code in (202, 204)
-    for _ in range(100):
-        sync_workspaces(portal.app.state.portal)
-        with portal.app.state.portal.sessions() as session:
-            status = session.get(Workspace, workspace["id"]).status
-        if status is WorkspaceStatus.STOPPED:
-            break
-        import time
-        time.sleep(0.2)
-    assert status is WorkspaceStatus.STOPPED
-    assert _entries(portal.app, workspace["id"])[-1] is RegisterAction.WORKSPACE_STOPPED
+def test_a_server_the_hub_stops_by_itself_is_seen_as_stopped(database, tmp_path, hub_stack, portal_user, hub):
+    """The idle culler (or an admin) stops a server at the hub: the portal's background sync notices."""
+    settings = stack_settings(database, tmp_path, hub_stack).model_copy(update={"reconcile_interval_seconds": 0.5})
+    with PortalServer(create_app(settings), hub_stack.ports.portal) as server:
+        anna = portal_user("anna", server)
+        workspace = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"}).json()
+        assert anna.progress(workspace["id"])[-1][0] == "ready"
+        deleted = hub.request("DELETE", f"/users/anna/servers/{workspace['server_name']}", json={"remove": True})
+        assert deleted.status_code in (202, 204)
+        deadline = time.monotonic() + 60
+        while anna.get(f"/api/v1/workspaces/{workspace['id']}").json()["status"] != "stopped":
+            assert time.monotonic() < deadline, "the background sync did not notice the stopped server"
+            time.sleep(0.2)
+        assert _entries(server.app, workspace["id"])[-1] is RegisterAction.WORKSPACE_STOPPED
 
 
 def test_hub_down_then_back_launching_works_without_restart(database, tmp_path, hub_stack, demo_accounts, hub):

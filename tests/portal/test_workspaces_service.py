@@ -129,6 +129,16 @@ def test_hub_reports_move_the_status(app, people):
         assert _actions(session, workspace) == [RegisterAction.WORKSPACE_STARTED, RegisterAction.WORKSPACE_STOPPED]
 
 
+def test_a_stop_the_hub_began_itself_is_recorded_once(app, people):
+    session, workspace = _workspace(app, WorkspaceStatus.RUNNING)
+    with session:
+        service.apply_server_info(session, workspace=workspace,
+                                  info=ServerInfo(workspace.server_name, ready=False, pending="stop"))
+        service.apply_server_info(session, workspace=workspace, info=None)
+        assert workspace.status is WorkspaceStatus.STOPPED
+        assert _actions(session, workspace) == [RegisterAction.WORKSPACE_STOPPED]
+
+
 def test_a_start_that_vanishes_at_the_hub_failed(app, people):
     session, workspace = _workspace(app, WorkspaceStatus.STARTING)
     with session:
@@ -167,3 +177,13 @@ def test_stopping_an_ended_workspace_is_a_clear_conflict(app, client, login, peo
     me = login("owner", ["org:cbs", "role:bi"])
     response = me.post_json(f"/api/v1/workspaces/{workspace_id}/stop")
     assert response.status_code == 409 and response.json()["reason"] == "not-active"
+
+
+def test_stopping_while_the_hub_is_down_is_a_clear_503_and_changes_nothing(app, client, login, people):
+    workspace_id = add_workspace(app, username="owner", organisation="cbs")
+    me = login("owner", ["org:cbs", "role:bi"])
+    response = me.post_json(f"/api/v1/workspaces/{workspace_id}/stop")
+    assert response.status_code == 503 and response.json()["reason"] == "hub-unavailable"
+    with app.state.portal.sessions() as session:
+        assert session.get(Workspace, workspace_id).status is WorkspaceStatus.RUNNING
+        assert session.scalar(select(func.count()).select_from(RegisterEntry)) == 0
