@@ -26,7 +26,7 @@ def _engine(url: Optional[str]):
         settings = load_settings(**({"database_url": url} if url else {}))
     except SettingsInvalid as exc:
         typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(2) from None
     return make_engine(settings.resolved_database_url)
 
 
@@ -40,7 +40,7 @@ def upgrade_command(database_url: UrlOpt = None,
         before, after = upgrade(engine, revision)
     except DatabaseUnavailable as exc:
         typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     if before == after:
@@ -57,7 +57,7 @@ def current_command(database_url: UrlOpt = None) -> None:
         current = current_revision(engine)
     except DatabaseUnavailable as exc:
         typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     head = head_revision()
@@ -90,7 +90,7 @@ def register_environment_command(
         spec = load_environment(name, infra_dir or default_root().parent / "infra")
     except EnvironmentInvalid as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     engine = _engine(database_url)
     try:
         check_migrated(engine)
@@ -106,7 +106,7 @@ def register_environment_command(
             session.commit()
     except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(1) from None
     finally:
         engine.dispose()
     typer.echo(f"environment {spec.name}: {spec.stage} hub of organisation {spec.organisation} at {hub_url}")

@@ -145,6 +145,7 @@ class Server:
                     "GEREEDSCHAPSKIST_PORTAL_SESSION_SECRET": SECRET, "GEREEDSCHAPSKIST_PORTAL_STATE_DIR": str(tmp),
                     "GEREEDSCHAPSKIST_PORTAL_PUBLIC_URL": self.url,
                     "GEREEDSCHAPSKIST_PORTAL_RECONCILE_INTERVAL_SECONDS": "0"})
+        tmp.mkdir(parents=True, exist_ok=True)
         self.log = open(tmp / "portal.log", "wb")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "portal_bench_app:create", "--app-dir", str(HERE),

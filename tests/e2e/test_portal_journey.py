@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import time
 
-import httpx
 from playwright.sync_api import Page, expect
 
 from gereedschapskist.hub.devstack import hub_api
