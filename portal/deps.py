@@ -7,12 +7,13 @@ import secrets
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue
 
 from .errors import CsrfFailed, LoginRequired
-from .models import Organisation, User, Workspace
+from .models import Member, Organisation, User, Workspace
 from .services import organisations as organisation_service
 from .services import workspaces as workspace_service
 from .settings import PortalSettings
@@ -59,11 +60,19 @@ def db_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
+#: Built once (every request runs one of them). API calls need the user's workbench roles; pages also show
+#: the user's organisations in their navigation, so for pages the memberships come in the same query.
+_API_USER = select(User).where(User.id == bindparam("user_id")).options(joinedload(User.roles))
+_PAGE_USER = _API_USER.options(joinedload(User.memberships).joinedload(Member.organisation),
+                               joinedload(User.memberships).joinedload(Member.roles))
+
+
 def optional_user(request: Request, session: SessionDep) -> User | None:
     user_id = request.session.get("uid")
     if not isinstance(user_id, int):
         return None
-    user = session.get(User, user_id, options=[joinedload(User.roles)])
+    statement = _API_USER if request.url.path.startswith("/api/") else _PAGE_USER
+    user = session.execute(statement, {"user_id": user_id}).unique().scalar_one_or_none()
     if user is None:
         request.session.clear()
     return user

@@ -10,7 +10,7 @@ import secrets
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
@@ -205,13 +205,19 @@ def active_workspaces(session: Session, *, limit: int = 500) -> list[Workspace]:
                                 .options(joinedload(Workspace.user)).order_by(Workspace.id).limit(limit)))
 
 
+_RECENT_ENDED = (select(Workspace.id).where(Workspace.user_id == bindparam("user_id"),
+                                           Workspace.status.not_in(ACTIVE_STATUSES))
+                 .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
+#: Built once: "my workspaces" is the portal's busiest query, and building a statement costs more than running it.
+_MINE = (select(Workspace)
+         .where(Workspace.user_id == bindparam("user_id"),
+                Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(_RECENT_ENDED.scalar_subquery()))
+         .order_by(Workspace.id.desc()))
+
+
 def list_mine(session: Session, *, user: User) -> list[Workspace]:
     """The user's active workspaces plus the most recent ended ones, newest first (one query)."""
-    recent_ended = (select(Workspace.id).where(Workspace.user_id == user.id, Workspace.status.not_in(ACTIVE_STATUSES))
-                    .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
-    wanted = Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(recent_ended.scalar_subquery())
-    return list(session.scalars(select(Workspace).where(Workspace.user_id == user.id, wanted)
-                                .order_by(Workspace.id.desc())))
+    return list(session.scalars(_MINE, {"user_id": user.id}))
 
 
 def organisation_workspaces(session: Session, *, organisation: Organisation) -> list[Workspace]:

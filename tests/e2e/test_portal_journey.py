@@ -89,6 +89,9 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         # 6. open it: through the hub's login (single sign-on, no second password) into JupyterLab
         open_link.click()
         page.wait_for_url(re.compile(r"/user/anna/tiny-cowsay-[0-9a-f]+/lab"), timeout=120_000)
+        expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
+        # JupyterLab restores anna's last layout (her home folder outlives the server); start from the Launcher
+        page.goto(re.sub(r"/lab.*$", "/lab?reset", page.url))
         launcher_card = page.locator(".jp-LauncherCard[data-category='Notebook']").first
         expect(launcher_card).to_be_visible(timeout=120_000)
         shots(page, "jupyterlab")

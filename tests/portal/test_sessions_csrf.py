@@ -64,3 +64,27 @@ def test_a_session_of_a_user_that_no_longer_exists_is_dropped(client, settings):
     client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": 999, "csrf": "x"}),
                        domain="127.0.0.1")
     assert client.get("/api/v1/me").status_code == 401
+
+
+def test_pages_send_people_to_the_login_and_back(settings, hub_port):
+    app = create_app(settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{hub_port}"}))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.get("/workspaces?x=1", follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/login?next=%2Fworkspaces%3Fx%3D1"
+        assert client.get("/api/v1/workspaces").status_code == 401          # the API never redirects
+
+
+def test_login_with_the_issuer_down_is_a_clear_503(settings, hub_port):
+    app = create_app(settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{hub_port}"}))
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        response = client.get("/login", headers={"Accept-Language": "en"})
+        assert response.status_code == 503
+        assert "Login is unavailable" in response.text and f"127.0.0.1:{hub_port}" in response.text
+
+
+def test_login_redirects_only_to_local_pages(client):
+    from gereedschapskist.portal.routes.home import safe_next
+
+    assert safe_next("/catalogue?role=bi") == "/catalogue?role=bi"
+    for bad in ("https://evil.example/", "//evil.example/x", "javascript:alert(1)", "catalogue", None, ""):
+        assert safe_next(bad) == "/"
