@@ -114,6 +114,13 @@ class EgressRule(_Model):
         return value
 
 
+class TlsSpec(_Model):
+    """Certificates for the public host: cert-manager with an ACME issuer (Let's Encrypt by default)."""
+
+    acme_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="contact for the ACME account")
+    acme_server: HttpUrl = Field(default=HttpUrl("https://acme-v02.api.letsencrypt.org/directory"))
+
+
 class CloudSpec(_Model):
     """Where an environment (or the platform) runs and how big it may get: section ``gereedschapskist:cloud``."""
 
@@ -131,6 +138,7 @@ class CloudSpec(_Model):
     kafka: KafkaSpec | None = Field(default=None, description="Kafka sizing; streaming environments only")
     egress_allow_list: tuple[EgressRule, ...] = Field(
         default=(), description="networks workspaces may reach in production (development allows all)")
+    tls: TlsSpec = Field(description="how certificates for the public host are obtained (cert-manager, ACME)")
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -164,11 +172,6 @@ class DatabaseSpec(_Model):
     high_availability: bool = Field(default=True, description="a standby in a second zone")
 
 
-class TlsSpec(_Model):
-    acme_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="contact for the ACME account")
-    acme_server: HttpUrl = Field(default=HttpUrl("https://acme-v02.api.letsencrypt.org/directory"))
-
-
 class PortalOidcSpec(_Model):
     issuer: HttpUrl = Field(description="the OpenID Connect issuer URL")
     client_id: str = Field(min_length=1)
@@ -191,7 +194,6 @@ class PlatformSpec(_Model):
     replicas: int = Field(default=3, ge=2, le=20, description="portal pods (at least two)")
     admin_group: str = Field(default="gereedschapskist:admins", min_length=1)
     oidc: PortalOidcSpec
-    tls: TlsSpec
     database: DatabaseSpec = DatabaseSpec()
 
     @field_validator("public_url")

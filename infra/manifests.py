@@ -39,10 +39,14 @@ def namespace(name: str, tags: Tags, *, enforce: str = "baseline") -> dict[str, 
 
 
 def storage_class(storage: StorageClass, tags: Tags) -> dict[str, Any]:
-    """Encrypted disks for home directories; kept (Retain) when a claim is deleted, so no work is lost."""
+    """Encrypted disks for home directories; kept (Retain) when a claim is deleted, so no work is lost.
+
+    It is the cluster's default class, so the hub's dynamic home volumes (and its own database volume) use it.
+    """
     return {
         "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
-        "metadata": {"name": HOME_STORAGE_CLASS, "labels": tags.kube()},
+        "metadata": {"name": HOME_STORAGE_CLASS, "labels": tags.kube(),
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": storage.provisioner,
         "parameters": storage.parameters,
         "reclaimPolicy": "Retain",

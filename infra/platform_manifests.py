@@ -8,17 +8,13 @@ from typing import Any
 import pulumi
 
 from .config import PlatformSpec
+from .services import CLUSTER_ISSUER, INGRESS_CLASS, INGRESS_NAMESPACE, external_secret
 from .tags import Tags
 
 PORTAL_NAMESPACE = "portal"
-INGRESS_NAMESPACE = "ingress"
-CERT_MANAGER_NAMESPACE = "cert-manager"
 PORTAL_PORT = 8000
 PORTAL_SECRET = "portal-secrets"
 PORTAL_SETTINGS = "portal-settings"
-CLUSTER_ISSUER = "letsencrypt"
-SECRET_STORE = "cloud-secret-store"
-INGRESS_CLASS = "traefik"
 PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 MIGRATION_ANNOTATION = "gereedschapskist.nl/migrated-by"
 # Names of the portal's secrets in the cloud's secret store.
@@ -58,40 +54,19 @@ def settings(spec: PlatformSpec, tags: Tags) -> dict[str, Any]:
     }
 
 
-def external_secret(spec: PlatformSpec, tags: Tags, *, database_url: pulumi.Input[str],
-                    remote_keys: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
-    """The portal's secrets, synchronised from the cloud's secret store into one Kubernetes Secret.
+def portal_secrets(tags: Tags, *, database_url: pulumi.Input[str], remote_keys: dict[str, pulumi.Input[str]]
+                   ) -> dict[str, Any]:
+    """The portal's secrets, from the cloud's secret store into one Kubernetes Secret.
 
     ``database_url`` is a template in which ``{{ .db_password }}`` stands for the password.
     """
-    return {
-        "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": _meta(PORTAL_SECRET, tags),
-        "spec": {
-            "refreshInterval": "1h",
-            "secretStoreRef": {"kind": "ClusterSecretStore", "name": SECRET_STORE},
-            "target": {"name": PORTAL_SECRET, "creationPolicy": "Owner", "template": {"data": {
-                f"{PREFIX}DATABASE_URL": database_url,
-                f"{PREFIX}SESSION_SECRET": "{{ .session_secret }}",
-                f"{PREFIX}OIDC_CLIENT_SECRET": "{{ .oidc_client_secret }}",
-            }}},
-            "data": [{"secretKey": key, "remoteRef": {"key": remote}} for key, remote in remote_keys.items()],
-        },
-    }
-
-
-def cluster_secret_store(provider: pulumi.Input[dict], tags: Tags) -> dict[str, Any]:
-    return {"apiVersion": "external-secrets.io/v1", "kind": "ClusterSecretStore",
-            "metadata": _meta(SECRET_STORE, tags, namespace=None),
-            "spec": {"provider": provider,
-                     "conditions": [{"namespaces": [PORTAL_NAMESPACE]}]}}
-
-
-def cluster_issuer(spec: PlatformSpec, tags: Tags) -> dict[str, Any]:
-    return {"apiVersion": "cert-manager.io/v1", "kind": "ClusterIssuer",
-            "metadata": _meta(CLUSTER_ISSUER, tags, namespace=None),
-            "spec": {"acme": {"email": spec.tls.acme_email, "server": str(spec.tls.acme_server),
-                              "privateKeySecretRef": {"name": "letsencrypt-account-key"},
-                              "solvers": [{"http01": {"ingress": {"ingressClassName": INGRESS_CLASS}}}]}}}
+    obj = external_secret(PORTAL_SECRET, PORTAL_NAMESPACE, tags, remote_keys=remote_keys, template={
+        f"{PREFIX}DATABASE_URL": database_url,
+        f"{PREFIX}SESSION_SECRET": "{{ .session_secret }}",
+        f"{PREFIX}OIDC_CLIENT_SECRET": "{{ .oidc_client_secret }}",
+    })
+    obj["metadata"]["labels"]["app.kubernetes.io/name"] = "portal"
+    return obj
 
 
 def _version_slug(version: str) -> str:
