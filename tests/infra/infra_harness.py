@@ -9,6 +9,7 @@ only stand-in; the program, the plans, the catalogue and the hub's values are th
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from dataclasses import dataclass, replace
@@ -139,6 +140,11 @@ INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
 def deploy(stack: StackConfig, catalogue: Catalogue, recorder: Recorder | None = None) -> Recorder:
     """Run the real program for ``stack`` under a fresh mock engine and return what it registered."""
     recorder = recorder or Recorder()
+    # Other suites in the same session (the hub's runs asyncio.run) leave no usable event loop behind, and Pulumi
+    # keeps its root Stack resource (bound to the loop it was made on) across set_mocks calls. So every deploy
+    # gets a fresh loop and a fresh root stack.
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
     pulumi.runtime.set_mocks(recorder, project="gereedschapskist", stack=stack.name, preview=False)
 
     @pulumi.runtime.test
