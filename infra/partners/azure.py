@@ -47,7 +47,7 @@ class AzureSecretStore(SecretStore):
             issuer=r.aks.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None),
             subject=f"system:serviceaccount:{ESO_NAMESPACE}:{ESO_SERVICE_ACCOUNT}",
             audiences=["api://AzureADTokenExchange"], opts=r.opts())
-        r.role(f"external-secrets-read", KEY_VAULT_SECRETS_USER, self.identity.principal_id, r.vault.id)
+        r.role("external-secrets-read", KEY_VAULT_SECRETS_USER, self.identity.principal_id, r.vault.id)
 
     def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
         return keyvault.Secret(self.recipe.resource_name(f"secret-{key}"), resource_group_name=self.recipe.group.name,

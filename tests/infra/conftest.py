@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from infra_harness import INFRA_DIR, Catalogue, Recorder, deploy, load, load_stack, platform_on  # sets the mocks first
+from infra_harness import INFRA_DIR, Recorder, deploy, load_stack, platform_on  # sets the mocks first
+
+from gereedschapskist.catalogue import Catalogue, load  # noqa: E402
+from gereedschapskist.infra.config import StackConfig  # noqa: E402
+
 
 @pytest.fixture(scope="session")
 def catalogue() -> Catalogue:

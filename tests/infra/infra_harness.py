@@ -130,7 +130,7 @@ class Recorder(pulumi.runtime.Mocks):
 
 pulumi.runtime.set_mocks(Recorder(), preview=False)  # before the program is imported (FACTS.md)
 
-from gereedschapskist.catalogue import Catalogue, load  # noqa: E402
+from gereedschapskist.catalogue import Catalogue  # noqa: E402
 from gereedschapskist.infra.config import StackConfig, load_stack  # noqa: E402
 from gereedschapskist.infra.program import run  # noqa: E402
 

@@ -65,7 +65,7 @@ def test_one_node_group_per_pool_scaling_from_zero(rec, plan):
         assert group["scalingConfig"]["maxSize"] == pool.max_nodes
         if pool.workspace:
             assert group["scalingConfig"]["minSize"] == 0 == group["scalingConfig"]["desiredSize"]
-            assert group["tags"][f"k8s.io/cluster-autoscaler/node-template/label/gereedschapskist.nl/pool"] == pool.name
+            assert group["tags"]["k8s.io/cluster-autoscaler/node-template/label/gereedschapskist.nl/pool"] == pool.name
     assert groups["gpu"]["taints"] == [{"key": "nvidia.com/gpu", "value": "present", "effect": "NO_SCHEDULE"}]
     assert groups["gpu"]["instanceTypes"] == ["g4dn.2xlarge"]  # pools.gpu.machine_size: gpu-t4-8 in the stack file
     assert groups["gpu"]["amiType"] == "AL2023_x86_64_NVIDIA"

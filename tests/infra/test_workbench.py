@@ -140,3 +140,25 @@ def test_home_directories_default_to_the_encrypted_class(deployments):
         values = deployments(name).helm_releases()["jupyterhub"]["values"]
         assert values["singleuser"]["storage"]["type"] == "dynamic"
         assert values["singleuser"]["storage"].get("dynamic", {}).get("storageClass") in (None, "gereedschapskist-home")
+
+
+@pytest.mark.parametrize("name", STACKS)
+def test_every_pool_the_hub_selects_exists_with_matching_gpu_taint(deployments, catalogue, name):
+    """The hub's profiles (rendered by the hub) select node pools and tolerate taints; the cluster must have them."""
+    plan = plan_environment(load_stack(name, INFRA_DIR), catalogue)
+    pools = {p.name: p for p in plan.pools}
+    values = deployments(name).helm_releases()["jupyterhub"]["values"]
+    custom = values["custom"]["gereedschapskist"]
+    assert sorted(custom["bundles"]) == sorted(b.id for b in plan.bundles)
+    selected = set()
+    for profiles in custom["profiles"].values():
+        for profile in profiles:
+            assert profile["kubespawner_override"]["image"] in plan.images
+            for choice in profile["profile_options"]["size"]["choices"].values():
+                pool = choice["kubespawner_override"]["node_selector"]["gereedschapskist.nl/pool"]
+                selected.add(pool)
+                assert pool in pools and pools[pool].workspace, pool
+                tolerations = choice["kubespawner_override"].get("tolerations", [])
+                for taint in pools[pool].taints:
+                    assert any(t.get("key") == taint.key and t.get("effect") == taint.effect for t in tolerations)
+    assert selected == {p.name for p in plan.workspace_pools}
