@@ -1,0 +1,147 @@
+"""The hub's configuration as code: one :func:`configure` for both backends.
+
+``hub/jupyterhub_config.py`` (local, ``make up``) and the z2jh hub pod (``hub.extraConfig`` in the
+rendered Helm values) both run ``configure(c)``. The pieces that also appear in the Helm values
+(authenticator settings, the portal's role, the culler's role) are built here once and used by
+:mod:`.values` too.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+from gereedschapskist.catalogue import Catalogue, load
+
+from .interfaces import LocalInterfaces
+from .launch import make_apply_user_options
+from .oidc import discover
+from .options import choices_for, options_from_form, render_form
+from .settings import HubSettings
+
+PORTAL_SERVICE = "portal"
+PORTAL_ROLE = "gereedschapskist-portal"
+#: What the portal needs, and no more that JupyterHub lets us leave out:
+#: - admin:users — create users (JupyterHub has no narrower scope for creating users);
+#: - admin:groups — create organisation/role groups on first use (groups ⊂ admin:groups adds members);
+#: - servers — read server models and progress (read:servers), start named servers with user_options
+#:   (start:servers) and stop/delete them (delete:servers).
+#: Not granted: tokens, access:servers, admin:servers (server state), proxy, shutdown, read:hub.
+PORTAL_SCOPES = ("admin:users", "admin:groups", "servers")
+CULLER_SERVICE = "idle-culler"
+CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
+
+
+def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[str], username_claim: str,
+                           groups_claim: str, allowed_groups: Iterable[str], admin_group: str) -> dict[str, Any]:
+    """GenericOAuthenticator settings (without endpoints and secret): groups from the token, admins by group."""
+    allowed = sorted(set(allowed_groups))
+    return {
+        "client_id": client_id,
+        "oauth_callback_url": f"{public_url.rstrip('/')}/hub/oauth_callback",
+        "scope": list(scopes),
+        "username_claim": username_claim,
+        "manage_groups": True,
+        "auth_state_groups_key": f"oauth_user.{groups_claim}",
+        "allowed_groups": allowed,
+        "admin_groups": [admin_group],
+        "allow_all": not allowed,
+        "basic_auth": True,
+        "enable_pkce": True,
+        "login_service": "Gereedschapskist",
+    }
+
+
+def portal_role() -> dict[str, Any]:
+    return {"name": PORTAL_ROLE, "description": "The Gereedschapskist portal: users, groups and their servers",
+            "scopes": list(PORTAL_SCOPES), "services": [PORTAL_SERVICE]}
+
+
+def culler_role() -> dict[str, Any]:
+    return {"name": CULLER_SERVICE, "description": "Stop idle servers", "scopes": list(CULLER_SCOPES),
+            "services": [CULLER_SERVICE]}
+
+
+def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | None = None) -> None:
+    """Configure JupyterHub (``c``) from the settings; the catalogue decides what users may start."""
+    settings = settings or HubSettings()
+    settings.require_oidc()
+    catalogue = catalogue or load(settings.catalogue_dir)
+    endpoints = discover(settings.oidc_issuer)
+
+    c.JupyterHub.authenticator_class = "generic-oauth"
+    auth = c.GenericOAuthenticator
+    if settings.backend == "local":
+        for name, value in authenticator_settings(
+            client_id=settings.oidc_client_id, public_url=settings.public_url, scopes=settings.oidc_scopes,
+            username_claim=settings.oidc_username_claim, groups_claim=settings.oidc_groups_claim,
+            allowed_groups=settings.allowed_groups, admin_group=settings.admin_group,
+        ).items():
+            setattr(auth, name, value)
+    auth.client_secret = settings.oidc_client_secret.get_secret_value()
+    auth.authorize_url = endpoints.authorization_endpoint
+    auth.token_url = endpoints.token_endpoint
+    auth.userdata_url = endpoints.userinfo_endpoint
+    if endpoints.end_session_endpoint:
+        auth.logout_redirect_url = (f"{endpoints.end_session_endpoint}?client_id={settings.oidc_client_id}"
+                                    f"&post_logout_redirect_uri={settings.public_url}/hub/login")
+
+    if settings.backend == "kubernetes":
+        from z2jh import get_config  # only inside the z2jh hub image
+
+        from .kubernetes import configure_kubernetes
+
+        configure_kubernetes(c, get_config("custom.gereedschapskist"), catalogue)
+        return
+    _configure_local(c, settings, catalogue)
+
+
+def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
+    from .spawner import BundleSpawner
+
+    state = settings.hub_state_dir.resolve()
+    state.mkdir(parents=True, exist_ok=True)
+    c.JupyterHub.bind_url = settings.public_url
+    c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
+    c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
+    c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
+    c.ConfigurableHTTPProxy.command = list(settings.proxy_command)
+    c.ConfigurableHTTPProxy.pid_file = str(state / "proxy.pid")
+    c.ConfigurableHTTPProxy.should_start = True
+    c.JupyterHub.cleanup_servers = True
+    c.JupyterHub.allow_named_servers = True
+    c.JupyterHub.named_server_limit_per_user = settings.named_server_limit
+    c.JupyterHub.default_url = "/hub/home"
+
+    interfaces = LocalInterfaces()
+    c.JupyterHub.spawner_class = BundleSpawner
+    c.Spawner.start_timeout = settings.start_timeout_seconds
+    c.Spawner.http_timeout = settings.http_timeout_seconds
+    c.BundleSpawner.envs_dir = str(settings.envs_dir.resolve())
+    c.BundleSpawner.logs_dir = str((state / "logs").resolve())
+    c.BundleSpawner.pids_dir = str((state / "servers").resolve())
+    c.BundleSpawner.home_dir_template = str(settings.homes_dir.resolve() / "{username}")
+    c.BundleSpawner.build_timeout = float(settings.start_timeout_seconds)
+    c.BundleSpawner.interfaces = interfaces
+
+    def options_form(spawner) -> str:
+        groups = [group.name for group in spawner.user.groups]
+        return render_form(choices_for(catalogue, groups, interfaces), previous=spawner.user_options or {})
+
+    c.Spawner.options_form = options_form
+    c.Spawner.options_from_form = lambda formdata: options_from_form(formdata)
+    c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces)
+
+    services: list[dict[str, Any]] = [{
+        "name": CULLER_SERVICE,
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.idle_timeout_seconds}",
+                    f"--cull-every={settings.cull_every_seconds}"],
+    }]
+    roles = [culler_role()]
+    if settings.portal_api_token is not None:
+        services.append({"name": PORTAL_SERVICE, "api_token": settings.portal_api_token.get_secret_value()})
+        roles.append(portal_role())
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles

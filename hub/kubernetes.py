@@ -1,0 +1,166 @@
+"""The Kubernetes backend: KubeSpawner profiles from the catalogue, and the spawner that uses them.
+
+Each offered bundle becomes one KubeSpawner profile (slug = bundle id, image = the bundle's image)
+with a ``size`` option whose choices set requests/limits, the node pool
+(``gereedschapskist.nl/pool=<bundle.node_pool(size)>``) and, for GPU sizes, the GPU resource and
+the GPU pool's toleration. Profiles are grouped per role; a user's list is the union for their
+``role:`` groups (a callable ``profile_list``). The same data is rendered into the Helm values
+(:mod:`.values`) and read back by :func:`configure_kubernetes` inside the hub pod.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+from kubespawner import KubeSpawner
+
+from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
+
+from .groups import roles_of
+from .interfaces import InterfaceAvailability
+from .launch import LaunchRequest, make_apply_user_options
+from .options import deprecation_note
+
+POOL_LABEL = "gereedschapskist.nl/pool"
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
+#: The non-root user of the docker-stacks based bundle images (jovyan, group users).
+USER_UID = 1000
+USER_GID = 100
+CONTAINER_SECURITY_CONTEXT = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
+
+
+def size_override(bundle: Bundle, size: Size) -> dict[str, Any]:
+    """KubeSpawner settings for one size: requests = limits (no overcommit), node pool, GPU."""
+    override: dict[str, Any] = {
+        "cpu_guarantee": float(size.cpu),
+        "cpu_limit": float(size.cpu),
+        "mem_guarantee": size.memory_bytes,
+        "mem_limit": size.memory_bytes,
+        "node_selector": {POOL_LABEL: bundle.node_pool(size)},
+    }
+    if size.gpu:
+        override["extra_resource_guarantees"] = {GPU_RESOURCE: str(size.gpu)}
+        override["extra_resource_limits"] = {GPU_RESOURCE: str(size.gpu)}
+        override["tolerations"] = [dict(GPU_TOLERATION)]
+    return override
+
+
+def bundle_profile(bundle: Bundle, catalogue: Catalogue) -> dict[str, Any]:
+    """One KubeSpawner profile for a bundle (plain data: it travels through the Helm values)."""
+    interfaces = InterfaceAvailability()
+    note = deprecation_note(bundle, catalogue)
+    title = f"{bundle.title.en} ({bundle.version})" + (" — deprecated" if note else "")
+    description = bundle.description.en + (f" {note}." if note else "")
+    profile: dict[str, Any] = {
+        "slug": bundle.id,
+        "display_name": title,
+        "description": description,
+        "kubespawner_override": {
+            "image": bundle.image.reference,
+            "default_url": interfaces.default_url(bundle.interfaces[0]),
+            "environment": {"GEREEDSCHAPSKIST_BUNDLE": bundle.id, "GEREEDSCHAPSKIST_BUNDLE_VERSION": bundle.version},
+        },
+        "profile_options": {
+            "size": {
+                "display_name": "Grootte / Size",
+                "choices": {
+                    size.id: {
+                        "display_name": f"{size.id} — {size.label}",
+                        "default": index == 0,
+                        "kubespawner_override": size_override(bundle, size),
+                    }
+                    for index, size in enumerate(bundle.sizes)
+                },
+            },
+        },
+    }
+    if len(bundle.interfaces) > 1:
+        profile["profile_options"]["interface"] = {
+            "display_name": "Omgeving / Interface",
+            "choices": {
+                interface.value: {
+                    "display_name": interface.label,
+                    "default": index == 0,
+                    "kubespawner_override": {"default_url": interfaces.default_url(interface)},
+                }
+                for index, interface in enumerate(bundle.interfaces)
+            },
+        }
+    return profile
+
+
+def profiles_by_role(catalogue: Catalogue, bundles: Iterable[str] | None = None,
+                     roles: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """``{role: [profile, …]}`` for the offered bundles of each role (limited to ``bundles`` when given)."""
+    allowed = None if bundles is None else set(bundles)
+    result: dict[str, list[dict[str, Any]]] = {}
+    for role in sorted(roles if roles is not None else catalogue.roles):
+        result[role] = [bundle_profile(b, catalogue) for b in catalogue.offered_for([role])
+                        if allowed is None or b.id in allowed]
+    return result
+
+
+def profiles_for(groups: Iterable[str], by_role: Mapping[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The profile list of a user with these groups: the union of their roles' lists, by slug, sorted."""
+    merged: dict[str, dict[str, Any]] = {}
+    for role in roles_of(groups):
+        for profile in by_role.get(role, []):
+            merged.setdefault(profile["slug"], profile)
+    return [merged[slug] for slug in sorted(merged)]
+
+
+def make_profile_list(by_role: Mapping[str, list[dict[str, Any]]]):
+    """A callable ``KubeSpawner.profile_list`` (it must return a list)."""
+
+    def profile_list(spawner) -> list[dict[str, Any]]:
+        return profiles_for([group.name for group in spawner.user.groups], by_role)
+
+    return profile_list
+
+
+class BundleKubeSpawner(KubeSpawner):
+    """KubeSpawner that speaks the project's launch options ``{"bundle", "size"[, "interface"]}``."""
+
+    launch: LaunchRequest | None = None
+
+    def apply_launch(self, request: LaunchRequest) -> None:
+        """Translate an authorised request into KubeSpawner's profile options."""
+        self.launch = request
+        options = dict(self.user_options or {})
+        options.update({"profile": request.bundle.id, "size": request.size.id})
+        if request.bundle.interfaces != (Interface.JUPYTERLAB,):
+            options["interface"] = request.interface.value
+        self.user_options = options
+
+
+def kubernetes_settings(custom: Mapping[str, Any]) -> dict[str, Any]:
+    """KubeSpawner settings the project fixes for every workspace pod (also read by the tests)."""
+    return {
+        "uid": USER_UID,
+        "gid": USER_GID,
+        "fs_gid": USER_GID,
+        "allow_privilege_escalation": False,
+        "container_security_context": dict(CONTAINER_SECURITY_CONTEXT),
+        "pod_security_context": dict(POD_SECURITY_CONTEXT),
+        "automount_service_account_token": False,
+        "profile_list": make_profile_list(custom["profiles"]),
+    }
+
+
+def configure_kubernetes(c, custom: Mapping[str, Any], catalogue: Catalogue) -> None:
+    """The catalogue-driven part of the hub's configuration inside the z2jh hub pod.
+
+    ``custom`` is the ``custom.gereedschapskist`` section of the rendered Helm values.
+    """
+    c.JupyterHub.spawner_class = BundleKubeSpawner
+    for name, value in kubernetes_settings(custom).items():
+        setattr(c.KubeSpawner, name, value)
+    c.Spawner.apply_user_options = make_apply_user_options(
+        catalogue, InterfaceAvailability(), environment_bundles=custom.get("bundles"))

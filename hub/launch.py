@@ -1,0 +1,121 @@
+"""Server-side enforcement of what a user may start: the one role rule, applied by both backends.
+
+The hub calls :func:`apply_user_options` (``Spawner.apply_user_options``) before anything starts.
+It reads ``{"bundle", "size"[, "interface"]}`` (the form, the REST API and KubeSpawner's profile
+form alike), asks :meth:`Catalogue.authorise_launch` — the rule the portal uses too — and refuses
+with HTTP 403 and a clear message, or stores the :class:`LaunchRequest` on the spawner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+from tornado import web
+
+from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
+
+from .groups import roles_of
+from .interfaces import InterfaceAvailability
+
+OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile"})
+REASON_HEADER = "X-Gereedschapskist-Reason"
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchRequest:
+    """An authorised launch: this bundle, in this size, with this interface."""
+
+    bundle: Bundle
+    size: Size
+    interface: Interface
+
+    def as_user_options(self) -> dict[str, str]:
+        return {"bundle": self.bundle.id, "size": self.size.id, "interface": self.interface.value}
+
+
+class LaunchForbidden(web.HTTPError):
+    """A launch the hub refuses. ``reason`` is machine-readable (also sent as a response header)."""
+
+    def __init__(self, reason: str, message: str, status: int = 403):
+        super().__init__(status, "%s", message)
+        self.refusal = reason
+        self.message = message
+        self.jupyterhub_message = message
+        self.headers = {REASON_HEADER: reason}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def authorise_request(
+    catalogue: Catalogue,
+    groups: Iterable[str],
+    user_options: Mapping[str, Any] | None,
+    *,
+    interfaces: InterfaceAvailability,
+    environment_bundles: Iterable[str] | None = None,
+) -> LaunchRequest:
+    """Check a launch request against the catalogue and the user's groups; raise :class:`LaunchForbidden`."""
+    options = dict(user_options or {})
+    unknown = sorted(set(options) - OPTION_KEYS)
+    if unknown:
+        raise LaunchForbidden("bad-options", f"Unknown launch option(s) {', '.join(unknown)}; "
+                                             "send {\"bundle\": ..., \"size\": ...}.", status=400)
+    bundle_id = options.get("bundle") or options.get("profile")
+    size_id = options.get("size")
+    interface_id = options.get("interface")
+    for name, value in (("bundle", bundle_id), ("size", size_id), ("interface", interface_id)):
+        if value is not None and not isinstance(value, str):
+            raise LaunchForbidden("bad-options", f"Launch option {name!r} must be a string, not {value!r}.",
+                                  status=400)
+    roles = roles_of(groups)
+    if not bundle_id:
+        offered = ", ".join(b.id for b in catalogue.offered_for(roles)) or "none for your roles"
+        raise LaunchForbidden("no-bundle", f"Choose a bundle to start (offered to you: {offered}).", status=400)
+    if environment_bundles is not None and bundle_id not in set(environment_bundles):
+        raise LaunchForbidden("not-in-environment", f"Bundle {bundle_id!r} is not offered in this environment.")
+    try:
+        bundle, size = catalogue.authorise_launch(roles, bundle_id, size_id or None)
+    except LaunchRefused as refused:
+        raise LaunchForbidden(refused.reason, refused.message) from None
+    return LaunchRequest(bundle, size, _choose_interface(bundle, interface_id, interfaces))
+
+
+def _choose_interface(bundle: Bundle, interface_id: str | None, interfaces: InterfaceAvailability) -> Interface:
+    if interface_id is None:
+        for interface in bundle.interfaces:
+            if interfaces.status(interface).available:
+                return interface
+        notes = "; ".join(interfaces.status(i).note for i in bundle.interfaces)
+        raise LaunchForbidden("interface-unavailable", f"Bundle {bundle.id!r} cannot start here: {notes}.",
+                              status=409)
+    try:
+        interface = Interface(interface_id)
+    except ValueError:
+        interface = None
+    if interface is None or interface not in bundle.interfaces:
+        choices = ", ".join(i.value for i in bundle.interfaces)
+        raise LaunchForbidden("unknown-interface",
+                              f"Bundle {bundle.id!r} has no interface {interface_id!r}; choose {choices}.", status=400)
+    status = interfaces.status(interface)
+    if not status.available:
+        raise LaunchForbidden("interface-unavailable", status.note, status=409)
+    return interface
+
+
+def make_apply_user_options(
+    catalogue: Catalogue, interfaces: InterfaceAvailability, environment_bundles: Iterable[str] | None = None,
+):
+    """The ``Spawner.apply_user_options`` hook: authorise, then hand the request to the spawner."""
+    allowed = None if environment_bundles is None else tuple(environment_bundles)
+
+    def apply_user_options(spawner, user_options) -> None:
+        groups = [group.name for group in spawner.user.groups]
+        request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
+                                    environment_bundles=allowed)
+        spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
+                         request.as_user_options())
+        spawner.apply_launch(request)
+
+    return apply_user_options

@@ -1,0 +1,196 @@
+"""Zero-to-JupyterHub Helm values for one environment, from the same configuration as the local hub.
+
+``render_values(spec, catalogue)`` returns the complete values of the z2jh chart for the
+environment: the hub image of this project (``ghcr.io/gereedschapskist/hub:<version>``) running
+:func:`gereedschapskist.hub.config.configure` from ``hub.extraConfig``, GenericOAuthenticator
+against the environment's issuer, the catalogue files mounted into the hub (so the hub enforces
+:meth:`Catalogue.authorise_launch` itself), per-role profiles with sizes → requests/limits, node
+pools and GPUs, idle culling, non-root security contexts and network policies.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from gereedschapskist import __version__
+from gereedschapskist.catalogue import Catalogue
+
+from .config import PORTAL_ROLE, PORTAL_SCOPES, PORTAL_SERVICE, authenticator_settings
+from .environment import EnvironmentSpec
+from .kubernetes import USER_GID, USER_UID, profiles_by_role
+from .settings import ENV_PREFIX
+
+HUB_IMAGE = "ghcr.io/gereedschapskist/hub"
+CATALOGUE_MOUNT = "/usr/local/etc/gereedschapskist/catalogue"
+HOME_MOUNT = "/home/jovyan"
+HUB_UID = 1000  # the z2jh k8s-hub image's non-root user
+CONFIG_SNIPPET = "from gereedschapskist.hub.config import configure\nconfigure(c)  # noqa: F821\n"
+
+
+class ValuesInvalid(Exception):
+    """The environment asks for something the catalogue cannot give; the message says what."""
+
+    reason = "values-invalid"
+
+
+def _offered(spec: EnvironmentSpec, catalogue: Catalogue) -> tuple[list[str], list[str]]:
+    problems = []
+    roles = list(spec.roles) if spec.roles is not None else sorted(catalogue.roles)
+    unknown_roles = [r for r in roles if r not in catalogue.roles]
+    if unknown_roles:
+        problems.append(f"roles {unknown_roles} are not in the catalogue (known: {sorted(catalogue.roles)})")
+    offered = {b.id for b in catalogue.offered_for(roles)}
+    if spec.bundles is None:
+        bundles = sorted(offered)
+    else:
+        bundles = list(spec.bundles)
+        for bundle_id in bundles:
+            if bundle_id not in catalogue.bundles:
+                problems.append(f"bundle {bundle_id!r} is not in the catalogue")
+            elif bundle_id not in offered:
+                problems.append(f"bundle {bundle_id!r} is not offered to the roles {roles} (retired, review expired, "
+                                "or for another role)")
+    if problems:
+        raise ValuesInvalid(f"environment {spec.name}: " + "; ".join(problems))
+    if not bundles:
+        raise ValuesInvalid(f"environment {spec.name}: no bundle is offered to the roles {roles}")
+    return roles, bundles
+
+
+def _catalogue_files(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
+    """The catalogue's own files, mounted read-only into the hub (the one loader reads them there)."""
+    files: dict[str, dict[str, Any]] = {}
+    items = [*catalogue.roles.values(), *catalogue.bundles.values(), *catalogue.partners.values()]
+    for item in sorted(items, key=lambda i: i.file):
+        rel = item.file
+        key = "catalogue-" + re.sub(r"[^A-Za-z0-9.-]+", "-", rel)
+        files[key] = {
+            "mountPath": f"{CATALOGUE_MOUNT}/{rel}",
+            "stringData": (catalogue.root / rel).read_text(encoding="utf-8"),
+            "mode": 0o444,
+        }
+    return files
+
+
+def _secret_env(name: str, key: str) -> dict[str, Any]:
+    return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
+
+
+def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]:
+    """The complete z2jh Helm values for ``spec`` (plain data, ready for ``yaml.safe_dump``)."""
+    roles, bundles = _offered(spec, catalogue)
+    public_url = str(spec.public_url).rstrip("/")
+    host = spec.public_url.host
+    by_role = profiles_by_role(catalogue, bundles, roles)
+    first = catalogue.bundles[bundles[0]]
+    production = spec.stage == "production"
+    allowed_groups = [f"org:{spec.organisation}", spec.admin_group]
+
+    hub_env: dict[str, Any] = {
+        f"{ENV_PREFIX}BACKEND": "kubernetes",
+        f"{ENV_PREFIX}STAGE": spec.stage,
+        f"{ENV_PREFIX}PUBLIC_URL": public_url,
+        f"{ENV_PREFIX}CATALOGUE_DIR": CATALOGUE_MOUNT,
+        f"{ENV_PREFIX}OIDC_ISSUER": str(spec.oidc.issuer).rstrip("/"),
+        f"{ENV_PREFIX}OIDC_CLIENT_ID": spec.oidc.client_id,
+        f"{ENV_PREFIX}OIDC_CLIENT_SECRET": _secret_env(spec.oidc.client_secret_name, "client-secret"),
+    }
+    non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
+                "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
+
+    return {
+        "fullnameOverride": "",
+        "hub": {
+            "image": {"name": HUB_IMAGE, "tag": __version__},
+            "config": {
+                "JupyterHub": {"authenticator_class": "generic-oauth", "admin_access": False},
+                "GenericOAuthenticator": authenticator_settings(
+                    client_id=spec.oidc.client_id, public_url=public_url, scopes=spec.oidc.scopes,
+                    username_claim=spec.oidc.username_claim, groups_claim=spec.oidc.groups_claim,
+                    allowed_groups=allowed_groups, admin_group=spec.admin_group),
+            },
+            "allowNamedServers": True,
+            "namedServerLimitPerUser": spec.max_servers_per_user,
+            "concurrentSpawnLimit": 64,
+            "consecutiveFailureLimit": 0,
+            "shutdownOnLogout": False,
+            "extraEnv": hub_env,
+            "extraConfig": {"gereedschapskist": CONFIG_SNIPPET},
+            "extraFiles": _catalogue_files(catalogue),
+            "services": {PORTAL_SERVICE: {"admin": False}},
+            "loadRoles": {PORTAL_ROLE: {"description": "The Gereedschapskist portal: users, groups and their servers",
+                                        "scopes": list(PORTAL_SCOPES), "services": [PORTAL_SERVICE]}},
+            "db": {"type": "sqlite-pvc", "pvc": {"storage": "1Gi"}},
+            "containerSecurityContext": non_root,
+            "podSecurityContext": {"fsGroup": HUB_UID, "runAsNonRoot": True,
+                                   "seccompProfile": {"type": "RuntimeDefault"}},
+            "networkPolicy": {"enabled": True},
+        },
+        "proxy": {
+            "service": {"type": "ClusterIP"},
+            "chp": {
+                "networkPolicy": {"enabled": True},
+                "containerSecurityContext": {**non_root, "runAsUser": 65534, "runAsGroup": 65534},
+            },
+        },
+        "ingress": {
+            "enabled": True,
+            "hosts": [host],
+            "tls": [{"hosts": [host], "secretName": f"{spec.name}-hub-tls"}],
+        },
+        "singleuser": {
+            "image": {"name": first.image.repository, "tag": first.image.tag},
+            "cmd": "jupyterhub-singleuser",
+            "defaultUrl": "/lab",
+            "uid": USER_UID,
+            "fsGid": USER_GID,
+            "allowPrivilegeEscalation": False,
+            "cpu": {"guarantee": float(first.default_size.cpu), "limit": float(first.default_size.cpu)},
+            "memory": {"guarantee": first.default_size.memory_bytes, "limit": first.default_size.memory_bytes},
+            "storage": {"type": "dynamic", "capacity": "10Gi", "homeMountPath": HOME_MOUNT},
+            "startTimeout": 600,
+            "cloudMetadata": {"blockWithIptables": False},  # the network policy blocks it; no privileged init
+            "networkPolicy": {
+                "enabled": True,
+                "egressAllowRules": {
+                    "cloudMetadataServer": False,
+                    "dnsPortsCloudMetadataServer": False,
+                    "dnsPortsKubeSystemNamespace": True,
+                    "dnsPortsPrivateIPs": True,
+                    "nonPrivateIPs": not production,
+                    "privateIPs": False,
+                },
+            },
+            "extraLabels": {"gereedschapskist.nl/environment": spec.name,
+                            "gereedschapskist.nl/organisation": spec.organisation},
+            "profileList": [],  # per user, from custom.gereedschapskist.profiles (a callable in the hub)
+        },
+        "scheduling": {
+            "userScheduler": {"enabled": False},
+            "userPods": {"nodeAffinity": {"matchNodePurpose": "ignore"}},
+            "podPriority": {"enabled": False},
+            "userPlaceholder": {"enabled": False},
+        },
+        "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
+        "cull": {
+            "enabled": True,
+            "timeout": spec.idle_timeout_seconds,
+            "every": 300,
+            "users": False,
+            "adminUsers": True,
+            "removeNamedServers": False,
+        },
+        "custom": {
+            "gereedschapskist": {
+                "environment": spec.name,
+                "organisation": spec.organisation,
+                "contract": spec.contract,
+                "stage": spec.stage,
+                "roles": roles,
+                "bundles": bundles,
+                "profiles": by_role,
+            },
+        },
+        "debug": {"enabled": False},
+    }

@@ -1,0 +1,126 @@
+"""``render_values`` / ``gereedschapskist hub values``: the z2jh Helm values of an environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from gereedschapskist import __version__
+from gereedschapskist.catalogue import load
+from gereedschapskist.cli import build_app
+from gereedschapskist.hub.config import PORTAL_SCOPES
+from gereedschapskist.hub.environment import EnvironmentSpec, load_environment
+from gereedschapskist.hub.values import CATALOGUE_MOUNT, ValuesInvalid, render_values
+
+INFRA = Path(__file__).parent / "fixtures" / "infra"
+CATALOGUE = load()
+
+
+@pytest.fixture(scope="module")
+def dev_values() -> dict:
+    return render_values(load_environment("minfin-dev", INFRA), CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def prod_values() -> dict:
+    return render_values(load_environment("cbs-prod", INFRA), CATALOGUE)
+
+
+def test_hub_runs_this_projects_image_and_configuration(dev_values):
+    hub = dev_values["hub"]
+    assert hub["image"] == {"name": "ghcr.io/gereedschapskist/hub", "tag": __version__}
+    assert "configure(c)" in hub["extraConfig"]["gereedschapskist"]
+    assert hub["extraEnv"]["GEREEDSCHAPSKIST_HUB_BACKEND"] == "kubernetes"
+    assert hub["extraEnv"]["GEREEDSCHAPSKIST_HUB_OIDC_CLIENT_SECRET"] == {
+        "valueFrom": {"secretKeyRef": {"name": "hub-oidc-client", "key": "client-secret"}}}
+    assert hub["allowNamedServers"] is True and hub["namedServerLimitPerUser"] == 2
+
+
+def test_generic_oauthenticator_takes_groups_from_the_token(dev_values):
+    auth = dev_values["hub"]["config"]["GenericOAuthenticator"]
+    assert dev_values["hub"]["config"]["JupyterHub"]["authenticator_class"] == "generic-oauth"
+    assert auth["client_id"] == "hub-minfin-dev"
+    assert auth["oauth_callback_url"] == "https://hub.minfin-dev.gereedschapskist.nl/hub/oauth_callback"
+    assert auth["manage_groups"] is True and auth["auth_state_groups_key"] == "oauth_user.groups"
+    assert auth["allowed_groups"] == ["gereedschapskist:admins", "org:minfin"] and auth["allow_all"] is False
+    assert auth["admin_groups"] == ["gereedschapskist:admins"]
+    assert "client_secret" not in auth  # never in values: it comes from a Secret
+
+
+def test_catalogue_files_mounted_into_the_hub_load_as_the_same_catalogue(dev_values, tmp_path):
+    for item in dev_values["hub"]["extraFiles"].values():
+        assert item["mountPath"].startswith(CATALOGUE_MOUNT + "/")
+        target = tmp_path / item["mountPath"][len(CATALOGUE_MOUNT) + 1:]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item["stringData"], encoding="utf-8")
+    mounted = load(tmp_path)
+    assert set(mounted.bundles) == set(CATALOGUE.bundles)
+    assert set(mounted.roles) == set(CATALOGUE.roles) and set(mounted.partners) == set(CATALOGUE.partners)
+
+
+def test_profiles_per_role_sizes_culling_and_portal(dev_values):
+    custom = dev_values["custom"]["gereedschapskist"]
+    assert set(custom["profiles"]) == set(CATALOGUE.roles)
+    for role, profiles in custom["profiles"].items():
+        assert [p["slug"] for p in profiles] == [b.id for b in CATALOGUE.offered_for([role])]
+        for profile in profiles:
+            bundle = CATALOGUE.bundles[profile["slug"]]
+            assert profile["kubespawner_override"]["image"] == bundle.image.reference
+            assert list(profile["profile_options"]["size"]["choices"]) == [s.id for s in bundle.sizes]
+    assert dev_values["cull"] == {"enabled": True, "timeout": 1800, "every": 300, "users": False,
+                                  "adminUsers": True, "removeNamedServers": False}
+    assert dev_values["hub"]["loadRoles"]["gereedschapskist-portal"]["scopes"] == list(PORTAL_SCOPES)
+
+
+def test_non_root_everywhere(dev_values):
+    assert dev_values["hub"]["containerSecurityContext"]["runAsNonRoot"] is True
+    assert dev_values["hub"]["containerSecurityContext"]["allowPrivilegeEscalation"] is False
+    assert dev_values["proxy"]["chp"]["containerSecurityContext"]["runAsNonRoot"] is True
+    single = dev_values["singleuser"]
+    assert single["uid"] == 1000 and single["allowPrivilegeEscalation"] is False
+    assert single["cloudMetadata"] == {"blockWithIptables": False}  # that init container runs privileged
+
+
+def test_production_restricts_egress_and_roles(dev_values, prod_values):
+    assert dev_values["singleuser"]["networkPolicy"]["egressAllowRules"]["nonPrivateIPs"] is True
+    assert prod_values["singleuser"]["networkPolicy"]["egressAllowRules"]["nonPrivateIPs"] is False
+    custom = prod_values["custom"]["gereedschapskist"]
+    assert set(custom["profiles"]) == {"bi", "ml"}
+    assert custom["bundles"] == sorted(b.id for b in CATALOGUE.offered_for(["bi", "ml"]))
+    assert prod_values["hub"]["extraEnv"]["GEREEDSCHAPSKIST_HUB_OIDC_CLIENT_SECRET"]["valueFrom"][
+        "secretKeyRef"]["name"] == "hub-cbs-oidc"
+
+
+def _spec(**changes) -> EnvironmentSpec:
+    return load_environment("minfin-dev", INFRA).model_copy(update=changes)
+
+
+def test_unknown_or_retired_bundles_are_refused_by_name():
+    with pytest.raises(ValuesInvalid) as error:
+        render_values(_spec(bundles=("bi-sql-duckdb", "no-such-bundle", "bi-sql-classic")), CATALOGUE)
+    message = str(error.value)
+    assert "'no-such-bundle' is not in the catalogue" in message
+    assert "'bi-sql-classic' is not offered" in message
+    assert "bi-sql-duckdb" not in message
+
+
+def test_unknown_roles_are_refused():
+    with pytest.raises(ValuesInvalid, match="'quantum'"):
+        render_values(_spec(roles=("bi", "quantum")), CATALOGUE)
+
+
+def test_cli_prints_the_same_values_as_yaml(dev_values):
+    result = CliRunner().invoke(build_app(), ["hub", "values", "--environment", "minfin-dev",
+                                              "--infra-dir", str(INFRA)])
+    assert result.exit_code == 0, result.output
+    assert yaml.safe_load(result.stdout) == dev_values
+
+
+def test_cli_names_a_missing_environment(tmp_path):
+    result = CliRunner().invoke(build_app(), ["hub", "values", "-e", "nope", "--infra-dir", str(INFRA)])
+    assert result.exit_code == 1
+    assert "Pulumi.nope.yaml does not exist" in result.stderr
+    assert "minfin-dev" in result.stderr  # the known ones are listed
