@@ -30,9 +30,14 @@ PORTAL_SMOKE = (
     f'test "$(id -u)" = {PORTAL_UID}',
     "gereedschapskist --version",
     "gereedschapskist db --help",
-    "python -c 'import gereedschapskist.portal.main'",
     "python -c 'from gereedschapskist.catalogue import load; print(len(load().bundles), \"bundles\")'",
+    # migrated on demand, the server with several workers answers its health check (the HEALTHCHECK's probe)
+    f"gereedschapskist db upgrade && {{ uvicorn gereedschapskist.portal.main:app --host 127.0.0.1 "
+    f"--port {PORTAL_PORT} --workers 2 & server=$!; for _ in $(seq 1 60); do if python -c \"import urllib.request "
+    f"as u; u.urlopen('http://127.0.0.1:{PORTAL_PORT}/healthz', timeout=2)\" 2>/dev/null; then kill $server; "
+    "exit 0; fi; sleep 1; done; kill $server; exit 1; }",
 )
+
 HUB_SMOKE = (
     f'test "$(id -u)" = {tc.USER_UID}',
     "jupyterhub --version",
@@ -93,7 +98,8 @@ def render_portal() -> Definition:
                              ("UV_COMPILE_BYTECODE", "1"), ("UV_LINK_MODE", "copy"), ("UV_NO_CACHE", "1"),
                              ("UV_PYTHON_DOWNLOADS", "never"), ("UV_PROJECT_ENVIRONMENT", "/opt/venv"),
                              ("VIRTUAL_ENV", "/opt/venv"), ("PATH", "/opt/venv/bin:${PATH}")], quoted=False),
-        "# A non-root user; /data is the one writable place (an SQLite database, if one is used).\n"
+        "# A non-root user; /data is the one writable place (the portal's state folder: an SQLite\n"
+        "# database where no GEREEDSCHAPSKIST_PORTAL_DATABASE_URL is given).\n"
         + run(f"groupadd --system --gid {PORTAL_UID} portal",
               f"useradd --system --uid {PORTAL_UID} --gid portal --no-create-home --home-dir /nonexistent "
               "--shell /usr/sbin/nologin portal",
@@ -106,8 +112,8 @@ def render_portal() -> Definition:
         "# Several workers (uvicorn reads WEB_CONCURRENCY); trust X-Forwarded-* only from the addresses in\n"
         "# FORWARDED_ALLOW_IPS (set it to the ingress's). Migrations run on demand, never at start:\n"
         "#   docker run --rm <image> gereedschapskist db upgrade\n"
-        + key_values("ENV", [("WEB_CONCURRENCY", str(PORTAL_WORKERS)), ("FORWARDED_ALLOW_IPS", "127.0.0.1")],
-                     quoted=False),
+        + key_values("ENV", [("WEB_CONCURRENCY", str(PORTAL_WORKERS)), ("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+                             ("GEREEDSCHAPSKIST_PORTAL_STATE_DIR", "/data")], quoted=False),
         f"EXPOSE {PORTAL_PORT}\n"
         f"HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \\\n"
         f"    CMD {exec_form('python', '-c', healthcheck)}\n"
