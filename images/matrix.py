@@ -17,6 +17,7 @@ from typing import Any
 
 from gereedschapskist.catalogue import Catalogue
 
+from . import toolchain as tc
 from .project_images import HUB_SMOKE, PORTAL_SMOKE, PROJECT_FILES, SOURCES
 from .tree import BUNDLES, Rendered, render_all
 
@@ -87,6 +88,7 @@ def plan(catalogue: Catalogue, changed: list[str] | None, *, registry: str | Non
             "image": f"{bundle.image.repository}:{bundle.image.tag}",
             "base": definition.base,
             "froms": " ".join(definition.froms),
+            "platform": tc.PLATFORM,
         })
     if mismatched:
         raise MatrixError("the catalogue's image repositories do not match the registry configured for this "
@@ -105,6 +107,7 @@ def plan(catalogue: Catalogue, changed: list[str] | None, *, registry: str | Non
                 "repository": f"{registry or DEFAULT_REGISTRY}/{name}",
                 "base": definition.base,
                 "froms": " ".join(definition.froms),
+                "platform": tc.PLATFORM,
                 "smoke": "\n".join(smoke),
             })
     return Plan(bundles=bundles, project=project)

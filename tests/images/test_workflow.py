@@ -79,6 +79,7 @@ def test_each_bundle_image_is_pinned_built_smoke_tested_then_pushed_in_that_orde
     build = next(s for s in steps("bundle") if s.get("name") == "Build")
     assert build["with"]["build-contexts"] == "${{ steps.pins.outputs.contexts }}"
     assert build["with"]["load"] is True
+    assert build["with"]["platforms"] == "${{ matrix.platform }}"
     push = next(s for s in steps("bundle") if s.get("name") == "Push")
     assert push["if"] == "env.PUSH == 'true'" and push["with"]["push"] is True
     assert "nl.gereedschapskist.bundle.id=${{ matrix.bundle }}" in push["with"]["annotations"]
