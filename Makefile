@@ -5,7 +5,7 @@ PY    := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 UV    := $(shell command -v uv 2>/dev/null)
 
-.PHONY: test up install bench check lint clean
+.PHONY: test up install bench check lint clean images
 
 ## install: create .venv (if missing) and install the project with every extra, from uv.lock
 install: $(VENV)/.installed
@@ -24,6 +24,10 @@ test: install
 ## check: validate the catalogue as CI does
 check: install
 	$(VENV)/bin/gereedschapskist catalogue check
+
+## images: (re)write the image definitions under images/ from the catalogue
+images: install
+	$(VENV)/bin/gereedschapskist images render
 
 ## bench: run the benchmarks under tests/bench and print their figures
 bench: install
