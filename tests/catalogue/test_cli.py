@@ -99,3 +99,29 @@ def test_real_console_script_never_shows_a_traceback(tree):
 def test_version_and_help():
     assert run("--version").output.strip() == "0.1.0"
     assert "catalogue" in run("--help").output
+
+
+def test_a_component_missing_its_extra_says_which_to_install(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    import gereedschapskist.cli as root
+
+    ghost = EntryPoint(name="ghost", value="gereedschapskist_not_installed.cli:app [ghost]",
+                       group=root.COMMANDS_GROUP)
+    monkeypatch.setattr(root, "_entry_points", lambda: {"ghost": ghost})
+    result = runner.invoke(root.build_app(), ["ghost", "anything", "--flag"])
+    assert result.exit_code == 2
+    assert "needs packages that are not installed" in result.output
+    assert "gereedschapskist[ghost]" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_help_and_catalogue_commands_do_not_import_other_components():
+    code = ("import sys; sys.argv=['gereedschapskist', '--help']\n"
+            "from gereedschapskist.cli import main\n"
+            "try: main()\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('jupyterhub', 'kubespawner', 'pulumi', 'fastapi', 'jsonschema') if m in sys.modules]\n"
+            "print('HEAVY', heavy)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "HEAVY []" in result.stdout, result.stdout + result.stderr
+    assert "hub" in result.stdout and "needs the extra [hub]" in result.stdout

@@ -16,10 +16,14 @@ from pathlib import Path
 from importlib import resources
 from typing import Any, Iterator
 
+from typing import TYPE_CHECKING
+
 import jsonschema_rs
-from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import ValidationError
-from referencing import Registry, Resource
+
+if TYPE_CHECKING:  # python-jsonschema is imported only when a file fails (its import costs ~1.5 s)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from referencing import Registry
 
 from .problems import Problem, json_path
 from .safeyaml import Document
@@ -45,6 +49,8 @@ def raw_schemas() -> dict[str, dict[str, Any]]:
 
 @cache
 def _registry() -> Registry:
+    from referencing import Registry, Resource
+
     return Registry().with_resources(
         (_BASE + name, Resource.from_contents(schema)) for name, schema in raw_schemas().items()
     )
@@ -58,6 +64,8 @@ def validator(kind: str) -> Draft202012Validator:
     (they are not recursive) spares the validator a registry lookup per reference, which halves
     the cost of checking a large catalogue. The registry stays for any reference left.
     """
+    from jsonschema import Draft202012Validator, FormatChecker
+
     return Draft202012Validator(
         _inline(raw_schemas()[f"{kind}.schema.json"]), registry=_registry(), format_checker=FormatChecker()
     )
@@ -104,8 +112,8 @@ def check_schemas() -> list[Problem]:
     for name, schema in sorted(raw_schemas().items()):
         file = str(folder / name)
         try:
-            Draft202012Validator.check_schema(schema)
-        except Exception as exc:  # SchemaError carries a long message; its first line says enough
+            jsonschema_rs.meta.validate(schema)
+        except (jsonschema_rs.ValidationError, jsonschema_rs.ReferencingError) as exc:
             problems.append(Problem(file=file, code="schema.self-check",
                                     message=f"not a valid draft 2020-12 schema: {str(exc).splitlines()[0]}"))
             continue
