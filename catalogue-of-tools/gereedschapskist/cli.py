@@ -37,7 +37,10 @@ def _load(ep: EntryPoint) -> click.Command:
     except ImportError as exc:
         return _missing(ep, exc)
     if isinstance(target, typer.Typer):
-        command = typer.main.get_command(target)
+        # mounted as a sub-app, so a Typer with a single command stays a group (`hub values`, not `hub`)
+        wrapper = typer.Typer(pretty_exceptions_enable=False)
+        wrapper.add_typer(target, name=ep.name)
+        command = typer.main.get_command(wrapper).commands[ep.name]
     else:
         single = typer.Typer(pretty_exceptions_enable=False)
         single.command(name=ep.name)(target)
