@@ -39,3 +39,13 @@ up: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## node-deps: the development OIDC provider and configurable-http-proxy (npm ci from their lock files)
+.PHONY: node-deps
+node-deps: hub/oidc-provider/node_modules/.package-lock.json hub/proxy/node_modules/.package-lock.json
+
+hub/%/node_modules/.package-lock.json: hub/%/package-lock.json hub/%/package.json
+	@command -v npm >/dev/null || { echo "npm is needed (Node.js 20+): apt-get install nodejs npm" >&2; exit 1; }
+	cd hub/$* && npm ci --no-audit --no-fund --loglevel=error
+
+test up bench: node-deps

@@ -59,3 +59,11 @@ def values(
     else:
         output.write_text(rendered, encoding="utf-8")
         typer.secho(f"wrote {output}", fg="green", err=True)
+
+
+@app.command()
+def accounts() -> None:
+    """Print the demo accounts of the development OpenID Connect provider."""
+    from .demo import format_accounts, load_accounts
+
+    typer.echo(format_accounts(load_accounts()))

@@ -49,6 +49,7 @@ def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[
         "basic_auth": True,
         "enable_pkce": True,
         "login_service": "Gereedschapskist",
+        "auto_login": True,  # /hub/login goes straight to the issuer (single sign-on with the portal)
     }
 
 
@@ -114,6 +115,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
     c.JupyterHub.allow_named_servers = True
     c.JupyterHub.named_server_limit_per_user = settings.named_server_limit
     c.JupyterHub.default_url = "/hub/home"
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": settings.slow_spawn_timeout_seconds}
 
     interfaces = LocalInterfaces()
     c.JupyterHub.spawner_class = BundleSpawner

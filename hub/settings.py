@@ -53,9 +53,13 @@ class HubSettings(BaseSettings):
                                   "no portal service when unset")
     idle_timeout_seconds: int = Field(default=3600, ge=60, description="stop servers idle this long")
     cull_every_seconds: int = Field(default=300, ge=10, description="how often the idle culler looks")
-    named_server_limit: int = Field(default=3, ge=1, le=20, description="named servers a user may run at once")
+    named_server_limit: int = Field(default=3, ge=1, le=20, description="named servers a user may have "
+                                                                                 "(running or stopped)")
     start_timeout_seconds: int = Field(default=900, ge=10,
                                        description="a start (including a first environment build) may take this long")
+    slow_spawn_timeout_seconds: float = Field(
+        default=2.0, ge=0.5, description="a start still running after this answers 202 and continues in the "
+                                         "background (follow GET …/progress); refusals come sooner, as 403")
     http_timeout_seconds: int = Field(default=120, ge=5, description="a started server must answer within this")
 
     proxy_command: tuple[str, ...] = Field(

@@ -82,7 +82,7 @@ def build_pod(groups: list[str], options: dict) -> dict:
 def test_every_bundle_size_gives_a_valid_secure_pod(bundle_id, size_id):
     bundle = CATALOGUE.bundles[bundle_id]
     size = bundle.size(size_id)
-    groups = [f"org:minfin", *(f"role:{r}" for r in bundle.roles)]
+    groups = ["org:minfin", *(f"role:{r}" for r in bundle.roles)]
     pod = build_pod(groups, {"bundle": bundle_id, "size": size_id})
 
     kubernetes_validate.validate(pod, "1.33", strict=True)

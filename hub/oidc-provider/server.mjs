@@ -1,0 +1,265 @@
+// Development OpenID Connect provider for Gereedschapskist — a stand-in for the federated access
+// system (SURFconext, SRAM, Keycloak, Entra ID…) in `make up` and in the tests. Never for production.
+//
+// Built on the OpenID-certified `oidc-provider` package: discovery, JWKS, authorization code with
+// PKCE (required for every client), userinfo with a `groups` claim. The package's development
+// interactions (which accept any name without a password) are switched off; this file serves its
+// own login form that checks the demo accounts' passwords. Configured clients are first-party:
+// they get their grant automatically, so no consent page appears.
+//
+// Usage: node server.mjs CONFIG.json — see gereedschapskist.hub.devstack for the file's fields.
+// Once listening it prints one JSON line {"event": "ready", "issuer": ...} on stdout.
+
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+
+import Provider from 'oidc-provider';
+
+const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'];
+const CLAIMS = {
+  openid: ['sub'],
+  profile: ['name', 'preferred_username'],
+  email: ['email', 'email_verified'],
+  groups: ['groups'],
+};
+
+function fail(message) {
+  process.stderr.write(`oidc-provider: ${message}\n`);
+  process.exit(2);
+}
+
+function readJson(file, what) {
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    return fail(`${what} ${file}: ${err.message}`);
+  }
+}
+
+function writeAtomically(file, data) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data, { mode: 0o600 });
+  fs.renameSync(tmp, file);
+}
+
+// The signing key lives in a file so that a restart keeps issued tokens verifiable.
+function loadOrCreateJwks(file) {
+  if (fs.existsSync(file)) return readJson(file, 'signing keys');
+  const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const jwk = { ...privateKey.export({ format: 'jwk' }), kid: crypto.randomUUID(), use: 'sig', alg: 'RS256' };
+  const jwks = { keys: [jwk] };
+  writeAtomically(file, JSON.stringify(jwks));
+  return jwks;
+}
+
+function loadOrCreateCookieKeys(file) {
+  if (fs.existsSync(file)) return readJson(file, 'cookie keys');
+  const keys = [crypto.randomBytes(32).toString('base64url')];
+  writeAtomically(file, JSON.stringify(keys));
+  return keys;
+}
+
+function loadAccounts(file) {
+  const data = readJson(file, 'demo accounts');
+  const byName = new Map();
+  for (const [i, a] of (data.accounts || []).entries()) {
+    for (const field of ['username', 'password', 'name', 'email', 'groups']) {
+      if (a[field] === undefined) fail(`${file}: accounts[${i}].${field} is missing`);
+    }
+    byName.set(a.username, a);
+  }
+  if (byName.size === 0) fail(`${file}: no accounts`);
+  return byName;
+}
+
+function escapeHtml(value) {
+  return String(value).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+}
+
+function page(title, body) {
+  return `<!doctype html>
+<html lang="nl"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}
+label{display:block;margin-top:1rem}input{width:100%;padding:.4rem;font-size:1rem}
+button{margin-top:1.2rem;padding:.5rem 1.2rem;font-size:1rem}.error{color:#a00}.note{color:#555}</style>
+</head><body>${body}</body></html>`;
+}
+
+function loginPage(uid, clientId, error) {
+  const err = error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : '';
+  return page('Inloggen / Log in', `
+<h1>Inloggen / Log in</h1>
+<p class="note">Ontwikkel-inlogdienst van Gereedschapskist (alleen demo-accounts).<br>
+Development identity provider of Gereedschapskist (demo accounts only).</p>
+<p class="note">Voor / For: <strong>${escapeHtml(clientId)}</strong></p>
+${err}
+<form id="login" method="post" action="/interaction/${escapeHtml(uid)}/login">
+  <label for="username">Gebruikersnaam / User name</label>
+  <input id="username" name="username" autocomplete="username" required autofocus>
+  <label for="password">Wachtwoord / Password</label>
+  <input id="password" name="password" type="password" autocomplete="current-password" required>
+  <button type="submit">Inloggen / Log in</button>
+</form>`);
+}
+
+async function readForm(req) {
+  const chunks = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += chunk.length;
+    if (size > 64 * 1024) throw new Error('form too large');
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+function send(res, status, html) {
+  res.statusCode = status;
+  res.setHeader('Content-Type', 'text/html; charset=utf-8');
+  res.setHeader('Cache-Control', 'no-store');
+  res.end(html);
+}
+
+function passwordMatches(given, expected) {
+  const a = Buffer.from(String(given));
+  const b = Buffer.from(String(expected));
+  return a.length === b.length && crypto.timingSafeEqual(a, b);
+}
+
+function buildProvider(issuer, config, accounts) {
+  const clients = config.clients.map((c) => ({
+    client_id: c.client_id,
+    client_secret: c.client_secret,
+    redirect_uris: c.redirect_uris,
+    post_logout_redirect_uris: c.post_logout_redirect_uris || [],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method: c.token_endpoint_auth_method || 'client_secret_basic',
+  }));
+
+  return new Provider(issuer, {
+    clients,
+    scopes: SCOPES,
+    claims: CLAIMS,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    features: {
+      devInteractions: { enabled: false },
+      rpInitiatedLogout: { enabled: true },
+    },
+    interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
+    jwks: loadOrCreateJwks(config.jwks_file),
+    cookies: {
+      keys: loadOrCreateCookieKeys(config.cookie_keys_file),
+      // Cookies ignore ports: every service on 127.0.0.1 shares one jar, so use names of our own.
+      names: { session: 'gk_oidc_session', interaction: 'gk_oidc_interaction', resume: 'gk_oidc_resume' },
+    },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 300,
+      IdToken: 3600,
+      Interaction: 3600,
+      Session: 14 * 24 * 3600,
+      Grant: 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
+    },
+    async findAccount(ctx, sub) {
+      const account = accounts.get(sub);
+      if (!account) return undefined;
+      return {
+        accountId: sub,
+        async claims() {
+          return {
+            sub,
+            name: account.name,
+            preferred_username: account.username,
+            email: account.email,
+            email_verified: true,
+            groups: account.groups,
+          };
+        },
+      };
+    },
+    // Every configured client is first-party: grant what it asks for without a consent page.
+    async loadExistingGrant(ctx) {
+      const { oidc } = ctx;
+      const grantId = oidc.result?.consent?.grantId || oidc.session.grantIdFor(oidc.client.clientId);
+      if (grantId) {
+        const existing = await oidc.provider.Grant.find(grantId);
+        if (existing) return existing;
+      }
+      const grant = new oidc.provider.Grant({ clientId: oidc.client.clientId, accountId: oidc.session.accountId });
+      const requested = String(oidc.params.scope || 'openid').split(' ').filter((s) => SCOPES.includes(s));
+      grant.addOIDCScope(requested.join(' '));
+      await grant.save();
+      return grant;
+    },
+    async renderError(ctx, out) {
+      ctx.type = 'html';
+      ctx.body = page('Fout / Error', `<h1>Fout / Error</h1><p class="error">${escapeHtml(out.error)}: ${
+        escapeHtml(out.error_description || '')}</p>`);
+    },
+  });
+}
+
+function interactionHandler(provider, accounts) {
+  return async (req, res, uid, action) => {
+    const details = await provider.interactionDetails(req, res);
+    if (details.uid !== uid) return send(res, 400, page('Fout / Error', '<p>Onbekende sessie / unknown session</p>'));
+    const clientId = details.params.client_id;
+    if (req.method === 'GET' && !action) {
+      return send(res, 200, loginPage(uid, clientId));
+    }
+    if (req.method === 'POST' && action === 'login') {
+      const form = await readForm(req);
+      const username = form.get('username') || '';
+      const account = accounts.get(username);
+      if (!account || !passwordMatches(form.get('password') || '', account.password)) {
+        return send(res, 401, loginPage(uid, clientId, 'Onbekende gebruiker of onjuist wachtwoord / '
+          + 'Unknown user or wrong password'));
+      }
+      return provider.interactionFinished(req, res, { login: { accountId: account.username } },
+        { mergeWithLastSubmission: false });
+    }
+    return send(res, 405, page('Fout / Error', '<p>Method not allowed</p>'));
+  };
+}
+
+function main() {
+  const configFile = process.argv[2];
+  if (!configFile) fail('usage: node server.mjs CONFIG.json');
+  const config = readJson(configFile, 'configuration');
+  for (const field of ['host', 'port', 'clients', 'accounts_file', 'jwks_file', 'cookie_keys_file']) {
+    if (config[field] === undefined) fail(`${configFile}: ${field} is missing`);
+  }
+  const accounts = loadAccounts(config.accounts_file);
+  const server = http.createServer();
+  server.on('error', (err) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`));
+  server.listen(config.port, config.host, () => {
+    const { port } = server.address();
+    const issuer = `http://${config.host}:${port}`;
+    const provider = buildProvider(issuer, config, accounts);
+    const interaction = interactionHandler(provider, accounts);
+    const callback = provider.callback();
+    server.on('request', async (req, res) => {
+      const match = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login))?\/?(?:\?.*)?$/.exec(req.url);
+      if (!match) return callback(req, res);
+      try {
+        return await interaction(req, res, match[1], match[2]);
+      } catch (err) {
+        return send(res, 400, page('Fout / Error', `<p class="error">${escapeHtml(err.message)}</p>`));
+      }
+    });
+    process.stdout.write(`${JSON.stringify({ event: 'ready', issuer })}\n`);
+  });
+  // State is in memory (sessions end with the process), so stopping needs no draining.
+  const stop = () => { server.closeAllConnections(); process.exit(0); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+main();

@@ -1,0 +1,310 @@
+"""The local backend: each bundle version runs from its own virtualenv, as a local process.
+
+``BundleSpawner`` is JupyterHub's ``SimpleLocalProcessSpawner`` (no system users needed) plus:
+
+- the launch request authorised by :mod:`.launch` picks the bundle, size and interface;
+- the bundle's environment is built on first use by :class:`.envbuilder.EnvBuilder` (cached);
+- build and start progress reach the user through JupyterHub's progress events;
+- ``start()`` returns only once the server answers on its port, so the hub does not poll with
+  back-off, and a server that exits at once fails the start with its last log lines.
+
+It gives no isolation between users: a development backend (``stage=production`` refuses it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+from subprocess import DEVNULL, STDOUT
+
+import httpx
+from jupyterhub.spawner import SimpleLocalProcessSpawner
+from tornado import web
+from traitlets import Float, Instance, List, Unicode, default
+
+from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec
+from .interfaces import SERVER_PROXY_REQUIREMENT, LocalInterfaces
+from .launch import LaunchForbidden, LaunchRequest
+
+JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
+_BUILDERS: dict[tuple[str, str, str], EnvBuilder] = {}
+#: Progress (percent) shown for the environment builder's messages, so the bar moves while it builds.
+_BUILD_STEPS = (("Building the environment", 10), ("Resolved", 20), ("Downloading", 25), ("Prepared", 35),
+                ("Installed", 45), ("Bytecode compiled", 55), ("Environment of", 58))
+
+
+def single_user_requirements() -> tuple[str, ...]:
+    """What every environment needs to be a JupyterHub single-user server of *this* hub."""
+    return (f"jupyterhub=={version('jupyterhub')}", JUPYTERLAB_REQUIREMENT)
+
+
+class SpawnFailed(web.HTTPError):
+    """A start that failed for a reason the user should read (build error, early exit)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(500, "%s", message)
+        self.message = message
+        self.jupyterhub_message = message
+        self.refusal = reason
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class BundleSpawner(SimpleLocalProcessSpawner):
+    """Starts a bundle's JupyterLab (or RStudio / VS Code through jupyter-server-proxy) locally."""
+
+    envs_dir = Unicode(config=True, help="where bundle environments are built and cached")
+    logs_dir = Unicode(config=True, help="one log file per server")
+    pids_dir = Unicode(config=True, help="pid files of running servers (for clean shutdown of make up)")
+    uv_command = Unicode(config=True, help="the uv executable")
+    env_python = Unicode(config=True, help="the Python interpreter environments are built for")
+    base_requirements = List(Unicode(), config=True, help="packages every environment gets")
+    build_timeout = Float(900.0, config=True, help="seconds a first environment build may take")
+    interfaces = Instance(LocalInterfaces, args=()).tag(config=True)
+
+    launch: LaunchRequest | None = None
+
+    @default("env_python")
+    def _default_env_python(self) -> str:
+        return sys.executable
+
+    @default("uv_command")
+    def _default_uv(self) -> str:
+        from uv import find_uv_bin
+
+        return find_uv_bin()
+
+    @default("base_requirements")
+    def _default_base(self) -> list[str]:
+        return list(single_user_requirements())
+
+    @default("interrupt_timeout")
+    def _default_interrupt_timeout(self) -> int:
+        return 10
+
+    @default("term_timeout")
+    def _default_term_timeout(self) -> int:
+        return 5
+
+    # -- launch request and progress ---------------------------------------------------------------
+
+    def apply_launch(self, request: LaunchRequest) -> None:
+        """Called by the ``apply_user_options`` hook once the request is authorised."""
+        self.launch = request
+        self.cpu_limit = float(request.size.cpu)
+        self.mem_limit = request.size.memory_bytes
+        self.default_url = self.interfaces.default_url(request.interface)
+        self._events: list[dict] = []
+        self._progress_changed = asyncio.Event()
+
+    def _emit(self, progress: int | None, message: str) -> None:
+        event = {"message": message}
+        if progress is not None:
+            event["progress"] = progress
+        self.log.info("%s: %s", self._log_name, message)
+        self._events.append(event)
+        self._progress_changed.set()
+
+    def _emit_build_step(self, message: str) -> None:
+        percent = next((p for prefix, p in _BUILD_STEPS if message.startswith(prefix)), None)
+        shown = [e["progress"] for e in self._events if "progress" in e]
+        if percent is not None and shown and percent <= max(shown):
+            percent = None  # never move backwards (e.g. a second "Downloading" line)
+        self._emit(percent, message)
+
+    async def progress(self):
+        seen = 0
+        while True:
+            events = getattr(self, "_events", [])
+            while seen < len(events):
+                yield events[seen]
+                seen += 1
+            changed = getattr(self, "_progress_changed", None)
+            if changed is None:
+                return
+            changed.clear()
+            if seen < len(self._events):
+                continue
+            await changed.wait()
+
+    # -- environment and process -------------------------------------------------------------------
+
+    def _builder(self) -> EnvBuilder:
+        key = (self.envs_dir, self.uv_command, self.env_python)
+        if key not in _BUILDERS:
+            _BUILDERS[key] = EnvBuilder(Path(self.envs_dir), uv=self.uv_command, python=self.env_python,
+                                        timeout=self.build_timeout)
+        return _BUILDERS[key]
+
+    def _env_spec(self, request: LaunchRequest) -> EnvSpec:
+        proxied = self.interfaces.server_proxy_config(request.bundle.interfaces)
+        extra = (SERVER_PROXY_REQUIREMENT,) if proxied else ()
+        return EnvSpec.for_bundle(request.bundle, tuple(self.base_requirements), extra)
+
+    def _log_file(self) -> Path:
+        name = f"{self.user.name}-{self.name or 'default'}.log"
+        return Path(self.logs_dir) / name
+
+    def _config_dir(self) -> Path:
+        return Path(self.home_dir) / ".gereedschapskist" / (self.name or "default")
+
+    def get_args(self) -> list[str]:
+        args = super().get_args()
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            args.append("--allow-root")
+        return args
+
+    def get_env(self) -> dict:
+        env = super().get_env()
+        for key in ("PYTHONPATH", "PYTHONHOME", "CONDA_PREFIX", "CONDA_DEFAULT_ENV"):
+            env.pop(key, None)
+        env_dir = getattr(self, "_env_dir", None)
+        if env_dir is not None:
+            hub_bin = str(Path(sys.executable).parent)
+            path = [p for p in env.get("PATH", os.defpath).split(os.pathsep) if p and p != hub_bin]
+            env["PATH"] = os.pathsep.join([str(env_dir / "bin"), *path])
+            env["VIRTUAL_ENV"] = str(env_dir)
+            env["JUPYTER_CONFIG_PATH"] = str(self._config_dir())
+            env["GEREEDSCHAPSKIST_BUNDLE"] = self.launch.bundle.id if self.launch else ""
+            env["GEREEDSCHAPSKIST_BUNDLE_VERSION"] = self.launch.bundle.version if self.launch else ""
+        return env
+
+    def _write_server_config(self, request: LaunchRequest) -> None:
+        config_dir = self._config_dir()
+        config_dir.mkdir(parents=True, exist_ok=True)
+        servers = self.interfaces.server_proxy_config(request.bundle.interfaces)
+        config = {"ServerProxy": {"servers": servers}} if servers else {}
+        (config_dir / "jupyter_server_config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+
+    async def start(self):
+        request = self.launch
+        if request is None:
+            raise LaunchForbidden("no-bundle", "No bundle was chosen for this server.", status=400)
+        if not hasattr(self, "_events"):
+            self.apply_launch(request)
+        bundle, size = request.bundle, request.size
+        self._emit(5, f"Starting {bundle.title.en} {bundle.version} ({size.id}: {size.label}, "
+                      f"{request.interface.label})")
+        builder = self._builder()
+        spec = self._env_spec(request)
+        if builder.is_built(spec):
+            self._emit(40, f"Environment of {bundle.id} {bundle.version} found (built before)")
+        try:
+            self._env_dir = await builder.ensure(spec, progress=self._emit_build_step)
+        except EnvBuildFailed as failed:
+            self._emit(None, str(failed))
+            raise SpawnFailed(str(failed), failed.reason) from None
+        self.cmd = [str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"]
+        self._write_server_config(request)
+        Path(self.home_dir).mkdir(parents=True, exist_ok=True)
+        log_file = self._log_file()
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        self._emit(60, "Starting the server process")
+        with open(log_file, "ab") as log:
+            log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {bundle.id} {bundle.version}\n".encode())
+            log.flush()
+            self.popen_kwargs = {"stdout": log, "stderr": STDOUT, "stdin": DEVNULL}
+            ip, port = await super().start()
+        self._record_pid()
+        await self._wait_until_answering(ip, port, log_file)
+        self._emit(95, "Server is up; opening it")
+        return ip, port
+
+    async def _wait_until_answering(self, ip: str, port: int, log_file: Path) -> None:
+        """Return once the server answers HTTP on its port; fail fast if its process exits."""
+        url = f"http://{ip}:{port}{self.server.base_url if self.server else '/'}api"
+        deadline = time.monotonic() + self.http_timeout
+        delay = 0.02
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while True:
+                status = self.proc.poll() if self.proc is not None else None
+                if status is not None:
+                    tail = _tail(log_file, 15)
+                    self.clear_state()
+                    self._forget_pid()
+                    raise SpawnFailed(f"The server of {self.launch.bundle.id} exited at once (exit code {status}). "
+                                      f"Last lines of its log:\n{tail}", "server-exited")
+                try:
+                    await client.get(url)
+                    return
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    await self.stop(now=True)
+                    raise SpawnFailed(f"The server did not answer within {self.http_timeout} s; see {log_file}",
+                                      "server-timeout")
+                await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
+                delay = min(delay * 1.5, 0.1)
+
+    # -- pid bookkeeping so `make up` and the tests can make sure nothing is left running -----------
+
+    def _record_pid(self) -> None:
+        if not self.pids_dir or not self.pid:
+            return
+        pid_file = Path(self.pids_dir) / f"{self.pid}.pid"
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(json.dumps({"server": f"{self.user.name}/{self.name}", "env": str(self._env_dir)}),
+                            encoding="utf-8")
+        self._pid_file = pid_file
+
+    def _forget_pid(self) -> None:
+        pid_file = getattr(self, "_pid_file", None)
+        if pid_file is not None:
+            pid_file.unlink(missing_ok=True)
+            self._pid_file = None
+
+    async def poll(self):
+        status = await super().poll()
+        if status is not None:
+            self._forget_pid()
+        return status
+
+    async def stop(self, now: bool = False):
+        await super().stop(now=now)
+        self._forget_pid()
+
+    def get_state(self) -> dict:
+        state = super().get_state()
+        if self.launch is not None:
+            state["launch"] = self.launch.as_user_options()
+        return state
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no log)"
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def kill_recorded_servers(pids_dir: Path) -> list[int]:
+    """Stop servers whose pid files remain (a hub that died without cleaning up). Returns the pids signalled.
+
+    A pid is only signalled while its command line still names the environment recorded for it,
+    so a reused pid never hits an unrelated process.
+    """
+    signalled = []
+    for pid_file in sorted(Path(pids_dir).glob("*.pid")):
+        try:
+            pid = int(pid_file.stem)
+            env = json.loads(pid_file.read_text(encoding="utf-8"))["env"]
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace")
+        except (ValueError, KeyError, OSError):
+            pid_file.unlink(missing_ok=True)
+            continue
+        if env in cmdline:
+            try:
+                os.killpg(pid, signal.SIGTERM)  # servers run in their own session: the group is theirs
+                signalled.append(pid)
+            except (ProcessLookupError, PermissionError):
+                pass
+        pid_file.unlink(missing_ok=True)
+    return signalled

@@ -1,0 +1,193 @@
+"""``gereedschapskist up``: the whole workbench on this machine, stopped cleanly by Ctrl-C.
+
+``up`` runs a list of *steps*, each starting one managed service, in order; it prints the URLs and
+the demo accounts, waits, and on Ctrl-C (or SIGTERM, or one service dying) stops the services in
+reverse order. The hub contributes the OIDC provider (order 10) and JupyterHub (order 20); other
+components add steps through the entry-point group ``gereedschapskist.up``::
+
+    [project.entry-points."gereedschapskist.up"]
+    portal = "gereedschapskist.portal.devup:step"     # an UpStep, e.g. order=30
+
+A step's ``start(ctx)`` gets the :class:`UpContext` (state directory, ports, secrets, what is
+already running — ``ctx.provider``, ``ctx.hub``) and returns a :class:`Running` service.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Annotated, Callable, Optional
+
+import typer
+
+from .demo import format_accounts, load_accounts
+from .devstack import DevSecrets, HubProcess, OidcProvider, hub_client, portal_client
+from .processes import ProcessFailed, port_is_free
+
+UP_GROUP = "gereedschapskist.up"
+
+
+@dataclass
+class Running:
+    """A started service: how to stop it, whether it still runs, what to tell the person at the keyboard."""
+
+    name: str
+    stop: Callable[[], None]
+    alive: Callable[[], bool]
+    url: str | None = None
+    lines: list[str] = field(default_factory=list)
+    primary: bool = False  # the URL to begin with (the portal once it exists, else the hub)
+
+
+@dataclass
+class UpContext:
+    state_dir: Path
+    ports: dict[str, int]  # "provider", "hub", "portal"
+    secrets: DevSecrets
+    catalogue_dir: Path | None = None
+    provider: OidcProvider | None = None
+    hub: HubProcess | None = None
+    running: dict[str, Running] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UpStep:
+    name: str
+    order: int
+    start: Callable[[UpContext], Running]
+
+
+def _start_provider(ctx: UpContext) -> Running:
+    clients = [hub_client(ctx.ports["hub"], ctx.secrets), portal_client(ctx.ports["portal"], ctx.secrets)]
+    ctx.provider = OidcProvider.start(ctx.state_dir, clients, port=ctx.ports["provider"])
+    provider = ctx.provider
+    return Running("oidc-provider", provider.stop, lambda: provider.process.running, provider.issuer,
+                   [f"OpenID Connect provider (development): {provider.issuer}"])
+
+
+def _start_hub(ctx: UpContext) -> Running:
+    assert ctx.provider is not None, "the hub needs the provider step first"
+    ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
+                               catalogue_dir=ctx.catalogue_dir)
+    hub = ctx.hub
+    return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
+                   [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True)
+
+
+HUB_STEPS = (UpStep("oidc-provider", 10, _start_provider), UpStep("jupyterhub", 20, _start_hub))
+
+
+def all_steps() -> list[UpStep]:
+    """The hub's steps plus every step registered under the entry-point group ``gereedschapskist.up``."""
+    steps = list(HUB_STEPS)
+    for ep in entry_points(group=UP_GROUP):
+        step = ep.load()
+        if not isinstance(step, UpStep):
+            raise TypeError(f"entry point {ep.name} = {ep.value} is not an UpStep")
+        steps.append(step)
+    return sorted(steps, key=lambda s: s.order)
+
+
+class _Stop(Exception):
+    pass
+
+
+class _Phase:
+    """Where ``run`` is: a stop request interrupts a start, but never the stopping itself."""
+
+    def __init__(self) -> None:
+        self.value = "starting"
+
+
+def run(ctx: UpContext, steps: list[UpStep], *, echo: Callable[[str], None], stop_event: threading.Event,
+        phase: _Phase | None = None) -> int:
+    """Start the steps in order, report, wait for ``stop_event`` or a dead service, stop in reverse order."""
+    phase = phase or _Phase()
+    started: list[Running] = []
+    code = 0
+    try:
+        for step in steps:
+            echo(f"… starting {step.name}")
+            service = step.start(ctx)
+            started.append(service)
+            ctx.running[step.name] = service
+        _report(ctx, started, echo)
+        phase.value = "running"
+        while not stop_event.wait(1.0):  # the supervisor's idle loop: wake up to notice a dead service
+            dead = [s.name for s in started if not s.alive()]
+            if dead:
+                echo(f"✗ {', '.join(dead)} stopped unexpectedly; see the logs in {ctx.state_dir / 'logs'}")
+                code = 1
+                break
+    except ProcessFailed as failed:
+        echo(f"✗ {failed}")
+        code = 1
+    except _Stop:
+        echo("… interrupted while starting")
+    finally:
+        phase.value = "stopping"
+        if started:
+            echo("… stopping " + ", ".join(s.name for s in reversed(started)))
+        for service in reversed(started):
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001 - keep stopping the others
+                echo(f"✗ stopping {service.name}: {exc}")
+        echo("stopped")
+    return code
+
+
+def _report(ctx: UpContext, started: list[Running], echo: Callable[[str], None]) -> None:
+    primary = next((s for s in reversed(started) if s.primary), started[-1])
+    echo("")
+    echo("Gereedschapskist runs on this machine:")
+    for service in started:
+        for line in service.lines:
+            echo(f"  {line}")
+    echo("")
+    echo(f"Open / Open: {primary.url}")
+    echo("")
+    echo("Demo accounts / Demo-accounts (development only):")
+    echo(format_accounts(load_accounts()))
+    echo("")
+    echo(f"State / Toestand: {ctx.state_dir}  (logs in {ctx.state_dir / 'logs'}; delete it to start afresh)")
+    echo("Press Ctrl-C to stop everything. / Druk op Ctrl-C om alles te stoppen.")
+
+
+def up(
+    state_dir: Annotated[Path, typer.Option(help="the one directory with all state of the local workbench")]
+    = Path(".state"),
+    hub_port: Annotated[int, typer.Option(help="port of JupyterHub (its proxy) on 127.0.0.1")] = 8000,
+    portal_port: Annotated[int, typer.Option(help="port of the portal on 127.0.0.1")] = 8080,
+    provider_port: Annotated[int, typer.Option(help="port of the OIDC provider on 127.0.0.1 (0: any free one)")]
+    = 8090,
+    catalogue: Annotated[Optional[Path], typer.Option(help="the catalogue folder (default: the project's)")] = None,
+) -> None:
+    """Start the workbench on this machine (OIDC provider, JupyterHub, …) and stop it on Ctrl-C."""
+    busy = [f"{name} {port}" for name, port in (("hub", hub_port), ("portal", portal_port),
+                                                 ("provider", provider_port)) if port and not port_is_free(port)]
+    if busy:
+        typer.secho(f"error: port(s) in use on 127.0.0.1: {', '.join(busy)}; stop what uses them or choose "
+                    "others with --hub-port/--portal-port/--provider-port", fg="red", err=True)
+        raise typer.Exit(1)
+    state_dir = state_dir.resolve()
+    ctx = UpContext(state_dir, {"hub": hub_port, "portal": portal_port, "provider": provider_port},
+                    DevSecrets.load_or_create(state_dir), catalogue_dir=catalogue)
+    stop_event = threading.Event()
+    phase = _Phase()
+
+    def request_stop(signum, frame) -> None:
+        stop_event.set()
+        if phase.value == "starting":
+            raise _Stop()  # interrupt a start in progress; run() stops what already runs
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = run(ctx, all_steps(), echo=typer.echo, stop_event=stop_event, phase=phase)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    raise typer.Exit(code)

@@ -1,0 +1,120 @@
+"""Shared fixtures: the real development stack (OIDC provider + JupyterHub) for every test folder.
+
+Session-scoped, started on first use and always stopped (also when tests fail):
+
+- ``dev_ports``      free ports reserved for the hub's proxy (``.hub``) and the portal (``.portal``);
+- ``dev_secrets``    the client secrets and the portal's hub API token (:class:`DevSecrets`);
+- ``oidc_provider``  the development OpenID Connect provider with clients ``hub`` and ``portal``
+                     (redirect ``http://127.0.0.1:<dev_ports.portal>/auth/callback``);
+- ``hub_stack``      JupyterHub (local backend, its proxy, the idle culler, the ``portal`` service)
+                     on ``http://127.0.0.1:<dev_ports.hub>`` with the test catalogue
+                     (``tests/hub/fixtures/catalogue``: tiny bundles that build in seconds;
+                     ``tiny-cowsay`` (bi) is the one to launch) and up to 20 named servers a user;
+- ``demo_accounts``  the demo accounts (user name → :class:`DemoAccount`);
+- ``hub_user``       a factory: ``hub_user("anna")`` logs in through the real OIDC flow (httpx).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from gereedschapskist.hub.demo import DemoAccount, load_accounts
+from gereedschapskist.hub.devclient import HubUser
+from gereedschapskist.hub.devstack import (
+    DevSecrets, HubProcess, OidcProvider, free_port, hub_client, portal_client,
+)
+
+TESTS = Path(__file__).resolve().parent
+HUB_TEST_CATALOGUE = TESTS / "hub" / "fixtures" / "catalogue"
+
+
+@dataclass(frozen=True)
+class DevPorts:
+    hub: int
+    portal: int
+
+
+@dataclass(frozen=True)
+class HubStack:
+    """Everything a test needs to talk to the running hub."""
+
+    provider: OidcProvider
+    hub: HubProcess
+    secrets: DevSecrets
+    ports: DevPorts
+    catalogue_dir: Path
+    state_dir: Path
+
+    @property
+    def url(self) -> str:
+        return self.hub.url
+
+    @property
+    def api_url(self) -> str:
+        return self.hub.api_url
+
+    @property
+    def portal_api_token(self) -> str:
+        return self.secrets.portal_api_token
+
+
+@pytest.fixture(scope="session")
+def dev_state_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("devstack")
+
+
+@pytest.fixture(scope="session")
+def dev_ports() -> DevPorts:
+    return DevPorts(hub=free_port(), portal=free_port())
+
+
+@pytest.fixture(scope="session")
+def dev_secrets(dev_state_dir) -> DevSecrets:
+    return DevSecrets.load_or_create(dev_state_dir)
+
+
+@pytest.fixture(scope="session")
+def demo_accounts() -> dict[str, DemoAccount]:
+    return load_accounts()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(dev_state_dir, dev_ports, dev_secrets) -> Iterator[OidcProvider]:
+    provider = OidcProvider.start(dev_state_dir, [hub_client(dev_ports.hub, dev_secrets),
+                                                  portal_client(dev_ports.portal, dev_secrets)])
+    try:
+        yield provider
+    finally:
+        provider.stop()
+
+
+@pytest.fixture(scope="session")
+def hub_stack(dev_state_dir, dev_ports, dev_secrets, oidc_provider) -> Iterator[HubStack]:
+    # Test folders share this hub and its demo users: allow more named servers than the default 3.
+    hub = HubProcess.start(dev_state_dir, oidc_provider, secrets=dev_secrets, port=dev_ports.hub,
+                           catalogue_dir=HUB_TEST_CATALOGUE,
+                           extra_env={"GEREEDSCHAPSKIST_HUB_NAMED_SERVER_LIMIT": "20"})
+    try:
+        yield HubStack(oidc_provider, hub, dev_secrets, dev_ports, HUB_TEST_CATALOGUE, dev_state_dir)
+    finally:
+        hub.stop()
+
+
+@pytest.fixture
+def hub_user(hub_stack, demo_accounts) -> Iterator[Callable[[str], HubUser]]:
+    """``hub_user("anna")``: a demo user logged in to the hub through the provider; closed afterwards."""
+    made: list[HubUser] = []
+
+    def login(username: str) -> HubUser:
+        account = demo_accounts[username]
+        user = HubUser.login(hub_stack.url, account.username, account.password)
+        made.append(user)
+        return user
+
+    yield login
+    for user in made:
+        user.close()

@@ -1,0 +1,187 @@
+"""``configure(c)``: the local hub's services and roles, and the same function inside the z2jh hub pod."""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+from tornado import web
+from traitlets.config import Config
+
+from gereedschapskist.catalogue import load
+from gereedschapskist.hub.config import CULLER_SCOPES, PORTAL_ROLE, PORTAL_SCOPES, configure
+from gereedschapskist.hub.devclient import follow_progress
+from gereedschapskist.hub.devstack import hub_api
+from gereedschapskist.hub.environment import load_environment
+from gereedschapskist.hub.kubernetes import BundleKubeSpawner
+from gereedschapskist.hub.settings import HubSettings, HubSettingsInvalid
+from gereedschapskist.hub.spawner import BundleSpawner
+from gereedschapskist.hub.values import CATALOGUE_MOUNT, render_values
+
+INFRA = Path(__file__).parent / "fixtures" / "infra"
+TEST_CATALOGUE = Path(__file__).parent / "fixtures" / "catalogue"
+
+
+# --------------------------------------------------------------------------- the portal service
+
+
+def _ok(response: httpx.Response, *codes: int) -> httpx.Response:
+    assert response.status_code in codes, (response.status_code, response.text)
+    return response
+
+
+def test_portal_service_creates_users_groups_and_runs_named_servers(hub_stack):
+    api = hub_api(hub_stack.hub, hub_stack.portal_api_token)
+    _ok(api.post("/users/pat"), 201, 409)
+    for group in ("org:minfin", "role:bi"):
+        _ok(api.post(f"/groups/{group}"), 201, 409)
+        _ok(api.post(f"/groups/{group}/users", json={"users": ["pat"]}), 200)
+    assert sorted(_ok(api.get("/users/pat"), 200).json()["groups"]) == ["org:minfin", "role:bi"]
+
+    _ok(api.post("/users/pat/servers/ws1", json={"user_options": {"bundle": "tiny-cowsay", "size": "small"}}),
+        201, 202)
+    events = follow_progress(api, "pat", "ws1", timeout=600)
+    assert events[-1].get("ready"), events
+    server = _ok(api.get("/users/pat/servers/ws1"), 200).json()
+    assert server["ready"] is True and server["user_options"]["bundle"] == "tiny-cowsay"
+
+    refused = api.post("/users/pat/servers/ws2", json={"user_options": {"bundle": "tiny-ml", "size": "small"}})
+    assert refused.status_code == 403
+    assert refused.headers["X-Gereedschapskist-Reason"] == "role"
+    assert "you do not have that role" in refused.json()["message"]
+
+    _ok(api.request("DELETE", "/users/pat/servers/ws1", json={"remove": True}), 202, 204)
+    _ok(api.request("DELETE", "/users/pat/servers/ws2", json={"remove": True}), 202, 204)
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("POST", "/users/pat-tokens/tokens"),  # no `tokens`
+    ("GET", "/users/pat-tokens/tokens"),   # no `read:tokens`
+    ("GET", "/proxy"),                     # no `proxy`
+    ("POST", "/shutdown"),                 # no `shutdown`
+])
+def test_portal_service_has_no_wider_powers(hub_stack, method, path):
+    api = hub_api(hub_stack.hub, hub_stack.portal_api_token)
+    _ok(api.post("/users/pat-tokens"), 201, 409)
+    assert api.request(method, path).status_code == 403
+
+
+def test_portal_role_scopes_are_the_documented_ones(hub_stack):
+    admin = hub_api(hub_stack.hub, hub_stack.portal_api_token)
+    me = _ok(admin.get("/user"), 200).json()
+    assert me["kind"] == "service" and me["name"] == "portal"
+    scopes = set(me["scopes"])
+    assert {"admin:users", "admin:groups", "servers", "start:servers", "delete:servers", "read:servers"} <= scopes
+    assert not {"tokens", "access:servers", "admin:servers", "admin:server_state", "proxy", "shutdown"} & scopes
+    assert PORTAL_SCOPES == ("admin:users", "admin:groups", "servers")
+
+
+# --------------------------------------------------------------------------- local configuration
+
+
+def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_provider, tmp_path):
+    settings = HubSettings(state_dir=tmp_path, oidc_issuer=oidc_provider.issuer, oidc_client_secret="x" * 20,
+                           portal_api_token=SecretStr("p" * 40), allowed_groups=("org:cbs",),
+                           catalogue_dir=TEST_CATALOGUE)
+    c = Config()
+    configure(c, settings)
+    assert c.JupyterHub.spawner_class is BundleSpawner
+    assert c.JupyterHub.allow_named_servers is True and c.JupyterHub.named_server_limit_per_user == 3
+    assert c.GenericOAuthenticator.authorize_url == f"{oidc_provider.issuer}/auth"
+    assert c.GenericOAuthenticator.allowed_groups == ["org:cbs"] and c.GenericOAuthenticator.allow_all is False
+    assert c.GenericOAuthenticator.admin_groups == ["gereedschapskist:admins"]
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["portal"]["api_token"] == "p" * 40
+    assert "--timeout=3600" in services["idle-culler"]["command"]
+    roles = {r["name"]: r for r in c.JupyterHub.load_roles}
+    assert roles[PORTAL_ROLE]["scopes"] == list(PORTAL_SCOPES) and roles[PORTAL_ROLE]["services"] == ["portal"]
+    assert roles["idle-culler"]["scopes"] == list(CULLER_SCOPES)
+    assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 2.0}
+
+
+def test_local_configure_refuses_settings_that_cannot_work(tmp_path):
+    with pytest.raises(HubSettingsInvalid, match="GEREEDSCHAPSKIST_HUB_OIDC_ISSUER"):
+        configure(Config(), HubSettings(state_dir=tmp_path))
+    with pytest.raises(HubSettingsInvalid, match="PORTAL_API_TOKEN"):
+        configure(Config(), HubSettings(state_dir=tmp_path, oidc_issuer="http://127.0.0.1:1",
+                                        oidc_client_secret="s" * 20, portal_api_token="short"))
+
+
+# --------------------------------------------------------------------------- inside the z2jh hub pod
+
+
+class _Group:
+    def __init__(self, name: str):
+        self.name = name
+
+
+class _User:
+    def __init__(self, groups: list[str]):
+        self.name = "bram"
+        self.groups = [_Group(g) for g in groups]
+
+
+class _Spawner:
+    """What the profile_list callable and apply_user_options hook read from a spawner."""
+
+    def __init__(self, groups: list[str]):
+        self.user = _User(groups)
+        self.user_options: dict = {}
+        self._log_name = "bram:"
+        self.log = types.SimpleNamespace(info=lambda *a: None)
+
+    def apply_launch(self, request) -> None:
+        self.launched = request
+
+
+def _z2jh_module(values: dict) -> types.ModuleType:
+    """A stand-in for the ``z2jh`` helper module of the chart's hub image (it reads the values)."""
+    module = types.ModuleType("z2jh")
+
+    def get_config(key: str, default=None):
+        node = values
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+    module.get_config = get_config
+    return module
+
+
+def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provider, tmp_path, monkeypatch):
+    """No Kubernetes here: the values' extraConfig runs against a real issuer with the mounted catalogue."""
+    spec = load_environment("minfin-dev", INFRA)
+    spec = spec.model_copy(update={"oidc": spec.oidc.model_copy(update={"issuer": oidc_provider.issuer})})
+    values = render_values(spec, load())
+    catalogue_dir = tmp_path / "catalogue"
+    for item in values["hub"]["extraFiles"].values():
+        target = catalogue_dir / item["mountPath"][len(CATALOGUE_MOUNT) + 1:]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(item["stringData"], encoding="utf-8")
+    for name, value in values["hub"]["extraEnv"].items():
+        monkeypatch.setenv(name, value if isinstance(value, str) else "secret-from-kubernetes")
+    monkeypatch.setenv("GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR", str(catalogue_dir))
+    monkeypatch.setitem(sys.modules, "z2jh", _z2jh_module(values))
+
+    c = Config()
+    exec(values["hub"]["extraConfig"]["gereedschapskist"], {"c": c})
+
+    assert c.JupyterHub.spawner_class is BundleKubeSpawner
+    assert c.GenericOAuthenticator.client_secret == "secret-from-kubernetes"
+    assert c.GenericOAuthenticator.token_url == f"{oidc_provider.issuer}/token"
+    assert c.KubeSpawner.uid == 1000 and c.KubeSpawner.allow_privilege_escalation is False
+    profiles = c.KubeSpawner.profile_list(_Spawner(["org:minfin", "role:ml"]))
+    assert [p["slug"] for p in profiles] == [b.id for b in load().offered_for(["ml"])]
+
+    allowed = _Spawner(["role:ml"])
+    c.Spawner.apply_user_options(allowed, {"bundle": "ml-pytorch-gpu", "size": "gpu-small"})
+    assert allowed.launched.size.gpu == 1
+    with pytest.raises(web.HTTPError) as refused:
+        c.Spawner.apply_user_options(_Spawner(["role:bi"]), {"bundle": "ml-pytorch-gpu"})
+    assert refused.value.status_code == 403

@@ -1,0 +1,177 @@
+"""The local backend end to end: real provider, real hub and proxy, real bundle environments.
+
+The test catalogue (``tests/hub/fixtures/catalogue``) holds tiny bundles: ``tiny-cowsay`` (bi) has
+``cowsay``, which the project's own .venv lacks, so importing it in a kernel proves the server runs
+from the bundle's own environment.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+
+from gereedschapskist.hub.devclient import HubRequestFailed
+
+COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
+FRESH = {"bundle": "tiny-fresh", "size": "small"}  # no other test starts it: its first launch builds
+
+
+def envs(stack) -> list[str]:
+    root = Path(stack.state_dir) / "envs"
+    return sorted(p.name for p in root.iterdir()) if root.is_dir() else []
+
+
+def running_servers(user) -> dict:
+    return {name: s for name, s in user.model()["servers"].items() if s.get("ready") or s.get("pending")}
+
+
+def test_the_project_venv_lacks_the_test_bundles_package():
+    assert importlib.util.find_spec("cowsay") is None
+
+
+def test_login_start_bundle_run_code_from_its_own_env_and_stop(hub_stack, hub_user):
+    anna = hub_user("anna")
+    assert anna.groups() == ["org:minfin", "role:bi"]  # from the token's groups claim
+
+    # The first launch builds the environment (~100 packages): it cannot finish within the hub's
+    # 2 s slow-spawn wait, so the request answers 202 and progress events tell the story.
+    assert anna.start_server("work", FRESH) == 202
+    events = anna.wait_until_ready("work")
+    messages = [e.get("message", "") for e in events]
+    assert any(m.startswith("Building the environment of tiny-fresh 1.0.0") for m in messages), messages
+    assert any(m.startswith("Installed ") for m in messages), messages
+    assert "Starting the server process" in messages
+    percents = [e["progress"] for e in events if "progress" in e]
+    assert percents == sorted(percents) and len(set(percents)) >= 6, events  # the bar moves while it builds
+    assert events[-1]["ready"] is True
+
+    out = anna.run_code("work", "import cowsay, sys, os\nprint(sys.prefix)\nprint(cowsay.__file__)\n"
+                                "print(os.environ['GEREEDSCHAPSKIST_BUNDLE'])")
+    prefix, module_file, bundle = out.split()
+    assert Path(prefix).parent == Path(hub_stack.state_dir).resolve() / "envs"
+    assert Path(prefix).name.startswith("tiny-fresh-1.0.0-")
+    assert module_file.startswith(prefix)
+    assert bundle == "tiny-fresh"
+
+    anna.stop_server("work", remove=True)
+    assert "work" not in running_servers(anna)
+    assert not list((Path(hub_stack.state_dir) / "hub" / "servers").glob("*.pid"))
+
+
+def test_second_launch_reuses_the_built_environment(hub_stack, hub_user):
+    anna = hub_user("anna")
+    anna.start_server("again", COWSAY)
+    anna.wait_until_ready("again")  # builds if no earlier test did
+    before = [e for e in envs(hub_stack) if e.startswith("tiny-cowsay-")]
+    anna.stop_server("again")  # stopped, kept: started again below
+
+    manifest = Path(hub_stack.state_dir) / "envs" / before[0] / "gereedschapskist-env.json"
+    built_at = manifest.stat().st_mtime_ns
+
+    anna.start_server("again", {"bundle": "tiny-cowsay", "size": "medium"})
+    anna.wait_until_ready("again")
+    assert [e for e in envs(hub_stack) if e.startswith("tiny-cowsay-")] == before and len(before) == 1
+    assert manifest.stat().st_mtime_ns == built_at  # reused, not rebuilt
+    anna.stop_server("again", remove=True)  # stopped, kept: started again below
+
+
+@pytest.mark.parametrize(("options", "reason", "words"), [
+    ({"bundle": "tiny-ml", "size": "small"}, "role", "role ml"),
+    ({"bundle": "tiny-cowsay", "size": "huge"}, "unknown-size", "no size 'huge'"),
+    ({"bundle": "no-such-bundle"}, "unknown-bundle", "no bundle 'no-such-bundle'"),
+])
+def test_rest_api_refuses_what_the_roles_do_not_allow_and_starts_nothing(hub_stack, hub_user, options, reason,
+                                                                         words):
+    anna = hub_user("anna")
+    before = envs(hub_stack)
+    with pytest.raises(HubRequestFailed) as refused:
+        anna.start_server("refused", options)
+    assert refused.value.status == 403
+    assert refused.value.reason == reason
+    assert words in refused.value.message
+    assert "refused" not in running_servers(anna)
+    assert envs(hub_stack) == before
+    anna.stop_server("refused", remove=True)  # the hub keeps the (never started) server's name
+
+
+def test_spawn_form_refuses_a_bundle_of_another_role(hub_stack, hub_user):
+    anna = hub_user("anna")
+    form = anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/viaform")
+    assert form.status_code == 200
+    assert 'value="tiny-cowsay"' in form.text and 'value="tiny-ml"' not in form.text  # only bi bundles offered
+    xsrf = anna.browser.cookies.get("_xsrf", path="/hub/")
+    posted = anna.browser.post(f"{hub_stack.url}/hub/spawn/anna/viaform",
+                               data={"_xsrf": xsrf, "bundle": "tiny-ml", "size--tiny-ml": "small"})
+    assert posted.status_code == 403
+    assert "you do not have that role" in posted.text
+    assert "viaform" not in running_servers(anna)
+    anna.stop_server("viaform", remove=True)
+
+
+def test_spawn_form_starts_an_allowed_bundle(hub_stack, hub_user):
+    anna = hub_user("anna")
+    assert anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok").status_code == 200
+    xsrf = anna.browser.cookies.get("_xsrf", path="/hub/")
+    posted = anna.browser.post(f"{hub_stack.url}/hub/spawn/anna/formok", follow_redirects=False,
+                               data={"_xsrf": xsrf, "bundle": "tiny-cowsay", "size--tiny-cowsay": "medium",
+                                     "interface--tiny-cowsay": "jupyterlab"})
+    assert posted.status_code == 302, posted.text[-500:]
+    anna.wait_until_ready("formok")
+    server = anna.model()["servers"]["formok"]
+    assert server["user_options"] == {"bundle": "tiny-cowsay", "size": "medium", "interface": "jupyterlab"}
+    anna.stop_server("formok", remove=True)
+
+
+def test_a_failed_build_names_the_package_and_leaves_nothing_behind(hub_stack, hub_user):
+    anna = hub_user("anna")
+    message = None
+    try:
+        anna.start_server("broken", {"bundle": "tiny-broken", "size": "small"})
+    except HubRequestFailed as failed:  # failed within the hub's slow-spawn timeout
+        message = failed.message
+    else:  # still building when the request returned: the progress stream reports the failure
+        events = anna.progress("broken", timeout=600)
+        assert events[-1].get("failed"), events
+        message = events[-1]["message"]
+    assert "cowsay==999.0.1" in message
+    assert "tiny-broken" in message
+    assert not [e for e in envs(hub_stack) if "tiny-broken" in e]
+    deadline = time.monotonic() + 30
+    while "broken" in running_servers(anna) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "broken" not in running_servers(anna)
+    anna.stop_server("broken", remove=True)
+
+
+def test_a_server_that_exits_at_once_fails_the_start_with_its_log(tmp_path):
+    """JupyterHub itself would answer a 500 after ~11 s; the spawner notices the exit and says why."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from gereedschapskist.catalogue import load
+    from gereedschapskist.hub.launch import LaunchRequest
+    from gereedschapskist.hub.spawner import BundleSpawner, SpawnFailed
+
+    catalogue = load(Path(__file__).parent / "fixtures" / "catalogue")
+    bundle = catalogue.bundles["tiny-cowsay"]
+    spawner = BundleSpawner(http_timeout=60)
+    spawner.launch = LaunchRequest(bundle, bundle.sizes[0], bundle.interfaces[0])
+    log_file = tmp_path / "server.log"
+    with open(log_file, "wb") as log:
+        spawner.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; print('ImportError: no module named jupyterlab'); sys.exit(3)"],
+            stdout=log, stderr=subprocess.STDOUT)
+    spawner.pid = spawner.proc.pid
+
+    async def wait():
+        await spawner._wait_until_answering("127.0.0.1", 9, log_file)  # nothing listens on port 9
+
+    with pytest.raises(SpawnFailed) as failed:
+        asyncio.run(wait())
+    assert "exited at once (exit code 3)" in str(failed.value)
+    assert "ImportError: no module named jupyterlab" in str(failed.value)
+    assert failed.value.status_code == 500
