@@ -17,7 +17,7 @@ endif
 	uv sync --frozen --all-extras
 	@touch $@
 
-## test: install everything, then run the whole test suite (benchmarks excluded)
+## test: install everything, then run the whole test suite (benchmarks included: they print figures, never fail on time)
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
