@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV    := $(shell command -v uv 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: test up install bench check lint clean
+.PHONY: test up install bench check lint clean images
 
 ## install: create .venv (if missing) and install the project with every extra, from uv.lock
 install: $(VENV)/.installed
@@ -18,7 +18,7 @@ endif
 	uv sync --frozen --all-extras
 	@touch $@
 
-## test: install everything, then run the whole test suite (benchmarks excluded)
+## test: install everything, then run the whole test suite (benchmarks included: they print figures, never fail on time)
 test: install $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -30,6 +30,10 @@ $(CHROMIUM):
 ## check: validate the catalogue as CI does
 check: install
 	$(VENV)/bin/gereedschapskist catalogue check
+
+## images: (re)write the image definitions under images/ from the catalogue
+images: install
+	$(VENV)/bin/gereedschapskist images render
 
 ## bench: run the benchmarks under tests/bench and print their figures
 bench: install

@@ -233,7 +233,8 @@ def materialise(spec: str, catalogue_dir: Path, workdir: Path) -> tuple[Path, st
         commit = _git(top, "rev-parse", "--verify", "--quiet", f"{spec}^{{commit}}").strip()
     except (RevisionError, ValueError) as exc:
         raise RevisionError(f"{spec!r} is neither a folder nor a git revision of {catalogue_dir} ({exc})") from exc
-    archive = workdir / "base.tar"
+    workdir.mkdir(parents=True, exist_ok=True)
+    archive = workdir / "catalogue.tar"
     with open(archive, "wb") as handle:
         result = subprocess.run(["git", "-C", str(top), "archive", "--format=tar", commit, "--", rel],
                                 stdout=handle, stderr=subprocess.PIPE, text=False)

@@ -89,10 +89,10 @@ def load_catalogue(root: Path, *, today: date | None = None, extra_checks: bool 
     built: dict[str, list[Any]] = {"roles": [], "bundles": [], "partners": []}
 
     files = list(_discover(root, problems))
-    for kind_dir, rel in files:
+    for kind_dir, rel, is_link in files:
         kind = kind_dir[:-1]  # roles → role
         try:
-            document = read_document(root / rel, root)
+            document = read_document(root / rel, root, may_be_link=is_link)
         except UnsafeDocument as exc:
             problems.append(Problem(file=rel, line=exc.line, path=json_path(exc.path), message=exc.message,
                                     code=exc.code))
@@ -137,8 +137,8 @@ def _extra_checks() -> Iterable[Callable[[Catalogue], Iterable[Problem]]]:
 # --------------------------------------------------------------------------- discovering files
 
 
-def _discover(root: Path, problems: list[Problem]) -> Iterable[tuple[str, str]]:
-    """Yield ``(data dir, relative file)`` for every catalogue file; report anything out of place."""
+def _discover(root: Path, problems: list[Problem]) -> Iterable[tuple[str, str, bool]]:
+    """Yield ``(data dir, relative file, is a link)`` for every catalogue file; report anything out of place."""
     if not root.is_dir():
         raise NotADirectoryError(f"{root} is not a directory")
     for kind_dir in DATA_DIRS:
@@ -149,10 +149,10 @@ def _discover(root: Path, problems: list[Problem]) -> Iterable[tuple[str, str]]:
                                             f"{', '.join(d + '/' for d in DATA_DIRS)}"))
             continue
         depth = 2 if kind_dir == "bundles" else 1
-        yield from ((kind_dir, rel) for rel in _walk(root, base, depth, problems))
+        yield from ((kind_dir, rel, link) for rel, link in _walk(root, base, depth, problems))
 
 
-def _walk(root: Path, directory: Path, depth: int, problems: list[Problem]) -> Iterable[str]:
+def _walk(root: Path, directory: Path, depth: int, problems: list[Problem]) -> Iterable[tuple[str, bool]]:
     try:
         check_inside(directory, root)
     except UnsafeDocument as exc:
@@ -179,7 +179,7 @@ def _walk(root: Path, directory: Path, depth: int, problems: list[Problem]) -> I
             problems.append(Problem(file=rel, code="tree.not-yaml",
                                     message=f"is not a catalogue file (name must end in .yaml); {hint}"))
         else:
-            yield rel
+            yield rel, entry.is_symlink()
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -286,6 +286,7 @@ class Catalogue:
     bundles: Mapping[str, Bundle]
     partners: Mapping[str, Partner]
     _by_role: Mapping[str, tuple[Bundle, ...]] = field(init=False, repr=False, compare=False)
+    _offered_cache: dict[frozenset[str], tuple[Bundle, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index: dict[str, list[Bundle]] = {role: [] for role in self.roles}
@@ -297,17 +298,28 @@ class Catalogue:
         object.__setattr__(self, "bundles", MappingProxyType(dict(self.bundles)))
         object.__setattr__(self, "partners", MappingProxyType(dict(self.partners)))
         object.__setattr__(self, "_by_role", MappingProxyType({k: tuple(v) for k, v in index.items()}))
+        object.__setattr__(self, "_offered_cache", {})
 
     def offered_for(self, roles: Iterable[str]) -> tuple[Bundle, ...]:
-        """The bundles a user with ``roles`` may start, ordered by id, each once."""
-        role_list = [r for r in roles if r in self._by_role]
-        if len(role_list) == 1:
-            return self._by_role[role_list[0]]
-        seen: dict[str, Bundle] = {}
-        for role in role_list:
-            for bundle in self._by_role[role]:
-                seen.setdefault(bundle.id, bundle)
-        return tuple(sorted(seen.values(), key=lambda b: b.id))
+        """The bundles a user with ``roles`` may start, ordered by id, each once.
+
+        The catalogue never changes after loading, so the answer per set of roles is kept.
+        """
+        key = frozenset(r for r in roles if r in self._by_role)
+        cached = self._offered_cache.get(key)
+        if cached is not None:
+            return cached
+        if len(key) == 1:
+            (role,) = key
+            result = self._by_role[role]
+        else:
+            seen: dict[str, Bundle] = {}
+            for role in key:
+                for bundle in self._by_role[role]:
+                    seen.setdefault(bundle.id, bundle)
+            result = tuple(sorted(seen.values(), key=lambda b: b.id))
+        self._offered_cache[key] = result
+        return result
 
     def authorise_launch(self, roles: Iterable[str], bundle_id: str, size_id: str | None = None) -> tuple[Bundle, Size]:
         """The one role rule, shared by hub and portal: may a user with ``roles`` start this bundle/size?

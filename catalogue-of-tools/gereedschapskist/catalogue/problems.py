@@ -68,9 +68,10 @@ class Problem:
 def display_path(path: Path) -> str:
     """A path relative to the working directory when it lies below it, else absolute."""
     try:
-        return os.path.relpath(path)
+        rel = os.path.relpath(path)
     except ValueError:  # different drive
         return str(path)
+    return str(path) if rel.startswith("..") else rel
 
 
 def _jsonable(value: Any) -> Any:

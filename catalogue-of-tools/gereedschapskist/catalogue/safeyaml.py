@@ -72,9 +72,14 @@ def check_inside(path: Path, root: Path) -> None:
         )
 
 
-def read_document(path: Path, root: Path) -> Document:
-    """Read and compose one YAML file under ``root``; raise :class:`UnsafeDocument` on anything unsafe."""
-    check_inside(path, root)
+def read_document(path: Path, root: Path, *, may_be_link: bool = True) -> Document:
+    """Read and compose one YAML file under ``root``; raise :class:`UnsafeDocument` on anything unsafe.
+
+    ``may_be_link=False`` is for callers that have already seen (e.g. via ``os.scandir``) that ``path``
+    is not a symbolic link and that its folder was checked; it saves resolving every path.
+    """
+    if may_be_link:
+        check_inside(path, root)
     try:
         size = os.stat(path).st_size
         if size > MAX_BYTES:
@@ -123,18 +128,29 @@ def parse_document(raw: bytes) -> Document:
     if node is None:
         raise UnsafeDocument("is empty; a catalogue file holds one YAML mapping", "file.empty", line=1)
     lines: dict[Path_, int] = {}
-    data = _build(node, (), lines, set(), 0)
+    data = _build(node, (), lines, set(), 0, _first_alias_line(text))
     return Document(data, lines)
 
 
-def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int], depth: int) -> Any:
+def _first_alias_line(text: str) -> int | None:
+    """The line of the first ``*alias``: the composed tree shares the anchored node, so it only knows the anchor's."""
+    if "*" not in text:
+        return None
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            return event.start_mark.line + 1
+    return None
+
+
+def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int], depth: int,
+           alias_line: int | None) -> Any:
     line = node.start_mark.line + 1
     lines.setdefault(path, line)
     if id(node) in seen:
         raise UnsafeDocument(
             "uses a YAML alias (*name); anchors and aliases are not allowed in the catalogue, "
             "write the value out in full",
-            "yaml.alias", line=line, path=path,
+            "yaml.alias", line=alias_line or line, path=path,
         )
     seen.add(id(node))
     if depth > MAX_DEPTH:
@@ -150,7 +166,7 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int]
             return node.value  # dates stay text: the schema checks their format
         return _CONSTRUCTOR.yaml_constructors[node.tag](_CONSTRUCTOR, node)
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, path + (i,), lines, seen, depth + 1) for i, item in enumerate(node.value)]
+        return [_build(item, path + (i,), lines, seen, depth + 1, alias_line) for i, item in enumerate(node.value)]
     result: dict[str, Any] = {}
     for key_node, value_node in node.value:
         key_line = key_node.start_mark.line + 1
@@ -172,5 +188,5 @@ def _build(node: yaml.Node, path: Path_, lines: dict[Path_, int], seen: set[int]
                 "yaml.duplicate-key", line=key_line, path=path + (key,),
             )
         lines[path + (key,)] = key_line
-        result[key] = _build(value_node, path + (key,), lines, seen, depth + 1)
+        result[key] = _build(value_node, path + (key,), lines, seen, depth + 1, alias_line)
     return result

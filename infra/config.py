@@ -1,0 +1,315 @@
+"""The typed configuration of one stack: the only input of the infrastructure program.
+
+A stack file ``infra/Pulumi.<stack>.yaml`` holds, under ``config:``, either
+
+* a **contract environment**: ``gereedschapskist:environment`` (what the hub offers, parsed only by
+  :func:`gereedschapskist.hub.environment.load_environment`) and ``gereedschapskist:cloud`` (where and how
+  big, parsed here); or
+* the **central platform**: ``gereedschapskist:platform`` and ``gereedschapskist:cloud``.
+
+:func:`load_stack` reads the file and returns a :class:`ContractStack` or :class:`PlatformStack`; every
+problem is reported at once, each naming file, field and value. Nothing here reads the catalogue:
+partner, region and machine sizes are checked against it by :mod:`.plan`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
+
+from gereedschapskist import __version__
+from gereedschapskist.hub.environment import (
+    ENVIRONMENT_KEY, NAME_PATTERN, EnvironmentInvalid, EnvironmentSpec, load_environment,
+)
+
+from . import versions
+from .errors import INVALID_CONFIG, StackInvalid
+
+CLOUD_KEY = "gereedschapskist:cloud"
+PLATFORM_KEY = "gereedschapskist:platform"
+KNOWN_KEYS = (ENVIRONMENT_KEY, CLOUD_KEY, PLATFORM_KEY)
+
+_QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
+_COST_CENTRE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
+_MACHINE_SIZE = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PoolSpec(_Model):
+    """Overrides for one workspace node pool (a role id, or ``gpu``)."""
+
+    machine_size: str | None = Field(
+        default=None, pattern=_MACHINE_SIZE,
+        description="a machine size id of the partner (catalogue partners/<id>.yaml); default: the cheapest "
+                    "that fits every workspace size of the pool")
+    max_nodes: int = Field(default=3, ge=1, le=100, description="the pool scales from 0 up to this many nodes")
+
+
+class CorePoolSpec(_Model):
+    """The pool that runs the hub, the proxy and cluster services (never workspaces)."""
+
+    machine_size: str | None = Field(default=None, pattern=_MACHINE_SIZE,
+                                     description="a machine size id of the partner; default: the cheapest with "
+                                                 "at least 4 CPU and 16Gi")
+    min_nodes: int = Field(default=2, ge=1, le=10, description="nodes always running (two for availability)")
+    max_nodes: int = Field(default=4, ge=1, le=20)
+
+    @model_validator(mode="after")
+    def _max_at_least_min(self) -> "CorePoolSpec":
+        if self.max_nodes < self.min_nodes:
+            raise ValueError(f"max_nodes ({self.max_nodes}) must be at least min_nodes ({self.min_nodes})")
+        return self
+
+
+class KafkaSpec(_Model):
+    """The size of the Kafka cluster of a streaming environment, as the contract says."""
+
+    brokers: int = Field(default=3, ge=1, le=9, description="Kafka nodes (each broker and KRaft controller)")
+    storage: str = Field(default="100Gi", pattern=_QUANTITY, description="disk per broker, e.g. 100Gi")
+    cpu: float = Field(default=2, gt=0, le=64, description="CPU cores per broker")
+    memory: str = Field(default="8Gi", pattern=_QUANTITY, description="memory per broker, e.g. 8Gi")
+    retention_hours: int = Field(default=168, ge=1, le=24 * 365, description="how long messages are kept")
+    machine_size: str | None = Field(default=None, pattern=_MACHINE_SIZE,
+                                     description="a machine size id of the partner for the Kafka pool")
+
+
+class EgressRule(_Model):
+    """One destination workspaces may reach in a production environment."""
+
+    cidr: str = Field(description="an IPv4 network, e.g. 145.21.0.0/16")
+    ports: tuple[int, ...] = Field(default=(443,), min_length=1, description="TCP/UDP ports, e.g. [443]")
+    protocol: Literal["TCP", "UDP"] = "TCP"
+    description: str = Field(min_length=3, description="what lives there and why workspaces need it")
+
+    @field_validator("cidr")
+    @classmethod
+    def _network(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network like 145.21.0.0/16: {exc}") from None
+        if network.prefixlen < 8:
+            raise ValueError("an allow-list entry may not open more than a /8 (that is not an allow-list)")
+        return str(network)
+
+    @field_validator("ports")
+    @classmethod
+    def _ports(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        bad = [p for p in value if not 1 <= p <= 65535]
+        if bad:
+            raise ValueError(f"ports must be between 1 and 65535, not {bad}")
+        return value
+
+
+class TlsSpec(_Model):
+    """Certificates for the public host: cert-manager with an ACME issuer (Let's Encrypt by default)."""
+
+    acme_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", description="contact for the ACME account")
+    acme_server: HttpUrl = Field(default=HttpUrl("https://acme-v02.api.letsencrypt.org/directory"))
+
+
+class CloudSpec(_Model):
+    """Where an environment (or the platform) runs and how big it may get: section ``gereedschapskist:cloud``."""
+
+    partner: str = Field(pattern=NAME_PATTERN, description="an approved partner id from catalogue partners/")
+    region: str = Field(min_length=2, description="one of the partner's EU regions")
+    account: str = Field(min_length=1, description="Azure subscription id, AWS account id or Google Cloud project id")
+    cost_centre: str = Field(pattern=_COST_CENTRE, description="lowercase cost-centre code tagged on every resource")
+    budget_eur_per_month: int = Field(ge=1, description="the contract's monthly budget in euros (tagged; the "
+                                                        "preview warns when the pools' maximum exceeds it)")
+    kubernetes_version: str = Field(default=versions.KUBERNETES_VERSION, pattern=r"^1\.[0-9]{2}$",
+                                    description="Kubernetes minor version, e.g. 1.33")
+    network_cidr: str = Field(default="10.20.0.0/16", description="private address range of the environment")
+    core_pool: CorePoolSpec = CorePoolSpec()
+    pools: dict[str, PoolSpec] = Field(default_factory=dict, description="overrides per workspace pool")
+    kafka: KafkaSpec | None = Field(default=None, description="Kafka sizing; streaming environments only")
+    egress_allow_list: tuple[EgressRule, ...] = Field(
+        default=(), description="networks workspaces may reach in production (development allows all)")
+    tls: TlsSpec = Field(description="how certificates for the public host are obtained (cert-manager, ACME)")
+
+    @field_validator("kubernetes_version")
+    @classmethod
+    def _supported(cls, value: str) -> str:
+        if _version_tuple(value) < _version_tuple(versions.KUBERNETES_MINIMUM):
+            raise ValueError(f"Kubernetes {value} is out of support; use {versions.KUBERNETES_MINIMUM} or newer "
+                             f"(default {versions.KUBERNETES_VERSION})")
+        return value
+
+    @field_validator("network_cidr")
+    @classmethod
+    def _private(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"not an IPv4 network like 10.20.0.0/16: {exc}") from None
+        if not network.is_private or network.prefixlen > 16:
+            raise ValueError("must be a private range of at least a /16, e.g. 10.20.0.0/16")
+        return str(network)
+
+
+class DatabaseSpec(_Model):
+    """The portal's managed PostgreSQL."""
+
+    instance_class: str | None = Field(default=None, min_length=2,
+                                       description="the partner's instance class; default: the recipe's smallest "
+                                                   "general-purpose class")
+    storage_gib: int = Field(default=64, ge=20, le=16384)
+    backup_retention_days: int = Field(default=14, ge=7, le=35, description="backups and point-in-time restore "
+                                                                            "window in days")
+    high_availability: bool = Field(default=True, description="a standby in a second zone")
+
+
+class PortalOidcSpec(_Model):
+    issuer: HttpUrl = Field(description="the OpenID Connect issuer URL")
+    client_id: str = Field(min_length=1)
+    client_secret_secret: str = Field(default="portal-oidc-client-secret", pattern=r"^[a-z0-9][a-z0-9-]{1,60}$",
+                                      description="name of the secret in the cloud's secret store that holds the "
+                                                  "client secret (put there by the operator)")
+    groups_claim: str = "groups"
+
+
+class PlatformSpec(_Model):
+    """The central platform (portal and its database): section ``gereedschapskist:platform``."""
+
+    name: str = Field(pattern=NAME_PATTERN, description="equal to the stack name")
+    organisation: str = Field(pattern=NAME_PATTERN, description="the operator's organisation id")
+    contract: str = Field(pattern=NAME_PATTERN, description="the operating agreement the spend is booked on")
+    stage: Literal["development", "production"]
+    public_url: HttpUrl = Field(description="the portal's https URL")
+    portal_version: str = Field(default=__version__, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+([.-][0-9A-Za-z.-]+)?$",
+                                description="tag of ghcr.io/gereedschapskist/portal")
+    replicas: int = Field(default=3, ge=2, le=20, description="portal pods (at least two)")
+    admin_group: str = Field(default="gereedschapskist:admins", min_length=1)
+    oidc: PortalOidcSpec
+    database: DatabaseSpec = DatabaseSpec()
+
+    @field_validator("public_url")
+    @classmethod
+    def _https(cls, value: HttpUrl) -> HttpUrl:
+        if value.scheme != "https":
+            raise ValueError("the portal is served over https only")
+        return value
+
+
+@dataclass(frozen=True)
+class ContractStack:
+    """A contract's environment: the hub for one organisation, on one partner."""
+
+    name: str
+    environment: EnvironmentSpec
+    cloud: CloudSpec
+    source: str = ""
+    kind: Literal["contract"] = "contract"
+
+    @property
+    def production(self) -> bool:
+        return self.environment.stage == "production"
+
+
+@dataclass(frozen=True)
+class PlatformStack:
+    """The central platform, one per operator."""
+
+    name: str
+    platform: PlatformSpec
+    cloud: CloudSpec
+    source: str = ""
+    kind: Literal["platform"] = "platform"
+
+    @property
+    def production(self) -> bool:
+        return self.platform.stage == "production"
+
+
+StackConfig = Union[ContractStack, PlatformStack]
+
+
+def _format_errors(file: Path | str, key: str, exc: ValidationError) -> list[str]:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"])
+        value = err.get("input")
+        shown = "(missing)" if err["type"] == "missing" else repr(value)
+        msg = re.sub(r"^Value error, ", "", err["msg"])
+        lines.append(f"{file}: config.{key}{'.' + where if where else ''} = {shown}: {msg}")
+    return lines
+
+
+def parse_cloud(section: Any, file: Path | str) -> CloudSpec:
+    try:
+        return CloudSpec.model_validate(section)
+    except ValidationError as exc:
+        raise StackInvalid(INVALID_CONFIG, _format_errors(file, CLOUD_KEY, exc)) from None
+
+
+def load_stack(name: str, infra_dir: Path) -> StackConfig:
+    """Read ``Pulumi.<name>.yaml`` in ``infra_dir`` into one typed stack configuration, or raise StackInvalid."""
+    file = infra_dir / f"Pulumi.{name}.yaml"
+    if not file.is_file():
+        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in infra_dir.glob("Pulumi.*.yaml"))
+        raise StackInvalid(INVALID_CONFIG, f"no stack {name!r}: {file} does not exist; known: {', '.join(known) or 'none'}")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise StackInvalid(INVALID_CONFIG, f"{file}: not valid YAML: {exc}") from None
+    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(config, dict):
+        raise StackInvalid(INVALID_CONFIG, f"{file}: config: missing; a stack file needs a config: mapping")
+    problems: list[str] = []
+    unknown = sorted(k for k in config if str(k).startswith("gereedschapskist:") and k not in KNOWN_KEYS)
+    for key in unknown:
+        problems.append(f"{file}: config.{key}: unknown section; known: {', '.join(KNOWN_KEYS)}")
+    has_env, has_platform = ENVIRONMENT_KEY in config, PLATFORM_KEY in config
+    if has_env == has_platform:
+        problems.append(f"{file}: config: needs exactly one of {ENVIRONMENT_KEY} (a contract environment) or "
+                        f"{PLATFORM_KEY} (the central platform)")
+    if CLOUD_KEY not in config:
+        problems.append(f"{file}: config.{CLOUD_KEY} = (missing): every stack says where it runs "
+                        f"(partner, region, account, cost_centre, budget_eur_per_month)")
+    cloud = environment = platform = None
+    if CLOUD_KEY in config:
+        try:
+            cloud = parse_cloud(config[CLOUD_KEY], file)
+        except StackInvalid as exc:
+            problems.extend(exc.problems)
+    if has_env and not has_platform:
+        try:
+            environment = load_environment(name, infra_dir)
+        except EnvironmentInvalid as exc:
+            problems.extend(str(exc).splitlines())
+        else:
+            if environment.contract is None:
+                problems.append(f"{file}: config.{ENVIRONMENT_KEY}.contract = (missing): a cloud environment is "
+                                f"ordered under a contract, which is tagged on every resource")
+    if has_platform and not has_env:
+        try:
+            platform = PlatformSpec.model_validate(config[PLATFORM_KEY])
+        except ValidationError as exc:
+            problems.extend(_format_errors(file, PLATFORM_KEY, exc))
+        else:
+            if platform.name != name:
+                problems.append(f"{file}: config.{PLATFORM_KEY}.name = {platform.name!r}: must equal the stack "
+                                f"name {name!r}")
+    if platform is not None and cloud is not None:
+        for field in ("pools", "kafka", "egress_allow_list"):
+            if field in cloud.model_fields_set:
+                problems.append(f"{file}: config.{CLOUD_KEY}.{field}: belongs to contract environments, not to "
+                                f"the platform stack; remove it")
+    if problems:
+        raise StackInvalid(INVALID_CONFIG, problems)
+    if environment is not None:
+        return ContractStack(name=name, environment=environment, cloud=cloud, source=str(file))
+    return PlatformStack(name=name, platform=platform, cloud=cloud, source=str(file))

@@ -1,0 +1,148 @@
+"""Kubernetes objects of a contract environment, as plain manifests (camelCase, as the API server reads them).
+
+Pure functions: the program hands them to :func:`.kube.apply`, and the tests validate the very objects the
+program registered against the Kubernetes schemas.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .config import EgressRule
+from .partners import HOME_STORAGE_CLASS, StorageClass
+from .tags import Tags
+
+HUB_NAMESPACE = "jupyterhub"
+# Labels set by Zero-to-JupyterHub / KubeSpawner: every workspace pod carries the first; the hub and the
+# proxy carry the second, which is what lets them reach workspaces.
+WORKSPACE_POD = {"component": "singleuser-server"}
+SINGLEUSER_ACCESS = {"hub.jupyter.org/network-access-singleuser": "true"}
+HUB_POD = {"component": "hub"}
+WORKSPACE_PORT = 8888
+HUB_API_PORT = 8081
+CLOUD_METADATA = "169.254.169.254/32"
+# Helper images of the Zero-to-JupyterHub chart that may appear as init containers of a workspace pod.
+Z2JH_HELPER_PREFIX = "quay.io/jupyterhub/"
+
+
+def namespace(name: str, tags: Tags, *, enforce: str = "baseline") -> dict[str, Any]:
+    """A namespace with Pod Security admission: ``enforce`` as given, warnings and audit at ``restricted``."""
+    return {
+        "apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": name, "labels": {
+            **tags.kube(),
+            "pod-security.kubernetes.io/enforce": enforce,
+            "pod-security.kubernetes.io/warn": "restricted",
+            "pod-security.kubernetes.io/audit": "restricted",
+        }},
+    }
+
+
+def storage_class(storage: StorageClass, tags: Tags) -> dict[str, Any]:
+    """Encrypted disks for home directories; kept (Retain) when a claim is deleted, so no work is lost.
+
+    It is the cluster's default class, so the hub's dynamic home volumes (and its own database volume) use it.
+    """
+    return {
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": HOME_STORAGE_CLASS, "labels": tags.kube(),
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": storage.provisioner,
+        "parameters": storage.parameters,
+        "reclaimPolicy": "Retain",
+        "allowVolumeExpansion": True,
+        "volumeBindingMode": "WaitForFirstConsumer",
+    }
+
+
+def _peer(namespace_name: str, pods: dict[str, str]) -> dict[str, Any]:
+    return {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace_name}},
+            "podSelector": {"matchLabels": pods}}
+
+
+def workspace_network_policies(tags: Tags, *, production: bool, allow_list: Iterable[EgressRule],
+                               private_network: str, kafka: tuple[str, str, int] | None) -> list[dict[str, Any]]:
+    """Isolate workspaces: no traffic between users' pods; egress to DNS, the hub API and, in production, the
+    allow-list only (development: the internet, but not the private network or the cloud's metadata service).
+
+    ``kafka`` is (namespace, cluster name, port) in streaming environments.
+    """
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "workspaces-ingress", "namespace": HUB_NAMESPACE, "labels": tags.kube()},
+        "spec": {
+            "podSelector": {"matchLabels": WORKSPACE_POD},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [{"podSelector": {"matchLabels": SINGLEUSER_ACCESS}}],
+                         "ports": [{"port": WORKSPACE_PORT, "protocol": "TCP"}]}],
+        },
+    }
+    egress_rules: list[dict[str, Any]] = [
+        {"to": [_peer("kube-system", {"k8s-app": "kube-dns"})],
+         "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]},
+        {"to": [{"podSelector": {"matchLabels": HUB_POD}}], "ports": [{"port": HUB_API_PORT, "protocol": "TCP"}]},
+    ]
+    if kafka is not None:
+        kafka_namespace, cluster, port = kafka
+        egress_rules.append({"to": [_peer(kafka_namespace, {"strimzi.io/cluster": cluster})],
+                             "ports": [{"port": port, "protocol": "TCP"}]})
+    if production:
+        for rule in allow_list:
+            egress_rules.append({"to": [{"ipBlock": {"cidr": rule.cidr}}],
+                                 "ports": [{"port": p, "protocol": rule.protocol} for p in rule.ports]})
+    else:
+        egress_rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [CLOUD_METADATA, private_network]}}]})
+    egress = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "workspaces-egress", "namespace": HUB_NAMESPACE, "labels": tags.kube()},
+        "spec": {"podSelector": {"matchLabels": WORKSPACE_POD}, "policyTypes": ["Egress"], "egress": egress_rules},
+    }
+    return [ingress, egress]
+
+
+def _cel_list(values: Iterable[str]) -> str:
+    return "[" + ", ".join("'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'" for v in values) + "]"
+
+
+IMAGE_POLICY = "gereedschapskist-catalogue-images"
+
+
+def image_policy(images: Iterable[str], tags: Tags) -> list[dict[str, Any]]:
+    """Production: workspace pods may run catalogue images only (a ValidatingAdmissionPolicy, built into
+    Kubernetes — no extra controller). Init containers may also use the chart's own helper images."""
+    allowed = _cel_list(sorted(images))
+    containers = f"object.spec.containers.all(c, c.image in {allowed})"
+    init = (f"!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image in {allowed} || "
+            f"c.image.startsWith('{Z2JH_HELPER_PREFIX}'))")
+    ephemeral = (f"!has(object.spec.ephemeralContainers) || "
+                 f"object.spec.ephemeralContainers.all(c, c.image in {allowed})")
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": IMAGE_POLICY, "labels": tags.kube()},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"],
+                                   "resources": ["pods", "pods/ephemeralcontainers"]}],
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": HUB_NAMESPACE}},
+                "objectSelector": {"matchLabels": WORKSPACE_POD},
+            },
+            "validations": [
+                {"expression": containers, "reason": "Forbidden",
+                 "message": "production environments run catalogue images only / productieomgevingen draaien "
+                            "alleen images uit de catalogus"},
+                {"expression": init, "reason": "Forbidden",
+                 "message": "init containers must use catalogue images or the hub chart's helper images"},
+                {"expression": ephemeral, "reason": "Forbidden",
+                 "message": "debug containers must use catalogue images"},
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": IMAGE_POLICY, "labels": tags.kube()},
+        "spec": {"policyName": IMAGE_POLICY, "validationActions": ["Deny"],
+                 "matchResources": {"namespaceSelector": {"matchLabels": {
+                     "kubernetes.io/metadata.name": HUB_NAMESPACE}}}},
+    }
+    return [policy, binding]

@@ -1,0 +1,162 @@
+"""One recipe per cloud provider, behind one interface.
+
+The catalogue's partner says which provider it runs on (``partners/<id>.yaml: provider``); the recipe is
+the module ``gereedschapskist.infra.partners.<provider>``, which sets ``RECIPE`` to a :class:`Recipe`
+subclass. Adding a partner on a new cloud is one new module here — nothing else changes.
+
+A recipe creates the cloud side (network, managed Kubernetes with private API endpoint, node pools,
+encryption keys, object storage, managed PostgreSQL, secret store); everything inside the cluster is
+created by the cloud-neutral code in :mod:`..workbench` and :mod:`..platform`.
+"""
+
+from __future__ import annotations
+
+import abc
+import importlib
+import pkgutil
+import re
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import pulumi
+
+from gereedschapskist.catalogue import Partner, Region
+
+from ..config import CloudSpec, DatabaseSpec
+from ..errors import INVALID_CONFIG, NO_RECIPE, StackInvalid
+from ..plan import NodePool
+from ..tags import Tags
+
+HOME_STORAGE_CLASS = "gereedschapskist-home"
+ESO_NAMESPACE = "external-secrets"
+ESO_SERVICE_ACCOUNT = "external-secrets"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    name: pulumi.Output[str]
+    kubeconfig: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class Database:
+    host: pulumi.Output[str]
+    port: int
+    database: str
+    username: str
+
+
+@dataclass(frozen=True)
+class StorageClass:
+    """How the cluster provisions encrypted disks for home directories."""
+
+    provisioner: str
+    parameters: dict[str, Any]
+
+
+class SecretStore(abc.ABC):
+    """The cloud's secret store, as the External Secrets Operator and the program see it."""
+
+    @abc.abstractmethod
+    def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
+        """Store a value the program generated (e.g. the database password)."""
+
+    @abc.abstractmethod
+    def declare(self, key: str) -> None:
+        """Make sure the operator-provided secret ``key`` may be read by the cluster (value set out of band)."""
+
+    @abc.abstractmethod
+    def remote_key(self, key: str) -> pulumi.Input[str]:
+        """The name the External Secrets provider knows ``key`` by."""
+
+    @property
+    @abc.abstractmethod
+    def eso_provider(self) -> pulumi.Input[dict]:
+        """The ``spec.provider`` block of a ClusterSecretStore for this cloud."""
+
+    @property
+    def eso_service_account_annotations(self) -> pulumi.Input[dict]:
+        return {}
+
+    @property
+    def eso_pod_labels(self) -> dict[str, str]:
+        return {}
+
+
+class Recipe(abc.ABC):
+    """How one cloud provider builds the infrastructure of a stack. Subclasses live in ``partners/<provider>.py``."""
+
+    provider: ClassVar[str]
+    account_pattern: ClassVar[str]
+    account_help: ClassVar[str]
+
+    def __init__(self, *, name: str, partner: Partner, region: Region, cloud: CloudSpec, tags: Tags,
+                 parent: pulumi.Resource):
+        self.name, self.partner, self.region, self.cloud, self.tags = name, partner, region, cloud, tags
+        self.parent = parent
+        self.cloud_provider = self.make_provider()
+
+    @classmethod
+    def check_account(cls, cloud: CloudSpec, source: str) -> None:
+        if not re.fullmatch(cls.account_pattern, cloud.account):
+            raise StackInvalid(INVALID_CONFIG, f"{source}: config.gereedschapskist:cloud.account = {cloud.account!r}: "
+                                               f"{cls.account_help}")
+
+    def opts(self, **kwargs: Any) -> pulumi.ResourceOptions:
+        """Options for a cloud resource: child of the stack's component, created by the region-pinned provider."""
+        return pulumi.ResourceOptions(parent=self.parent, provider=self.cloud_provider, **kwargs)
+
+    def resource_name(self, suffix: str) -> str:
+        return f"{self.name}-{suffix}"
+
+    @abc.abstractmethod
+    def make_provider(self) -> pulumi.ProviderResource:
+        """The cloud provider pinned to the stack's region and account, so nothing lands elsewhere."""
+
+    @abc.abstractmethod
+    def network(self) -> None:
+        """The private network everything else lives in."""
+
+    @abc.abstractmethod
+    def cluster(self, pools: Sequence[NodePool]) -> Cluster:
+        """Managed Kubernetes with a private API endpoint, and one node pool per entry of ``pools``."""
+
+    @abc.abstractmethod
+    def home_storage(self) -> StorageClass:
+        """Encrypted disks for home directories."""
+
+    @abc.abstractmethod
+    def shared_bucket(self) -> pulumi.Output[str]:
+        """Object storage for shared data: private, encrypted at rest, versioned. Returns its address."""
+
+    @abc.abstractmethod
+    def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
+        """Managed PostgreSQL reachable only from the private network, with backups and point-in-time restore."""
+
+    @abc.abstractmethod
+    def secret_store(self) -> SecretStore:
+        """The cloud's secret store and an identity for the External Secrets Operator to read it."""
+
+    def cluster_services(self, kubernetes: pulumi.ProviderResource) -> list[pulumi.Resource]:
+        """In-cluster services this cloud needs that others have built in (e.g. a cluster autoscaler)."""
+        return []
+
+
+def available_providers() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def recipe_class(partner: Partner) -> type[Recipe]:
+    """The recipe for ``partner.provider``, or StackInvalid naming the recipes that exist."""
+    module_name = f"{__name__}.{partner.provider}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise
+        raise StackInvalid(NO_RECIPE, f"partner {partner.id!r} runs on provider {partner.provider!r}, but there is "
+                                      f"no recipe {module_name}; recipes: {', '.join(available_providers())}") from None
+    recipe = getattr(module, "RECIPE", None)
+    if not (isinstance(recipe, type) and issubclass(recipe, Recipe)) or recipe.provider != partner.provider:
+        raise StackInvalid(NO_RECIPE, f"{module_name} does not define RECIPE, a Recipe for {partner.provider!r}")
+    return recipe

@@ -1,0 +1,235 @@
+"""Microsoft Azure: AKS (private cluster, Cilium network policies), Blob storage, Key Vault with a customer key
+for disks, Azure Database for PostgreSQL flexible server on a delegated subnet."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import re
+from typing import Sequence
+
+import pulumi
+import pulumi_azure_native as azure
+from pulumi_azure_native import (
+    authorization, compute, containerservice, dbforpostgresql, keyvault, managedidentity, network, privatedns,
+    resources, storage,
+)
+
+from ..config import DatabaseSpec
+from ..plan import NodePool
+from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
+
+# Built-in role definitions (the same ids in every Azure tenant).
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+KEY_VAULT_CRYPTO_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
+READER = "acdd72a7-3d48-4bd0-a619-4c5f2d1e7b3b"
+ZONES = ["1", "2", "3"]
+
+
+def _compact(name: str, salt: str, length: int) -> str:
+    """A globally unique, lowercase alphanumeric name (storage accounts, key vaults)."""
+    digest = hashlib.sha256(f"{name}/{salt}".encode()).hexdigest()[:6]
+    return ("gk" + re.sub(r"[^a-z0-9]", "", name.lower()))[: length - 6] + digest
+
+
+class AzureSecretStore(SecretStore):
+    """Key Vault secrets, read by the External Secrets Operator through AKS workload identity."""
+
+    def __init__(self, recipe: "AzureRecipe"):
+        self.recipe = recipe
+        r = recipe
+        self.identity = managedidentity.UserAssignedIdentity(
+            r.resource_name("external-secrets"), resource_group_name=r.group.name, location=r.region.id,
+            tags=r.tags.cloud(), opts=r.opts())
+        managedidentity.FederatedIdentityCredential(
+            r.resource_name("external-secrets"), resource_group_name=r.group.name, resource_name_=self.identity.name,
+            issuer=r.aks.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None),
+            subject=f"system:serviceaccount:{ESO_NAMESPACE}:{ESO_SERVICE_ACCOUNT}",
+            audiences=["api://AzureADTokenExchange"], opts=r.opts())
+        r.role("external-secrets-read", KEY_VAULT_SECRETS_USER, self.identity.principal_id, r.vault.id)
+
+    def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
+        return keyvault.Secret(self.recipe.resource_name(f"secret-{key}"), resource_group_name=self.recipe.group.name,
+                               vault_name=self.recipe.vault.name, secret_name=key, tags=self.recipe.tags.cloud(),
+                               properties={"value": pulumi.Output.secret(value)}, opts=self.recipe.opts())
+
+    def declare(self, key: str) -> None:
+        """Readable through the vault-wide role; the operator sets it (az keyvault secret set)."""
+
+    def remote_key(self, key: str) -> str:
+        return key
+
+    @property
+    def eso_provider(self) -> pulumi.Input[dict]:
+        return self.recipe.vault.properties.apply(lambda p: {"azurekv": {
+            "authType": "WorkloadIdentity", "vaultUrl": p.vault_uri,
+            "serviceAccountRef": {"name": ESO_SERVICE_ACCOUNT, "namespace": ESO_NAMESPACE}}})
+
+    @property
+    def eso_service_account_annotations(self) -> pulumi.Input[dict]:
+        return self.identity.client_id.apply(lambda cid: {"azure.workload.identity/client-id": cid})
+
+    @property
+    def eso_pod_labels(self) -> dict[str, str]:
+        return {"azure.workload.identity/use": "true"}
+
+
+class AzureRecipe(Recipe):
+    provider = "azure"
+    account_pattern = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    account_help = "an Azure subscription id is a lowercase GUID, e.g. 3f0c6a1e-5d7b-4c2a-9e8f-1a2b3c4d5e6f"
+
+    def make_provider(self) -> pulumi.ProviderResource:
+        return azure.Provider(self.resource_name("azure"), location=self.region.id, subscription_id=self.cloud.account,
+                              opts=pulumi.ResourceOptions(parent=self.parent))
+
+    def role(self, name: str, role_id: str, principal: pulumi.Input[str], scope: pulumi.Input[str]) -> None:
+        authorization.RoleAssignment(
+            self.resource_name(name), principal_id=principal, principal_type="ServicePrincipal", scope=scope,
+            role_definition_id=f"/subscriptions/{self.cloud.account}/providers/Microsoft.Authorization/"
+                               f"roleDefinitions/{role_id}", opts=self.opts())
+
+    def network(self) -> None:
+        cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
+        nodes_block, db_block = list(cidr.subnets(new_prefix=18))[:1] + [list(cidr.subnets(new_prefix=24))[-1]]
+        self.group = resources.ResourceGroup(self.resource_name("rg"), resource_group_name=f"gereedschapskist-{self.name}",
+                                             location=self.region.id, tags=self.tags.cloud(), opts=self.opts())
+        self.vnet = network.VirtualNetwork(self.resource_name("vnet"), resource_group_name=self.group.name,
+                                           location=self.region.id, address_space={"address_prefixes": [str(cidr)]},
+                                           tags=self.tags.cloud(), opts=self.opts())
+        self.nodes_subnet = network.Subnet(
+            self.resource_name("nodes"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
+            subnet_name="nodes", address_prefix=str(nodes_block), default_outbound_access=False,
+            service_endpoints=[{"service": "Microsoft.Storage"}, {"service": "Microsoft.KeyVault"}], opts=self.opts())
+        self.db_block = str(db_block)
+        tenant = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(
+            parent=self.parent, provider=self.cloud_provider)).tenant_id
+        self.vault = keyvault.Vault(
+            self.resource_name("vault"), resource_group_name=self.group.name, location=self.region.id,
+            vault_name=_compact(self.name, self.cloud.account, 24), tags=self.tags.cloud(), opts=self.opts(),
+            properties={"tenant_id": tenant, "sku": {"family": "A", "name": "standard"},
+                        "enable_rbac_authorization": True, "enable_purge_protection": True,
+                        "enable_soft_delete": True, "soft_delete_retention_in_days": 90,
+                        "network_acls": {"default_action": "Deny", "bypass": "AzureServices",
+                                         "virtual_network_rules": [{"id": self.nodes_subnet.id}]}})
+        key = keyvault.Key(self.resource_name("disks"), resource_group_name=self.group.name, vault_name=self.vault.name,
+                           key_name="disks", tags=self.tags.cloud(), opts=self.opts(),
+                           properties={"kty": "RSA", "key_size": 4096,
+                                       "rotation_policy": {"lifetime_actions": [{"action": {"type": "rotate"},
+                                                                                 "trigger": {"time_after_create": "P1Y"}}]}})
+        # Disks (nodes and home directories) are encrypted with the contract's own key in its own vault.
+        self.disk_encryption = compute.DiskEncryptionSet(
+            self.resource_name("disks"), resource_group_name=self.group.name, location=self.region.id,
+            identity={"type": "SystemAssigned"}, encryption_type="EncryptionAtRestWithCustomerKey",
+            active_key={"key_url": key.key_uri_with_version, "source_vault": {"id": self.vault.id}},
+            rotation_to_latest_key_version_enabled=True, tags=self.tags.cloud(), opts=self.opts())
+        self.role("disks-key", KEY_VAULT_CRYPTO_ENCRYPTION_USER,
+                  self.disk_encryption.identity.apply(lambda i: i.principal_id if i else None), self.vault.id)
+
+    def _pool(self, pool: NodePool) -> dict:
+        return {
+            "vm_size": pool.machine.machine_type, "count": pool.min_nodes, "min_count": pool.min_nodes,
+            "max_count": pool.max_nodes, "enable_auto_scaling": True, "os_type": "Linux", "os_sku": "AzureLinux",
+            "type": "VirtualMachineScaleSets", "vnet_subnet_id": self.nodes_subnet.id, "node_labels": pool.labels,
+            "node_taints": [str(t) for t in pool.taints], "enable_encryption_at_host": True,
+            "availability_zones": ZONES, "orchestrator_version": self.cloud.kubernetes_version,
+            "mode": "User",
+        }
+
+    def cluster(self, pools: Sequence[NodePool]) -> Cluster:
+        core, others = pools[0], pools[1:]
+        control = managedidentity.UserAssignedIdentity(self.resource_name("aks"), resource_group_name=self.group.name,
+                                                       location=self.region.id, tags=self.tags.cloud(), opts=self.opts())
+        self.role("aks-des-reader", READER, control.principal_id, self.disk_encryption.id)
+        self.aks = containerservice.ManagedCluster(
+            self.resource_name("aks"), resource_group_name=self.group.name, location=self.region.id,
+            dns_prefix=self.name, kubernetes_version=self.cloud.kubernetes_version, tags=self.tags.cloud(),
+            identity={"type": "UserAssigned", "user_assigned_identities": [control.id]},
+            sku={"name": "Base", "tier": "Standard"},
+            agent_pool_profiles=[{"name": core.name, **self._pool(core), "mode": "System"}],
+            api_server_access_profile={"enable_private_cluster": True},
+            network_profile={"network_plugin": "azure", "network_plugin_mode": "overlay",
+                             "network_dataplane": "cilium", "network_policy": "cilium",
+                             "pod_cidr": "192.168.0.0/16", "service_cidr": "172.16.0.0/16",
+                             "dns_service_ip": "172.16.0.10"},
+            disk_encryption_set_id=self.disk_encryption.id,
+            aad_profile={"managed": True, "enable_azure_rbac": True}, disable_local_accounts=True,
+            oidc_issuer_profile={"enabled": True}, security_profile={"workload_identity": {"enabled": True}},
+            auto_upgrade_profile={"upgrade_channel": "patch", "node_os_upgrade_channel": "NodeImage"},
+            opts=self.opts())
+        for pool in others:
+            containerservice.AgentPool(
+                self.resource_name(f"pool-{pool.name}"), resource_group_name=self.group.name,
+                resource_name_=self.aks.name, agent_pool_name=re.sub(r"[^a-z0-9]", "", pool.name)[:12],
+                tags=self.tags.cloud(), opts=self.opts(ignore_changes=["count"]), **self._pool(pool))
+        credentials = containerservice.list_managed_cluster_user_credentials_output(
+            resource_group_name=self.group.name, resource_name=self.aks.name, format="exec",
+            opts=pulumi.InvokeOutputOptions(parent=self.parent, provider=self.cloud_provider))
+        kubeconfig = credentials.kubeconfigs.apply(lambda k: base64.b64decode(k[0].value).decode())
+        return Cluster(name=self.aks.name, kubeconfig=kubeconfig)
+
+    def home_storage(self) -> StorageClass:
+        return StorageClass("disk.csi.azure.com", {
+            "skuName": "Premium_ZRS", "diskEncryptionSetID": self.disk_encryption.id,
+            "diskEncryptionType": "EncryptionAtRestWithCustomerKey", "networkAccessPolicy": "DenyAll"})
+
+    def shared_bucket(self) -> pulumi.Output[str]:
+        account = storage.StorageAccount(
+            self.resource_name("shared"), resource_group_name=self.group.name, location=self.region.id,
+            account_name=_compact(self.name, self.cloud.account + "/shared", 24), kind="StorageV2",
+            sku={"name": "Standard_ZRS"}, allow_blob_public_access=False, allow_shared_key_access=False,
+            allow_cross_tenant_replication=False, minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
+            encryption={"require_infrastructure_encryption": True, "key_source": "Microsoft.Storage",
+                        "services": {"blob": {"enabled": True, "key_type": "Account"},
+                                     "file": {"enabled": True, "key_type": "Account"}}},
+            network_rule_set={"default_action": "Deny", "bypass": "AzureServices",
+                              "virtual_network_rules": [{"virtual_network_resource_id": self.nodes_subnet.id,
+                                                         "action": "Allow"}]},
+            tags=self.tags.cloud(), opts=self.opts())
+        storage.BlobServiceProperties(
+            self.resource_name("shared"), resource_group_name=self.group.name, account_name=account.name,
+            blob_services_name="default", is_versioning_enabled=True,
+            delete_retention_policy={"enabled": True, "days": 30},
+            container_delete_retention_policy={"enabled": True, "days": 30}, opts=self.opts())
+        container = storage.BlobContainer(self.resource_name("shared"), resource_group_name=self.group.name,
+                                          account_name=account.name, container_name="shared", public_access="None",
+                                          opts=self.opts())
+        return pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
+
+    def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
+        from .. import versions
+
+        subnet = network.Subnet(
+            self.resource_name("db"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
+            subnet_name="postgres", address_prefix=self.db_block, default_outbound_access=False,
+            delegations=[{"name": "postgres", "service_name": "Microsoft.DBforPostgreSQL/flexibleServers"}],
+            opts=self.opts())
+        zone = privatedns.PrivateZone(self.resource_name("db"), resource_group_name=self.group.name, location="Global",
+                                      private_zone_name=f"{self.name}.private.postgres.database.azure.com",
+                                      tags=self.tags.cloud(), opts=self.opts())
+        privatedns.VirtualNetworkLink(self.resource_name("db"), resource_group_name=self.group.name,
+                                      private_zone_name=zone.name, location="Global", registration_enabled=False,
+                                      virtual_network={"id": self.vnet.id}, tags=self.tags.cloud(), opts=self.opts())
+        server = dbforpostgresql.Server(
+            self.resource_name("db"), resource_group_name=self.group.name, location=self.region.id,
+            server_name=f"gk-{self.name}-db", version=versions.POSTGRES_MAJOR,
+            sku={"name": spec.instance_class or "Standard_D2ds_v5", "tier": "GeneralPurpose"},
+            storage={"storage_size_gb": spec.storage_gib, "auto_grow": "Enabled"},
+            backup={"backup_retention_days": spec.backup_retention_days, "geo_redundant_backup": "Disabled"},
+            high_availability={"mode": "ZoneRedundant" if spec.high_availability else "Disabled"},
+            network={"delegated_subnet_resource_id": subnet.id, "private_dns_zone_arm_resource_id": zone.id,
+                     "public_network_access": "Disabled"},
+            auth_config={"password_auth": "Enabled", "active_directory_auth": "Disabled"},
+            administrator_login="portal", administrator_login_password=password, create_mode="Default",
+            tags=self.tags.cloud(), opts=self.opts())
+        dbforpostgresql.Database(self.resource_name("db-portal"), resource_group_name=self.group.name,
+                                 server_name=server.name, database_name="portal", charset="UTF8",
+                                 collation="en_US.utf8", opts=self.opts())
+        return Database(host=server.fully_qualified_domain_name, port=5432, database="portal", username="portal")
+
+    def secret_store(self) -> SecretStore:
+        return AzureSecretStore(self)
+
+
+RECIPE = AzureRecipe

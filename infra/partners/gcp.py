@@ -1,0 +1,236 @@
+"""Google Cloud: GKE (private nodes and endpoint, Dataplane V2 network policies), Cloud Storage, Cloud KMS,
+Cloud SQL for PostgreSQL on private service access, Secret Manager with regional replicas."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+from typing import Sequence
+
+import pulumi
+import pulumi_gcp as gcp
+
+from ..config import DatabaseSpec
+from ..plan import NodePool
+from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
+
+PODS_RANGE = ("pods", "100.64.0.0/16")
+SERVICES_RANGE = ("services", "100.65.0.0/20")
+CONTROL_PLANE_RANGE = "172.16.0.32/28"
+NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
+              "roles/artifactregistry.reader")
+
+
+class GcpSecretStore(SecretStore):
+    """Secret Manager secrets replicated only in the stack's region, read through GKE workload identity."""
+
+    def __init__(self, recipe: "GcpRecipe"):
+        self.recipe = recipe
+        r = recipe
+        self.account = gcp.serviceaccount.Account(r.resource_name("external-secrets"), account_id=f"{r.short}-eso",
+                                                  display_name=f"External Secrets for {r.name}", project=r.project,
+                                                  opts=r.opts())
+        gcp.serviceaccount.IAMMember(
+            r.resource_name("external-secrets-wi"), service_account_id=self.account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{r.project}.svc.id.goog[{ESO_NAMESPACE}/{ESO_SERVICE_ACCOUNT}]", opts=r.opts())
+
+    def _secret(self, key: str) -> gcp.secretmanager.Secret:
+        r = self.recipe
+        secret = gcp.secretmanager.Secret(
+            r.resource_name(f"secret-{key}"), secret_id=self.remote_key(key), project=r.project,
+            replication={"user_managed": {"replicas": [{"location": r.region.id}]}}, labels=r.tags.gcp(),
+            opts=r.opts())
+        gcp.secretmanager.SecretIamMember(r.resource_name(f"secret-{key}"), secret_id=secret.id, project=r.project,
+                                          role="roles/secretmanager.secretAccessor",
+                                          member=self.account.email.apply(lambda e: f"serviceAccount:{e}"),
+                                          opts=r.opts())
+        return secret
+
+    def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
+        secret = self._secret(key)
+        return gcp.secretmanager.SecretVersion(self.recipe.resource_name(f"secret-{key}"), secret=secret.id,
+                                               secret_data=pulumi.Output.secret(value), opts=self.recipe.opts())
+
+    def declare(self, key: str) -> None:
+        self._secret(key)  # the operator adds its value (gcloud secrets versions add)
+
+    def remote_key(self, key: str) -> str:
+        return f"{self.recipe.name}-{key}"
+
+    @property
+    def eso_provider(self) -> dict:
+        return {"gcpsm": {"projectID": self.recipe.project}}
+
+    @property
+    def eso_service_account_annotations(self) -> pulumi.Input[dict]:
+        return self.account.email.apply(lambda e: {"iam.gke.io/gcp-service-account": e})
+
+
+class GcpRecipe(Recipe):
+    provider = "gcp"
+    account_pattern = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
+    account_help = "a Google Cloud project id is 6-30 lowercase letters, digits and hyphens, e.g. rws-werkbank-prod"
+
+    @property
+    def project(self) -> str:
+        return self.cloud.account
+
+    @property
+    def short(self) -> str:
+        """A short, stable prefix for names limited to 30 characters (service accounts)."""
+        return "gk" + hashlib.sha256(self.name.encode()).hexdigest()[:8]
+
+    def make_provider(self) -> pulumi.ProviderResource:
+        return gcp.Provider(self.resource_name("gcp"), project=self.project, region=self.region.id,
+                            default_labels=self.tags.gcp(), opts=pulumi.ResourceOptions(parent=self.parent))
+
+    def _member(self, role: str, member: pulumi.Input[str], name: str) -> gcp.projects.IAMMember:
+        return gcp.projects.IAMMember(self.resource_name(name), project=self.project, role=role, member=member,
+                                      opts=self.opts())
+
+    def network(self) -> None:
+        cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
+        self.nodes_block = str(next(cidr.subnets(new_prefix=20)))
+        self.services_block = list(cidr.subnets(new_prefix=20))[-1]
+        self.vpc = gcp.compute.Network(self.resource_name("vpc"), name=f"gk-{self.name}", project=self.project,
+                                       auto_create_subnetworks=False, routing_mode="REGIONAL", opts=self.opts())
+        self.subnet = gcp.compute.Subnetwork(
+            self.resource_name("nodes"), name=f"gk-{self.name}-nodes", project=self.project, region=self.region.id,
+            network=self.vpc.id, ip_cidr_range=self.nodes_block, private_ip_google_access=True,
+            secondary_ip_ranges=[{"range_name": n, "ip_cidr_range": c} for n, c in (PODS_RANGE, SERVICES_RANGE)],
+            log_config={"aggregation_interval": "INTERVAL_5_MIN", "flow_sampling": 0.5}, opts=self.opts())
+        router = gcp.compute.Router(self.resource_name("router"), name=f"gk-{self.name}", project=self.project,
+                                    region=self.region.id, network=self.vpc.id, opts=self.opts())
+        gcp.compute.RouterNat(self.resource_name("nat"), name=f"gk-{self.name}", project=self.project,
+                              region=self.region.id, router=router.name, nat_ip_allocate_option="AUTO_ONLY",
+                              source_subnetwork_ip_ranges_to_nat="ALL_SUBNETWORKS_ALL_IP_RANGES", opts=self.opts())
+        ring = gcp.kms.KeyRing(self.resource_name("keys"), name=f"gk-{self.name}", location=self.region.id,
+                               project=self.project, opts=self.opts())
+        self.key = gcp.kms.CryptoKey(self.resource_name("data"), name="data", key_ring=ring.id,
+                                     rotation_period="7776000s", purpose="ENCRYPT_DECRYPT", labels=self.tags.gcp(),
+                                     opts=self.opts(protect=False))
+        number = gcp.organizations.get_project_output(project_id=self.project, opts=pulumi.InvokeOutputOptions(
+            parent=self.parent, provider=self.cloud_provider)).number
+        # Google's service agents encrypt etcd secrets, disks and buckets with the contract's own key.
+        self.key_grants = [gcp.kms.CryptoKeyIAMMember(
+            self.resource_name(f"key-{agent}"), crypto_key_id=self.key.id,
+            role="roles/cloudkms.cryptoKeyEncrypterDecrypter",
+            member=number.apply(lambda n, a=agent: f"serviceAccount:service-{n}@{a}.iam.gserviceaccount.com"),
+            opts=self.opts()) for agent in ("container-engine-robot", "compute-system", "gs-project-accounts")]
+
+    def cluster(self, pools: Sequence[NodePool]) -> Cluster:
+        nodes = gcp.serviceaccount.Account(self.resource_name("nodes"), account_id=f"{self.short}-nodes",
+                                           display_name=f"GKE nodes of {self.name}", project=self.project,
+                                           opts=self.opts())
+        node_member = nodes.email.apply(lambda e: f"serviceAccount:{e}")
+        for role in NODE_ROLES:
+            self._member(role, node_member, f"nodes-{role.split('.')[-1].lower()}")
+        self.gke = gcp.container.Cluster(
+            self.resource_name("gke"), name=f"gk-{self.name}", project=self.project, location=self.region.id,
+            network=self.vpc.id, subnetwork=self.subnet.id, remove_default_node_pool=True, initial_node_count=1,
+            min_master_version=self.cloud.kubernetes_version, release_channel={"channel": "REGULAR"},
+            networking_mode="VPC_NATIVE", datapath_provider="ADVANCED_DATAPATH",
+            ip_allocation_policy={"cluster_secondary_range_name": PODS_RANGE[0],
+                                  "services_secondary_range_name": SERVICES_RANGE[0]},
+            private_cluster_config={"enable_private_nodes": True, "enable_private_endpoint": True,
+                                    "master_ipv4_cidr_block": CONTROL_PLANE_RANGE},
+            master_authorized_networks_config={"cidr_blocks": [{"cidr_block": self.cloud.network_cidr,
+                                                                "display_name": "private network"}],
+                                               "gcp_public_cidrs_access_enabled": False},
+            workload_identity_config={"workload_pool": f"{self.project}.svc.id.goog"},
+            database_encryption={"state": "ENCRYPTED", "key_name": self.key.id},
+            enable_shielded_nodes=True, deletion_protection=True, resource_labels=self.tags.gcp(),
+            addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}},
+            opts=self.opts(depends_on=self.key_grants))
+        for pool in pools:
+            config: dict = {
+                "machine_type": pool.machine.machine_type, "labels": pool.labels,
+                "taints": [{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in pool.taints],
+                "service_account": nodes.email, "oauth_scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "workload_metadata_config": {"mode": "GKE_METADATA"}, "boot_disk_kms_key": self.key.id,
+                "shielded_instance_config": {"enable_secure_boot": True, "enable_integrity_monitoring": True},
+                "disk_type": "pd-balanced", "resource_labels": self.tags.gcp(),
+                "metadata": {"disable-legacy-endpoints": "true"},
+            }
+            if pool.gpu:
+                config["guest_accelerators"] = [{"type": pool.machine.gpu_type, "count": pool.machine.gpu,
+                                                 "gpu_driver_installation_config": {"gpu_driver_version": "LATEST"}}]
+            gcp.container.NodePool(
+                self.resource_name(f"pool-{pool.name}"), name=pool.name, project=self.project, cluster=self.gke.id,
+                location=self.region.id, node_config=config,
+                initial_node_count=1 if pool.min_nodes else 0,
+                autoscaling={"total_min_node_count": pool.min_nodes, "total_max_node_count": pool.max_nodes,
+                             "location_policy": "BALANCED" if pool.min_nodes else "ANY"},
+                management={"auto_repair": True, "auto_upgrade": True},
+                opts=self.opts(ignore_changes=["initialNodeCount"]))
+        kubeconfig = pulumi.Output.all(self.gke.name, self.gke.endpoint, self.gke.master_auth).apply(
+            lambda args: self._kubeconfig(*args))
+        return Cluster(name=self.gke.name, kubeconfig=kubeconfig)
+
+    @staticmethod
+    def _kubeconfig(name: str, endpoint: str, auth) -> str:
+        ca = auth["cluster_ca_certificate"] if isinstance(auth, dict) else auth.cluster_ca_certificate
+        return json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": name,
+            "clusters": [{"name": name, "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+            "users": [{"name": name, "user": {"exec": {"apiVersion": "client.authentication.k8s.io/v1beta1",
+                                                       "command": "gke-gcloud-auth-plugin",
+                                                       "provideClusterInfo": True}}}],
+        })
+
+    def home_storage(self) -> StorageClass:
+        return StorageClass("pd.csi.storage.gke.io", {"type": "pd-balanced", "disk-encryption-kms-key": self.key.id})
+
+    def shared_bucket(self) -> pulumi.Output[str]:
+        digest = hashlib.sha256(f"{self.project}/{self.name}".encode()).hexdigest()[:6]
+        bucket = gcp.storage.Bucket(
+            self.resource_name("shared"), name=f"gk-{self.name}-shared-{digest}"[:63], project=self.project,
+            location=self.region.id.upper(), uniform_bucket_level_access=True, public_access_prevention="enforced",
+            versioning={"enabled": True}, encryption={"default_kms_key_name": self.key.id},
+            soft_delete_policy={"retention_duration_seconds": 7 * 24 * 3600}, force_destroy=False,
+            labels=self.tags.gcp(), opts=self.opts(depends_on=self.key_grants))
+        return bucket.url
+
+    def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
+        from .. import versions
+
+        block = self.services_block
+        peering = gcp.compute.GlobalAddress(
+            self.resource_name("services"), name=f"gk-{self.name}-services", project=self.project,
+            purpose="VPC_PEERING", address_type="INTERNAL", address=str(block.network_address),
+            prefix_length=block.prefixlen, network=self.vpc.id, labels=self.tags.gcp(), opts=self.opts())
+        connection = gcp.servicenetworking.Connection(
+            self.resource_name("services"), network=self.vpc.id, service="servicenetworking.googleapis.com",
+            reserved_peering_ranges=[peering.name], opts=self.opts())
+        retention = spec.backup_retention_days
+        instance = gcp.sql.DatabaseInstance(
+            self.resource_name("db"), name=f"gk-{self.name}-db", project=self.project, region=self.region.id,
+            database_version=f"POSTGRES_{versions.POSTGRES_MAJOR}", deletion_protection=True,
+            settings={
+                "tier": spec.instance_class or "db-custom-2-8192", "edition": "ENTERPRISE",
+                "availability_type": "REGIONAL" if spec.high_availability else "ZONAL",
+                "disk_size": spec.storage_gib, "disk_autoresize": True, "disk_type": "PD_SSD",
+                "ip_configuration": {"ipv4_enabled": False, "private_network": self.vpc.id,
+                                     "ssl_mode": "ENCRYPTED_ONLY"},
+                "backup_configuration": {"enabled": True, "point_in_time_recovery_enabled": True,
+                                         "location": self.region.id, "start_time": "02:00",
+                                         "transaction_log_retention_days": min(7, retention),
+                                         "backup_retention_settings": {"retained_backups": retention,
+                                                                       "retention_unit": "COUNT"}},
+                "deletion_protection_enabled": True, "user_labels": self.tags.gcp(),
+            },
+            opts=self.opts(depends_on=[connection]))
+        gcp.sql.Database(self.resource_name("db-portal"), name="portal", instance=instance.name, project=self.project,
+                         opts=self.opts())
+        gcp.sql.User(self.resource_name("db-portal"), name="portal", instance=instance.name, password=password,
+                     project=self.project, opts=self.opts())
+        return Database(host=instance.private_ip_address, port=5432, database="portal", username="portal")
+
+    def secret_store(self) -> SecretStore:
+        return GcpSecretStore(self)
+
+
+RECIPE = GcpRecipe

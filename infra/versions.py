@@ -1,0 +1,31 @@
+"""Pinned versions of what the program installs into clusters, in one place.
+
+Upgrading one is a one-line pull request; the tests read these constants, never copies.
+"""
+
+from __future__ import annotations
+
+# Kubernetes minor version for new clusters, and the oldest one a stack may ask for.
+# All three partners support 1.33 in their regular channels; 1.31 is the oldest still in support.
+KUBERNETES_VERSION = "1.33"
+KUBERNETES_MINIMUM = "1.31"
+
+# Zero-to-JupyterHub (https://hub.jupyter.org/helm-chart/).
+JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
+JUPYTERHUB_CHART_VERSION = "4.3.3"
+
+# Strimzi operator (OCI chart) and the Kafka version it runs (Strimzi 0.48 supports Kafka 4.0 and 4.1, KRaft only).
+STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator"
+STRIMZI_CHART_VERSION = "0.48.0"
+KAFKA_VERSION = "4.1.0"
+
+# Platform stack: certificates, ingress controller, secrets from the cloud's secret store.
+CERT_MANAGER_CHART_REPO = "https://charts.jetstack.io"
+CERT_MANAGER_CHART_VERSION = "v1.19.1"
+TRAEFIK_CHART_REPO = "https://traefik.github.io/charts"
+TRAEFIK_CHART_VERSION = "37.1.2"
+EXTERNAL_SECRETS_CHART_REPO = "https://charts.external-secrets.io"
+EXTERNAL_SECRETS_CHART_VERSION = "0.20.4"
+
+# Managed PostgreSQL major version for the portal's database (open source, migratable with pg_dump).
+POSTGRES_MAJOR = "17"

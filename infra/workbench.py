@@ -1,0 +1,96 @@
+"""A contract's environment: the partner's cluster plus the workbench inside it (hub, policies, Kafka)."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from gereedschapskist.catalogue import Catalogue
+
+from . import kafka as kafka_cluster
+from . import services as base
+from . import versions
+from .errors import StackInvalid
+from .kube import apply, helm_release
+from .manifests import HUB_NAMESPACE, image_policy, namespace, storage_class, workspace_network_policies
+from .partners import recipe_class
+from .plan import EnvironmentPlan
+
+HUB_OIDC_SECRET = "hub-oidc-client-secret"  # name in the cloud's secret store; the operator sets its value
+VALUES_INVALID = "values-invalid"
+
+
+def hub_values(plan: EnvironmentPlan, catalogue: Catalogue) -> dict:
+    """The Zero-to-JupyterHub values, exactly as the hub renders them for this environment."""
+    from gereedschapskist.hub.values import ValuesInvalid, render_values
+
+    try:
+        return render_values(plan.stack.environment, catalogue)
+    except ValuesInvalid as exc:
+        raise StackInvalid(VALUES_INVALID, f"{plan.stack.source}: {exc}") from None
+
+
+def hub_tls_secret(plan: EnvironmentPlan, values: dict) -> tuple[str, str]:
+    """(host, secret name) of the hub's TLS certificate, as the rendered ingress expects them."""
+    tls = values["ingress"]["tls"][0]
+    return tls["hosts"][0], tls["secretName"]
+
+
+class ContractEnvironment(pulumi.ComponentResource):
+    """Everything one contract's environment consists of, on the partner the contract names."""
+
+    def __init__(self, plan: EnvironmentPlan, values: dict, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("gereedschapskist:infra:ContractEnvironment", plan.name, None, opts)
+        tags, cloud, env = plan.tags, plan.stack.cloud, plan.stack.environment
+        recipe = recipe_class(plan.partner)(name=plan.name, partner=plan.partner, region=plan.region,
+                                            cloud=cloud, tags=tags, parent=self)
+        recipe.network()
+        cluster = recipe.cluster(plan.pools)
+        bucket = recipe.shared_bucket()
+        storage = recipe.home_storage()
+        store = recipe.secret_store()
+        store.declare(HUB_OIDC_SECRET)
+        kube = k8s.Provider(f"{plan.name}-kubernetes", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True,
+                            opts=pulumi.ResourceOptions(parent=self))
+        cluster_services = recipe.cluster_services(kube)
+        shared = base.install(tags=tags, tls=cloud.tls, store=store, secret_namespaces=[HUB_NAMESPACE], kube=kube,
+                              parent=self, after=cluster_services)
+
+        def kopts(*depends_on: pulumi.Resource) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(parent=self, provider=kube, depends_on=list(depends_on))
+
+        hub_ns = apply(namespace(HUB_NAMESPACE, tags), kopts())
+        home = apply(storage_class(storage, tags), kopts())
+        oidc = apply(base.external_secret(env.oidc.client_secret_name, HUB_NAMESPACE, tags,
+                                          template={"client-secret": "{{ .client_secret }}"},
+                                          remote_keys={"client_secret": store.remote_key(HUB_OIDC_SECRET)}),
+                     kopts(hub_ns, shared.secret_store))
+        host, secret_name = hub_tls_secret(plan, values)
+        certificate = apply(base.certificate("hub", HUB_NAMESPACE, host, secret_name, tags),
+                            kopts(hub_ns, shared.issuer))
+        kafka_target = None
+        if plan.kafka is not None:
+            kafka_target = (kafka_cluster.KAFKA_NAMESPACE, kafka_cluster.KAFKA_CLUSTER, kafka_cluster.TLS_PORT)
+        guards = [apply(obj, kopts(hub_ns)) for obj in workspace_network_policies(
+            tags, production=plan.production, allow_list=cloud.egress_allow_list,
+            private_network=cloud.network_cidr, kafka=kafka_target)]
+        if plan.production:
+            guards += [apply(obj, kopts()) for obj in image_policy(plan.images, tags)]
+        if plan.kafka is not None:
+            kafka_ns = apply(namespace(kafka_cluster.KAFKA_NAMESPACE, tags), kopts())
+            operator = helm_release("strimzi", chart=versions.STRIMZI_CHART, version=versions.STRIMZI_CHART_VERSION,
+                                    namespace=kafka_cluster.KAFKA_NAMESPACE, values=kafka_cluster.operator_values(),
+                                    opts=kopts(kafka_ns, *cluster_services))
+            for obj in kafka_cluster.manifests(plan.kafka, tags):
+                apply(obj, kopts(operator, home))
+        hub = helm_release("jupyterhub", chart="jupyterhub", version=versions.JUPYTERHUB_CHART_VERSION,
+                           repo=versions.JUPYTERHUB_CHART_REPO, namespace=HUB_NAMESPACE, values=values,
+                           opts=kopts(hub_ns, home, oidc, certificate, shared.ingress, *guards, *cluster_services))
+        self.outputs = {
+            "cluster": cluster.name,
+            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "shared_bucket": bucket,
+            "hub_release": hub.name,
+            "public_url": str(env.public_url),
+        }
+        self.register_outputs(self.outputs)
