@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -50,12 +51,18 @@ def startup(state: PortalState) -> None:
     log.info("portal database at revision %s", revision)
     settings = state.settings
     if settings.hub_url:
-        with state.sessions() as session:
-            register_environment(session, name=settings.environment_name,
-                                 kind=EnvironmentKind(settings.environment_kind),
-                                 stage=EnvironmentStage(settings.environment_stage), hub_url=settings.hub_url,
-                                 hub_api_url=settings.resolved_hub_api_url or "")
-            session.commit()
+        for attempt in (1, 2):      # several workers start at once: one inserts, the others update
+            try:
+                with state.sessions() as session:
+                    register_environment(session, name=settings.environment_name,
+                                         kind=EnvironmentKind(settings.environment_kind),
+                                         stage=EnvironmentStage(settings.environment_stage),
+                                         hub_url=settings.hub_url, hub_api_url=settings.resolved_hub_api_url or "")
+                    session.commit()
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
 
 
 def sync_workspaces(state: PortalState) -> set[str]:

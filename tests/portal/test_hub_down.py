@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from gereedschapskist.portal.main import create_app
+
 from gereedschapskist.portal.models import Environment, EnvironmentKind, EnvironmentStage, RegisterEntry, Workspace
 
 
@@ -57,3 +59,18 @@ def test_without_a_hub_token_workspaces_are_unavailable_not_broken(settings, tmp
         response = client.post("/api/v1/workspaces", json={"bundle": "bi-sql-duckdb"}, headers={"X-CSRF-Token": "c"})
         assert response.status_code == 503 and response.json()["reason"] == "hub-not-configured"
         assert "GEREEDSCHAPSKIST_PORTAL_HUB_API_TOKEN" in response.json()["message"]
+
+
+def test_several_workers_starting_at_once_register_the_environment_once(settings):
+    """Production runs several uvicorn workers: each registers the default environment at start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gereedschapskist.portal.main import startup
+
+    apps = [create_app(settings) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda app: startup(app.state.portal), apps))
+    with apps[0].state.portal.sessions() as session:
+        assert len(session.scalars(select(Environment)).all()) == 1
+    for app in apps:
+        app.state.portal.engine.dispose()
