@@ -22,8 +22,10 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Browser]:
+    """Per test: Playwright's sync API holds an event loop in the main thread while it runs, which would break
+    later tests that call ``asyncio.run`` (tests are grouped by database, not by folder)."""
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing: run `make test` (it installs Debian's chromium) or "
                     "`apt-get install -y chromium`", pytrace=False)
