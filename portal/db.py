@@ -42,6 +42,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        # a pool as large as PostgreSQL's: connections beyond pool_size are closed on return, and
+        # reopening one (with its PRAGMAs) on every busy request cost more than the query itself
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
         @event.listens_for(engine, "connect")
