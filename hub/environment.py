@@ -8,11 +8,14 @@ through :func:`load_environment`, so the definition is parsed in one place.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+from gereedschapskist.catalogue import Bundle, Catalogue
 
 ENVIRONMENT_KEY = "gereedschapskist:environment"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
@@ -86,3 +89,69 @@ def load_environment(name: str, infra_dir: Path) -> EnvironmentSpec:
         raise EnvironmentInvalid(f"{file}: config.{ENVIRONMENT_KEY}.name = {spec.name!r}: must equal the stack "
                                 f"name {name!r}")
     return spec
+
+
+# --------------------------------------------------------------------------- what an environment offers
+
+
+@dataclass(frozen=True)
+class OfferProblem:
+    """One reason an environment's roles/bundles cannot be offered: the field, its value, what is wrong."""
+
+    field: str  # "roles" or "bundles"
+    value: str
+    message: str
+
+
+class OfferInvalid(Exception):
+    """The environment's roles or bundles do not fit the catalogue; ``problems`` lists every one."""
+
+    def __init__(self, reason: str, problems: list[OfferProblem]):
+        self.reason = reason  # unknown-role | unknown-bundle | nothing-offered
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field} {p.value!r} {p.message}" for p in problems))
+
+
+@dataclass(frozen=True)
+class Offer:
+    roles: tuple[str, ...]
+    bundles: tuple[Bundle, ...]
+
+    @property
+    def bundle_ids(self) -> tuple[str, ...]:
+        return tuple(b.id for b in self.bundles)
+
+
+def environment_offer(spec: EnvironmentSpec, catalogue: Catalogue) -> Offer:
+    """The roles and bundles an environment offers: all roles / all their offered bundles when left out.
+
+    The one rule for this, read by the hub's Helm values and by the infrastructure's node pools.
+    """
+    roles = tuple(spec.roles) if spec.roles is not None else tuple(sorted(catalogue.roles))
+    unknown = [OfferProblem("roles", r, f"is not in the catalogue (known: {', '.join(sorted(catalogue.roles))})")
+               for r in roles if r not in catalogue.roles]
+    if unknown:
+        raise OfferInvalid("unknown-role", unknown)
+    if spec.bundles is None:
+        bundles = catalogue.offered_for(roles)
+    else:
+        problems, chosen = [], []
+        for bundle_id in spec.bundles:
+            bundle = catalogue.bundles.get(bundle_id)
+            if bundle is None:
+                problems.append(OfferProblem("bundles", bundle_id, "is not in the catalogue"))
+            elif not bundle.offered:
+                problems.append(OfferProblem("bundles", bundle_id,
+                                             "is not offered (retired or its security review expired)"))
+            elif not set(bundle.roles) & set(roles):
+                problems.append(OfferProblem("bundles", bundle_id,
+                                             f"is for role {' or '.join(bundle.roles)}, which this environment does "
+                                             f"not offer (roles: {', '.join(roles)})"))
+            else:
+                chosen.append(bundle)
+        if problems:
+            raise OfferInvalid("unknown-bundle", problems)
+        bundles = tuple(sorted(chosen, key=lambda b: b.id))
+    if not bundles:
+        raise OfferInvalid("nothing-offered", [OfferProblem("roles", ", ".join(roles), "are offered no bundle")])
+    return Offer(roles=roles, bundles=bundles)

@@ -17,7 +17,7 @@ from gereedschapskist import __version__
 from gereedschapskist.catalogue import Catalogue
 
 from .config import PORTAL_ROLE, PORTAL_SCOPES, PORTAL_SERVICE, authenticator_settings
-from .environment import EnvironmentSpec
+from .environment import EnvironmentSpec, OfferInvalid, environment_offer
 from .kubernetes import USER_GID, USER_UID, profiles_by_role
 from .settings import ENV_PREFIX
 
@@ -35,27 +35,11 @@ class ValuesInvalid(Exception):
 
 
 def _offered(spec: EnvironmentSpec, catalogue: Catalogue) -> tuple[list[str], list[str]]:
-    problems = []
-    roles = list(spec.roles) if spec.roles is not None else sorted(catalogue.roles)
-    unknown_roles = [r for r in roles if r not in catalogue.roles]
-    if unknown_roles:
-        problems.append(f"roles {unknown_roles} are not in the catalogue (known: {sorted(catalogue.roles)})")
-    offered = {b.id for b in catalogue.offered_for(roles)}
-    if spec.bundles is None:
-        bundles = sorted(offered)
-    else:
-        bundles = list(spec.bundles)
-        for bundle_id in bundles:
-            if bundle_id not in catalogue.bundles:
-                problems.append(f"bundle {bundle_id!r} is not in the catalogue")
-            elif bundle_id not in offered:
-                problems.append(f"bundle {bundle_id!r} is not offered to the roles {roles} (retired, review expired, "
-                                "or for another role)")
-    if problems:
-        raise ValuesInvalid(f"environment {spec.name}: " + "; ".join(problems))
-    if not bundles:
-        raise ValuesInvalid(f"environment {spec.name}: no bundle is offered to the roles {roles}")
-    return roles, bundles
+    try:
+        offer = environment_offer(spec, catalogue)
+    except OfferInvalid as exc:
+        raise ValuesInvalid(f"environment {spec.name}: {exc}") from exc
+    return list(offer.roles), list(offer.bundle_ids)
 
 
 def _catalogue_files(catalogue: Catalogue) -> dict[str, dict[str, Any]]:

@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from gereedschapskist.catalogue import Bundle, Catalogue, MachineSize, Partner, Region, Size, memory_bytes
+from gereedschapskist.hub.environment import OfferInvalid, environment_offer
 
 from .config import CLOUD_KEY, CloudSpec, ContractStack, KafkaSpec, PlatformStack
 from .errors import (
@@ -180,32 +181,16 @@ def _infrastructure_pool(partner: Partner, name: str, machine_id: str | None, ne
 
 
 def enabled_bundles(stack: ContractStack, catalogue: Catalogue) -> tuple[tuple[str, ...], tuple[Bundle, ...]]:
-    """The roles and bundles the environment offers (all roles / all their offered bundles when left out)."""
-    spec, src = stack.environment, stack.source
-    key = "config.gereedschapskist:environment"
-    roles = tuple(spec.roles) if spec.roles is not None else tuple(sorted(catalogue.roles))
-    unknown = [r for r in roles if r not in catalogue.roles]
-    if unknown:
-        raise StackInvalid(UNKNOWN_ROLE, [f"{src}: {key}.roles = {r!r}: no such role; the catalogue has "
-                                          f"{', '.join(sorted(catalogue.roles))}" for r in unknown])
-    if spec.bundles is None:
-        return roles, catalogue.offered_for(roles)
-    problems, bundles = [], []
-    for bundle_id in spec.bundles:
-        bundle = catalogue.bundles.get(bundle_id)
-        if bundle is None:
-            problems.append(f"{src}: {key}.bundles = {bundle_id!r}: no such bundle in the catalogue")
-        elif not bundle.offered:
-            problems.append(f"{src}: {key}.bundles = {bundle_id!r}: not offered (retired or security review "
-                            f"expired)")
-        elif not set(bundle.roles) & set(roles):
-            problems.append(f"{src}: {key}.bundles = {bundle_id!r}: is for role {' or '.join(bundle.roles)}, which "
-                            f"this environment does not offer (roles: {', '.join(roles)})")
-        else:
-            bundles.append(bundle)
-    if problems:
-        raise StackInvalid(UNKNOWN_BUNDLE, problems)
-    return roles, tuple(sorted(bundles, key=lambda b: b.id))
+    """The roles and bundles the environment offers — the hub's own rule (``environment_offer``), with the
+    problems named by file and field."""
+    try:
+        offer = environment_offer(stack.environment, catalogue)
+    except OfferInvalid as exc:
+        key = "config.gereedschapskist:environment"
+        reason = UNKNOWN_ROLE if exc.reason == "unknown-role" else UNKNOWN_BUNDLE
+        raise StackInvalid(reason, [f"{stack.source}: {key}.{p.field} = {p.value!r}: {p.message}"
+                                    for p in exc.problems]) from exc
+    return offer.roles, offer.bundles
 
 
 def _workspace_pools(stack: ContractStack, partner: Partner, bundles: tuple[Bundle, ...]) -> list[NodePool]:
