@@ -48,10 +48,10 @@ clean:
 
 ## node-deps: the development OIDC provider and configurable-http-proxy (npm ci from their lock files)
 .PHONY: node-deps
-node-deps: hub/oidc-provider/node_modules/.package-lock.json hub/proxy/node_modules/.package-lock.json
+node-deps: dev/oidc-provider/node_modules/.package-lock.json hub/proxy/node_modules/.package-lock.json
 
-hub/%/node_modules/.package-lock.json: hub/%/package-lock.json hub/%/package.json
+%/node_modules/.package-lock.json: %/package-lock.json %/package.json
 	@command -v npm >/dev/null || { echo "npm is needed (Node.js 20+): apt-get install nodejs npm" >&2; exit 1; }
-	cd hub/$* && npm ci --no-audit --no-fund --loglevel=error
+	cd $* && npm ci --no-audit --no-fund --loglevel=error
 
 test up bench: node-deps

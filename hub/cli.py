@@ -8,9 +8,10 @@ from typing import Annotated, Optional
 import typer
 import yaml
 
-from gereedschapskist.catalogue import CatalogueInvalid, default_root, load
+from gereedschapskist.catalogue import CatalogueInvalid, load
+from gereedschapskist.core import paths
+from gereedschapskist.core.environment import EnvironmentInvalid, load_environment
 
-from .environment import EnvironmentInvalid, load_environment
 from .values import ValuesInvalid, render_values
 
 app = typer.Typer(help="The hub: Helm values for an environment, demo accounts of the development provider.",
@@ -18,8 +19,8 @@ app = typer.Typer(help="The hub: Helm values for an environment, demo accounts o
 
 
 def default_infra_dir() -> Path:
-    """``infra/`` of this checkout (beside ``catalogue-of-tools/``)."""
-    return default_root().parent / "infra"
+    """``infra/`` of this checkout (:func:`gereedschapskist.core.paths.infra_dir`)."""
+    return paths.infra_dir()
 
 
 class _Dumper(yaml.SafeDumper):

@@ -16,7 +16,7 @@ from kubespawner import KubeSpawner
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
 
-from .groups import roles_of
+from gereedschapskist.core.groups import roles_of
 from .interfaces import InterfaceAvailability
 from .launch import LaunchRequest, make_apply_user_options
 from .options import deprecation_note

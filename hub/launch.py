@@ -15,7 +15,7 @@ from tornado import web
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
 
-from .groups import roles_of
+from gereedschapskist.core.groups import roles_of
 from .interfaces import InterfaceAvailability
 
 OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile"})

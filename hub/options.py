@@ -13,7 +13,7 @@ from typing import Iterable, Mapping
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Size
 
-from .groups import roles_of
+from gereedschapskist.core.groups import roles_of
 from .interfaces import InterfaceAvailability, InterfaceStatus
 
 

@@ -17,7 +17,7 @@ from gereedschapskist import __version__
 from gereedschapskist.catalogue import Catalogue
 
 from .config import PORTAL_ROLE, PORTAL_SCOPES, PORTAL_SERVICE, authenticator_settings
-from .environment import EnvironmentSpec, OfferInvalid, environment_offer
+from gereedschapskist.core.environment import EnvironmentSpec, OfferInvalid, environment_offer
 from .kubernetes import USER_GID, USER_UID, profiles_by_role
 from .settings import ENV_PREFIX
 

@@ -10,7 +10,6 @@ import typer
 app = typer.Typer(help="Infrastructure: check stack files for the platform and contract environments.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
-DEFAULT_INFRA_DIR = Path(__file__).resolve().parent
 
 
 @app.command("preview-config")
@@ -28,7 +27,9 @@ def preview_config(
     from .errors import StackInvalid
     from .plan import plan_environment, plan_platform
 
-    folder = infra_dir or DEFAULT_INFRA_DIR
+    from gereedschapskist.core import paths
+
+    folder = paths.infra_dir(infra_dir)
     try:
         config = load_stack(stack, folder)
         catalogue = load()

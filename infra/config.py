@@ -3,7 +3,7 @@
 A stack file ``infra/Pulumi.<stack>.yaml`` holds, under ``config:``, either
 
 * a **contract environment**: ``gereedschapskist:environment`` (what the hub offers, parsed only by
-  :func:`gereedschapskist.hub.environment.load_environment`) and ``gereedschapskist:cloud`` (where and how
+  :func:`gereedschapskist.core.environment.load_environment`) and ``gereedschapskist:cloud`` (where and how
   big, parsed here); or
 * the **central platform**: ``gereedschapskist:platform`` and ``gereedschapskist:cloud``.
 
@@ -24,7 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from gereedschapskist import __version__
-from gereedschapskist.hub.environment import (
+from gereedschapskist.core.environment import (
     ENVIRONMENT_KEY, NAME_PATTERN, EnvironmentInvalid, EnvironmentSpec, load_environment,
 )
 

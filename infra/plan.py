@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from gereedschapskist.catalogue import Bundle, Catalogue, MachineSize, Partner, Region, Size, memory_bytes
-from gereedschapskist.hub.environment import OfferInvalid, environment_offer
+from gereedschapskist.core.environment import OfferInvalid, environment_offer
 
 from .config import CLOUD_KEY, CloudSpec, ContractStack, KafkaSpec, PlatformStack
 from .errors import (

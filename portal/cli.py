@@ -80,14 +80,14 @@ def register_environment_command(
     The portal then starts that organisation's workspaces there; its token goes in
     GEREEDSCHAPSKIST_PORTAL_HUB_TOKENS (a JSON object: environment name → token).
     """
-    from gereedschapskist.catalogue import default_root
-    from gereedschapskist.hub.environment import EnvironmentInvalid, load_environment
+    from gereedschapskist.core import paths
+    from gereedschapskist.core.environment import EnvironmentInvalid, load_environment
 
     from .models import EnvironmentKind, EnvironmentStage, Organisation
     from .services.environments import register_environment
 
     try:
-        spec = load_environment(name, infra_dir or default_root().parent / "infra")
+        spec = load_environment(name, paths.infra_dir(infra_dir))
     except EnvironmentInvalid as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(1) from None

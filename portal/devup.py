@@ -11,8 +11,8 @@ import secrets
 import sys
 from pathlib import Path
 
-from gereedschapskist.hub.processes import ManagedProcess
-from gereedschapskist.hub.up import Running, UpContext, UpStep
+from gereedschapskist.dev.processes import ManagedProcess
+from gereedschapskist.dev.up import Running, UpContext, UpStep
 
 from .db import make_engine, upgrade
 from .settings import ENV_PREFIX, PortalSettings
@@ -49,7 +49,7 @@ def portal_environment(ctx: UpContext) -> dict[str, str]:
         "ENVIRONMENT_STAGE": "development",
     }
     if ctx.catalogue_dir is not None:
-        values["CATALOGUE_ROOT"] = str(Path(ctx.catalogue_dir).resolve())
+        values["CATALOGUE_DIR"] = str(Path(ctx.catalogue_dir).resolve())
     return {f"{ENV_PREFIX}{key}": value for key, value in values.items()}
 
 

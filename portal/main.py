@@ -105,7 +105,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     templates = Jinja2Templates(directory=HERE / "templates")
     state = PortalState(
         settings=settings, engine=engine, sessions=session_factory(engine),
-        catalogue=catalogue_model or load(settings.catalogue_root),
+        catalogue=catalogue_model or load(settings.catalogue_dir),
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
                   status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory),
         oidc=OidcLogin(settings), templates=templates)

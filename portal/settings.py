@@ -75,7 +75,7 @@ class PortalSettings(BaseSettings):
                                               description="how often workspace states are synced from the hubs; "
                                                           "0 turns the background sync off")
 
-    catalogue_root: Path | None = Field(default=None, description="catalogue folder; default: the project's")
+    catalogue_dir: Path | None = Field(default=None, description="catalogue folder; default: the project's")
 
     @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
     @classmethod

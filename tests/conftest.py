@@ -22,9 +22,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from gereedschapskist.hub.demo import DemoAccount, load_accounts
-from gereedschapskist.hub.devclient import HubUser
-from gereedschapskist.hub.devstack import (
+from gereedschapskist.dev.demo import DemoAccount, load_accounts
+from gereedschapskist.dev.devclient import HubUser
+from gereedschapskist.dev.devstack import (
     DevSecrets, HubProcess, OidcProvider, free_port, hub_client, portal_client,
 )
 

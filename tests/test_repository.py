@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
+import zipfile
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from gereedschapskist.catalogue import load_catalogue
@@ -22,27 +26,52 @@ def test_fixed_top_level_layout():
                  "Makefile", ".ci/run"):
         assert (ROOT / name).exists(), name
     allowed = {"pyproject.toml", "uv.lock", "infra", "hub", "images", "catalogue-of-tools", "portal", "tests",
-               "README.md", "Makefile", "docs"}
+               "README.md", "Makefile", "docs", "gereedschapskist", "dev"}
     listed = subprocess.run(["git", "-C", str(ROOT), "ls-files"], capture_output=True, text=True, check=True).stdout
     tracked = {line.split("/")[0] for line in listed.splitlines() if not line.startswith(".")}
     assert tracked <= allowed, tracked - allowed
 
 
-def test_every_python_package_folder_is_mapped_in_pyproject():
-    """setuptools' package list must follow the tree (a missing entry breaks only the built wheel/image)."""
-    tool = PYPROJECT["tool"]["setuptools"]
-    mapping = tool["package-dir"]
-    declared = set(tool["packages"])
-    found = set()
-    for package, folder in mapping.items():
-        base = ROOT / folder
-        for init in base.rglob("__init__.py"):
-            if "node_modules" in init.parts or ".venv" in init.parts:
-                continue
-            rel = init.parent.relative_to(base)
-            found.add(".".join([package, *rel.parts]) if rel.parts else package)
-    # sub-packages mapped to a folder of their own belong to that mapping only
-    assert found == declared, (found - declared, declared - found)
+COMPONENTS = ("hub", "portal", "images", "infra", "dev")
+
+
+def test_every_component_folder_appears_in_the_root_package_as_a_link():
+    """``gereedschapskist/<component>`` is a relative link to the top-level folder, so the import name is a
+    plain path for static tools and setuptools' package finder (which follows links) puts it in the wheel."""
+    root_package = ROOT / "gereedschapskist"
+    for component in COMPONENTS:
+        link = root_package / component
+        assert link.is_symlink(), f"{link} must be a link to ../{component}"
+        assert Path(link.readlink()) == Path("..") / component
+        assert (ROOT / component / "__init__.py").is_file(), component
+    schemas = root_package / "catalogue" / "schemas"
+    assert schemas.is_symlink() and schemas.resolve() == (ROOT / "catalogue-of-tools" / "schema").resolve()
+    linked = {p.name for p in root_package.iterdir() if p.is_symlink()}
+    assert linked == set(COMPONENTS), linked
+
+
+@pytest.mark.network
+def test_the_wheel_holds_every_package_of_the_tree_and_its_data(tmp_path):
+    """The wheel's package list comes from the tree (``packages.find`` follows the links), never from a
+    hand-kept list; images install this wheel, so a package or data file missing here breaks them."""
+    uv = Path(sys.executable).with_name("uv")
+    subprocess.run([str(uv), "build", "--wheel", "--out-dir", str(tmp_path), str(ROOT)], check=True,
+                   capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("gereedschapskist-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    expected = set()
+    for folder, dirs, files in os.walk(ROOT / "gereedschapskist", followlinks=True):
+        dirs[:] = [d for d in dirs if d not in ("node_modules", "__pycache__")]
+        rel = Path(folder).relative_to(ROOT)
+        if "__init__.py" in files:
+            expected |= {(rel / f).as_posix() for f in files if f.endswith(".py")}
+    missing = expected - names
+    assert not missing, sorted(missing)[:20]
+    for data in ("gereedschapskist/catalogue/schemas/bundle.schema.json", "gereedschapskist/dev/oidc-provider/server.mjs",
+                 "gereedschapskist/dev/oidc-provider/demo-accounts.json", "gereedschapskist/hub/proxy/package.json",
+                 "gereedschapskist/portal/templates/base.html", "gereedschapskist/portal/migrations/script.py.mako"):
+        assert data in names, data
+    assert not any(n.startswith(("tests/", "hub/", "portal/", "catalogue-of-tools/")) for n in names)
 
 
 def test_ci_runs_the_readme_test_command():

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from gereedschapskist.hub.processes import free_port
+from gereedschapskist.dev.processes import free_port
 
 ROUNDS = 5
 OPTIONS = {"bundle": "tiny-cowsay", "size": "small"}

@@ -12,7 +12,7 @@ import time
 
 from playwright.sync_api import Page, expect
 
-from gereedschapskist.hub.devstack import hub_api
+from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
 from gereedschapskist.portal.testing import PortalServer
@@ -35,7 +35,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         database_url=database.url, state_dir=tmp_path, session_secret="e" * 40,
         public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
         oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
-        hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_root=hub_stack.catalogue_dir,
+        hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_dir=hub_stack.catalogue_dir,
         reconcile_interval_seconds=0)
     account = demo_accounts["anna"]                    # role bi, organisation minfin; never logged in before
     with PortalServer(create_app(settings), hub_stack.ports.portal) as portal, shots.on_failure(page):

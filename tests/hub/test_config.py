@@ -14,9 +14,9 @@ from traitlets.config import Config
 
 from gereedschapskist.catalogue import load
 from gereedschapskist.hub.config import CULLER_SCOPES, PORTAL_ROLE, PORTAL_SCOPES, configure
-from gereedschapskist.hub.devclient import follow_progress
-from gereedschapskist.hub.devstack import hub_api
-from gereedschapskist.hub.environment import load_environment
+from gereedschapskist.dev.devclient import follow_progress
+from gereedschapskist.dev.devstack import hub_api
+from gereedschapskist.core.environment import load_environment
 from gereedschapskist.hub.kubernetes import BundleKubeSpawner
 from gereedschapskist.hub.settings import HubSettings, HubSettingsInvalid
 from gereedschapskist.hub.spawner import BundleSpawner

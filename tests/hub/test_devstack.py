@@ -13,8 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gereedschapskist.hub.devclient import LoginFailed, oidc_login
-from gereedschapskist.hub.devstack import DevSecrets, OidcProvider, hub_client
+from gereedschapskist.dev.devclient import LoginFailed, oidc_login
+from gereedschapskist.dev.devstack import DevSecrets, OidcProvider, hub_client
 
 
 def b64url(data: bytes) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from gereedschapskist.catalogue import load
-from gereedschapskist.hub.environment import EnvironmentInvalid, OfferInvalid, environment_offer, load_environment
+from gereedschapskist.core.environment import EnvironmentInvalid, OfferInvalid, environment_offer, load_environment
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 CATALOGUE = load()

@@ -20,7 +20,7 @@ from tornado import web
 from traitlets.config import Config
 
 from gereedschapskist.catalogue import load
-from gereedschapskist.hub.environment import load_environment
+from gereedschapskist.core.environment import load_environment
 from gereedschapskist.hub.kubernetes import (
     GPU_RESOURCE, POOL_LABEL, USER_UID, BundleKubeSpawner, configure_kubernetes, profiles_for,
 )

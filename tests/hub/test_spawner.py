@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gereedschapskist.hub.devclient import HubRequestFailed
+from gereedschapskist.dev.devclient import HubRequestFailed
 
 COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
 FRESH = {"bundle": "tiny-fresh", "size": "small"}  # no other test starts it: its first launch builds

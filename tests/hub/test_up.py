@@ -9,10 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-from gereedschapskist.hub.devclient import HubUser, oidc_login
-from gereedschapskist.hub.devstack import DevSecrets
-from gereedschapskist.hub.processes import ManagedProcess, free_port, port_is_free
-from gereedschapskist.hub.up import Running, UpContext, UpStep, all_steps, run
+from gereedschapskist.dev.devclient import HubUser, oidc_login
+from gereedschapskist.dev.devstack import DevSecrets
+from gereedschapskist.dev.processes import ManagedProcess, free_port, port_is_free
+from gereedschapskist.dev.up import Running, UpContext, UpStep, all_steps, run
 
 CLI = str(Path(sys.executable).parent / "gereedschapskist")
 

@@ -12,7 +12,7 @@ from gereedschapskist import __version__
 from gereedschapskist.catalogue import load
 from gereedschapskist.cli import build_app
 from gereedschapskist.hub.config import PORTAL_SCOPES
-from gereedschapskist.hub.environment import EnvironmentSpec, load_environment
+from gereedschapskist.core.environment import EnvironmentSpec, load_environment
 from gereedschapskist.hub.values import CATALOGUE_MOUNT, ValuesInvalid, render_values
 
 INFRA = Path(__file__).parent / "fixtures" / "infra"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from gereedschapskist.hub.devstack import DevSecrets
-from gereedschapskist.hub.up import UpContext, all_steps
+from gereedschapskist.dev.devstack import DevSecrets
+from gereedschapskist.dev.up import UpContext, all_steps
 from gereedschapskist.portal.devup import portal_environment, session_secret
 from gereedschapskist.portal.settings import PortalSettings
 
@@ -37,4 +37,4 @@ def test_the_portal_is_configured_for_the_local_provider_and_hub(tmp_path, monke
     assert settings.oidc_client_secret.get_secret_value() == secrets.portal_client_secret
     assert settings.hub_url == "http://127.0.0.1:8000" and settings.hub_token("local") == secrets.portal_api_token
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'portal.sqlite'}"
-    assert settings.catalogue_root == tmp_path / "catalogue"
+    assert settings.catalogue_dir == tmp_path / "catalogue"

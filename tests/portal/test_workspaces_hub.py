@@ -11,14 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gereedschapskist.hub.devclient import oidc_login
-from gereedschapskist.hub.devstack import hub_api
+from gereedschapskist.dev.devclient import oidc_login
+from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import RegisterAction, RegisterEntry, User
 from gereedschapskist.portal.settings import PortalSettings
 from gereedschapskist.portal.testing import PortalServer, TcpRelay
 
-from gereedschapskist.hub.processes import free_port
+from gereedschapskist.dev.processes import free_port
 
 
 def stack_settings(database, tmp_path, hub_stack, *, hub_url: str | None = None) -> PortalSettings:
@@ -27,7 +27,7 @@ def stack_settings(database, tmp_path, hub_stack, *, hub_url: str | None = None)
         public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
         oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
         hub_url=hub_url or hub_stack.url, hub_api_token=hub_stack.portal_api_token,
-        catalogue_root=hub_stack.catalogue_dir, reconcile_interval_seconds=0, hub_status_ttl_seconds=0,
+        catalogue_dir=hub_stack.catalogue_dir, reconcile_interval_seconds=0, hub_status_ttl_seconds=0,
         hub_timeout_seconds=60)
 
 

@@ -14,6 +14,8 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from gereedschapskist.core import paths
+
 from . import rules
 from .model import (
     Bundle, Catalogue, ContractTemplate, Ecosystem, Image, Interface, Licence, Lifecycle, LocalText,
@@ -62,8 +64,9 @@ class LoadResult:
 
 
 def default_root() -> Path:
-    """The catalogue that ships with this checkout (``catalogue-of-tools/`` beside the package)."""
-    return Path(__file__).resolve().parents[2]
+    """The catalogue folder when none is configured: ``catalogue-of-tools/`` of the source checkout
+    (:func:`gereedschapskist.core.paths.catalogue_dir`)."""
+    return paths.catalogue_dir()
 
 
 def load(root: Path | None = None, *, today: date | None = None) -> Catalogue:

@@ -2,8 +2,10 @@
 
 An environment is defined in the Pulumi stack file of its contract,
 ``infra/Pulumi.<name>.yaml``, under the key ``gereedschapskist:environment``.
-The hub (``gereedschapskist hub values``) and the infrastructure program both read it
-through :func:`load_environment`, so the definition is parsed in one place.
+The hub (``gereedschapskist hub values``), the portal (``db register-environment``) and the
+infrastructure program read it through :func:`load_environment` (or :func:`environment_from`, for a
+stack file already read), so the definition is parsed in one place; :func:`environment_offer` is the one
+rule of what an environment offers.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from gereedschapskist.catalogue import Bundle, Catalogue
 
+from .groups import PLATFORM_ADMINS
+from .refusal import Refusal, format_validation_errors
+
 ENVIRONMENT_KEY = "gereedschapskist:environment"
 NAME_PATTERN = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
 
 
-class EnvironmentInvalid(Exception):
+class EnvironmentInvalid(Refusal):
     """An environment definition is missing or invalid; the message names file, field and value."""
+
+    reason = "invalid-environment"
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 class OidcSpec(BaseModel):
@@ -54,7 +64,7 @@ class EnvironmentSpec(BaseModel):
         description="development is flexible; production is strict (catalogue images only, egress allow-list)")
     public_url: HttpUrl = Field(description="the URL users open, e.g. https://hub.minfin.gereedschapskist.nl")
     oidc: OidcSpec
-    admin_group: str = Field(default="gereedschapskist:admins", min_length=1,
+    admin_group: str = Field(default=PLATFORM_ADMINS, min_length=1,
                              description="members of this group are hub admins")
     roles: tuple[str, ...] | None = Field(default=None, description="roles offered here; all when left out")
     bundles: tuple[str, ...] | None = Field(default=None,
@@ -64,31 +74,47 @@ class EnvironmentSpec(BaseModel):
     max_servers_per_user: int = Field(default=3, ge=1, le=20, description="named servers a user may run at once")
 
 
-def load_environment(name: str, infra_dir: Path) -> EnvironmentSpec:
-    """Read ``infra/Pulumi.<name>.yaml`` and return its environment section, validated."""
+def stack_file(name: str, infra_dir: Path) -> Path:
+    """``infra_dir/Pulumi.<name>.yaml``, or :class:`EnvironmentInvalid` naming the stacks that exist."""
     file = infra_dir / f"Pulumi.{name}.yaml"
     if not file.is_file():
         known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in infra_dir.glob("Pulumi.*.yaml"))
         raise EnvironmentInvalid(f"no environment {name!r}: {file} does not exist; known: {', '.join(known) or 'none'}")
+    return file
+
+
+def read_stack(file: Path) -> dict:
+    """The ``config:`` mapping of a stack file (safe YAML), or :class:`EnvironmentInvalid`."""
     try:
         data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise EnvironmentInvalid(f"{file}: not valid YAML: {exc}") from exc
-    section = (data.get("config") or {}).get(ENVIRONMENT_KEY)
+    if not isinstance(data, dict) or not isinstance(data.get("config") or {}, dict):
+        raise EnvironmentInvalid(f"{file}: must be a mapping with a `config:` mapping")
+    return data.get("config") or {}
+
+
+def environment_from(config: dict, *, name: str, file: Path) -> EnvironmentSpec:
+    """Validate the ``gereedschapskist:environment`` section of a stack's ``config`` (already read)."""
+    section = config.get(ENVIRONMENT_KEY)
     if section is None:
         raise EnvironmentInvalid(f"{file}: config.{ENVIRONMENT_KEY} is missing")
     try:
         spec = EnvironmentSpec.model_validate(section)
     except ValidationError as exc:
-        lines = [
-            f"{file}: config.{ENVIRONMENT_KEY}.{'.'.join(map(str, err['loc']))} = {err.get('input')!r}: {err['msg']}"
-            for err in exc.errors()
-        ]
-        raise EnvironmentInvalid("\n".join(lines)) from exc
+        raise EnvironmentInvalid("\n".join(format_validation_errors(
+            exc, name=lambda field: f"{file}: config.{ENVIRONMENT_KEY}.{field}",
+            show_value=lambda field, value: True))) from exc
     if spec.name != name:
         raise EnvironmentInvalid(f"{file}: config.{ENVIRONMENT_KEY}.name = {spec.name!r}: must equal the stack "
-                                f"name {name!r}")
+                                 f"name {name!r}")
     return spec
+
+
+def load_environment(name: str, infra_dir: Path) -> EnvironmentSpec:
+    """Read ``infra/Pulumi.<name>.yaml`` and return its environment section, validated."""
+    file = stack_file(name, infra_dir)
+    return environment_from(read_stack(file), name=name, file=file)
 
 
 # --------------------------------------------------------------------------- what an environment offers
@@ -103,13 +129,13 @@ class OfferProblem:
     message: str
 
 
-class OfferInvalid(Exception):
+class OfferInvalid(Refusal):
     """The environment's roles or bundles do not fit the catalogue; ``problems`` lists every one."""
 
     def __init__(self, reason: str, problems: list[OfferProblem]):
-        self.reason = reason  # unknown-role | unknown-bundle | nothing-offered
+        # reason: unknown-role | unknown-bundle | nothing-offered
         self.problems = problems
-        super().__init__("; ".join(f"{p.field} {p.value!r} {p.message}" for p in problems))
+        super().__init__(reason, "; ".join(f"{p.field} {p.value!r} {p.message}" for p in problems))
 
 
 @dataclass(frozen=True)

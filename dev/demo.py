@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .groups import organisations_of, roles_of
+from gereedschapskist.core.groups import organisations_of, roles_of
 
 ACCOUNTS_FILE = Path(__file__).resolve().parent / "oidc-provider" / "demo-accounts.json"
 

@@ -2,7 +2,7 @@
 
 Used by ``gereedschapskist up`` and by the shared pytest fixtures (``tests/conftest.py``)::
 
-    from gereedschapskist.hub.devstack import DevSecrets, OidcProvider, HubProcess, hub_client, portal_client
+    from gereedschapskist.dev.devstack import DevSecrets, OidcProvider, HubProcess, hub_client, portal_client
     secrets = DevSecrets.load_or_create(state_dir)
     provider = OidcProvider.start(state_dir, [hub_client(hub_port, secrets), portal_client(portal_port, secrets)])
     hub = HubProcess.start(state_dir, provider, port=hub_port, secrets=secrets)
@@ -31,10 +31,10 @@ import httpx
 
 from .demo import ACCOUNTS_FILE
 from .processes import ManagedProcess, ProcessFailed, free_port
-from .settings import ENV_PREFIX, HUB_DIR
-from .spawner import kill_recorded_servers
+from gereedschapskist.hub.settings import ENV_PREFIX, HUB_DIR
+from gereedschapskist.hub.spawner import kill_recorded_servers
 
-PROVIDER_DIR = HUB_DIR / "oidc-provider"
+PROVIDER_DIR = Path(__file__).resolve().parent / "oidc-provider"
 PROXY_DIR = HUB_DIR / "proxy"
 HUB_CONFIG_FILE = HUB_DIR / "jupyterhub_config.py"
 NODE_APPS = (PROVIDER_DIR, PROXY_DIR)
