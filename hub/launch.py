@@ -16,10 +16,13 @@ from tornado import web
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
 
 from gereedschapskist.core.groups import roles_of
+from gereedschapskist.core.refusal import REASON_HEADER
+
 from .interfaces import InterfaceAvailability
 
 OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile"})
-REASON_HEADER = "X-Gereedschapskist-Reason"
+#: The HTTP status of a refusal the catalogue decides, by reason (403 when not named here).
+REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409}
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,31 +80,16 @@ def authorise_request(
         raise LaunchForbidden("not-in-environment", f"Bundle {bundle_id!r} is not offered in this environment.")
     try:
         bundle, size = catalogue.authorise_launch(roles, bundle_id, size_id or None)
+        interface = bundle.choose_interface(interface_id, unavailable=lambda i: _unavailable(interfaces, i))
     except LaunchRefused as refused:
-        raise LaunchForbidden(refused.reason, refused.message) from None
-    return LaunchRequest(bundle, size, _choose_interface(bundle, interface_id, interfaces))
+        raise LaunchForbidden(refused.reason, refused.message,
+                              status=REFUSAL_STATUS.get(refused.reason, 403)) from None
+    return LaunchRequest(bundle, size, interface)
 
 
-def _choose_interface(bundle: Bundle, interface_id: str | None, interfaces: InterfaceAvailability) -> Interface:
-    if interface_id is None:
-        for interface in bundle.interfaces:
-            if interfaces.status(interface).available:
-                return interface
-        notes = "; ".join(interfaces.status(i).note for i in bundle.interfaces)
-        raise LaunchForbidden("interface-unavailable", f"Bundle {bundle.id!r} cannot start here: {notes}.",
-                              status=409)
-    try:
-        interface = Interface(interface_id)
-    except ValueError:
-        interface = None
-    if interface is None or interface not in bundle.interfaces:
-        choices = ", ".join(i.value for i in bundle.interfaces)
-        raise LaunchForbidden("unknown-interface",
-                              f"Bundle {bundle.id!r} has no interface {interface_id!r}; choose {choices}.", status=400)
+def _unavailable(interfaces: InterfaceAvailability, interface: Interface) -> str | None:
     status = interfaces.status(interface)
-    if not status.available:
-        raise LaunchForbidden("interface-unavailable", status.note, status=409)
-    return interface
+    return None if status.available else status.note
 
 
 def make_apply_user_options(

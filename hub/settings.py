@@ -1,7 +1,7 @@
 """The hub's one settings object (environment prefix ``GEREEDSCHAPSKIST_HUB_``).
 
 Nothing else in :mod:`gereedschapskist.hub` reads ``os.environ``. ``make up`` and the test
-fixtures (:mod:`.devstack`) pass these variables to the ``jupyterhub`` process; on Kubernetes the
+fixtures (:mod:`gereedschapskist.dev.devstack`) pass these variables to the ``jupyterhub`` process; on Kubernetes the
 rendered Helm values set them through ``hub.extraEnv``.
 """
 
@@ -13,13 +13,21 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gereedschapskist.core.groups import PLATFORM_ADMINS
+from gereedschapskist.core.refusal import Refusal
+
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "development"})
 
 
-class HubSettingsInvalid(Exception):
+class HubSettingsInvalid(Refusal):
     """The hub's settings cannot work; the message names the variable."""
+
+    reason = "invalid-settings"
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 class HubSettings(BaseSettings):
@@ -37,6 +45,12 @@ class HubSettings(BaseSettings):
     hub_port: int = Field(default=8081, ge=1, le=65535, description="the hub's own API port on 127.0.0.1")
     proxy_api_port: int = Field(default=8001, ge=1, le=65535, description="configurable-http-proxy's API port")
     catalogue_dir: Path | None = Field(default=None, description="the catalogue tree; the bundled one when unset")
+    roles: tuple[str, ...] | None = Field(
+        default=None, description="Kubernetes backend: the roles this environment offers, as a JSON list "
+                                  "(e.g. [\"bi\", \"ml\"]); every role of the catalogue when unset")
+    bundles: tuple[str, ...] | None = Field(
+        default=None, description="Kubernetes backend: the bundles this environment offers, as a JSON list; "
+                                  "every offered bundle of its roles when unset")
 
     oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL (discovery is read from it)")
     oidc_client_id: str = Field(default="hub", description="the hub's client id at the issuer")
@@ -46,7 +60,7 @@ class HubSettings(BaseSettings):
     oidc_scopes: tuple[str, ...] = Field(default=("openid", "profile", "email", "groups"))
     allowed_groups: tuple[str, ...] = Field(
         default=(), description="only members of these groups may log in; empty: everyone the issuer accepts")
-    admin_group: str = Field(default="gereedschapskist:admins", description="members become hub admins")
+    admin_group: str = Field(default=PLATFORM_ADMINS, description="members become hub admins")
 
     portal_api_token: SecretStr | None = Field(
         default=None, description="API token of the `portal` service (role gereedschapskist-portal); "

@@ -6,18 +6,17 @@ Routes never build error responses themselves: they raise these, and the handler
 
 from __future__ import annotations
 
+from gereedschapskist.core.refusal import Refusal
 
-class PortalError(Exception):
-    """Base class. ``status`` is the HTTP status the error maps to."""
+
+class PortalError(Refusal):
+    """Base class, a :class:`~gereedschapskist.core.refusal.Refusal`. ``status`` is the HTTP status it maps to."""
 
     status = 400
     reason = "bad-request"
 
     def __init__(self, message: str, *, reason: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        if reason is not None:
-            self.reason = reason
+        super().__init__(reason, message)
         if status is not None:
             self.status = status
 
@@ -87,7 +86,8 @@ class HubStartFailed(HubError):
 
 
 class HubRefused(HubError):
-    """The hub refused the request (e.g. its own role rule, a server limit); nothing was started."""
+    """The hub refused the request; nothing was started. ``reason`` is the hub's own (its refusal reason header,
+    e.g. ``role`` or ``not-in-environment``), ``hub-refused`` only when the hub sent none (e.g. a server limit)."""
 
     status = 403
     reason = "hub-refused"

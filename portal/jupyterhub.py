@@ -4,9 +4,12 @@ Uses the documented API (``/hub/api``) with the portal service's token. Scopes i
 more: ``admin:users`` (create a user the hub has not seen yet and read their groups), ``admin:groups``
 (keep the user's org:/role: groups in step with the portal, creating a group the hub lacks) and
 ``servers`` (start, stop, read and follow the progress of named servers). Every failure becomes one of the
-portal's errors with a ``reason``:
-``hub-unavailable`` (no answer), ``hub-refused`` (the hub said no, e.g. its own role rule),
-``hub-error`` (anything else).
+portal's errors with a ``reason``, read from the response's status and headers, never from its text:
+``hub-unavailable`` (no answer), the hub's own refusal reason from its reason header (``role``,
+``not-in-environment``, … — :data:`~gereedschapskist.core.refusal.REASON_HEADER`), ``hub-refused`` (the hub said
+no without a reason, e.g. a server limit), ``hub-token`` (the hub refused the portal's token or its scopes: a
+401, or a 403 without a reason header), ``start-failed`` (the start itself failed at once) and ``hub-error``
+(anything else).
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ from urllib.parse import quote
 
 import httpx
 
-from .errors import HubError, HubRefused, HubStartFailed, HubUnavailable, NotFound
-from .workspace_hub import MANAGED_GROUP_PREFIXES, ProgressEvent, ServerInfo, WorkspaceHub
+from gereedschapskist.core.groups import is_managed
+from gereedschapskist.core.refusal import REASON_HEADER
+
+from .errors import HubError, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
+from .workspace_hub import ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +77,12 @@ class JupyterHubAdapter(WorkspaceHub):
     # -- plumbing ------------------------------------------------------------------------------------
     def _request(self, method: str, path: str, *, ok: tuple[int, ...], timeout: float | None = None,
                  **kwargs: Any) -> httpx.Response:
+        response = self._send(method, path, timeout=timeout, **kwargs)
+        if response.status_code in ok:
+            return response
+        raise self._error(method, path, response)
+
+    def _send(self, method: str, path: str, *, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         if not self._token and path != "/":
             raise HubUnavailable(f"the portal has no API token for the hub at {self.api_url}; set "
                                  "GEREEDSCHAPSKIST_PORTAL_HUB_API_TOKEN", reason="hub-not-configured")
@@ -80,21 +92,26 @@ class JupyterHubAdapter(WorkspaceHub):
             raise HubUnavailable(f"the hub at {self.api_url} did not answer {method} {path} in time") from exc
         except httpx.HTTPError as exc:
             raise HubUnavailable(f"the hub at {self.api_url} cannot be reached: {exc.__class__.__name__}") from exc
-        if response.status_code in ok:
-            return response
-        message = _hub_message(response)
-        if response.status_code in (502, 503, 504):
-            raise HubUnavailable(f"the hub at {self.api_url} is not ready: {message}")
-        if response.status_code in (401,):
-            raise HubError(f"the hub at {self.api_url} rejected the portal's token: {message}",
-                           reason="hub-token")
-        if response.status_code == 403 and "requires any of" in message:
-            raise HubError(f"the portal's token lacks a scope at the hub: {message}", reason="hub-token")
-        if response.status_code in (400, 403, 409):
-            raise HubRefused(message)
-        if response.status_code == 404:
-            raise NotFound(f"the hub has no {path}", reason="hub-not-found")
-        raise HubError(f"the hub answered {method} {path} with HTTP {response.status_code}: {message}")
+        return response
+
+    def _error(self, method: str, path: str, response: httpx.Response) -> PortalError:
+        """The portal's error for a hub answer that is not one of the expected ones."""
+        status, message = response.status_code, _hub_message(response)
+        reason = response.headers.get(REASON_HEADER) or None
+        if status in (502, 503, 504):
+            return HubUnavailable(f"the hub at {self.api_url} is not ready: {message}")
+        if status in (400, 403, 409) and reason is not None:     # the hub refused the launch, and says why
+            return HubRefused(message, reason=reason)
+        if status == 401:
+            return HubError(f"the hub at {self.api_url} rejected the portal's token: {message}", reason="hub-token")
+        if status == 403:   # JupyterHub's own 403 (no reason header): the token or its scopes do not allow this
+            return HubError(f"the hub did not allow the portal's token {method} {path}: {message}",
+                            reason="hub-token")
+        if status in (400, 409):
+            return HubRefused(message)
+        if status == 404:
+            return NotFound(f"the hub has no {path}", reason="hub-not-found")
+        return HubError(f"the hub answered {method} {path} with HTTP {status}: {message}")
 
     # -- interface -------------------------------------------------------------------------------------
     def open_url(self, server_url: str) -> str:
@@ -125,19 +142,17 @@ class JupyterHubAdapter(WorkspaceHub):
             except NotFound:
                 self._request("POST", f"/groups/{_path(group)}", ok=(201, 409), json=members)
                 self._request("POST", f"/groups/{_path(group)}/users", ok=(200,), json=members)
-        stale = {g for g in current - wanted if g.startswith(MANAGED_GROUP_PREFIXES)}
+        stale = {g for g in current - wanted if is_managed(g)}
         for group in sorted(stale):
             self._request("DELETE", f"/groups/{_path(group)}/users", ok=(200, 204), json={"users": [username]})
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         path = f"/users/{_path(username)}/servers/{_path(server_name)}"
-        try:
-            response = self._request("POST", path, ok=(201, 202),
-                                     json={"user_options": options, "display_name": server_name})
-        except HubError as exc:
-            if exc.reason == "hub-error" and " HTTP 500: " in exc.message:   # the spawn itself failed at once
-                raise HubStartFailed(exc.message.split(" HTTP 500: ", 1)[1]) from exc
-            raise
+        response = self._send("POST", path, json={"user_options": options, "display_name": server_name})
+        if response.status_code == 500:      # the hub accepted the launch and the spawn itself failed at once
+            raise HubStartFailed(_hub_message(response))
+        if response.status_code not in (201, 202):
+            raise self._error("POST", path, response)
         if response.status_code == 201:
             return self.server(username=username, server_name=server_name) or ServerInfo(server_name, ready=True)
         return ServerInfo(server_name, ready=False, pending="spawn")

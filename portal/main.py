@@ -25,6 +25,7 @@ from gereedschapskist.catalogue import Catalogue, load
 
 from . import api
 from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
+from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
 from .routes import auth, catalogue, errors, home, organisations, workspaces
@@ -107,7 +108,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
         settings=settings, engine=engine, sessions=session_factory(engine),
         catalogue=catalogue_model or load(settings.catalogue_dir),
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
-                  status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory),
+                  status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory or JupyterHubAdapter),
         oidc=OidcLogin(settings), templates=templates)
     app = FastAPI(title="Gereedschapskist portal", version=__version__, lifespan=lifespan,
                   description="Browse the catalogue of tools for your roles and launch, follow and stop "

@@ -14,12 +14,20 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gereedschapskist.core.groups import PLATFORM_ADMINS
+from gereedschapskist.core.refusal import Refusal, format_validation_errors
+
 ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 PLACEHOLDER_SECRET = "development-only-change-me"
 
 
-class SettingsInvalid(Exception):
+class SettingsInvalid(Refusal):
     """The portal's configuration is unusable; the message names each variable and value."""
+
+    reason = "invalid-settings"
+
+    def __init__(self, message: str):
+        super().__init__(None, message)
 
 
 class PortalSettings(BaseSettings):
@@ -55,7 +63,7 @@ class PortalSettings(BaseSettings):
         default="provider", description="provider: logout also ends the login at the issuer (its end-session "
                                         "endpoint; register PUBLIC_URL + '/' as post-logout redirect); portal: "
                                         "only the portal's session")
-    admin_group: str = Field(default="gereedschapskist:admins", description="group of platform admins")
+    admin_group: str = Field(default=PLATFORM_ADMINS, description="group of platform admins")
 
     hub_url: str | None = Field(default=None, description="public URL of the default (local) hub; "
                                                           "registers the default Environment when set")
@@ -133,11 +141,7 @@ def load_settings(**overrides: object) -> PortalSettings:
     try:
         return PortalSettings(**overrides)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            field = ".".join(str(p) for p in err["loc"]) or "settings"
-            name = f"{ENV_PREFIX}{field.upper()}" if field != "settings" else "settings"
-            value = err.get("input")
-            shown = "" if isinstance(value, dict) or field == "settings" else f" = {value!r}"
-            lines.append(f"{name}{shown}: {err['msg']}")
+        lines = format_validation_errors(
+            exc, name=lambda field: f"{ENV_PREFIX}{field.upper()}" if field else "settings",
+            show_value=lambda field, value: not isinstance(value, dict))
         raise SettingsInvalid("invalid portal settings:\n  " + "\n  ".join(lines)) from exc

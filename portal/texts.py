@@ -1,7 +1,8 @@
 """Every text the portal shows, in Dutch and English. Templates call ``t("key")``.
 
 Error pages show a localised headline per ``reason`` (``error.<reason>``) above the error's own message,
-which names the values involved.
+which names the values involved; the JSON API sends the same headline as ``title``. Every reason the portal,
+the catalogue or the hub can give has one (the hub's reasons reach the portal through its reason header).
 """
 
 from __future__ import annotations
@@ -130,6 +131,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.unknown-organisation": ("Onbekende organisatie", "Unknown organisation"),
     "error.role": ("Dit pakket hoort niet bij uw rol", "This bundle is not for your role"),
     "error.not-offered": ("Dit pakket wordt niet meer aangeboden", "This bundle is no longer offered"),
+    "error.not-in-environment": ("Dit pakket wordt in de omgeving van uw organisatie niet aangeboden",
+                                 "This bundle is not offered in your organisation's environment"),
+    "error.interface-unavailable": ("Deze werkomgeving is hier niet beschikbaar",
+                                    "This interface is not available here"),
+    "error.no-bundle": ("Kies een pakket om te starten", "Choose a bundle to start"),
+    "error.bad-options": ("De hub begreep de startopties niet", "The hub did not understand the launch options"),
     "error.not-a-member": ("U bent geen lid van die organisatie", "You are not a member of that organisation"),
     "error.no-organisation": ("U hoort bij geen organisatie", "You belong to no organisation"),
     "error.organisation-required": ("Kies een organisatie", "Choose an organisation"),
@@ -161,6 +168,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.http-error": ("Er ging iets mis", "Something went wrong"),
     "error.hub-not-found": ("De hub kent dit niet (meer)", "The hub does not know this (any more)"),
     "error.start-failed": ("Starten is mislukt", "Starting failed"),
+    "error.invalid-settings": ("De instellingen zijn ongeldig", "The settings are invalid"),
 }
 
 
@@ -175,6 +183,13 @@ def translator(language: str) -> Callable[..., str]:
         return text.format(**values) if values else text
 
     return t
+
+
+def reason_title(language: str, reason: str) -> str:
+    """The headline of an error ``reason`` in ``language``; the general one for a reason without a text."""
+    t = translator(language)
+    title = t(f"error.{reason}")
+    return t("error.title") if title == f"error.{reason}" else title
 
 
 def pick_language(*, chosen: str | None, accept_language: str | None, default: str) -> str:

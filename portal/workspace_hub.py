@@ -1,10 +1,11 @@
 """The portal's view of a hub: a small interface the workspace service talks to.
 
-:class:`WorkspaceHub` is the plug point (the JupyterHub REST API adapter is
-:class:`gereedschapskist.portal.jupyterhub.JupyterHubAdapter`); implementations raise only the portal's
+:class:`WorkspaceHub` is the plug point (the JupyterHub REST API adapter, ``jupyterhub.JupyterHubAdapter``,
+implements it; imports go one way: adapter → this module, never back); implementations raise only the portal's
 own errors (:class:`~gereedschapskist.portal.errors.HubUnavailable`, ``HubRefused``, ``HubError``), each with
-a ``reason``, never an ``httpx`` exception. :class:`Hubs` holds one adapter per Environment and remembers
-for a few seconds whether each hub answers, so pages can say plainly when workspaces are unavailable.
+a ``reason``, never an ``httpx`` exception. :class:`Hubs` holds one adapter per Environment — made by the
+factory the app passes in (:func:`gereedschapskist.portal.main.create_app`) — and remembers for a few seconds
+whether each hub answers, so pages can say plainly when workspaces are unavailable.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from datetime import datetime
 from typing import AsyncIterator, Callable, Iterable, Protocol
 
 from .errors import HubUnavailable
-
-#: Hub groups the portal manages for a user (the same groups the login token carries).
-MANAGED_GROUP_PREFIXES = ("org:", "role:", "org-admin:", "data-owner:")
 
 
 @dataclass(frozen=True)
@@ -108,11 +106,8 @@ class Hubs:
     again without restarting the portal.
     """
 
-    def __init__(self, *, token_for: Callable[[str], str | None], timeout: float, status_ttl: float,
-                 factory: HubFactory | None = None):
-        if factory is None:
-            from .jupyterhub import JupyterHubAdapter
-            factory = JupyterHubAdapter
+    def __init__(self, *, factory: HubFactory, token_for: Callable[[str], str | None], timeout: float,
+                 status_ttl: float):
         self._factory = factory
         self._token_for = token_for
         self._timeout = timeout

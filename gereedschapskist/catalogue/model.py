@@ -13,7 +13,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from types import MappingProxyType
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi|Ti)$")
 _UNIT = {"Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -202,6 +202,33 @@ class Bundle:
             if size.id == size_id:
                 return size
         return None
+
+    def choose_interface(self, interface_id: str | None = None, *,
+                         unavailable: Callable[[Interface], str | None] = lambda interface: None) -> Interface:
+        """The one interface-choice rule, shared by hub and portal: the interface a workspace opens in.
+
+        The one asked for (``interface_id``), which the bundle must have; else the first of the bundle's
+        interfaces that can be served. ``unavailable`` says why an interface cannot be served where the
+        workspace runs (``None``: it can; the default serves everything). Raises :class:`LaunchRefused` with
+        ``unknown-interface`` or ``interface-unavailable``.
+        """
+        if interface_id is None:
+            notes = []
+            for interface in self.interfaces:
+                why = unavailable(interface)
+                if why is None:
+                    return interface
+                notes.append(why)
+            raise LaunchRefused("interface-unavailable", f"Bundle {self.id!r} cannot start here: {'; '.join(notes)}.")
+        interface = next((i for i in self.interfaces if i.value == interface_id), None)
+        if interface is None:
+            choices = ", ".join(i.value for i in self.interfaces)
+            raise LaunchRefused("unknown-interface",
+                                f"Bundle {self.id!r} has no interface {interface_id!r}; choose {choices}.")
+        why = unavailable(interface)
+        if why is not None:
+            raise LaunchRefused("interface-unavailable", why)
+        return interface
 
     @property
     def primary_role(self) -> str:

@@ -12,7 +12,10 @@ from ..models import Member, User, Workspace
 
 
 class ErrorOut(BaseModel):
-    reason: str = Field(description="machine-readable cause, e.g. role, unknown-size, hub-unavailable")
+    reason: str = Field(description="machine-readable cause, e.g. role, unknown-size, not-in-environment, "
+                                    "hub-unavailable; a refusal by the hub carries the hub's own reason")
+    title: str = Field(description="the reason in words, in the visitor's language (Dutch or English: the "
+                                   "language chosen on the site, else Accept-Language)")
     message: str = Field(description="what went wrong, naming the values involved")
 
 

@@ -10,8 +10,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gereedschapskist.core.refusal import format_validation_errors
+
 from ..errors import InvalidInput, LoginRequired, NotFound, PortalError
-from .rendering import render
+from ..models import User
+from ..texts import reason_title
+from .rendering import language, render
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +29,6 @@ def _page_user(request: Request):
     user_id = request.session.get("uid")
     if not isinstance(user_id, int):
         return None
-    from ..models import User
     with state.sessions() as session:
         user = session.get(User, user_id)
         if user is not None:
@@ -39,7 +42,8 @@ def portal_error_response(request: Request, exc: PortalError) -> Response:
     if exc.status >= 500:
         log.warning("%s %s: %s (%s)", request.method, request.url.path, exc.message, exc.reason)
     if _wants_json(request):
-        return JSONResponse({"reason": exc.reason, "message": exc.message}, status_code=exc.status)
+        return JSONResponse({"reason": exc.reason, "title": reason_title(language(request), exc.reason),
+                             "message": exc.message}, status_code=exc.status)
     if isinstance(exc, LoginRequired) and request.method == "GET" and request.app.state.portal.oidc.configured:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
@@ -53,7 +57,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        problems = "; ".join(format_validation_errors(exc, show_value=lambda field, value: False))
         return portal_error_response(request, InvalidInput(f"invalid request: {problems}"))
 
     @app.exception_handler(StarletteHTTPException)

@@ -17,16 +17,21 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gereedschapskist.core.groups import (
+    DATA_OWNER_PREFIX, ORG_ADMIN_PREFIX, ORG_PREFIX, ROLE_PREFIX, role_group, split,
+)
+
 from ..errors import LoginFailed
 from ..models import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole, utcnow
 
 log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: The member role each organisation group prefix (:mod:`gereedschapskist.core.groups`) stands for.
 _MEMBER_PREFIXES = {
-    "org": MemberRoleName.DATA_SCIENTIST,
-    "org-admin": MemberRoleName.ORGANISATION_ADMIN,
-    "data-owner": MemberRoleName.DATA_OWNER,
+    ORG_PREFIX: MemberRoleName.DATA_SCIENTIST,
+    ORG_ADMIN_PREFIX: MemberRoleName.ORGANISATION_ADMIN,
+    DATA_OWNER_PREFIX: MemberRoleName.DATA_OWNER,
 }
 
 
@@ -57,10 +62,10 @@ def recognise_groups(groups: Iterable[str], *, admin_group: str) -> Recognised:
         if group == admin_group:
             found.platform_admin = True
             continue
-        prefix, sep, value = group.partition(":")
-        if not sep or not _ID.match(value):
+        prefix, value = split(group) or ("", "")
+        if not prefix or not _ID.match(value):
             found.ignored.append(group)
-        elif prefix == "role":
+        elif prefix == ROLE_PREFIX:
             found.roles.add(value)
         elif prefix in _MEMBER_PREFIXES:
             found.organisations.setdefault(value, set()).add(_MEMBER_PREFIXES[prefix])
@@ -152,8 +157,8 @@ def record_login(session: Session, *, identity: Identity, admin_group: str, now:
 def hub_groups(user: User) -> list[str]:
     """The groups the hub should have for this user: the same names the token carried."""
     prefix = {v: k for k, v in _MEMBER_PREFIXES.items()}
-    groups = {f"role:{role}" for role in user.role_ids}
+    groups = {role_group(role) for role in user.role_ids}
     for member in user.active_memberships():
         for role in member.role_names:
-            groups.add(f"{prefix[role]}:{member.organisation.slug}")
+            groups.add(f"{prefix[role]}{member.organisation.slug}")
     return sorted(groups)

@@ -60,14 +60,9 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     """Check the role rule, then ask the organisation's hub to start the bundle; returns the new Workspace."""
     try:
         bundle, size = catalogue.authorise_launch(user.role_ids, bundle_id, size_id)
+        interface = bundle.choose_interface(interface).value
     except LaunchRefused as refused:
         raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
-    offered_interfaces = [i.value for i in bundle.interfaces]
-    if interface is None:
-        interface = offered_interfaces[0]
-    elif interface not in offered_interfaces:
-        raise LaunchNotAllowed(f"bundle {bundle.id!r} has no interface {interface!r}; choose "
-                               f"{', '.join(offered_interfaces)}", reason="unknown-interface")
     member = choose_membership(user, organisation=organisation)
     environment = environment_for(session, organisation=member.organisation)
     server_name = new_server_name(bundle.id)

@@ -44,7 +44,10 @@ def test_openapi_document_describes_every_api_operation(client):
 def test_api_needs_a_login(client):
     response = client.get("/api/v1/me")
     assert response.status_code == 401
-    assert response.json() == {"reason": "login-required", "message": "log in to use this page"}
+    assert response.json() == {"reason": "login-required", "title": "Log eerst in",
+                               "message": "log in to use this page"}
+    english = client.get("/api/v1/me", headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert english.json()["title"] == "Please log in first"
 
 
 def test_me_reports_roles_memberships_and_the_csrf_token(client, login):

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
+from gereedschapskist.catalogue import model
+from gereedschapskist.hub import launch
 from gereedschapskist.portal import errors
-from gereedschapskist.portal.texts import TEXTS, pick_language, translator
+from gereedschapskist.portal.texts import TEXTS, pick_language, reason_title, translator
 
 PORTAL = Path(errors.__file__).resolve().parent
-CATALOGUE_MODEL = PORTAL.parent / "catalogue-of-tools" / "gereedschapskist" / "catalogue" / "model.py"
+HUB = Path(launch.__file__).resolve().parent
 
 
 def test_every_text_has_dutch_and_english():
@@ -37,8 +40,6 @@ def test_every_enum_value_shown_has_a_text():
 
 
 def test_every_error_reason_has_a_localised_headline():
-    from gereedschapskist.catalogue import model
-
     sources = [p.read_text(encoding="utf-8") for p in PORTAL.rglob("*.py")]
     sources.append(Path(model.__file__).read_text(encoding="utf-8"))
     reasons = set()
@@ -48,6 +49,39 @@ def test_every_error_reason_has_a_localised_headline():
     assert {"role", "unknown-size", "hub-unavailable", "csrf"} <= reasons | {"role"}
     missing = sorted(r for r in reasons if f"error.{r}" not in TEXTS)
     assert not missing, missing
+
+
+def refusal_reasons(files: list[Path], raisers: set[str]) -> set[str]:
+    """The literal reasons given to ``raisers`` (as first argument or ``reason=``) in ``files``, read with ast."""
+    found = set()
+    for file in files:
+        for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+            name = getattr(node, "func", None)
+            if not isinstance(node, ast.Call) or getattr(name, "id", getattr(name, "attr", None)) not in raisers:
+                continue
+            args = node.args[:1] + [k.value for k in node.keywords if k.arg == "reason"]
+            found |= {a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return found
+
+
+def test_every_reason_the_hub_can_send_has_a_localised_headline():
+    """The hub refuses launches with a reason header (its own reasons and the catalogue's); the portal passes the
+    reason on to the user, so each one needs a Dutch and English headline — a new reason without one fails here."""
+    reasons = refusal_reasons(sorted(HUB.rglob("*.py")), {"LaunchForbidden"})
+    reasons |= refusal_reasons([Path(model.__file__)], {"LaunchRefused"})
+    assert {"role", "unknown-bundle", "not-offered", "unknown-size", "unknown-interface", "interface-unavailable",
+            "not-in-environment", "no-bundle", "bad-options"} <= reasons, reasons
+    missing = sorted(r for r in reasons if f"error.{r}" not in TEXTS)
+    assert not missing, missing
+    for reason in reasons:
+        for language in ("nl", "en"):
+            assert reason_title(language, reason) != reason_title(language, "no-such-reason"), (language, reason)
+
+
+def test_reason_title():
+    assert reason_title("en", "role") == "This bundle is not for your role"
+    assert reason_title("nl", "not-in-environment").startswith("Dit pakket wordt in de omgeving")
+    assert reason_title("en", "never-heard-of-it") == "Something went wrong"
 
 
 def test_language_choice():
