@@ -1,6 +1,6 @@
 """The demo accounts of the development OpenID Connect provider, read from their one data file.
 
-``hub/oidc-provider/demo-accounts.json`` is read by the provider (Node) and by this module
+``dev/oidc-provider/demo-accounts.json`` is read by the provider (Node) and by this module
 (``make up`` prints it, the tests log in with it). Development only: the passwords are public.
 """
 

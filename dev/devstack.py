@@ -14,6 +14,7 @@ Every process runs in its own session and logs to ``<state_dir>/logs/<name>.log`
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import secrets as random
@@ -31,19 +32,35 @@ import httpx
 
 from .demo import ACCOUNTS_FILE
 from .processes import ManagedProcess, ProcessFailed, free_port
-from gereedschapskist.hub.settings import ENV_PREFIX, HUB_DIR
-from gereedschapskist.hub.spawner import kill_recorded_servers
 
+#: The hub's configuration contract: its documented ``GEREEDSCHAPSKIST_HUB_*`` variables (see the README).
+HUB_ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc-provider"
-PROXY_DIR = HUB_DIR / "proxy"
-HUB_CONFIG_FILE = HUB_DIR / "jupyterhub_config.py"
-NODE_APPS = (PROVIDER_DIR, PROXY_DIR)
+#: In the hub's package folder: its configuration file for the local backend, and configurable-http-proxy
+#: (a Node app installed with ``npm ci``).
+HUB_CONFIG_FILE_NAME = "jupyterhub_config.py"
+PROXY_FOLDER_NAME = "proxy"
 
 
 class DevStackError(Exception):
     """Something the development stack needs is missing or failed; the message says what to do."""
 
     reason = "devstack"
+
+
+def hub_package_dir() -> Path:
+    """Where the installed hub package lies, found without importing (running) any hub code.
+
+    ``find_spec`` asks the import system where ``gereedschapskist.hub`` *would* be loaded from: exactly the
+    folder the ``jupyterhub`` process will import the hub from, whether that is the checkout's ``hub/``
+    (through the root package's link) or an installed wheel's ``gereedschapskist/hub/``. The repository
+    paths of :mod:`gereedschapskist.core.paths` would only work in a source checkout.
+    """
+    spec = importlib.util.find_spec("gereedschapskist.hub")
+    if spec is None or not spec.submodule_search_locations:
+        raise DevStackError("the hub (gereedschapskist.hub) is not installed; install the project with the "
+                            "extra [hub]")
+    return Path(next(iter(spec.submodule_search_locations))).resolve()
 
 
 # --------------------------------------------------------------------------- node dependencies
@@ -244,7 +261,8 @@ class HubProcess:
               catalogue_dir: Path | None = None, portal_api_token: str | None = None,
               extra_env: Mapping[str, str] | None = None, timeout: float = 90.0) -> "HubProcess":
         """Start JupyterHub (local backend) against ``provider``; its client ``hub`` must be registered there."""
-        ensure_node_modules(PROXY_DIR)
+        hub_dir = hub_package_dir()
+        ensure_node_modules(hub_dir / PROXY_FOLDER_NAME)
         state = Path(state_dir).resolve()
         port = port or free_port()
         client = provider.clients.get("hub")
@@ -253,22 +271,24 @@ class HubProcess:
         expected = f"http://127.0.0.1:{port}/hub/oauth_callback"
         if expected not in client.redirect_uris:
             raise DevStackError(f"the provider's hub client redirects to {client.redirect_uris}, not {expected}")
-        kill_recorded_servers(state / "hub" / "servers")  # left over from a hub that was killed
-        env = {key: value for key, value in os.environ.items() if not key.startswith(ENV_PREFIX)}
+        # Servers left over from a hub that was killed are stopped by the hub itself when it starts
+        # (gereedschapskist.hub.config, local backend): their pid files are the hub's own business.
+        env = {key: value for key, value in os.environ.items() if not key.startswith(HUB_ENV_PREFIX)}
         env.update({
-            f"{ENV_PREFIX}STATE_DIR": str(state),
-            f"{ENV_PREFIX}PUBLIC_URL": f"http://127.0.0.1:{port}",
-            f"{ENV_PREFIX}HUB_PORT": str(free_port()),
-            f"{ENV_PREFIX}PROXY_API_PORT": str(free_port()),
-            f"{ENV_PREFIX}OIDC_ISSUER": provider.issuer,
-            f"{ENV_PREFIX}OIDC_CLIENT_ID": client.client_id,
-            f"{ENV_PREFIX}OIDC_CLIENT_SECRET": client.client_secret,
-            f"{ENV_PREFIX}PORTAL_API_TOKEN": portal_api_token or secrets.portal_api_token,
+            f"{HUB_ENV_PREFIX}STATE_DIR": str(state),
+            f"{HUB_ENV_PREFIX}PUBLIC_URL": f"http://127.0.0.1:{port}",
+            f"{HUB_ENV_PREFIX}HUB_PORT": str(free_port()),
+            f"{HUB_ENV_PREFIX}PROXY_API_PORT": str(free_port()),
+            f"{HUB_ENV_PREFIX}OIDC_ISSUER": provider.issuer,
+            f"{HUB_ENV_PREFIX}OIDC_CLIENT_ID": client.client_id,
+            f"{HUB_ENV_PREFIX}OIDC_CLIENT_SECRET": client.client_secret,
+            f"{HUB_ENV_PREFIX}PORTAL_API_TOKEN": portal_api_token or secrets.portal_api_token,
         })
         if catalogue_dir is not None:
-            env[f"{ENV_PREFIX}CATALOGUE_DIR"] = str(Path(catalogue_dir).resolve())
+            env[f"{HUB_ENV_PREFIX}CATALOGUE_DIR"] = str(Path(catalogue_dir).resolve())
         env.update(extra_env or {})
-        process = ManagedProcess("jupyterhub", [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG_FILE)],
+        process = ManagedProcess("jupyterhub", [sys.executable, "-m", "jupyterhub", "-f",
+                                                str(hub_dir / HUB_CONFIG_FILE_NAME)],
                                  log_path=state / "logs" / "jupyterhub.log", env=env, cwd=state, stop_timeout=30)
         (state / "hub").mkdir(parents=True, exist_ok=True)
         process.start()
@@ -281,11 +301,8 @@ class HubProcess:
         return hub
 
     def stop(self) -> None:
-        """Stop the hub (it stops its servers, services and proxy), then anything it left behind."""
-        try:
-            self.process.stop()
-        finally:
-            kill_recorded_servers(self.state_dir / "hub" / "servers")
+        """Stop the hub: on SIGTERM it stops its servers, services and proxy itself (``cleanup_servers``)."""
+        self.process.stop()
 
     def __enter__(self) -> "HubProcess":
         return self

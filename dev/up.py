@@ -2,11 +2,13 @@
 
 ``up`` runs a list of *steps*, each starting one managed service, in order; it prints the URLs and
 the demo accounts, waits, and on Ctrl-C (or SIGTERM, or one service dying) stops the services in
-reverse order. The hub contributes the OIDC provider (order 10) and JupyterHub (order 20); other
-components add steps through the entry-point group ``gereedschapskist.up``::
+reverse order. Every step, this package's own included, is found through the entry-point group
+``gereedschapskist.up``, so ``up`` itself names no service::
 
     [project.entry-points."gereedschapskist.up"]
-    portal = "gereedschapskist.portal.devup:step"     # an UpStep, e.g. order=30
+    oidc-provider = "gereedschapskist.dev.steps:provider"   # an UpStep: order 10
+    jupyterhub = "gereedschapskist.dev.steps:hub"            # order 20
+    portal = "gereedschapskist.dev.steps:portal"             # order 30
 
 A step's ``start(ctx)`` gets the :class:`UpContext` (state directory, ports, secrets, what is
 already running — ``ctx.provider``, ``ctx.hub``) and returns a :class:`Running` service.
@@ -24,7 +26,7 @@ from typing import Annotated, Callable, Optional
 import typer
 
 from .demo import format_accounts, load_accounts
-from .devstack import DevSecrets, HubProcess, OidcProvider, hub_client, portal_client
+from .devstack import DevSecrets, HubProcess, OidcProvider
 from .processes import ProcessFailed, port_is_free
 
 UP_GROUP = "gereedschapskist.up"
@@ -60,29 +62,9 @@ class UpStep:
     start: Callable[[UpContext], Running]
 
 
-def _start_provider(ctx: UpContext) -> Running:
-    clients = [hub_client(ctx.ports["hub"], ctx.secrets), portal_client(ctx.ports["portal"], ctx.secrets)]
-    ctx.provider = OidcProvider.start(ctx.state_dir, clients, port=ctx.ports["provider"])
-    provider = ctx.provider
-    return Running("oidc-provider", provider.stop, lambda: provider.process.running, provider.issuer,
-                   [f"OpenID Connect provider (development): {provider.issuer}"])
-
-
-def _start_hub(ctx: UpContext) -> Running:
-    assert ctx.provider is not None, "the hub needs the provider step first"
-    ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
-                               catalogue_dir=ctx.catalogue_dir)
-    hub = ctx.hub
-    return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
-                   [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True)
-
-
-HUB_STEPS = (UpStep("oidc-provider", 10, _start_provider), UpStep("jupyterhub", 20, _start_hub))
-
-
 def all_steps() -> list[UpStep]:
-    """The hub's steps plus every step registered under the entry-point group ``gereedschapskist.up``."""
-    steps = list(HUB_STEPS)
+    """Every step registered under the entry-point group ``gereedschapskist.up``, in their order."""
+    steps = []
     for ep in entry_points(group=UP_GROUP):
         step = ep.load()
         if not isinstance(step, UpStep):
@@ -173,6 +155,11 @@ def up(
         typer.secho(f"error: port(s) in use on 127.0.0.1: {', '.join(busy)}; stop what uses them or choose "
                     "others with --hub-port/--portal-port/--provider-port", fg="red", err=True)
         raise typer.Exit(1)
+    steps = all_steps()
+    if not steps:
+        typer.secho(f"error: no steps are registered under the entry-point group {UP_GROUP}; reinstall the "
+                    "project (make install)", fg="red", err=True)
+        raise typer.Exit(1)
     state_dir = state_dir.resolve()
     ctx = UpContext(state_dir, {"hub": hub_port, "portal": portal_port, "provider": provider_port},
                     DevSecrets.load_or_create(state_dir), catalogue_dir=catalogue)
@@ -186,8 +173,13 @@ def up(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        code = run(ctx, all_steps(), echo=typer.echo, stop_event=stop_event, phase=phase)
+        code = run(ctx, steps, echo=typer.echo, stop_event=stop_event, phase=phase)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     raise typer.Exit(code)
+
+
+def accounts() -> None:
+    """Print the demo accounts of the development OpenID Connect provider."""
+    typer.echo(format_accounts(load_accounts()))

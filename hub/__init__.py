@@ -5,7 +5,8 @@
 - :mod:`.launch` — the server-side launch rule (``Catalogue.authorise_launch``), HTTP 403 on refusal;
 - :mod:`.options` — the spawn form's choices; :mod:`.interfaces` — JupyterLab / RStudio / VS Code;
 - :mod:`.spawner` + :mod:`.envbuilder` — the local backend: one uv-built virtualenv per bundle version;
-- :mod:`.kubernetes` + :mod:`.values` — KubeSpawner profiles and the Zero-to-JupyterHub Helm values;
-- :mod:`.devstack`, :mod:`.devclient`, :mod:`.processes`, :mod:`.up` — the development OIDC provider
-  (``hub/oidc-provider/``), ``gereedschapskist up`` and the test fixtures' Python API.
+- :mod:`.kubernetes` + :mod:`.values` — KubeSpawner profiles and the Zero-to-JupyterHub Helm values.
+
+The one-machine stack that runs this hub for development (``gereedschapskist up``, the development
+OIDC provider) is its own component, :mod:`gereedschapskist.dev`; it starts the hub as a process.
 """

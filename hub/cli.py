@@ -1,4 +1,4 @@
-"""``gereedschapskist hub …``: render the Kubernetes deployment, show the demo accounts."""
+"""``gereedschapskist hub …``: render the Kubernetes deployment."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from gereedschapskist.core.environment import EnvironmentInvalid, load_environme
 
 from .values import ValuesInvalid, render_values
 
-app = typer.Typer(help="The hub: Helm values for an environment, demo accounts of the development provider.",
+app = typer.Typer(help="The hub: Helm values for an environment.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
 
 
@@ -60,11 +60,3 @@ def values(
     else:
         output.write_text(rendered, encoding="utf-8")
         typer.secho(f"wrote {output}", fg="green", err=True)
-
-
-@app.command()
-def accounts() -> None:
-    """Print the demo accounts of the development OpenID Connect provider."""
-    from .demo import format_accounts, load_accounts
-
-    typer.echo(format_accounts(load_accounts()))

@@ -98,10 +98,11 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
 
 
 def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
-    from .spawner import BundleSpawner
+    from .spawner import BundleSpawner, kill_recorded_servers
 
     state = settings.hub_state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
+    kill_recorded_servers(state / "servers")  # left over from a hub of this state folder that was killed
     c.JupyterHub.bind_url = settings.public_url
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"

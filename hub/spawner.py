@@ -62,7 +62,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
 
     envs_dir = Unicode(config=True, help="where bundle environments are built and cached")
     logs_dir = Unicode(config=True, help="one log file per server")
-    pids_dir = Unicode(config=True, help="pid files of running servers (for clean shutdown of make up)")
+    pids_dir = Unicode(config=True, help="pid files of running servers (a restarted hub stops what a killed one left)")
     uv_command = Unicode(config=True, help="the uv executable")
     env_python = Unicode(config=True, help="the Python interpreter environments are built for")
     base_requirements = List(Unicode(), config=True, help="packages every environment gets")
@@ -243,7 +243,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
                 delay = min(delay * 1.5, 0.1)
 
-    # -- pid bookkeeping so `make up` and the tests can make sure nothing is left running -----------
+    # -- pid bookkeeping so a hub that starts can stop the servers a killed hub left running --------
 
     def _record_pid(self) -> None:
         if not self.pids_dir or not self.pid:
@@ -287,6 +287,9 @@ def _tail(path: Path, lines: int) -> str:
 
 def kill_recorded_servers(pids_dir: Path) -> list[int]:
     """Stop servers whose pid files remain (a hub that died without cleaning up). Returns the pids signalled.
+
+    The local backend calls it when the hub starts (:func:`.config._configure_local`), before the hub
+    looks at the servers its database still lists.
 
     A pid is only signalled while its command line still names the environment recorded for it,
     so a reused pid never hits an unrelated process.

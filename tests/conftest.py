@@ -23,10 +23,10 @@ from typing import Callable, Iterator
 import pytest
 
 from gereedschapskist.dev.demo import DemoAccount, load_accounts
-from gereedschapskist.dev.devclient import HubUser
 from gereedschapskist.dev.devstack import (
     DevSecrets, HubProcess, OidcProvider, free_port, hub_client, portal_client,
 )
+from tests.devclient import HubUser
 
 TESTS = Path(__file__).resolve().parent
 HUB_TEST_CATALOGUE = TESTS / "hub" / "fixtures" / "catalogue"

@@ -7,7 +7,7 @@
 // own login form that checks the demo accounts' passwords. Configured clients are first-party:
 // they get their grant automatically, so no consent page appears.
 //
-// Usage: node server.mjs CONFIG.json — see gereedschapskist.hub.devstack for the file's fields.
+// Usage: node server.mjs CONFIG.json — see gereedschapskist.dev.devstack for the file's fields.
 // Once listening it prints one JSON line {"event": "ready", "issuer": ...} on stdout.
 
 import crypto from 'node:crypto';

@@ -30,7 +30,7 @@ from gereedschapskist.portal.models import (
     MemberStatus, Organisation, User, UserRole, Workspace, WorkspaceStatus, utcnow,
 )
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import DatabaseUnreachable, TestDatabase, session_cookie
+from tests.portal.support import DatabaseUnreachable, TestDatabase, session_cookie
 
 HERE = Path(__file__).resolve().parent
 TEST_DATABASE_ENV = "GEREEDSCHAPSKIST_TEST_DATABASE_URL"

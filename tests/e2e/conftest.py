@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from gereedschapskist.portal.testing import database, database_server  # noqa: F401 - fixtures
+from tests.portal.support import database, database_server  # noqa: F401 - fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

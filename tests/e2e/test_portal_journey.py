@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import PortalServer
+from tests.portal.support import PortalServer
 
 RECORD_PROGRESS = """
 window.__progress = [];

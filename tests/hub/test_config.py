@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from gereedschapskist.catalogue import load
 from gereedschapskist.hub.config import CULLER_SCOPES, PORTAL_ROLE, PORTAL_SCOPES, configure
-from gereedschapskist.dev.devclient import follow_progress
+from tests.devclient import follow_progress
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.core.environment import load_environment
 from gereedschapskist.hub.kubernetes import BundleKubeSpawner

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gereedschapskist.dev.devclient import HubRequestFailed
+from tests.devclient import HubRequestFailed
 
 COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
 FRESH = {"bundle": "tiny-fresh", "size": "small"}  # no other test starts it: its first launch builds
@@ -175,3 +175,34 @@ def test_a_server_that_exits_at_once_fails_the_start_with_its_log(tmp_path):
     assert "exited at once (exit code 3)" in str(failed.value)
     assert "ImportError: no module named jupyterlab" in str(failed.value)
     assert failed.value.status_code == 500
+
+
+def test_a_starting_hub_stops_the_servers_a_killed_hub_left_running(oidc_provider, tmp_path):
+    """The local backend's configuration stops servers whose pid files a killed hub left behind."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from traitlets.config import Config
+
+    from gereedschapskist.hub.config import configure
+    from gereedschapskist.hub.settings import HubSettings
+
+    env_dir = tmp_path / "envs" / "left-over"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", str(env_dir)],
+                              start_new_session=True)
+    try:
+        pids = tmp_path / "hub" / "servers"
+        pids.mkdir(parents=True)
+        (pids / f"{server.pid}.pid").write_text(json.dumps({"server": "anna/work", "env": str(env_dir)}))
+        (pids / "999999999.pid").write_text(json.dumps({"server": "gone/work", "env": str(env_dir)}))
+        configure(Config(), HubSettings(state_dir=tmp_path, oidc_issuer=oidc_provider.issuer,
+                                        oidc_client_secret="x" * 20,
+                                        catalogue_dir=Path(__file__).parent / "fixtures" / "catalogue"))
+        assert server.wait(10) == -signal.SIGTERM
+        assert not list(pids.glob("*.pid"))
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()

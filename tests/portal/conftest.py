@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import (  # noqa: F401 - fixtures
+from tests.portal.support import (  # noqa: F401 - fixtures
     TestDatabase, database, database_server, make_user, session_cookie,
 )
 

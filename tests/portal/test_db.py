@@ -20,7 +20,7 @@ from gereedschapskist.portal.models import (
     RegisterIsAppendOnly, User, Workspace, WorkspaceStatus,
 )
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import TestDatabase
+from tests.portal.support import TestDatabase
 
 
 def test_migrations_create_every_table_of_the_model(database):

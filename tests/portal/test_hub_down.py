@@ -49,7 +49,7 @@ def test_without_a_hub_token_workspaces_are_unavailable_not_broken(settings, tmp
     from fastapi.testclient import TestClient
 
     from gereedschapskist.portal.main import create_app
-    from gereedschapskist.portal.testing import make_user, session_cookie
+    from tests.portal.support import make_user, session_cookie
 
     app = create_app(settings.model_copy(update={"hub_api_token": None}))
     with TestClient(app, base_url="http://127.0.0.1") as client:

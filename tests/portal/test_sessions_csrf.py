@@ -60,7 +60,7 @@ def test_logout_needs_the_token_and_ends_the_session(client, login):
 
 
 def test_a_session_of_a_user_that_no_longer_exists_is_dropped(client, settings):
-    from gereedschapskist.portal.testing import session_cookie
+    from tests.portal.support import session_cookie
     client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": 999, "csrf": "x"}),
                        domain="127.0.0.1")
     assert client.get("/api/v1/me").status_code == 401

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gereedschapskist.dev.devclient import oidc_login
+from tests.devclient import oidc_login
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import RegisterAction, RegisterEntry, User
 from gereedschapskist.portal.settings import PortalSettings
-from gereedschapskist.portal.testing import PortalServer, TcpRelay
+from tests.portal.support import PortalServer, TcpRelay
 
 from gereedschapskist.dev.processes import free_port
 

@@ -1,4 +1,4 @@
-"""Helpers for the portal's tests, benchmarks and end-to-end tests (imported only by ``tests/``).
+"""Helpers for the portal's tests, benchmarks and end-to-end tests (``tests.portal.support``).
 
 * :class:`TestDatabase` — a migrated database per test run, isolated from everything else: a fresh
   SQLite file, or a fresh schema in the PostgreSQL database named by the test URL (dropped afterwards).
@@ -23,10 +23,10 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from .db import display_url, make_engine, upgrade
-from .models import Base
-from .services.identity import Identity, record_login
-from .settings import PortalSettings
+from gereedschapskist.portal.db import display_url, make_engine, upgrade
+from gereedschapskist.portal.models import Base
+from gereedschapskist.portal.services.identity import Identity, record_login
+from gereedschapskist.portal.settings import PortalSettings
 
 
 class DatabaseUnreachable(Exception):
@@ -242,7 +242,7 @@ class TcpRelay:
 
 
 # --------------------------------------------------------------------------- pytest fixtures
-# Imported by the conftest of tests/portal and tests/e2e (``from gereedschapskist.portal.testing import …``).
+# Imported by the conftest of tests/portal and tests/e2e (``from tests.portal.support import …``).
 
 import os as _os  # noqa: E402
 

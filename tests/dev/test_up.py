@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from gereedschapskist.dev.devclient import HubUser, oidc_login
+from tests.devclient import HubUser, oidc_login
 from gereedschapskist.dev.devstack import DevSecrets
 from gereedschapskist.dev.processes import ManagedProcess, free_port, port_is_free
 from gereedschapskist.dev.up import Running, UpContext, UpStep, all_steps, run

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from gereedschapskist.dev.devclient import LoginFailed, oidc_login
+from tests.devclient import LoginFailed, oidc_login
 from gereedschapskist.dev.devstack import DevSecrets, OidcProvider, hub_client
 
 

@@ -1,6 +1,6 @@
 """A browser-less user of the development stack: log in through OIDC, start servers, run code.
 
-For tests, benchmarks and the portal's tests::
+For the tests and benchmarks (``from tests.devclient import …``)::
 
     client = oidc_login(f"{hub.url}/hub/oauth_login", "anna", "anna-demo")   # real redirect flow
     user = HubUser.login(hub.url, "anna", "anna-demo")

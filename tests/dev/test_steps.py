@@ -1,13 +1,25 @@
-"""The portal's step in ``gereedschapskist up`` (the full ``up`` run is tests/hub/test_up.py)."""
+"""The steps of ``gereedschapskist up`` (:mod:`gereedschapskist.dev.steps`; the full ``up`` run is test_up.py)."""
 
 from __future__ import annotations
 
+import os
+from importlib.metadata import entry_points
 from types import SimpleNamespace
 
+import pytest
+
 from gereedschapskist.dev.devstack import DevSecrets
-from gereedschapskist.dev.up import UpContext, all_steps
-from gereedschapskist.portal.devup import portal_environment, session_secret
+from gereedschapskist.dev.processes import ProcessFailed
+from gereedschapskist.dev.steps import migrate_portal_database, portal_environment, session_secret
+from gereedschapskist.dev.up import UP_GROUP, UpContext, all_steps
+from gereedschapskist.portal.db import current_revision, head_revision, make_engine
 from gereedschapskist.portal.settings import PortalSettings
+
+
+def test_every_step_is_found_through_the_entry_point_group():
+    registered = [ep.load() for ep in entry_points(group=UP_GROUP)]
+    assert sorted(registered, key=lambda s: s.order) == all_steps()
+    assert [s.name for s in all_steps()] == ["oidc-provider", "jupyterhub", "portal"]
 
 
 def test_the_portal_starts_after_provider_and_hub():
@@ -38,3 +50,23 @@ def test_the_portal_is_configured_for_the_local_provider_and_hub(tmp_path, monke
     assert settings.hub_url == "http://127.0.0.1:8000" and settings.hub_token("local") == secrets.portal_api_token
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'portal.sqlite'}"
     assert settings.catalogue_dir == tmp_path / "catalogue"
+
+
+def test_the_portal_database_is_migrated_by_the_cli_in_a_child_process(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEREEDSCHAPSKIST_PORTAL_")}
+    env["GEREEDSCHAPSKIST_PORTAL_STATE_DIR"] = str(tmp_path)
+    log = tmp_path / "logs" / "portal.log"
+    migrate_portal_database(env, log, cwd=tmp_path)
+    engine = make_engine(PortalSettings(state_dir=tmp_path).resolved_database_url)
+    try:
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+    assert "db upgrade" in log.read_text()
+
+
+def test_a_failed_migration_stops_up_with_the_end_of_the_log(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GEREEDSCHAPSKIST_PORTAL_")}
+    env["GEREEDSCHAPSKIST_PORTAL_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/nothing"
+    with pytest.raises(ProcessFailed, match="db upgrade` failed"):
+        migrate_portal_database(env, tmp_path / "logs" / "portal.log", cwd=tmp_path)

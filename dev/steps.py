@@ -1,0 +1,129 @@
+"""The steps of ``gereedschapskist up``, each registered under the entry-point group ``gereedschapskist.up``::
+
+    [project.entry-points."gereedschapskist.up"]
+    oidc-provider = "gereedschapskist.dev.steps:provider"   # order 10
+    jupyterhub = "gereedschapskist.dev.steps:hub"            # order 20
+    portal = "gereedschapskist.dev.steps:portal"             # order 30
+
+They start the services as processes and talk to them only through their documented configuration
+(``GEREEDSCHAPSKIST_HUB_*``, ``GEREEDSCHAPSKIST_PORTAL_*``) and commands, never by importing them. The
+portal is the place to begin, so ``up`` prints its URL as the one to open.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from .devstack import HubProcess, OidcProvider, hub_client, portal_client
+from .processes import ManagedProcess, ProcessFailed
+from .up import Running, UpContext, UpStep
+
+#: The portal's configuration contract: its documented ``GEREEDSCHAPSKIST_PORTAL_*`` variables (see the README).
+PORTAL_ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
+
+
+# --------------------------------------------------------------------------- the OIDC provider and the hub
+
+
+def start_provider(ctx: UpContext) -> Running:
+    clients = [hub_client(ctx.ports["hub"], ctx.secrets), portal_client(ctx.ports["portal"], ctx.secrets)]
+    ctx.provider = OidcProvider.start(ctx.state_dir, clients, port=ctx.ports["provider"])
+    provider = ctx.provider
+    return Running("oidc-provider", provider.stop, lambda: provider.process.running, provider.issuer,
+                   [f"OpenID Connect provider (development): {provider.issuer}"])
+
+
+def start_hub(ctx: UpContext) -> Running:
+    assert ctx.provider is not None, "the hub needs the provider step first"
+    ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
+                               catalogue_dir=ctx.catalogue_dir)
+    hub = ctx.hub
+    return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
+                   [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True)
+
+
+# --------------------------------------------------------------------------- the portal
+
+
+def session_secret(state_dir: Path) -> str:
+    """A random session key kept in the state folder, so restarts keep people logged in."""
+    path = state_dir / "portal-session-secret"
+    if path.is_file():
+        value = path.read_text(encoding="utf-8").strip()
+        if len(value) >= 32:
+            return value
+    value = secrets.token_urlsafe(48)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(value, encoding="utf-8")
+    path.chmod(0o600)
+    return value
+
+
+def portal_environment(ctx: UpContext) -> dict[str, str]:
+    """The portal's settings for the local workbench, as ``GEREEDSCHAPSKIST_PORTAL_*`` variables."""
+    assert ctx.provider is not None and ctx.hub is not None, "the portal starts after the provider and the hub"
+    values = {
+        "STATE_DIR": str(ctx.state_dir),
+        "PUBLIC_URL": f"http://127.0.0.1:{ctx.ports['portal']}",
+        "SESSION_SECRET": session_secret(ctx.state_dir),
+        "OIDC_ISSUER": ctx.provider.issuer,
+        "OIDC_CLIENT_ID": "portal",
+        "OIDC_CLIENT_SECRET": ctx.secrets.portal_client_secret,
+        "HUB_URL": ctx.hub.url,
+        "HUB_API_TOKEN": ctx.secrets.portal_api_token,
+        "ENVIRONMENT_NAME": "local",
+        "ENVIRONMENT_KIND": "local",
+        "ENVIRONMENT_STAGE": "development",
+    }
+    if ctx.catalogue_dir is not None:
+        values["CATALOGUE_DIR"] = str(Path(ctx.catalogue_dir).resolve())
+    return {f"{PORTAL_ENV_PREFIX}{key}": value for key, value in values.items()}
+
+
+def migrate_portal_database(env: dict[str, str], log_path: Path, *, cwd: Path) -> None:
+    """``gereedschapskist db upgrade`` as a child process with the portal's settings; its output goes to the log."""
+    argv = [sys.executable, "-m", "gereedschapskist", "db", "upgrade"]
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        log.write(f"\n--- {' '.join(argv)}\n".encode())
+        log.flush()
+        try:
+            result = subprocess.run(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=log,
+                                    stderr=subprocess.STDOUT, timeout=300)
+        except subprocess.TimeoutExpired:
+            raise ProcessFailed(f"portal: `gereedschapskist db upgrade` did not finish within 300 s; "
+                                f"see {log_path}") from None
+    if result.returncode != 0:
+        tail = "\n".join(log_path.read_text(encoding="utf-8", errors="replace").rstrip().splitlines()[-15:])
+        raise ProcessFailed(f"portal: `gereedschapskist db upgrade` failed (exit code {result.returncode}); "
+                            f"end of {log_path}:\n{tail}")
+
+
+def start_portal(ctx: UpContext) -> Running:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(PORTAL_ENV_PREFIX)}
+    env.update(portal_environment(ctx))
+    log_path = ctx.state_dir / "logs" / "portal.log"
+    migrate_portal_database(env, log_path, cwd=ctx.state_dir)
+    url = env[f"{PORTAL_ENV_PREFIX}PUBLIC_URL"]
+    process = ManagedProcess(
+        "portal", [sys.executable, "-m", "uvicorn", "gereedschapskist.portal.main:app", "--host", "127.0.0.1",
+                   "--port", str(ctx.ports["portal"]), "--no-access-log"],
+        log_path=log_path, env=env, cwd=ctx.state_dir)
+    process.start()
+    try:
+        process.wait_for_http(f"{url}/healthz", timeout=60, ok=lambda r: r.status_code == 200)
+    except BaseException:
+        process.stop()
+        raise
+    return Running("portal", process.stop, lambda: process.running, f"{url}/",
+                   [f"Portal (start here / begin hier): {url}/  — catalogue, workspaces, your organisation",
+                    f"Portal API: {url}/api/docs  (OpenAPI: {url}/api/openapi.json)"], primary=True)
+
+
+provider = UpStep("oidc-provider", 10, start_provider)
+hub = UpStep("jupyterhub", 20, start_hub)
+portal = UpStep("portal", 30, start_portal)
