@@ -2,8 +2,8 @@
 
 ``hub/jupyterhub_config.py`` (local, ``make up``) and the z2jh hub pod (``hub.extraConfig`` in the
 rendered Helm values) both run ``configure(c)``. The pieces that also appear in the Helm values
-(authenticator settings, the portal's role, the culler's role) are built here once and used by
-:mod:`.values` too.
+are built once and used by :mod:`.values` too: the authenticator settings here, the services' roles in
+:mod:`.roles`. On Kubernetes the profiles are rendered here, in the hub, from the catalogue it loads.
 """
 
 from __future__ import annotations
@@ -17,19 +17,8 @@ from .interfaces import LocalInterfaces
 from .launch import make_apply_user_options
 from .oidc import discover
 from .options import choices_for, options_from_form, render_form
+from .roles import CULLER_SERVICE, PORTAL_SERVICE, culler_role, portal_role
 from .settings import HubSettings
-
-PORTAL_SERVICE = "portal"
-PORTAL_ROLE = "gereedschapskist-portal"
-#: What the portal needs, and no more that JupyterHub lets us leave out:
-#: - admin:users — create users (JupyterHub has no narrower scope for creating users);
-#: - admin:groups — create organisation/role groups on first use (groups ⊂ admin:groups adds members);
-#: - servers — read server models and progress (read:servers), start named servers with user_options
-#:   (start:servers) and stop/delete them (delete:servers).
-#: Not granted: tokens, access:servers, admin:servers (server state), proxy, shutdown, read:hub.
-PORTAL_SCOPES = ("admin:users", "admin:groups", "servers")
-CULLER_SERVICE = "idle-culler"
-CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
 
 
 def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[str], username_claim: str,
@@ -51,16 +40,6 @@ def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[
         "login_service": "Gereedschapskist",
         "auto_login": True,  # /hub/login goes straight to the issuer (single sign-on with the portal)
     }
-
-
-def portal_role() -> dict[str, Any]:
-    return {"name": PORTAL_ROLE, "description": "The Gereedschapskist portal: users, groups and their servers",
-            "scopes": list(PORTAL_SCOPES), "services": [PORTAL_SERVICE]}
-
-
-def culler_role() -> dict[str, Any]:
-    return {"name": CULLER_SERVICE, "description": "Stop idle servers", "scopes": list(CULLER_SCOPES),
-            "services": [CULLER_SERVICE]}
 
 
 def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | None = None) -> None:
@@ -88,11 +67,9 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
                                     f"&post_logout_redirect_uri={settings.public_url}/hub/login")
 
     if settings.backend == "kubernetes":
-        from z2jh import get_config  # only inside the z2jh hub image
+        from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
-        from .kubernetes import configure_kubernetes
-
-        configure_kubernetes(c, get_config("custom.gereedschapskist"), catalogue)
+        configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles)
         return
     _configure_local(c, settings, catalogue)
 

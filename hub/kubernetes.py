@@ -1,29 +1,31 @@
 """The Kubernetes backend: KubeSpawner profiles from the catalogue, and the spawner that uses them.
 
-Each offered bundle becomes one KubeSpawner profile (slug = bundle id, image = the bundle's image)
-with a ``size`` option whose choices set requests/limits, the node pool
-(``gereedschapskist.nl/pool=<bundle.node_pool(size)>``) and, for GPU sizes, the GPU resource and
-the GPU pool's toleration. Profiles are grouped per role; a user's list is the union for their
-``role:`` groups (a callable ``profile_list``). The same data is rendered into the Helm values
-(:mod:`.values`) and read back by :func:`configure_kubernetes` inside the hub pod.
+Inside the z2jh hub pod, :func:`configure_kubernetes` renders the profiles from the catalogue the hub
+loads and the roles and bundles its settings name (``GEREEDSCHAPSKIST_HUB_ROLES`` / ``_BUNDLES``, set by
+the Helm values of :mod:`.values`), by the one offer rule :func:`gereedschapskist.core.environment.offer_of`;
+the same catalogue authorises every launch, so there is one source. Each offered bundle becomes one
+KubeSpawner profile (slug = bundle id, image = the bundle's image) with a ``size`` option whose choices
+set requests/limits, the node pool (:func:`gereedschapskist.core.placement.node_pool`) and, for GPU sizes,
+the GPU resource and the GPU taint's toleration. Profiles are grouped per role; a user's list is the union
+for their ``role:`` groups (a callable ``profile_list``).
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Iterable, Mapping
 
 from kubespawner import KubeSpawner
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
-
+from gereedschapskist.core.environment import Offer, offer_of
 from gereedschapskist.core.groups import roles_of
+from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, node_selector
+
 from .interfaces import InterfaceAvailability
 from .launch import LaunchRequest, make_apply_user_options
 from .options import deprecation_note
 
-POOL_LABEL = "gereedschapskist.nl/pool"
-GPU_RESOURCE = "nvidia.com/gpu"
-GPU_TOLERATION = {"key": GPU_RESOURCE, "operator": "Equal", "value": "present", "effect": "NoSchedule"}
 #: The non-root user of the docker-stacks based bundle images (jovyan, group users).
 USER_UID = 1000
 USER_GID = 100
@@ -35,6 +37,8 @@ CONTAINER_SECURITY_CONTEXT = {
 }
 POD_SECURITY_CONTEXT = {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}}
 
+log = logging.getLogger(__name__)
+
 
 def size_override(bundle: Bundle, size: Size) -> dict[str, Any]:
     """KubeSpawner settings for one size: requests = limits (no overcommit), node pool, GPU."""
@@ -43,17 +47,17 @@ def size_override(bundle: Bundle, size: Size) -> dict[str, Any]:
         "cpu_limit": float(size.cpu),
         "mem_guarantee": size.memory_bytes,
         "mem_limit": size.memory_bytes,
-        "node_selector": {POOL_LABEL: bundle.node_pool(size)},
+        "node_selector": node_selector(node_pool(bundle, size)),
     }
     if size.gpu:
         override["extra_resource_guarantees"] = {GPU_RESOURCE: str(size.gpu)}
         override["extra_resource_limits"] = {GPU_RESOURCE: str(size.gpu)}
-        override["tolerations"] = [dict(GPU_TOLERATION)]
+        override["tolerations"] = [GPU_TAINT.toleration()]
     return override
 
 
 def bundle_profile(bundle: Bundle, catalogue: Catalogue) -> dict[str, Any]:
-    """One KubeSpawner profile for a bundle (plain data: it travels through the Helm values)."""
+    """One KubeSpawner profile for a bundle (plain data)."""
     interfaces = InterfaceAvailability()
     note = deprecation_note(bundle, catalogue)
     title = f"{bundle.title.en} ({bundle.version})" + (" — deprecated" if note else "")
@@ -140,7 +144,26 @@ class BundleKubeSpawner(KubeSpawner):
         self.user_options = options
 
 
-def kubernetes_settings(custom: Mapping[str, Any]) -> dict[str, Any]:
+def hub_offer(catalogue: Catalogue, roles: Iterable[str] | None = None,
+              bundles: Iterable[str] | None = None) -> Offer:
+    """What this hub offers: the one offer rule for the roles and bundles of its settings.
+
+    A named bundle the loaded catalogue withholds (its security review expired since the values were
+    rendered) is left out with a warning instead of keeping the hub from starting — the same tolerance
+    as the catalogue's strict :func:`~gereedschapskist.catalogue.load`. Anything else wrong is
+    :class:`~gereedschapskist.core.environment.OfferInvalid`.
+    """
+    if bundles is not None:
+        bundles = tuple(bundles)
+        withheld = [b for b in bundles if b in catalogue.bundles and not catalogue.bundles[b].offered]
+        if withheld:
+            log.warning("Not offering %s: not offered by the catalogue (retired or its security review expired)",
+                        ", ".join(withheld))
+            bundles = tuple(b for b in bundles if b not in withheld)
+    return offer_of(catalogue, roles=roles, bundles=bundles)
+
+
+def kubernetes_settings(by_role: Mapping[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """KubeSpawner settings the project fixes for every workspace pod (also read by the tests)."""
     return {
         "uid": USER_UID,
@@ -150,17 +173,20 @@ def kubernetes_settings(custom: Mapping[str, Any]) -> dict[str, Any]:
         "container_security_context": dict(CONTAINER_SECURITY_CONTEXT),
         "pod_security_context": dict(POD_SECURITY_CONTEXT),
         "automount_service_account_token": False,
-        "profile_list": make_profile_list(custom["profiles"]),
+        "profile_list": make_profile_list(by_role),
     }
 
 
-def configure_kubernetes(c, custom: Mapping[str, Any], catalogue: Catalogue) -> None:
+def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None = None,
+                         bundles: Iterable[str] | None = None) -> None:
     """The catalogue-driven part of the hub's configuration inside the z2jh hub pod.
 
-    ``custom`` is the ``custom.gereedschapskist`` section of the rendered Helm values.
+    ``roles`` and ``bundles`` are what the environment offers (the hub's settings; all when ``None``); the
+    profiles are rendered from ``catalogue``, which also authorises every launch.
     """
+    offer = hub_offer(catalogue, roles, bundles)
     c.JupyterHub.spawner_class = BundleKubeSpawner
-    for name, value in kubernetes_settings(custom).items():
+    for name, value in kubernetes_settings(profiles_by_role(catalogue, offer.bundle_ids, offer.roles)).items():
         setattr(c.KubeSpawner, name, value)
     c.Spawner.apply_user_options = make_apply_user_options(
-        catalogue, InterfaceAvailability(), environment_bundles=custom.get("bundles"))
+        catalogue, InterfaceAvailability(), environment_bundles=offer.bundle_ids)

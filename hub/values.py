@@ -3,22 +3,29 @@
 ``render_values(spec, catalogue)`` returns the complete values of the z2jh chart for the
 environment: the hub image of this project (``ghcr.io/gereedschapskist/hub:<version>``) running
 :func:`gereedschapskist.hub.config.configure` from ``hub.extraConfig``, GenericOAuthenticator
-against the environment's issuer, the catalogue files mounted into the hub (so the hub enforces
-:meth:`Catalogue.authorise_launch` itself), per-role profiles with sizes → requests/limits, node
-pools and GPUs, idle culling, non-root security contexts and network policies.
+against the environment's issuer, the catalogue files mounted into the hub and the roles and bundles
+the environment offers as hub settings (``GEREEDSCHAPSKIST_HUB_ROLES`` / ``_BUNDLES``), idle culling,
+non-root security contexts and network policies. The values carry no profiles: the hub renders them
+from the catalogue it loads (:func:`gereedschapskist.hub.kubernetes.configure_kubernetes`), the same
+catalogue that authorises every launch.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from gereedschapskist import __version__
 from gereedschapskist.catalogue import Catalogue
 
-from .config import PORTAL_ROLE, PORTAL_SCOPES, PORTAL_SERVICE, authenticator_settings
 from gereedschapskist.core.environment import EnvironmentSpec, OfferInvalid, environment_offer
-from .kubernetes import USER_GID, USER_UID, profiles_by_role
+from gereedschapskist.core.groups import organisation_group
+from gereedschapskist.core.placement import LABEL_PREFIX
+
+from .config import authenticator_settings
+from .kubernetes import USER_GID, USER_UID
+from .roles import PORTAL_SERVICE, portal_role
 from .settings import ENV_PREFIX
 
 HUB_IMAGE = "ghcr.io/gereedschapskist/hub"
@@ -57,6 +64,11 @@ def _catalogue_files(catalogue: Catalogue) -> dict[str, dict[str, Any]]:
     return files
 
 
+def _load_roles(*roles: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The chart's ``hub.loadRoles``: JupyterHub roles keyed by name."""
+    return {role["name"]: {key: value for key, value in role.items() if key != "name"} for role in roles}
+
+
 def _secret_env(name: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
@@ -66,16 +78,17 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
     roles, bundles = _offered(spec, catalogue)
     public_url = str(spec.public_url).rstrip("/")
     host = spec.public_url.host
-    by_role = profiles_by_role(catalogue, bundles, roles)
     first = catalogue.bundles[bundles[0]]
     production = spec.stage == "production"
-    allowed_groups = [f"org:{spec.organisation}", spec.admin_group]
+    allowed_groups = [organisation_group(spec.organisation), spec.admin_group]
 
     hub_env: dict[str, Any] = {
         f"{ENV_PREFIX}BACKEND": "kubernetes",
         f"{ENV_PREFIX}STAGE": spec.stage,
         f"{ENV_PREFIX}PUBLIC_URL": public_url,
         f"{ENV_PREFIX}CATALOGUE_DIR": CATALOGUE_MOUNT,
+        f"{ENV_PREFIX}ROLES": json.dumps(roles),  # the hub renders its profiles from these and the catalogue
+        f"{ENV_PREFIX}BUNDLES": json.dumps(bundles),
         f"{ENV_PREFIX}OIDC_ISSUER": str(spec.oidc.issuer).rstrip("/"),
         f"{ENV_PREFIX}OIDC_CLIENT_ID": spec.oidc.client_id,
         f"{ENV_PREFIX}OIDC_CLIENT_SECRET": _secret_env(spec.oidc.client_secret_name, "client-secret"),
@@ -103,8 +116,7 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
             "extraConfig": {"gereedschapskist": CONFIG_SNIPPET},
             "extraFiles": _catalogue_files(catalogue),
             "services": {PORTAL_SERVICE: {"admin": False}},
-            "loadRoles": {PORTAL_ROLE: {"description": "The Gereedschapskist portal: users, groups and their servers",
-                                        "scopes": list(PORTAL_SCOPES), "services": [PORTAL_SERVICE]}},
+            "loadRoles": _load_roles(portal_role()),
             "db": {"type": "sqlite-pvc", "pvc": {"storage": "1Gi"}},
             "containerSecurityContext": non_root,
             "podSecurityContext": {"fsGroup": HUB_UID, "runAsNonRoot": True,
@@ -146,9 +158,9 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
                     "privateIPs": False,
                 },
             },
-            "extraLabels": {"gereedschapskist.nl/environment": spec.name,
-                            "gereedschapskist.nl/organisation": spec.organisation},
-            "profileList": [],  # per user, from custom.gereedschapskist.profiles (a callable in the hub)
+            "extraLabels": {f"{LABEL_PREFIX}/environment": spec.name,
+                            f"{LABEL_PREFIX}/organisation": spec.organisation},
+            # no profileList: the hub renders the profiles per user from its catalogue (a callable)
         },
         "scheduling": {
             "userScheduler": {"enabled": False},
@@ -171,9 +183,6 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
                 "organisation": spec.organisation,
                 "contract": spec.contract,
                 "stage": spec.stage,
-                "roles": roles,
-                "bundles": bundles,
-                "profiles": by_role,
             },
         },
         "debug": {"enabled": False},

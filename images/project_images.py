@@ -1,8 +1,13 @@
 """The project's own images: the portal, and the hub for Kubernetes (Zero to JupyterHub's k8s-hub).
 
-Both are built from the repository root with the project installed from ``uv.lock``, so the
-image runs exactly the locked dependencies the test suite ran. They are tagged with the project
-version (``gereedschapskist --version``), which CI passes as the ``VERSION`` build argument.
+Both are built from the repository root in two stages. The first (``wheel``) builds the project as
+a wheel — setuptools follows the ``gereedschapskist/<component>`` links to the component folders,
+which are copied beside them (Docker copies a link as a link) — and exports the image's extra from
+``uv.lock``. The image then installs the locked, hash-checked requirements and the wheel (not
+editable: no source tree in the image) and gets the catalogue's data at :data:`CATALOGUE_DIR`, named by
+the service's ``…_CATALOGUE_DIR`` setting (a wheel has no checkout to find it in). So the image runs
+exactly the locked dependencies the test suite ran. They are tagged with the project version
+(``gereedschapskist --version``), which CI passes as the ``VERSION`` build argument.
 """
 
 from __future__ import annotations
@@ -18,19 +23,28 @@ PORTAL_BASE = "python:3.13.15-slim-trixie"
 #: Zero to JupyterHub 4.4.0's hub image (2026-06-10: JupyterHub 5.5.0 on Python 3.12); the lock's
 #: ``hub`` extra then installs the project's own pins over it (JupyterHub 6.1.1, KubeSpawner 7.1.0).
 HUB_BASE = "quay.io/jupyterhub/k8s-hub:4.4.0"
+#: The build stage of both images (a pure-Python wheel: any Python that runs uv's build will do).
+WHEEL_BASE = PORTAL_BASE
 PORTAL_UID = 10001
 PORTAL_PORT = 8000
 PORTAL_WORKERS = 4
-#: Everything outside these is left out of the build context (secrets, virtualenvs, state).
-SOURCES = ("catalogue-of-tools", "hub", "portal", "images", "infra")
+#: Everything outside these is left out of the build context (secrets, virtualenvs, state): the root
+#: package (with its links to the components), the catalogue and the component folders.
+SOURCES = ("gereedschapskist", "catalogue-of-tools", "hub", "portal", "images", "infra", "dev")
 PROJECT_FILES = ("pyproject.toml", "uv.lock", "README.md")
+#: Where each image holds the catalogue's data (named by GEREEDSCHAPSKIST_{PORTAL,HUB}_CATALOGUE_DIR).
+CATALOGUE_DIR = "/opt/gereedschapskist/catalogue"
+#: What the ``wheel`` stage hands the image: the project's wheel and the image's locked requirements.
+DIST = "/tmp/dist"
+REQUIREMENTS = f"{DIST}/requirements.txt"
 
 #: Run inside each built image by CI (``bash -c``): each must exit 0.
 PORTAL_SMOKE = (
     f'test "$(id -u)" = {PORTAL_UID}',
     "gereedschapskist --version",
     "gereedschapskist db --help",
-    "python -c 'from gereedschapskist.catalogue import load; print(len(load().bundles), \"bundles\")'",
+    "python -c 'import os; from gereedschapskist.catalogue import load; "
+    "print(len(load(os.environ[\"GEREEDSCHAPSKIST_PORTAL_CATALOGUE_DIR\"]).bundles), \"bundles\")'",
     # migrated on demand, the server with several workers answers its health check (the HEALTHCHECK's probe)
     f"gereedschapskist db upgrade && {{ uvicorn gereedschapskist.portal.main:app --host 127.0.0.1 "
     f"--port {PORTAL_PORT} --workers 2 & server=$!; for _ in $(seq 1 60); do if python -c \"import urllib.request "
@@ -42,7 +56,8 @@ HUB_SMOKE = (
     f'test "$(id -u)" = {tc.USER_UID}',
     "jupyterhub --version",
     "python -c 'import jupyterhub, kubespawner, oauthenticator, gereedschapskist.hub'",
-    "python -c 'from gereedschapskist.catalogue import load; print(len(load().bundles), \"bundles\")'",
+    "python -c 'import os; from gereedschapskist.catalogue import load; "
+    "print(len(load(os.environ[\"GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR\"]).bundles), \"bundles\")'",
 )
 
 _DOCKERIGNORE = (
@@ -81,6 +96,30 @@ def _copy_sources() -> str:
 
 
 UV_MOUNT = "from=uv,source=/uv,target=/usr/local/bin/uv"
+DIST_MOUNT = f"from=wheel,source={DIST},target={DIST}"
+
+
+def _wheel_stage(extra: str) -> str:
+    """The build stage: the project's wheel and the locked requirements of ``extra``, into :data:`DIST`."""
+    return (
+        f"FROM {WHEEL_BASE} AS wheel\n"
+        "# The project as a wheel. The root package links to the component folders\n"
+        "# (gereedschapskist/hub -> ../hub, …): Docker copies the links as links, so the folders come too.\n"
+        "WORKDIR /src\n"
+        f"COPY {' '.join(PROJECT_FILES)} ./\n"
+        + _copy_sources() + "\n"
+        + run(f"uv build --wheel --out-dir {DIST}",
+              words(f"uv export --frozen --no-dev --extra {extra} --no-emit-project",
+                    f"--output-file {REQUIREMENTS}"),
+              mounts=[UV_MOUNT])
+    )
+
+
+def _catalogue(setting: str) -> str:
+    return ("# The catalogue's data at a fixed place, named by the service's setting (an installed wheel has\n"
+            "# no checkout to find it in).\n"
+            f"COPY catalogue-of-tools/ {CATALOGUE_DIR}/\n"
+            f"ENV {setting}={CATALOGUE_DIR}")
 
 
 def render_portal() -> Definition:
@@ -88,15 +127,15 @@ def render_portal() -> Definition:
     healthcheck = f"import sys, urllib.request; sys.exit(urllib.request.urlopen('{url}', timeout=4).status != 200)"
     dockerfile = "\n\n".join([
         _header("portal", "ghcr.io/gereedschapskist/portal"),
+        _wheel_stage("portal"),
         f"FROM {PORTAL_BASE}",
         _labels("gereedschapskist-portal",
                 "Gereedschapskist portal: catalogue, ordering, workspaces, access requests", PORTAL_BASE),
         'SHELL ["/bin/bash", "-o", "pipefail", "-c"]',
-        "# uv installs exactly uv.lock (extra portal) into /opt/venv; the project itself is installed\n"
-        "# editable from /app, so the catalogue under /app/catalogue-of-tools ships with the code.\n"
+        "# uv installs exactly uv.lock (extra portal, hash-checked) into /opt/venv, then the project's wheel.\n"
         + key_values("ENV", [("PYTHONDONTWRITEBYTECODE", "1"), ("PYTHONUNBUFFERED", "1"),
                              ("UV_COMPILE_BYTECODE", "1"), ("UV_LINK_MODE", "copy"), ("UV_NO_CACHE", "1"),
-                             ("UV_PYTHON_DOWNLOADS", "never"), ("UV_PROJECT_ENVIRONMENT", "/opt/venv"),
+                             ("UV_PYTHON_DOWNLOADS", "never"),
                              ("VIRTUAL_ENV", "/opt/venv"), ("PATH", "/opt/venv/bin:${PATH}")], quoted=False),
         "# A non-root user; /data is the one writable place (the portal's state folder: an SQLite\n"
         "# database where no GEREEDSCHAPSKIST_PORTAL_DATABASE_URL is given).\n"
@@ -104,10 +143,11 @@ def render_portal() -> Definition:
               f"useradd --system --uid {PORTAL_UID} --gid portal --no-create-home --home-dir /nonexistent "
               "--shell /usr/sbin/nologin portal",
               "install --directory --owner portal --group portal --mode 0750 /data"),
+        run("uv venv /opt/venv",
+            f"uv pip install --require-hashes --requirement {REQUIREMENTS}",
+            f"uv pip install --no-deps {DIST}/gereedschapskist-*.whl", mounts=[UV_MOUNT, DIST_MOUNT]),
+        _catalogue("GEREEDSCHAPSKIST_PORTAL_CATALOGUE_DIR"),
         "WORKDIR /app\n"
-        f"COPY {' '.join(PROJECT_FILES)} ./\n"
-        + run("uv sync --frozen --no-dev --extra portal --no-install-project", mounts=[UV_MOUNT]),
-        _copy_sources() + "\n" + run("uv sync --frozen --no-dev --extra portal", mounts=[UV_MOUNT]),
         f"USER {PORTAL_UID}",
         "# Several workers (uvicorn reads WEB_CONCURRENCY); trust X-Forwarded-* only from the addresses in\n"
         "# FORWARDED_ALLOW_IPS (set it to the ingress's). Migrations run on demand, never at start:\n"
@@ -127,23 +167,21 @@ def render_portal() -> Definition:
 def render_hub() -> Definition:
     dockerfile = "\n\n".join([
         _header("hub", "ghcr.io/gereedschapskist/hub"),
+        _wheel_stage("hub"),
         f"FROM {HUB_BASE}",
         _labels("gereedschapskist-hub", "JupyterHub for Kubernetes with the Gereedschapskist configuration code",
                 HUB_BASE),
         'SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nUSER 0',
         "# The lock's `hub` extra, hash-checked, into the image's Python (where z2jh's own config code runs),\n"
-        "# then the project itself, editable from /srv/gereedschapskist so the catalogue ships with it.\n"
-        "WORKDIR /srv/gereedschapskist\n"
-        f"COPY {' '.join(PROJECT_FILES)} ./\n"
-        + run("uv export --frozen --no-dev --extra hub --no-emit-project --output-file /tmp/hub-requirements.txt",
-              words("uv pip install --system --no-cache --compile-bytecode --require-hashes",
-                    "--requirement /tmp/hub-requirements.txt"),
-              "rm /tmp/hub-requirements.txt", mounts=[UV_MOUNT]),
-        _copy_sources() + "\n"
-        + run("uv pip install --system --no-cache --no-deps --editable /srv/gereedschapskist", mounts=[UV_MOUNT]),
+        "# then the project's wheel.\n"
+        + run(words("uv pip install --system --no-cache --compile-bytecode --require-hashes",
+                    f"--requirement {REQUIREMENTS}"),
+              f"uv pip install --system --no-cache --compile-bytecode --no-deps {DIST}/gereedschapskist-*.whl",
+              mounts=[UV_MOUNT, DIST_MOUNT]),
+        _catalogue("GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR"),
         "# Back to z2jh's layout: state in /srv/jupyterhub, run as jovyan, tini + jupyterhub as the base sets.\n"
         "WORKDIR /srv/jupyterhub\n"
         f"USER {tc.USER_UID}",
     ]) + "\n"
-    return Definition(folder="hub", base=HUB_BASE, froms=(tc.UV_IMAGE, HUB_BASE),
+    return Definition(folder="hub", base=HUB_BASE, froms=(tc.UV_IMAGE, WHEEL_BASE, HUB_BASE),
                       files=MappingProxyType({"Dockerfile": dockerfile, "Dockerfile.dockerignore": _DOCKERIGNORE}))

@@ -3,11 +3,11 @@
 A stack file ``infra/Pulumi.<stack>.yaml`` holds, under ``config:``, either
 
 * a **contract environment**: ``gereedschapskist:environment`` (what the hub offers, parsed only by
-  :func:`gereedschapskist.core.environment.load_environment`) and ``gereedschapskist:cloud`` (where and how
+  :func:`gereedschapskist.core.environment.environment_from`) and ``gereedschapskist:cloud`` (where and how
   big, parsed here); or
 * the **central platform**: ``gereedschapskist:platform`` and ``gereedschapskist:cloud``.
 
-:func:`load_stack` reads the file and returns a :class:`ContractStack` or :class:`PlatformStack`; every
+:func:`load_stack` reads the file once (:func:`gereedschapskist.core.environment.read_stack`) and returns a :class:`ContractStack` or :class:`PlatformStack`; every
 problem is reported at once, each naming file, field and value. Nothing here reads the catalogue:
 partner, region and machine sizes are checked against it by :mod:`.plan`.
 """
@@ -15,18 +15,18 @@ partner, region and machine sizes are checked against it by :mod:`.plan`.
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator, model_validator
 
 from gereedschapskist import __version__
 from gereedschapskist.core.environment import (
-    ENVIRONMENT_KEY, NAME_PATTERN, EnvironmentInvalid, EnvironmentSpec, load_environment,
+    ENVIRONMENT_KEY, NAME_PATTERN, EnvironmentInvalid, EnvironmentSpec, environment_from, read_stack, stack_file,
 )
+from gereedschapskist.core.groups import PLATFORM_ADMINS
+from gereedschapskist.core.refusal import format_validation_errors
 
 from . import versions
 from .errors import INVALID_CONFIG, StackInvalid
@@ -192,7 +192,7 @@ class PlatformSpec(_Model):
     portal_version: str = Field(default=__version__, pattern=r"^[0-9]+\.[0-9]+\.[0-9]+([.-][0-9A-Za-z.-]+)?$",
                                 description="tag of ghcr.io/gereedschapskist/portal")
     replicas: int = Field(default=3, ge=2, le=20, description="portal pods (at least two)")
-    admin_group: str = Field(default="gereedschapskist:admins", min_length=1)
+    admin_group: str = Field(default=PLATFORM_ADMINS, min_length=1)
     oidc: PortalOidcSpec
     database: DatabaseSpec = DatabaseSpec()
 
@@ -238,14 +238,8 @@ StackConfig = Union[ContractStack, PlatformStack]
 
 
 def _format_errors(file: Path | str, key: str, exc: ValidationError) -> list[str]:
-    lines = []
-    for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"])
-        value = err.get("input")
-        shown = "(missing)" if err["type"] == "missing" else repr(value)
-        msg = re.sub(r"^Value error, ", "", err["msg"])
-        lines.append(f"{file}: config.{key}{'.' + where if where else ''} = {shown}: {msg}")
-    return lines
+    return format_validation_errors(exc, name=lambda field: f"{file}: config.{key}{'.' + field if field else ''}",
+                                    show_value=lambda field, value: True)
 
 
 def parse_cloud(section: Any, file: Path | str) -> CloudSpec:
@@ -257,16 +251,12 @@ def parse_cloud(section: Any, file: Path | str) -> CloudSpec:
 
 def load_stack(name: str, infra_dir: Path) -> StackConfig:
     """Read ``Pulumi.<name>.yaml`` in ``infra_dir`` into one typed stack configuration, or raise StackInvalid."""
-    file = infra_dir / f"Pulumi.{name}.yaml"
-    if not file.is_file():
-        known = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in infra_dir.glob("Pulumi.*.yaml"))
-        raise StackInvalid(INVALID_CONFIG, f"no stack {name!r}: {file} does not exist; known: {', '.join(known) or 'none'}")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise StackInvalid(INVALID_CONFIG, f"{file}: not valid YAML: {exc}") from None
-    config = data.get("config") if isinstance(data, dict) else None
-    if not isinstance(config, dict):
+        file = stack_file(name, infra_dir)
+        config = read_stack(file)
+    except EnvironmentInvalid as exc:
+        raise StackInvalid(INVALID_CONFIG, exc.message) from None
+    if not config:
         raise StackInvalid(INVALID_CONFIG, f"{file}: config: missing; a stack file needs a config: mapping")
     problems: list[str] = []
     unknown = sorted(k for k in config if str(k).startswith("gereedschapskist:") and k not in KNOWN_KEYS)
@@ -287,9 +277,9 @@ def load_stack(name: str, infra_dir: Path) -> StackConfig:
             problems.extend(exc.problems)
     if has_env and not has_platform:
         try:
-            environment = load_environment(name, infra_dir)
+            environment = environment_from(config, name=name, file=file)
         except EnvironmentInvalid as exc:
-            problems.extend(str(exc).splitlines())
+            problems.extend(exc.message.splitlines())
         else:
             if environment.contract is None:
                 problems.append(f"{file}: config.{ENVIRONMENT_KEY}.contract = (missing): a cloud environment is "

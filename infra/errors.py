@@ -6,8 +6,10 @@ stack creates nothing. ``reason`` is for machines (the portal, CI), ``message`` 
 
 from __future__ import annotations
 
+from gereedschapskist.core.refusal import Refusal
 
-class StackInvalid(Exception):
+
+class StackInvalid(Refusal):
     """A stack file or its combination with the catalogue is not deployable.
 
     ``problems`` lists every problem found (file, field, value and what to do), not just the first.
@@ -15,9 +17,7 @@ class StackInvalid(Exception):
 
     def __init__(self, reason: str, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        self.reason = reason
-        self.message = "\n".join(self.problems)
-        super().__init__(self.message)
+        super().__init__(reason, "\n".join(self.problems))
 
 
 # Machine-readable reasons, one place so callers (CLI, portal) can branch on them.

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from gereedschapskist.core.placement import CORE_POOL, KAFKA_POOL, KAFKA_TAINT, POOL_LABEL
+
 from . import versions
 from .config import KafkaSpec
 from .manifests import HUB_NAMESPACE, WORKSPACE_POD
 from .partners import HOME_STORAGE_CLASS
-from .plan import KAFKA_POOL, KAFKA_TAINT, POOL_LABEL, CORE_POOL
 from .tags import Tags
 
 KAFKA_NAMESPACE = "kafka"
@@ -30,8 +31,7 @@ def operator_values() -> dict[str, Any]:
 
 def _placement() -> dict[str, Any]:
     return {
-        "tolerations": [{"key": KAFKA_TAINT.key, "operator": "Equal", "value": KAFKA_TAINT.value,
-                         "effect": KAFKA_TAINT.effect}],
+        "tolerations": [KAFKA_TAINT.toleration()],
         "affinity": {
             "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
                 {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [KAFKA_POOL]}]}]}},

@@ -13,61 +13,20 @@ from dataclasses import dataclass, field
 
 from gereedschapskist.catalogue import Bundle, Catalogue, MachineSize, Partner, Region, Size, memory_bytes
 from gereedschapskist.core.environment import OfferInvalid, environment_offer
+from gereedschapskist.core.placement import CORE_POOL, GPU_POOL, GPU_TAINT, KAFKA_POOL, KAFKA_TAINT, Taint, node_pool
 
 from .config import CLOUD_KEY, CloudSpec, ContractStack, KafkaSpec, PlatformStack
 from .errors import (
     GPU_UNAVAILABLE, INVALID_CONFIG, NO_MACHINE, REGION_NOT_ALLOWED, UNKNOWN_BUNDLE, UNKNOWN_PARTNER, UNKNOWN_ROLE,
     StackInvalid,
 )
-from .tags import KUBE_PREFIX, Tags
+from .partners import recipe_class
+from .pools import NodePool
+from .tags import Tags
 
-POOL_LABEL = f"{KUBE_PREFIX}/pool"
-CORE_POOL = "core"
-KAFKA_POOL = "kafka"
-GPU_POOL = "gpu"
 STREAMING_ROLE = "streaming"
-HOURS_PER_MONTH = 730
 # What the hub, the proxy and cluster services need at least on each core node.
 CORE_MINIMUM = Size(id="core", cpu=4, memory="16Gi")
-
-
-@dataclass(frozen=True)
-class Taint:
-    key: str
-    value: str
-    effect: str = "NoSchedule"
-
-    def __str__(self) -> str:
-        return f"{self.key}={self.value}:{self.effect}"
-
-
-GPU_TAINT = Taint("nvidia.com/gpu", "present")
-KAFKA_TAINT = Taint(POOL_LABEL, KAFKA_POOL)
-
-
-@dataclass(frozen=True)
-class NodePool:
-    """One node pool: ``gereedschapskist.nl/pool=<name>`` on every node."""
-
-    name: str
-    machine: MachineSize
-    min_nodes: int
-    max_nodes: int
-    workspace: bool
-    taints: tuple[Taint, ...] = ()
-    serves: tuple[str, ...] = ()  # "bundle/size" for workspace pools
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {POOL_LABEL: self.name}
-
-    @property
-    def gpu(self) -> bool:
-        return self.machine.gpu > 0
-
-    @property
-    def max_monthly_eur(self) -> float:
-        return round(self.max_nodes * self.machine.price_per_hour_eur * HOURS_PER_MONTH, 2)
 
 
 @dataclass(frozen=True)
@@ -154,8 +113,7 @@ def place(cloud: CloudSpec, catalogue: Catalogue, source: str) -> Placement:
                                                f"that partner {partner.id!r} offers under its standard contract; "
                                                f"environments run inside the European Union only. Choose one of: "
                                                f"{offered}")
-    from .partners import recipe_class  # the registry checks that a recipe exists for the provider
-    recipe_class(partner).check_account(cloud, source)
+    recipe_class(partner).check_account(cloud, source)  # the registry checks that a recipe exists too
     core = _infrastructure_pool(partner, CORE_POOL, cloud.core_pool.machine_size, CORE_MINIMUM,
                                 cloud.core_pool.min_nodes, cloud.core_pool.max_nodes, (), source, "core_pool")
     return Placement(partner, region, core)
@@ -204,7 +162,7 @@ def _workspace_pools(stack: ContractStack, partner: Partner, bundles: tuple[Bund
     by_pool: dict[str, list[tuple[Bundle, Size]]] = defaultdict(list)
     for bundle in bundles:
         for size in bundle.sizes:
-            by_pool[bundle.node_pool(size)].append((bundle, size))
+            by_pool[node_pool(bundle, size)].append((bundle, size))
     problems = [f"{_field(src, 'pools.' + name)}: no enabled bundle runs on pool {name!r}; pools here: "
                 f"{', '.join(sorted(by_pool)) or 'none'}" for name in cloud.pools if name not in by_pool]
     pools = []

@@ -7,6 +7,8 @@ from typing import Any
 
 import pulumi
 
+from gereedschapskist.core.placement import LABEL_PREFIX
+
 from .config import PlatformSpec
 from .services import CLUSTER_ISSUER, INGRESS_CLASS, INGRESS_NAMESPACE, external_secret
 from .tags import Tags
@@ -16,7 +18,7 @@ PORTAL_PORT = 8000
 PORTAL_SECRET = "portal-secrets"
 PORTAL_SETTINGS = "portal-settings"
 PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
-MIGRATION_ANNOTATION = "gereedschapskist.nl/migrated-by"
+MIGRATION_ANNOTATION = f"{LABEL_PREFIX}/migrated-by"
 # Names of the portal's secrets in the cloud's secret store.
 DB_PASSWORD_SECRET = "portal-database-password"
 SESSION_SECRET = "portal-session-secret"

@@ -12,12 +12,13 @@ from typing import Any, Sequence
 
 import pulumi
 
+from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
+
 from . import versions
 from .config import TlsSpec
 from .kube import apply, helm_release
 from .manifests import namespace
 from .partners import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, SecretStore
-from .plan import CORE_POOL, POOL_LABEL
 from .tags import Tags
 
 INGRESS_NAMESPACE = "ingress"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gereedschapskist.core.placement import LABEL_PREFIX
+
 _LABEL_CHARS = re.compile(r"[^a-z0-9_-]+")
 _KUBE_VALUE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-KUBE_PREFIX = "gereedschapskist.nl"
 
 
 def gcp_label(value: str) -> str:
@@ -54,9 +54,9 @@ class Tags:
     def kube(self) -> dict[str, str]:
         """Labels for Kubernetes objects the program creates."""
         return {
-            f"{KUBE_PREFIX}/organisation": kube_label(self.organisation),
-            f"{KUBE_PREFIX}/contract": kube_label(self.contract),
-            f"{KUBE_PREFIX}/cost-centre": kube_label(self.cost_centre),
-            f"{KUBE_PREFIX}/environment": kube_label(self.environment),
+            f"{LABEL_PREFIX}/organisation": kube_label(self.organisation),
+            f"{LABEL_PREFIX}/contract": kube_label(self.contract),
+            f"{LABEL_PREFIX}/cost-centre": kube_label(self.cost_centre),
+            f"{LABEL_PREFIX}/environment": kube_label(self.environment),
             "app.kubernetes.io/managed-by": "gereedschapskist",
         }

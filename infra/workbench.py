@@ -6,6 +6,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gereedschapskist.catalogue import Catalogue
+from gereedschapskist.hub.values import ValuesInvalid, render_values  # the one import of another component
 
 from . import kafka as kafka_cluster
 from . import services as base
@@ -22,8 +23,6 @@ VALUES_INVALID = "values-invalid"
 
 def hub_values(plan: EnvironmentPlan, catalogue: Catalogue) -> dict:
     """The Zero-to-JupyterHub values, exactly as the hub renders them for this environment."""
-    from gereedschapskist.hub.values import ValuesInvalid, render_values
-
     try:
         return render_values(plan.stack.environment, catalogue)
     except ValuesInvalid as exc:

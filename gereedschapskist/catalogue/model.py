@@ -232,16 +232,11 @@ class Bundle:
 
     @property
     def primary_role(self) -> str:
-        """The role whose folder holds the bundle (``bundles/<role>/<id>.yaml``)."""
-        return Path(self.file).parent.name
+        """The role whose folder holds the bundle (``bundles/<role>/<id>.yaml``).
 
-    def node_pool(self, size: Size) -> str:
-        """The node pool a workspace of this size runs on: ``gpu`` for GPU sizes, else the primary role's pool.
-
-        Clusters label their nodes ``gereedschapskist.nl/pool=<pool>``; the hub selects on it and the
-        infrastructure creates one pool per enabled role plus ``gpu`` when a GPU size is enabled.
+        Its non-GPU sizes run on that role's node pool (:func:`gereedschapskist.core.placement.node_pool`).
         """
-        return "gpu" if size.gpu else self.primary_role
+        return Path(self.file).parent.name
 
     def packages_of(self, ecosystem: Ecosystem) -> tuple[Package, ...]:
         return tuple(p for p in self.packages if p.ecosystem is ecosystem)

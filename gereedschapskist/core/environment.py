@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Iterable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -151,18 +151,29 @@ class Offer:
 def environment_offer(spec: EnvironmentSpec, catalogue: Catalogue) -> Offer:
     """The roles and bundles an environment offers: all roles / all their offered bundles when left out.
 
-    The one rule for this, read by the hub's Helm values and by the infrastructure's node pools.
+    Read by the hub's Helm values and by the infrastructure's node pools; the hub itself applies the same
+    rule (:func:`offer_of`) to the roles and bundles its settings name.
     """
-    roles = tuple(spec.roles) if spec.roles is not None else tuple(sorted(catalogue.roles))
+    return offer_of(catalogue, roles=spec.roles, bundles=spec.bundles)
+
+
+def offer_of(catalogue: Catalogue, *, roles: Iterable[str] | None, bundles: Iterable[str] | None) -> Offer:
+    """The one rule of what an environment offers, for its ``roles`` and ``bundles`` (``None``: left out).
+
+    Roles must be in the catalogue (all of them when left out); bundles must be offered and be for one of
+    the roles (all the roles' offered bundles when left out); something must be offered. Otherwise
+    :class:`OfferInvalid` lists every problem.
+    """
+    roles = tuple(roles) if roles is not None else tuple(sorted(catalogue.roles))
     unknown = [OfferProblem("roles", r, f"is not in the catalogue (known: {', '.join(sorted(catalogue.roles))})")
                for r in roles if r not in catalogue.roles]
     if unknown:
         raise OfferInvalid("unknown-role", unknown)
-    if spec.bundles is None:
-        bundles = catalogue.offered_for(roles)
+    if bundles is None:
+        chosen_bundles = catalogue.offered_for(roles)
     else:
         problems, chosen = [], []
-        for bundle_id in spec.bundles:
+        for bundle_id in bundles:
             bundle = catalogue.bundles.get(bundle_id)
             if bundle is None:
                 problems.append(OfferProblem("bundles", bundle_id, "is not in the catalogue"))
@@ -177,7 +188,7 @@ def environment_offer(spec: EnvironmentSpec, catalogue: Catalogue) -> Offer:
                 chosen.append(bundle)
         if problems:
             raise OfferInvalid("unknown-bundle", problems)
-        bundles = tuple(sorted(chosen, key=lambda b: b.id))
-    if not bundles:
+        chosen_bundles = tuple(sorted(chosen, key=lambda b: b.id))
+    if not chosen_bundles:
         raise OfferInvalid("nothing-offered", [OfferProblem("roles", ", ".join(roles), "are offered no bundle")])
-    return Offer(roles=roles, bundles=bundles)
+    return Offer(roles=roles, bundles=chosen_bundles)

@@ -27,6 +27,10 @@ class Taint:
     value: str
     effect: str = "NoSchedule"
 
+    def __str__(self) -> str:
+        """``key=value:Effect``, as ``kubectl taint`` writes it."""
+        return f"{self.key}={self.value}:{self.effect}"
+
     def toleration(self) -> dict[str, str]:
         """The Kubernetes toleration (camelCase, as in a pod spec) that lets a pod onto such a node."""
         return {"key": self.key, "operator": "Equal", "value": self.value, "effect": self.effect}

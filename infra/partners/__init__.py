@@ -24,7 +24,7 @@ from gereedschapskist.catalogue import Partner, Region
 
 from ..config import CloudSpec, DatabaseSpec
 from ..errors import INVALID_CONFIG, NO_RECIPE, StackInvalid
-from ..plan import NodePool
+from ..pools import NodePool
 from ..tags import Tags
 
 HOME_STORAGE_CLASS = "gereedschapskist-home"

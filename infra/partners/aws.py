@@ -10,8 +10,11 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
+
+from .. import versions
 from ..config import DatabaseSpec
-from ..plan import CORE_POOL, POOL_LABEL, NodePool
+from ..pools import NodePool
 from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
 
 ZONES = ("a", "b", "c")
@@ -254,8 +257,6 @@ class AwsRecipe(Recipe):
         return bucket.bucket.apply(lambda name: f"s3://{name}")
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
-        from .. import versions
-
         subnets = aws.rds.SubnetGroup(self.resource_name("db"), subnet_ids=[s.id for s in self.private_subnets],
                                       tags=self.tags.cloud(), opts=self.opts())
         group = aws.ec2.SecurityGroup(

@@ -16,8 +16,9 @@ from pulumi_azure_native import (
     resources, storage,
 )
 
+from .. import versions
 from ..config import DatabaseSpec
-from ..plan import NodePool
+from ..pools import NodePool
 from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
 
 # Built-in role definitions (the same ids in every Azure tenant).
@@ -198,8 +199,6 @@ class AzureRecipe(Recipe):
         return pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
-        from .. import versions
-
         subnet = network.Subnet(
             self.resource_name("db"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
             subnet_name="postgres", address_prefix=self.db_block, default_outbound_access=False,

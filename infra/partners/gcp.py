@@ -11,8 +11,9 @@ from typing import Sequence
 import pulumi
 import pulumi_gcp as gcp
 
+from .. import versions
 from ..config import DatabaseSpec
-from ..plan import NodePool
+from ..pools import NodePool
 from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
 
 PODS_RANGE = ("pods", "100.64.0.0/16")
@@ -195,8 +196,6 @@ class GcpRecipe(Recipe):
         return bucket.url
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
-        from .. import versions
-
         block = self.services_block
         peering = gcp.compute.GlobalAddress(
             self.resource_name("services"), name=f"gk-{self.name}-services", project=self.project,

@@ -13,11 +13,12 @@ from tornado import web
 from traitlets.config import Config
 
 from gereedschapskist.catalogue import load
-from gereedschapskist.hub.config import CULLER_SCOPES, PORTAL_ROLE, PORTAL_SCOPES, configure
+from gereedschapskist.hub.config import configure
 from tests.devclient import follow_progress
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.core.environment import load_environment
 from gereedschapskist.hub.kubernetes import BundleKubeSpawner
+from gereedschapskist.hub.roles import CULLER_SCOPES, PORTAL_ROLE, PORTAL_SCOPES
 from gereedschapskist.hub.settings import HubSettings, HubSettingsInvalid
 from gereedschapskist.hub.spawner import BundleSpawner
 from gereedschapskist.hub.values import CATALOGUE_MOUNT, render_values
@@ -138,24 +139,9 @@ class _Spawner:
         self.launched = request
 
 
-def _z2jh_module(values: dict) -> types.ModuleType:
-    """A stand-in for the ``z2jh`` helper module of the chart's hub image (it reads the values)."""
-    module = types.ModuleType("z2jh")
-
-    def get_config(key: str, default=None):
-        node = values
-        for part in key.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return default
-            node = node[part]
-        return node
-
-    module.get_config = get_config
-    return module
-
-
 def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provider, tmp_path, monkeypatch):
-    """No Kubernetes here: the values' extraConfig runs against a real issuer with the mounted catalogue."""
+    """No Kubernetes here: the values' extraConfig runs against a real issuer with the mounted catalogue and
+    the values' hub settings; the hub renders the profiles itself (the values carry none)."""
     spec = load_environment("minfin-dev", INFRA)
     spec = spec.model_copy(update={"oidc": spec.oidc.model_copy(update={"issuer": oidc_provider.issuer})})
     values = render_values(spec, load())
@@ -167,7 +153,7 @@ def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provi
     for name, value in values["hub"]["extraEnv"].items():
         monkeypatch.setenv(name, value if isinstance(value, str) else "secret-from-kubernetes")
     monkeypatch.setenv("GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR", str(catalogue_dir))
-    monkeypatch.setitem(sys.modules, "z2jh", _z2jh_module(values))
+    monkeypatch.setitem(sys.modules, "z2jh", None)  # the chart's helper (reads the values) is not needed
 
     c = Config()
     exec(values["hub"]["extraConfig"]["gereedschapskist"], {"c": c})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from gereedschapskist import __version__
 from gereedschapskist.catalogue import load
 from gereedschapskist.cli import build_app
-from gereedschapskist.hub.config import PORTAL_SCOPES
+from gereedschapskist.hub.roles import PORTAL_SCOPES
 from gereedschapskist.core.environment import EnvironmentSpec, load_environment
 from gereedschapskist.hub.values import CATALOGUE_MOUNT, ValuesInvalid, render_values
 
@@ -61,15 +62,20 @@ def test_catalogue_files_mounted_into_the_hub_load_as_the_same_catalogue(dev_val
     assert set(mounted.roles) == set(CATALOGUE.roles) and set(mounted.partners) == set(CATALOGUE.partners)
 
 
-def test_profiles_per_role_sizes_culling_and_portal(dev_values):
-    custom = dev_values["custom"]["gereedschapskist"]
-    assert set(custom["profiles"]) == set(CATALOGUE.roles)
-    for role, profiles in custom["profiles"].items():
-        assert [p["slug"] for p in profiles] == [b.id for b in CATALOGUE.offered_for([role])]
-        for profile in profiles:
-            bundle = CATALOGUE.bundles[profile["slug"]]
-            assert profile["kubespawner_override"]["image"] == bundle.image.reference
-            assert list(profile["profile_options"]["size"]["choices"]) == [s.id for s in bundle.sizes]
+def _offered(values: dict) -> tuple[list[str], list[str]]:
+    env = values["hub"]["extraEnv"]
+    return json.loads(env["GEREEDSCHAPSKIST_HUB_ROLES"]), json.loads(env["GEREEDSCHAPSKIST_HUB_BUNDLES"])
+
+
+def test_the_hub_gets_what_the_environment_offers_and_renders_the_profiles_itself(dev_values):
+    roles, bundles = _offered(dev_values)
+    assert roles == sorted(CATALOGUE.roles)
+    assert bundles == sorted(b.id for b in CATALOGUE.offered_for(roles))
+    assert "profileList" not in dev_values["singleuser"]  # no second copy of the catalogue in the values
+    assert "profiles" not in dev_values["custom"]["gereedschapskist"]
+
+
+def test_culling_and_portal(dev_values):
     assert dev_values["cull"] == {"enabled": True, "timeout": 1800, "every": 300, "users": False,
                                   "adminUsers": True, "removeNamedServers": False}
     assert dev_values["hub"]["loadRoles"]["gereedschapskist-portal"]["scopes"] == list(PORTAL_SCOPES)
@@ -87,9 +93,9 @@ def test_non_root_everywhere(dev_values):
 def test_production_restricts_egress_and_roles(dev_values, prod_values):
     assert dev_values["singleuser"]["networkPolicy"]["egressAllowRules"]["nonPrivateIPs"] is True
     assert prod_values["singleuser"]["networkPolicy"]["egressAllowRules"]["nonPrivateIPs"] is False
-    custom = prod_values["custom"]["gereedschapskist"]
-    assert set(custom["profiles"]) == {"bi", "ml"}
-    assert custom["bundles"] == sorted(b.id for b in CATALOGUE.offered_for(["bi", "ml"]))
+    roles, bundles = _offered(prod_values)
+    assert sorted(roles) == ["bi", "ml"]
+    assert bundles == sorted(b.id for b in CATALOGUE.offered_for(["bi", "ml"]))
     assert prod_values["hub"]["extraEnv"]["GEREEDSCHAPSKIST_HUB_OIDC_CLIENT_SECRET"]["valueFrom"][
         "secretKeyRef"]["name"] == "hub-cbs-oidc"
 

@@ -1,10 +1,12 @@
-"""The portal and hub images: pinned bases, non-root, installed from uv.lock — and their install steps run.
+"""The portal and hub images: pinned bases, non-root, a wheel installed from uv.lock — and their steps run.
 
 Docker cannot run here, so the install steps are taken from the committed Dockerfiles and run for
-real with uv (from PyPI) on a copy of the build context: the allow-listed files only. The copy is
-what the image would hold; the environments land in a temporary folder instead of /opt/venv and
-the system Python (the hub's ``--system`` becomes ``--python <venv>``), and files are linked from
-uv's cache and not byte-compiled (flags that only keep the image small or make it start faster).
+real with uv (from PyPI) on a copy of the build context: the allow-listed files only, links kept as
+links (as Docker copies them). The copy is what the build stage would hold; the wheel and the
+requirements land in a temporary folder instead of /tmp/dist, the environments in one instead of
+/opt/venv and the system Python (the hub's ``--system`` becomes ``--python <venv>``), the catalogue in
+one instead of the image's fixed place, and files are linked from uv's cache and not byte-compiled
+(flags that only keep the image small or make it start faster).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from gereedschapskist.images.project_images import (
-    HUB_BASE, PORTAL_BASE, PORTAL_PORT, PORTAL_UID, PORTAL_WORKERS, PROJECT_FILES, SOURCES,
+    CATALOGUE_DIR, DIST, HUB_BASE, HUB_SMOKE, PORTAL_BASE, PORTAL_PORT, PORTAL_SMOKE, PORTAL_UID, PORTAL_WORKERS,
+    PROJECT_FILES, SOURCES,
 )
 
 from .conftest import IMAGES, REPO
@@ -33,7 +36,7 @@ def instructions(path: Path) -> list[str]:
 
 
 def run_commands(path: Path) -> list[str]:
-    """The shell commands of every RUN in the final stage, BuildKit mounts removed, split at &&."""
+    """The shell commands of every RUN (build stage, then image), BuildKit mounts removed, split at &&."""
     commands = []
     for line in instructions(path):
         if line.startswith("RUN "):
@@ -55,8 +58,26 @@ def test_portal_image_shape():
     health = next(line for line in lines if line.startswith("HEALTHCHECK "))
     assert f"http://127.0.0.1:{PORTAL_PORT}/healthz" in health
     assert f"WEB_CONCURRENCY={PORTAL_WORKERS}" in " ".join(lines) and PORTAL_WORKERS > 1
-    assert "uv sync --frozen --no-dev --extra portal" in run_commands(PORTAL)
+    commands = run_commands(PORTAL)
+    assert any(c.startswith("uv export --frozen --no-dev --extra portal") for c in commands)
+    assert any("--require-hashes" in c for c in commands)
     assert "gereedschapskist db upgrade" in PORTAL.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("dockerfile", "setting"), [(PORTAL, "GEREEDSCHAPSKIST_PORTAL_CATALOGUE_DIR"),
+                                                     (HUB, "GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR")])
+def test_images_install_a_wheel_and_name_the_catalogue_folder(dockerfile, setting):
+    lines = instructions(dockerfile)
+    final = lines[max(i for i, line in enumerate(lines) if line.startswith("FROM ")):]
+    assert not any(line.startswith("COPY ") and line.split()[1] in {f"{s}/" for s in SOURCES if s != "catalogue-of-tools"}
+                   for line in final), "the image holds no source tree"
+    assert f"COPY catalogue-of-tools/ {CATALOGUE_DIR}/" in final and f"ENV {setting}={CATALOGUE_DIR}" in final
+    commands = run_commands(dockerfile)
+    assert not any("--editable" in c or c.startswith("uv sync") for c in commands)
+    assert any(c.startswith(f"uv build --wheel --out-dir {DIST}") for c in commands)
+    assert any(f"--no-deps {DIST}/gereedschapskist-" in c for c in commands)
+    smoke = PORTAL_SMOKE if dockerfile == PORTAL else HUB_SMOKE
+    assert any(setting in c and "load(" in c for c in smoke) and not any("load()" in c for c in smoke)
 
 
 def test_hub_image_shape():
@@ -99,14 +120,42 @@ def _allowed(rel: str, ignore: list[str]) -> bool:
 
 
 def build_context(tmp: Path) -> Path:
+    """The allow-listed files of the repository; a symbolic link is copied as a link, as Docker does."""
     ignore = [line for line in (IMAGES / "portal" / "Dockerfile.dockerignore").read_text().splitlines()
               if line and not line.startswith("#")]
     target = tmp / "context"
-    for path in REPO.rglob("*"):
+    for path in REPO.rglob("*"):  # rglob does not descend into linked folders: the links come as links
         rel = path.relative_to(REPO).as_posix()
-        if path.is_file() and not rel.startswith((".git/", ".venv/")) and _allowed(rel, ignore):
+        if rel.startswith((".git/", ".venv/")) or not _allowed(rel, ignore):
+            continue
+        if path.is_symlink():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            (target / rel).symlink_to(os.readlink(path))
+        elif path.is_file():
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target / rel)
+    return target
+
+
+def image_command(command: str, tmp: Path, python: str | None = None) -> str:
+    """A RUN command as it runs here: temporary folders for the image's, no image-only flags, and every
+    uv command pointed at an interpreter explicitly (never at the virtualenv running the tests)."""
+    venv_python = python or str(tmp / "venv" / "bin" / "python")
+    command = command.replace("--system", f"--python {venv_python}")
+    command = command.replace("uv venv ", f"uv venv --python {sys.executable} ")
+    command = command.replace("uv build ", f"uv build --python {sys.executable} ")
+    if command.startswith("uv pip install ") and "--python " not in command:
+        command = command.replace("uv pip install ", f"uv pip install --python {venv_python} ", 1)
+    # Image-only speed/size flags: byte-compiling is slow on a shared machine, and --no-cache would
+    # download every wheel again instead of linking it from uv's cache.
+    command = command.replace(" --compile-bytecode", "").replace(" --no-cache", "")
+    return command.replace(DIST, str(tmp / "dist")).replace("/opt/venv", str(tmp / "venv"))
+
+
+def install_catalogue(context: Path, tmp: Path) -> Path:
+    """``COPY catalogue-of-tools/ <CATALOGUE_DIR>/``, into a temporary folder."""
+    target = tmp / "opt" / "catalogue"
+    shutil.copytree(context / "catalogue-of-tools", target)
     return target
 
 
@@ -124,10 +173,15 @@ def test_the_build_context_leaves_out_secrets_and_state():
 
 
 def _env(venv: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "UV_"))}
-    env.update(UV_PROJECT_ENVIRONMENT=str(venv), UV_PYTHON_DOWNLOADS="never", UV_PYTHON=sys.executable,
-               PATH=f"{UV.parent}:{env['PATH']}")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("VIRTUAL_ENV", "UV_", "GEREEDSCHAPSKIST_"))}
+    env.update(VIRTUAL_ENV=str(venv), UV_PYTHON_DOWNLOADS="never", PATH=f"{UV.parent}:{env['PATH']}")
     return env
+
+
+def _smoke(command: str, venv: Path, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**env, "PATH": f"{venv / 'bin'}:{env['PATH']}"}
+    return subprocess.run(["bash", "-c", command], env=env, cwd=cwd, capture_output=True, text=True)
 
 
 @pytest.mark.network
@@ -136,22 +190,29 @@ def test_the_portal_install_steps_give_a_working_cli_with_the_catalogue(tmp_path
     venv = tmp_path / "venv"
     env = _env(venv)
     steps = [c for c in run_commands(PORTAL) if c.startswith("uv ")]
-    assert len(steps) == 2
+    assert len(steps) == 5  # build stage: wheel, requirements; image: venv, requirements, wheel
     for command in steps:
+        command = image_command(command, tmp_path)
         done = subprocess.run(command, shell=True, cwd=context, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
+    python = str(venv / "bin" / "python")
     version = subprocess.run([str(venv / "bin" / "gereedschapskist"), "--version"], capture_output=True,
-                             text=True, cwd=tmp_path)
+                             text=True, cwd=tmp_path, env=env)
     assert version.returncode == 0, version.stderr
-    where = subprocess.run([str(venv / "bin" / "python"), "-c",
-                            "import fastapi, sqlalchemy, alembic; "
-                            "from gereedschapskist.catalogue import default_root, load; "
-                            "print(default_root()); print(len(load().bundles))"],
-                           capture_output=True, text=True, cwd=tmp_path)
-    assert where.returncode == 0, where.stderr
-    root, count = where.stdout.split()
-    assert Path(root) == context / "catalogue-of-tools" and int(count) > 0
-    hub_only = subprocess.run([str(venv / "bin" / "python"), "-c", "import jupyterhub"], capture_output=True)
+    installed = subprocess.run([python, "-c", "import fastapi, sqlalchemy, alembic, gereedschapskist.portal as p; "
+                                              "print(p.__file__)"], capture_output=True, text=True, cwd=tmp_path)
+    assert installed.returncode == 0, installed.stderr
+    assert Path(installed.stdout.strip()).is_relative_to(venv), "installed as a wheel, not editable"
+    # A wheel has no checkout: without the setting there is no catalogue; with it, the image's folder.
+    unset = subprocess.run([python, "-c", "from gereedschapskist.catalogue import load; load()"],
+                           capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert unset.returncode != 0 and "CATALOGUE_DIR" in unset.stderr
+    env["GEREEDSCHAPSKIST_PORTAL_CATALOGUE_DIR"] = str(install_catalogue(context, tmp_path))
+    smoke = next(c for c in PORTAL_SMOKE if "load(" in c)
+    done = _smoke(smoke, venv, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[0]) > 0
+    hub_only = subprocess.run([python, "-c", "import jupyterhub"], capture_output=True)
     assert hub_only.returncode != 0, "the portal image installs the portal extra, not the hub's"
 
 
@@ -163,17 +224,20 @@ def test_the_hub_install_steps_put_the_locked_hub_extra_and_the_project_in_one_p
     env = _env(venv)
     python = str(venv / "bin" / "python")
     for command in run_commands(HUB):
-        command = command.replace("--system", f"--python {python}").replace("/srv/gereedschapskist", str(context))
-        # Image-only speed/size flags: byte-compiling is slow on a shared machine, and --no-cache would
-        # download every wheel again instead of linking it from uv's cache.
-        command = command.replace(" --compile-bytecode", "").replace(" --no-cache", "")
-        command = command.replace("/tmp/hub-requirements.txt", str(tmp_path / "hub-requirements.txt"))
+        command = image_command(command, tmp_path, python=python)
         done = subprocess.run(command, shell=True, cwd=context, env=env, capture_output=True, text=True)
         assert done.returncode == 0, f"{command}: {done.stderr[-2000:]}"
     # (importing kubespawner would byte-compile all of kubernetes_asyncio: its version is checked instead)
-    versions = subprocess.run([python, "-c", "import jupyterhub, oauthenticator, gereedschapskist.hub; "
+    versions = subprocess.run([python, "-c", "import jupyterhub, oauthenticator, gereedschapskist.hub as h; "
                                              "from importlib.metadata import version; "
-                                             "print(jupyterhub.__version__, version('jupyterhub-kubespawner'))"],
-                              capture_output=True, text=True)
+                                             "print(jupyterhub.__version__, version('jupyterhub-kubespawner'), "
+                                             "h.__file__)"],
+                              capture_output=True, text=True, cwd=tmp_path)
     assert versions.returncode == 0, versions.stderr
-    assert versions.stdout.split() == ["6.1.1", "7.1.0"]
+    hub_version, kubespawner_version, where = versions.stdout.split()
+    assert [hub_version, kubespawner_version] == ["6.1.1", "7.1.0"]
+    assert Path(where).is_relative_to(venv), "installed as a wheel, not editable"
+    env["GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR"] = str(install_catalogue(context, tmp_path))
+    done = _smoke(next(c for c in HUB_SMOKE if "load(" in c), venv, env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[0]) > 0

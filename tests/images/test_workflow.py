@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from gereedschapskist.images.matrix import plan
+from gereedschapskist.images.project_images import PROJECT_FILES, SOURCES
 
 from .conftest import REPO
 
@@ -34,6 +35,8 @@ def test_it_runs_on_pull_requests_main_and_by_hand():
     assert TRIGGERS["push"]["branches"] == ["main"]
     for event in ("pull_request", "push"):
         assert "images/**" in TRIGGERS[event]["paths"] and "catalogue-of-tools/**" in TRIGGERS[event]["paths"]
+        # every folder and file of the project images' build context triggers a run
+        assert {f"{name}/**" for name in SOURCES} | set(PROJECT_FILES) - {"README.md"} <= set(TRIGGERS[event]["paths"])
     assert DOC["permissions"] == {"contents": "read"}
 
 

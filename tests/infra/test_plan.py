@@ -9,7 +9,8 @@ import pytest
 
 from gereedschapskist.catalogue import load
 from gereedschapskist.infra.errors import StackInvalid
-from gereedschapskist.infra.plan import CORE_POOL, GPU_POOL, KAFKA_POOL, POOL_LABEL, plan_environment, plan_platform
+from gereedschapskist.core.placement import CORE_POOL, GPU_POOL, KAFKA_POOL, POOL_LABEL, node_pool
+from gereedschapskist.infra.plan import plan_environment, plan_platform
 
 from infra_harness import INFRA_DIR, Recorder, deploy, load_stack
 
@@ -132,12 +133,12 @@ def test_one_pool_per_node_pool_the_hub_selects(catalogue, name):
     assert pools[CORE_POOL].min_nodes >= 1 and not pools[CORE_POOL].workspace
     for bundle in plan.bundles:
         for size in bundle.sizes:
-            pool = pools[bundle.node_pool(size)]
+            pool = pools[node_pool(bundle, size)]
             assert pool.workspace and pool.min_nodes == 0
             assert size.fits(pool.machine.cpu, pool.machine.memory, pool.machine.gpu)
             assert pool.machine in plan.partner.machine_sizes
             assert pool.labels == {POOL_LABEL: pool.name}
-    needed = {b.node_pool(s) for b in plan.bundles for s in b.sizes}
+    needed = {node_pool(b, s) for b in plan.bundles for s in b.sizes}
     assert {p.name for p in plan.workspace_pools} == needed
 
 
@@ -159,7 +160,7 @@ def test_machine_is_the_cheapest_that_fits_from_the_catalogue(catalogue):
     for pool in plan.workspace_pools:
         fitting = [m for m in plan.partner.machine_sizes
                    if all(plan.partner.machine_for(s) and s.fits(m.cpu, m.memory, m.gpu)
-                          for b in plan.bundles for s in b.sizes if b.node_pool(s) == pool.name)]
+                          for b in plan.bundles for s in b.sizes if node_pool(b, s) == pool.name)]
         assert pool.machine == min(fitting, key=lambda m: m.price_per_hour_eur)
 
 

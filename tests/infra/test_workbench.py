@@ -7,9 +7,15 @@ real CEL interpreter.
 
 from __future__ import annotations
 
+import json
+import types
+
 import celpy
 import pytest
+from traitlets.config import Config
 
+from gereedschapskist.core.placement import POOL_LABEL
+from gereedschapskist.hub.kubernetes import configure_kubernetes
 from gereedschapskist.hub.values import render_values
 from gereedschapskist.infra import versions
 from gereedschapskist.infra.plan import plan_environment
@@ -144,21 +150,25 @@ def test_home_directories_default_to_the_encrypted_class(deployments):
 
 @pytest.mark.parametrize("name", STACKS)
 def test_every_pool_the_hub_selects_exists_with_matching_gpu_taint(deployments, catalogue, name):
-    """The hub's profiles (rendered by the hub) select node pools and tolerate taints; the cluster must have them."""
+    """The hub's profiles (rendered by the hub from the release's settings) select node pools and tolerate
+    taints; the cluster must have them."""
     plan = plan_environment(load_stack(name, INFRA_DIR), catalogue)
     pools = {p.name: p for p in plan.pools}
-    values = deployments(name).helm_releases()["jupyterhub"]["values"]
-    custom = values["custom"]["gereedschapskist"]
-    assert sorted(custom["bundles"]) == sorted(b.id for b in plan.bundles)
+    env = deployments(name).helm_releases()["jupyterhub"]["values"]["hub"]["extraEnv"]
+    roles, bundles = json.loads(env["GEREEDSCHAPSKIST_HUB_ROLES"]), json.loads(env["GEREEDSCHAPSKIST_HUB_BUNDLES"])
+    assert sorted(bundles) == sorted(b.id for b in plan.bundles)
+    hub = Config()
+    configure_kubernetes(hub, catalogue, roles=roles, bundles=bundles)
+    everyone = types.SimpleNamespace(user=types.SimpleNamespace(groups=[
+        types.SimpleNamespace(name=f"role:{role}") for role in roles]))
     selected = set()
-    for profiles in custom["profiles"].values():
-        for profile in profiles:
-            assert profile["kubespawner_override"]["image"] in plan.images
-            for choice in profile["profile_options"]["size"]["choices"].values():
-                pool = choice["kubespawner_override"]["node_selector"]["gereedschapskist.nl/pool"]
-                selected.add(pool)
-                assert pool in pools and pools[pool].workspace, pool
-                tolerations = choice["kubespawner_override"].get("tolerations", [])
-                for taint in pools[pool].taints:
-                    assert any(t.get("key") == taint.key and t.get("effect") == taint.effect for t in tolerations)
+    for profile in hub.KubeSpawner.profile_list(everyone):
+        assert profile["kubespawner_override"]["image"] in plan.images
+        for choice in profile["profile_options"]["size"]["choices"].values():
+            pool = choice["kubespawner_override"]["node_selector"][POOL_LABEL]
+            selected.add(pool)
+            assert pool in pools and pools[pool].workspace, pool
+            tolerations = choice["kubespawner_override"].get("tolerations", [])
+            for taint in pools[pool].taints:
+                assert any(t.get("key") == taint.key and t.get("effect") == taint.effect for t in tolerations)
     assert selected == {p.name for p in plan.workspace_pools}
