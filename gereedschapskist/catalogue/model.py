@@ -15,6 +15,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
+from gereedschapskist.core.refusal import Refusal
+
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi|Ti)$")
 _UNIT = {"Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 
@@ -292,13 +294,11 @@ class Partner:
         return min(fitting, key=lambda m: m.price_per_hour_eur, default=None)
 
 
-class LaunchRefused(Exception):
+class LaunchRefused(Refusal):
     """A user may not start this bundle/size. ``reason`` is machine-readable, ``message`` for people."""
 
     def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
+        super().__init__(reason, message)
 
 
 @dataclass(frozen=True)
