@@ -68,7 +68,7 @@ def bundle_profile(bundle: Bundle, catalogue: Catalogue) -> dict[str, Any]:
         "description": description,
         "kubespawner_override": {
             "image": bundle.image.reference,
-            "default_url": interfaces.default_url(bundle.interfaces[0]),
+            "default_url": interfaces.default_url(bundle.choose_interface()),
             "environment": {"GEREEDSCHAPSKIST_BUNDLE": bundle.id, "GEREEDSCHAPSKIST_BUNDLE_VERSION": bundle.version},
         },
         "profile_options": {

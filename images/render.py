@@ -164,7 +164,7 @@ def _labels(bundle: Bundle, base: Base) -> list[tuple[str, str]]:
         (f"{LABEL_PREFIX}.id", bundle.id),
         (f"{LABEL_PREFIX}.version", bundle.version),
         (f"{LABEL_PREFIX}.interfaces", ",".join(interfaces)),
-        (f"{LABEL_PREFIX}.default-url", tc.INTERFACE_PATHS[interfaces[0]]),
+        (f"{LABEL_PREFIX}.default-url", tc.INTERFACE_PATHS[bundle.choose_interface().value]),
     ]
 
 
