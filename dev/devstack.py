@@ -30,7 +30,7 @@ from typing import Iterable, Mapping
 
 import httpx
 
-from .demo import ACCOUNTS_FILE
+from .demo import ACCOUNTS_FILE, load_accounts
 from .processes import ManagedProcess, ProcessFailed, free_port
 
 #: The hub's configuration contract: its documented ``GEREEDSCHAPSKIST_HUB_*`` variables (see the README).
@@ -125,11 +125,13 @@ class OidcClient:
     client_secret: str
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...] = ()
+    token_endpoint_auth_method: str = "client_secret_basic"  # or client_secret_post, as some issuers register
 
     def as_config(self) -> dict:
         return {"client_id": self.client_id, "client_secret": self.client_secret,
                 "redirect_uris": list(self.redirect_uris),
-                "post_logout_redirect_uris": list(self.post_logout_redirect_uris)}
+                "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+                "token_endpoint_auth_method": self.token_endpoint_auth_method}
 
 
 def hub_client(hub_port: int, secrets: DevSecrets) -> OidcClient:
@@ -161,8 +163,14 @@ class OidcProvider:
 
     @classmethod
     def start(cls, state_dir: Path, clients: Iterable[OidcClient], *, port: int = 0,
-              accounts_file: Path = ACCOUNTS_FILE, timeout: float = 30.0) -> "OidcProvider":
-        """Start the provider on 127.0.0.1 (``port=0``: a free port) and wait until it serves discovery."""
+              accounts_file: Path = ACCOUNTS_FILE, claim_names: Mapping[str, str] | None = None,
+              timeout: float = 30.0) -> "OidcProvider":
+        """Start the provider on 127.0.0.1 (``port=0``: a free port) and wait until it serves discovery.
+
+        ``claim_names`` renames the user-name and groups claims, as another issuer releases them (e.g.
+        ``{"username": "uid", "groups": "eduperson_entitlement"}``). The provider re-reads ``accounts_file`` when
+        it changes, so a test can take a group away at the issuer while everything runs.
+        """
         ensure_node_modules(PROVIDER_DIR)
         state = Path(state_dir).resolve() / "oidc"
         state.mkdir(parents=True, exist_ok=True)
@@ -172,6 +180,8 @@ class OidcProvider:
             "accounts_file": str(Path(accounts_file).resolve()), "jwks_file": str(state / "jwks.json"),
             "cookie_keys_file": str(state / "cookie-keys.json"),
         }
+        if claim_names:
+            config["claim_names"] = dict(claim_names)
         config_file = state / "provider.json"
         config_file.write_text(json.dumps(config, indent=2), encoding="utf-8")
         config_file.chmod(0o600)
@@ -283,6 +293,9 @@ class HubProcess:
             f"{HUB_ENV_PREFIX}OIDC_CLIENT_ID": client.client_id,
             f"{HUB_ENV_PREFIX}OIDC_CLIENT_SECRET": client.client_secret,
             f"{HUB_ENV_PREFIX}PORTAL_API_TOKEN": portal_api_token or secrets.portal_api_token,
+            # organisations of the provider's accounts: their org-admin:<org> members get the hub's org-admin role
+            f"{HUB_ENV_PREFIX}ORGANISATIONS": " ".join(sorted({
+                org for account in load_accounts(provider.accounts_file).values() for org in account.organisations})),
         })
         if catalogue_dir is not None:
             env[f"{HUB_ENV_PREFIX}CATALOGUE_DIR"] = str(Path(catalogue_dir).resolve())

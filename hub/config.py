@@ -8,23 +8,32 @@ are built once and used by :mod:`.values` too: the authenticator settings here, 
 
 from __future__ import annotations
 
+import secrets
 import sys
+from pathlib import Path
 from typing import Any, Iterable
 
 from gereedschapskist.catalogue import Catalogue, load
 
+from .authenticator import GereedschapskistAuthenticator
 from .interfaces import LocalInterfaces
 from .launch import make_apply_user_options
 from .oidc import discover
 from .options import choices_for, options_from_form, render_form
-from .roles import CULLER_SERVICE, PORTAL_SERVICE, culler_role, portal_role
+from .roles import CULLER_SERVICE, PORTAL_SERVICE, culler_role, hub_roles
 from .settings import HubSettings
 
 
 def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[str], username_claim: str,
-                           groups_claim: str, allowed_groups: Iterable[str], admin_group: str) -> dict[str, Any]:
-    """GenericOAuthenticator settings (without endpoints and secret): groups from the token, admins by group."""
-    allowed = sorted(set(allowed_groups))
+                           groups_claim: str, allowed_groups: Iterable[str], admin_group: str,
+                           token_endpoint_auth_method: str = "client_secret_basic") -> dict[str, Any]:
+    """GenericOAuthenticator settings (without endpoints and secret): groups from the token.
+
+    No ``admin_groups``: nobody gets JupyterHub's ``admin`` role; the admin group's members get the
+    platform-admin role of :mod:`.roles` instead. When logins are limited to ``allowed_groups``, the admin group
+    is one of them.
+    """
+    allowed = sorted(set(allowed_groups) | {admin_group}) if allowed_groups else []
     return {
         "client_id": client_id,
         "oauth_callback_url": f"{public_url.rstrip('/')}/hub/oauth_callback",
@@ -33,9 +42,9 @@ def authenticator_settings(*, client_id: str, public_url: str, scopes: Iterable[
         "manage_groups": True,
         "auth_state_groups_key": f"oauth_user.{groups_claim}",
         "allowed_groups": allowed,
-        "admin_groups": [admin_group],
+        "admin_groups": [],
         "allow_all": not allowed,
-        "basic_auth": True,
+        "basic_auth": token_endpoint_auth_method == "client_secret_basic",  # else client_secret_post
         "enable_pkce": True,
         "login_service": "Gereedschapskist",
         "auto_login": True,  # /hub/login goes straight to the issuer (single sign-on with the portal)
@@ -49,15 +58,17 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     catalogue = catalogue or load(settings.catalogue_dir)
     endpoints = discover(settings.oidc_issuer)
 
-    c.JupyterHub.authenticator_class = "generic-oauth"
+    c.JupyterHub.authenticator_class = GereedschapskistAuthenticator
     auth = c.GenericOAuthenticator
-    if settings.backend == "local":
+    if settings.backend == "local":  # on Kubernetes the Helm values carry these (from the stack file)
         for name, value in authenticator_settings(
             client_id=settings.oidc_client_id, public_url=settings.public_url, scopes=settings.oidc_scopes,
             username_claim=settings.oidc_username_claim, groups_claim=settings.oidc_groups_claim,
             allowed_groups=settings.allowed_groups, admin_group=settings.admin_group,
+            token_endpoint_auth_method=settings.oidc_token_endpoint_auth_method,
         ).items():
             setattr(auth, name, value)
+    configure_freshness(c, settings)
     auth.client_secret = settings.oidc_client_secret.get_secret_value()
     auth.authorize_url = endpoints.authorization_endpoint
     auth.token_url = endpoints.token_endpoint
@@ -74,6 +85,29 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     _configure_local(c, settings, catalogue)
 
 
+def configure_freshness(c, settings: HubSettings) -> None:
+    """Access ends soon after the issuer withdraws it: groups kept in the (encrypted) auth_state and re-read
+    before every start and when older than ``auth_refresh_age``; a short hub cookie. Both backends."""
+    c.Authenticator.enable_auth_state = True
+    c.Authenticator.refresh_pre_spawn = True
+    c.Authenticator.auth_refresh_age = settings.auth_refresh_age_seconds
+    c.JupyterHub.cookie_max_age_days = settings.cookie_max_age_days
+    c.GereedschapskistAuthenticator.portal_url = settings.portal_url
+
+
+def crypt_key(path: Path) -> str:
+    """The local hub's auth_state key (``JUPYTERHUB_CRYPT_KEY``), made once in its state folder (mode 600).
+    On Kubernetes the hub pod gets it from a Secret (see :mod:`.values`)."""
+    if path.is_file():
+        return path.read_text(encoding="ascii").strip()
+    key = secrets.token_hex(32)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(key, encoding="ascii")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return key
+
+
 def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
     from .spawner import BundleSpawner, kill_recorded_servers
 
@@ -84,6 +118,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
     c.JupyterHub.hub_bind_url = f"http://127.0.0.1:{settings.hub_port}"
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(state / "jupyterhub_cookie_secret")
+    c.CryptKeeper.keys = [crypt_key(state / "jupyterhub_crypt_key")]
     c.JupyterHub.pid_file = str(state / "jupyterhub.pid")
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{settings.proxy_api_port}"
     c.ConfigurableHTTPProxy.command = list(settings.proxy_command)
@@ -119,9 +154,9 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
         "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.idle_timeout_seconds}",
                     f"--cull-every={settings.cull_every_seconds}"],
     }]
-    roles = [culler_role()]
     if settings.portal_api_token is not None:
         services.append({"name": PORTAL_SERVICE, "api_token": settings.portal_api_token.get_secret_value()})
-        roles.append(portal_role())
     c.JupyterHub.services = services
-    c.JupyterHub.load_roles = roles
+    c.JupyterHub.load_roles = [culler_role(), *hub_roles(admin_group=settings.admin_group,
+                                                         organisations=settings.organisations,
+                                                         portal=settings.portal_api_token is not None)]

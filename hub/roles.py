@@ -1,22 +1,58 @@
-"""The hub's services and their roles, defined once: read by :mod:`.config` (``load_roles`` of the local hub)
-and by :mod:`.values` (``hub.loadRoles`` of the Helm values)."""
+"""Every hub role and its scopes, defined once: read by :mod:`.config` (``load_roles`` of the local hub)
+and by :mod:`.values` (``hub.loadRoles`` of the Helm values).
+
+Nobody gets JupyterHub's built-in ``admin`` role (it includes ``access:servers`` and ``tokens``: open anyone's
+server, act as anyone). Who may do what:
+
+- **users** (JupyterHub's default ``user`` role, redefined): read themselves, open and stop their own servers,
+  make tokens for themselves. Not ``start:servers``: only the portal starts servers, so every start passes the
+  portal's checks and is written to its register (``/hub/spawn`` sends people to the portal);
+- **platform admins** (the admin group, e.g. ``gereedschapskist:admins``): see users, groups and servers, stop
+  servers — never open them, never make tokens for others;
+- **organisation admins** (``org-admin:<org>``): the same, only for members of ``org:<org>``;
+- **the portal** service: read users and servers, start and stop servers. Users and their groups come from the
+  issuer at hub login (``manage_groups``), never from the portal;
+- **the idle culler**: list users, read activity and servers, stop servers.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
+
+from gereedschapskist.core.groups import org_admin_group, organisation_group
 
 PORTAL_SERVICE = "portal"
 PORTAL_ROLE = "gereedschapskist-portal"
-PORTAL_DESCRIPTION = "The Gereedschapskist portal: users, groups and their servers"
-#: What the portal needs, and no more that JupyterHub lets us leave out:
-#: - admin:users — create users (JupyterHub has no narrower scope for creating users);
-#: - admin:groups — create organisation/role groups on first use (groups ⊂ admin:groups adds members);
-#: - servers — read server models and progress (read:servers), start named servers with user_options
-#:   (start:servers) and stop/delete them (delete:servers).
-#: Not granted: tokens, access:servers, admin:servers (server state), proxy, shutdown, read:hub.
-PORTAL_SCOPES = ("admin:users", "admin:groups", "servers")
+PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users' servers"
+#: What the portal needs, and no more:
+#: - read:users — is the user known to the hub (logged in there at least once), which groups and servers;
+#: - read:servers — server models and the progress stream;
+#: - start:servers — start named servers with user_options (the hub still applies the launch rule to the
+#:   *user's* groups from the issuer, refreshed before every start);
+#: - delete:servers — stop and remove them.
+#: Not granted: admin:users (create, rename, delete users), admin:groups (put anyone in any group), tokens,
+#: access:servers, admin:servers (server state), proxy, shutdown, read:hub.
+PORTAL_SCOPES = ("read:users", "read:servers", "start:servers", "delete:servers")
 CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
+
+#: JupyterHub's default role of every user, redefined: ``self`` without ``start:servers`` (and without
+#: ``admin:auth_state`` and shares). ``tokens!user``: a user's tokens can never do more than the user.
+USER_ROLE = "user"
+USER_SCOPES = ("read:users!user", "users:activity!user", "read:servers!user", "delete:servers!user",
+               "access:servers!user", "tokens!user")
+
+PLATFORM_ADMIN_ROLE = "gereedschapskist-platform-admin"
+#: Platform admins look after the hub: who is there, what runs, stop what must stop.
+PLATFORM_ADMIN_SCOPES = ("admin-ui", "list:users", "read:users", "list:groups", "read:groups", "read:servers",
+                         "delete:servers", "read:hub")
+ORG_ADMIN_ROLE_PREFIX = "gereedschapskist-org-admin-"
+#: Organisation admins: the same, filtered to their organisation's group (``!group=org:<org>``).
+ORG_ADMIN_SCOPES = ("list:users", "read:users", "read:servers", "delete:servers")
+#: Scopes no admin role may hold (checked by the tests): opening servers, acting as someone, changing users.
+NEVER_FOR_ADMINS = frozenset({"access:servers", "tokens", "admin:users", "admin:groups", "admin:servers",
+                              "admin:auth_state", "servers", "start:servers", "users", "groups", "shutdown",
+                              "proxy", "admin:services"})
 
 
 def portal_role() -> dict[str, Any]:
@@ -28,3 +64,31 @@ def portal_role() -> dict[str, Any]:
 def culler_role() -> dict[str, Any]:
     return {"name": CULLER_SERVICE, "description": "Stop idle servers", "scopes": list(CULLER_SCOPES),
             "services": [CULLER_SERVICE]}
+
+
+def user_role() -> dict[str, Any]:
+    return {"name": USER_ROLE, "description": "Users: open and stop their own servers; the portal starts them",
+            "scopes": list(USER_SCOPES)}
+
+
+def platform_admin_role(admin_group: str) -> dict[str, Any]:
+    return {"name": PLATFORM_ADMIN_ROLE, "description": "Platform admins: see users and servers, stop servers",
+            "scopes": list(PLATFORM_ADMIN_SCOPES), "groups": [admin_group]}
+
+
+def org_admin_role(organisation: str) -> dict[str, Any]:
+    members = organisation_group(organisation)
+    return {"name": f"{ORG_ADMIN_ROLE_PREFIX}{organisation.lower()}",
+            "description": f"Admins of {organisation}: see its members and their servers, stop them",
+            "scopes": ["admin-ui", f"read:groups!group={members}",
+                       *(f"{scope}!group={members}" for scope in ORG_ADMIN_SCOPES)],
+            "groups": [org_admin_group(organisation)]}
+
+
+def hub_roles(*, admin_group: str, organisations: Iterable[str], portal: bool) -> list[dict[str, Any]]:
+    """Every role a hub loads except the culler's (on Kubernetes the chart defines its own culler)."""
+    roles = [user_role(), platform_admin_role(admin_group)]
+    roles += [org_admin_role(org) for org in sorted(set(organisations))]
+    if portal:
+        roles.append(portal_role())
+    return roles

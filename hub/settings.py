@@ -7,11 +7,13 @@ rendered Helm values set them through ``hub.extraEnv``.
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gereedschapskist.core.groups import PLATFORM_ADMINS
 from gereedschapskist.core.refusal import Refusal
@@ -19,6 +21,26 @@ from gereedschapskist.core.refusal import Refusal
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "development"})
+#: Settings that shape login and that, on Kubernetes, come from the environment's stack file through the Helm
+#: values (``hub.config.GenericOAuthenticator``, ``hub.loadRoles``): setting them on the hub pod is refused.
+FROM_THE_STACK_FILE = {
+    "oidc_scopes": "oidc.scopes", "oidc_username_claim": "oidc.username_claim",
+    "oidc_groups_claim": "oidc.groups_claim", "oidc_token_endpoint_auth_method": "oidc.token_endpoint_auth_method",
+    "allowed_groups": "organisation and admin_group", "admin_group": "admin_group",
+    "organisations": "organisation",
+}
+
+#: A list setting: space-separated (as OAuth writes scopes; commas work too) or a JSON array.
+Words = Annotated[tuple[str, ...], NoDecode]
+
+
+def _words(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return tuple(json.loads(text))
+        return tuple(word for word in text.replace(",", " ").split() if word)
+    return value
 
 
 class HubSettingsInvalid(Refusal):
@@ -33,7 +55,7 @@ class HubSettingsInvalid(Refusal):
 class HubSettings(BaseSettings):
     """Everything an operator can set for the hub, with its default."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", frozen=True)
 
     backend: Literal["local", "kubernetes"] = Field(
         default="local", description="local: bundle virtualenvs as local processes; kubernetes: KubeSpawner pods")
@@ -45,22 +67,38 @@ class HubSettings(BaseSettings):
     hub_port: int = Field(default=8081, ge=1, le=65535, description="the hub's own API port on 127.0.0.1")
     proxy_api_port: int = Field(default=8001, ge=1, le=65535, description="configurable-http-proxy's API port")
     catalogue_dir: Path | None = Field(default=None, description="the catalogue tree; the bundled one when unset")
-    roles: tuple[str, ...] | None = Field(
-        default=None, description="Kubernetes backend: the roles this environment offers, as a JSON list "
-                                  "(e.g. [\"bi\", \"ml\"]); every role of the catalogue when unset")
-    bundles: tuple[str, ...] | None = Field(
-        default=None, description="Kubernetes backend: the bundles this environment offers, as a JSON list; "
-                                  "every offered bundle of its roles when unset")
+    roles: Words | None = Field(
+        default=None, description="Kubernetes backend: the roles this environment offers, space-separated "
+                                  "(or a JSON list); every role of the catalogue when unset")
+    bundles: Words | None = Field(
+        default=None, description="Kubernetes backend: the bundles this environment offers, space-separated "
+                                  "(or a JSON list); every offered bundle of its roles when unset")
 
     oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL (discovery is read from it)")
     oidc_client_id: str = Field(default="hub", description="the hub's client id at the issuer")
     oidc_client_secret: SecretStr = Field(default=SecretStr(""), description="the hub's client secret")
     oidc_username_claim: str = Field(default="preferred_username", description="claim that becomes the user name")
     oidc_groups_claim: str = Field(default="groups", description="claim listing org:/role:/… groups")
-    oidc_scopes: tuple[str, ...] = Field(default=("openid", "profile", "email", "groups"))
-    allowed_groups: tuple[str, ...] = Field(
-        default=(), description="only members of these groups may log in; empty: everyone the issuer accepts")
-    admin_group: str = Field(default=PLATFORM_ADMINS, description="members become hub admins")
+    oidc_scopes: Words = Field(default=("openid", "profile", "email", "groups", "offline_access"),
+                               description="scopes asked for, space-separated (offline_access: a refresh token, "
+                                           "so the hub can re-read groups)")
+    oidc_token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
+                                                   "at the issuer")
+    allowed_groups: Words = Field(
+        default=(), description="only members of these groups may log in (space-separated); empty: everyone the "
+                                "issuer accepts. Checked at login and at every refresh")
+    admin_group: str = Field(default=PLATFORM_ADMINS, description="members get the platform-admin role (see users "
+                                                                  "and servers, stop servers; never open them)")
+    organisations: Words = Field(
+        default=(), description="organisations whose org-admin:<org> members get an admin role for org:<org> "
+                                "(space-separated)")
+    portal_url: str = Field(default="", description="the portal's public URL: /hub/spawn sends people there "
+                                                    "(only the portal starts servers)")
+    auth_refresh_age_seconds: int = Field(
+        default=600, ge=0, description="groups are re-read from the issuer when older than this (and before "
+                                       "every start)")
+    cookie_max_age_days: float = Field(default=0.5, gt=0, le=14, description="lifetime of the hub's login cookie")
 
     portal_api_token: SecretStr | None = Field(
         default=None, description="API token of the `portal` service (role gereedschapskist-portal); "
@@ -80,16 +118,39 @@ class HubSettings(BaseSettings):
         default=(str(HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),),
         description="command that starts configurable-http-proxy")
 
-    @field_validator("public_url", "oidc_issuer")
+    @field_validator("public_url", "oidc_issuer", "portal_url")
     @classmethod
     def _no_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("roles", "bundles", "oidc_scopes", "allowed_groups", "organisations", mode="before")
+    @classmethod
+    def _split_words(cls, value: Any) -> Any:
+        return _words(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_unknown_variables(cls, data: Any) -> Any:
+        """A misspelt ``GEREEDSCHAPSKIST_HUB_*`` variable is an error, not silently ignored."""
+        known = {f"{ENV_PREFIX}{name}".upper() for name in cls.model_fields}
+        unknown = sorted(name for name in os.environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
+        if unknown:
+            raise ValueError(f"unknown hub setting(s) {', '.join(unknown)}; the hub reads: "
+                             f"{', '.join(sorted(known))}")
+        return data
 
     @model_validator(mode="after")
     def _production_secrets(self) -> "HubSettings":
         if self.stage == "production" and self.backend == "local":
             raise ValueError("stage=production needs backend=kubernetes: the local backend has no isolation "
                              "between users")
+        if self.backend == "kubernetes":
+            stacked = sorted(name for name in FROM_THE_STACK_FILE if name in self.model_fields_set)
+            if stacked:
+                where = "; ".join(f"{ENV_PREFIX}{name.upper()} (set {FROM_THE_STACK_FILE[name]} in the environment's "
+                                  "stack file, infra/)" for name in stacked)
+                raise ValueError(f"with backend=kubernetes these come from the stack file through the Helm values, "
+                                 f"not from the hub's variables: {where}")
         return self
 
     @property

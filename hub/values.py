@@ -25,13 +25,16 @@ from gereedschapskist.core.placement import LABEL_PREFIX
 
 from .config import authenticator_settings
 from .kubernetes import USER_GID, USER_UID
-from .roles import PORTAL_SERVICE, portal_role
+from .roles import PORTAL_SERVICE, hub_roles
 from .settings import ENV_PREFIX
 
 HUB_IMAGE = "ghcr.io/gereedschapskist/hub"
 CATALOGUE_MOUNT = "/usr/local/etc/gereedschapskist/catalogue"
 HOME_MOUNT = "/home/jovyan"
 HUB_UID = 1000  # the z2jh k8s-hub image's non-root user
+#: JupyterHub's own variable for the auth_state key, and its key in the environment's hub Secret.
+CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
+CRYPT_KEY_SECRET_KEY = "crypt-key"
 CONFIG_SNIPPET = "from gereedschapskist.hub.config import configure\nconfigure(c)  # noqa: F821\n"
 
 
@@ -92,6 +95,8 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         f"{ENV_PREFIX}OIDC_ISSUER": str(spec.oidc.issuer).rstrip("/"),
         f"{ENV_PREFIX}OIDC_CLIENT_ID": spec.oidc.client_id,
         f"{ENV_PREFIX}OIDC_CLIENT_SECRET": _secret_env(spec.oidc.client_secret_name, "client-secret"),
+        # the key that encrypts auth_state (the issuer's tokens), from the same Secret (infra fills it)
+        CRYPT_KEY_ENV: _secret_env(spec.oidc.client_secret_name, CRYPT_KEY_SECRET_KEY),
     }
     non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
@@ -101,11 +106,12 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         "hub": {
             "image": {"name": HUB_IMAGE, "tag": __version__},
             "config": {
-                "JupyterHub": {"authenticator_class": "generic-oauth", "admin_access": False},
+                "JupyterHub": {"authenticator_class": "generic-oauth"},  # configure(c) sets the platform's subclass
                 "GenericOAuthenticator": authenticator_settings(
                     client_id=spec.oidc.client_id, public_url=public_url, scopes=spec.oidc.scopes,
                     username_claim=spec.oidc.username_claim, groups_claim=spec.oidc.groups_claim,
-                    allowed_groups=allowed_groups, admin_group=spec.admin_group),
+                    allowed_groups=allowed_groups, admin_group=spec.admin_group,
+                    token_endpoint_auth_method=spec.oidc.token_endpoint_auth_method),
             },
             "allowNamedServers": True,
             "namedServerLimitPerUser": spec.max_servers_per_user,
@@ -116,7 +122,9 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
             "extraConfig": {"gereedschapskist": CONFIG_SNIPPET},
             "extraFiles": _catalogue_files(catalogue),
             "services": {PORTAL_SERVICE: {"admin": False}},
-            "loadRoles": _load_roles(portal_role()),
+            # users, platform and organisation admins, the portal: hub/roles.py (no one gets JupyterHub's admin)
+            "loadRoles": _load_roles(*hub_roles(admin_group=spec.admin_group, organisations=[spec.organisation],
+                                                portal=True)),
             "db": {"type": "sqlite-pvc", "pvc": {"storage": "1Gi"}},
             "containerSecurityContext": non_root,
             "podSecurityContext": {"fsGroup": HUB_UID, "runAsNonRoot": True,

@@ -6,7 +6,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from gereedschapskist.catalogue import Catalogue
-from gereedschapskist.hub.values import ValuesInvalid, render_values  # the one import of another component
+from gereedschapskist.hub.values import (  # the one import of another component
+    CRYPT_KEY_SECRET_KEY, ValuesInvalid, render_values,
+)
 
 from . import kafka as kafka_cluster
 from . import services as base
@@ -18,6 +20,8 @@ from .partners import recipe_class
 from .plan import EnvironmentPlan
 
 HUB_OIDC_SECRET = "hub-oidc-client-secret"  # name in the cloud's secret store; the operator sets its value
+#: The hub's auth_state key (32 random bytes, hex: ``openssl rand -hex 32``), set by the operator like the above.
+HUB_CRYPT_KEY = "hub-crypt-key"
 VALUES_INVALID = "values-invalid"
 
 
@@ -49,6 +53,7 @@ class ContractEnvironment(pulumi.ComponentResource):
         storage = recipe.home_storage()
         store = recipe.secret_store()
         store.declare(HUB_OIDC_SECRET)
+        store.declare(HUB_CRYPT_KEY)
         kube = k8s.Provider(f"{plan.name}-kubernetes", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True,
                             opts=pulumi.ResourceOptions(parent=self))
         cluster_services = recipe.cluster_services(kube)
@@ -61,8 +66,10 @@ class ContractEnvironment(pulumi.ComponentResource):
         hub_ns = apply(namespace(HUB_NAMESPACE, tags), kopts())
         home = apply(storage_class(storage, tags), kopts())
         oidc = apply(base.external_secret(env.oidc.client_secret_name, HUB_NAMESPACE, tags,
-                                          template={"client-secret": "{{ .client_secret }}"},
-                                          remote_keys={"client_secret": store.remote_key(HUB_OIDC_SECRET)}),
+                                          template={"client-secret": "{{ .client_secret }}",
+                                                    CRYPT_KEY_SECRET_KEY: "{{ .crypt_key }}"},
+                                          remote_keys={"client_secret": store.remote_key(HUB_OIDC_SECRET),
+                                                       "crypt_key": store.remote_key(HUB_CRYPT_KEY)}),
                      kopts(hub_ns, shared.secret_store))
         host, secret_name = hub_tls_secret(plan, values)
         certificate = apply(base.certificate("hub", HUB_NAMESPACE, host, secret_name, tags),

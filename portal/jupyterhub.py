@@ -1,9 +1,13 @@
 """The JupyterHub REST API adapter: the only module that talks HTTP to a hub.
 
-Uses the documented API (``/hub/api``) with the portal service's token. Scopes it needs, and nothing
-more: ``admin:users`` (create a user the hub has not seen yet and read their groups), ``admin:groups``
-(keep the user's org:/role: groups in step with the portal, creating a group the hub lacks) and
-``servers`` (start, stop, read and follow the progress of named servers). Every failure becomes one of the
+Uses the documented API (``/hub/api``) with the portal service's token. Scopes it has, and nothing
+more (``hub/roles.py``): ``read:users`` (is the user known to the hub), ``read:servers``, ``start:servers`` and
+``delete:servers`` (start, stop, read and follow the progress of named servers). It creates no users and sets no
+groups: the hub takes both from the issuer when the user logs in there, and re-reads the groups before every
+start. A user the hub does not know yet (never logged in to the hub), or whose login there has expired, is
+refused with the reason ``hub-login-needed``: send them to ``<hub>/hub/oauth_login?next=/hub/spawn%3Fnext%3D<path>``
+(single sign-on at the issuer; the hub's ``/hub/spawn`` sends them back to the portal's ``<path>``). User names
+are passed through :func:`gereedschapskist.core.identity.hub_username`, the hub's own rule. Every failure becomes one of the
 portal's errors with a ``reason``, read from the response's status and headers, never from its text:
 ``hub-unavailable`` (no answer), the hub's own refusal reason from its reason header (``role``,
 ``not-in-environment``, … — :data:`~gereedschapskist.core.refusal.REASON_HEADER`), ``hub-refused`` (the hub said
@@ -22,7 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
-from gereedschapskist.core.groups import is_managed
+from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .errors import HubError, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
@@ -33,6 +37,11 @@ log = logging.getLogger(__name__)
 
 def _path(value: str) -> str:
     return quote(value, safe="")
+
+
+def _user(username: str) -> str:
+    """The hub's name of a user, quoted for a path: ``Anna`` and ``anna`` are one hub user."""
+    return _path(hub_username(username))
 
 
 def _hub_message(response: httpx.Response) -> str:
@@ -128,26 +137,16 @@ class JupyterHubAdapter(WorkspaceHub):
             raise HubUnavailable(f"{self.api_url} answers, but not like a JupyterHub API") from exc
 
     def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:
-        wanted = set(groups)
-        user = f"/users/{_path(username)}"
+        """Check the hub knows the user; it never creates users or sets groups (they come from the issuer at hub
+        login, re-read before every start, so ``groups`` is not sent)."""
         try:
-            current = set(self._request("GET", user, ok=(200,)).json().get("groups") or [])
+            self._request("GET", f"/users/{_user(username)}", ok=(200,))
         except NotFound:
-            self._request("POST", user, ok=(201, 409))
-            current = set()
-        for group in sorted(wanted - current):
-            members = {"users": [username]}
-            try:
-                self._request("POST", f"/groups/{_path(group)}/users", ok=(200,), json=members)
-            except NotFound:
-                self._request("POST", f"/groups/{_path(group)}", ok=(201, 409), json=members)
-                self._request("POST", f"/groups/{_path(group)}/users", ok=(200,), json=members)
-        stale = {g for g in current - wanted if is_managed(g)}
-        for group in sorted(stale):
-            self._request("DELETE", f"/groups/{_path(group)}/users", ok=(200, 204), json={"users": [username]})
+            raise HubRefused(f"{hub_username(username)} has not logged in to the hub yet; log in there once "
+                             "(single sign-on) and start again", reason=HUB_LOGIN_NEEDED) from None
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
-        path = f"/users/{_path(username)}/servers/{_path(server_name)}"
+        path = f"/users/{_user(username)}/servers/{_path(server_name)}"
         response = self._send("POST", path, json={"user_options": options, "display_name": server_name})
         if response.status_code == 500:      # the hub accepted the launch and the spawn itself failed at once
             raise HubStartFailed(_hub_message(response))
@@ -159,13 +158,13 @@ class JupyterHubAdapter(WorkspaceHub):
 
     def server(self, *, username: str, server_name: str) -> ServerInfo | None:
         try:
-            model = self._request("GET", f"/users/{_path(username)}/servers/{_path(server_name)}", ok=(200,)).json()
+            model = self._request("GET", f"/users/{_user(username)}/servers/{_path(server_name)}", ok=(200,)).json()
         except NotFound:
             return None
         return _server_info(server_name, model)
 
     def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
-        path = f"/users/{_path(username)}/servers/{_path(server_name)}"
+        path = f"/users/{_user(username)}/servers/{_path(server_name)}"
         try:
             response = self._request("DELETE", path, ok=(202, 204), json={"remove": True})
         except NotFound:
@@ -176,14 +175,14 @@ class JupyterHubAdapter(WorkspaceHub):
 
     def servers(self, *, username: str) -> dict[str, ServerInfo]:
         try:
-            model = self._request("GET", f"/users/{_path(username)}", ok=(200,),
+            model = self._request("GET", f"/users/{_user(username)}", ok=(200,),
                                   params={"include_stopped_servers": "1"}).json()
         except NotFound:
             return {}
         return {name: _server_info(name, server) for name, server in (model.get("servers") or {}).items()}
 
     async def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
-        path = f"{self.api_url}/users/{_path(username)}/servers/{_path(server_name)}/progress"
+        path = f"{self.api_url}/users/{_user(username)}/servers/{_path(server_name)}/progress"
         timeout = httpx.Timeout(self._timeout, read=None)
         try:
             async with httpx.AsyncClient(headers=self._headers, timeout=timeout) as client:

@@ -79,6 +79,15 @@ def oidc_login(start_url: str, username: str, password: str, *, client: httpx.Cl
     return client
 
 
+def hub_sso_login(client: httpx.Client, hub_url: str) -> httpx.Client:
+    """Log ``client`` (already logged in at the provider, e.g. through the portal) in to the hub by single
+    sign-on, as a browser does when the portal sends it there: the hub then knows the user and their groups."""
+    done = client.get(f"{hub_url}/hub/oauth_login?next=/hub/home", follow_redirects=True)
+    if _login_form_action(done.text) is not None or done.status_code >= 400:
+        raise LoginFailed(f"single sign-on at the hub ended at {done.url} with status {done.status_code}")
+    return client
+
+
 def _error(response: httpx.Response) -> HubRequestFailed:
     try:
         message = response.json().get("message", response.text)

@@ -18,12 +18,21 @@ import path from 'node:path';
 import Provider from 'oidc-provider';
 
 const SCOPES = ['openid', 'offline_access', 'profile', 'email', 'groups'];
-const CLAIMS = {
-  openid: ['sub'],
-  profile: ['name', 'preferred_username'],
-  email: ['email', 'email_verified'],
-  groups: ['groups'],
-};
+// Claim names can be renamed in the configuration (`claim_names`: {"username": "uid", "groups":
+// "eduperson_entitlement"}), to play an issuer that releases them under other names.
+function claimNames(config) {
+  const names = config.claim_names || {};
+  return { username: names.username || 'preferred_username', groups: names.groups || 'groups' };
+}
+
+function claimsByScope(names) {
+  return {
+    openid: ['sub'],
+    profile: ['name', names.username],
+    email: ['email', 'email_verified'],
+    groups: [names.groups],
+  };
+}
 
 function fail(message) {
   process.stderr.write(`oidc-provider: ${message}\n`);
@@ -73,6 +82,27 @@ function loadAccounts(file) {
   }
   if (byName.size === 0) fail(`${file}: no accounts`);
   return byName;
+}
+
+// The accounts file is read again when it changes, so a test can take a group away at the issuer at run time.
+function liveAccounts(file) {
+  let byName = loadAccounts(file);
+  let mtime = fs.statSync(file).mtimeMs;
+  return {
+    get(name) {
+      try {
+        const now = fs.statSync(file).mtimeMs;
+        if (now !== mtime) {
+          const data = JSON.parse(fs.readFileSync(file, 'utf8'));
+          byName = new Map((data.accounts || []).map((a) => [a.username, a]));
+          mtime = now;
+        }
+      } catch (err) {
+        process.stderr.write(`oidc-provider: keeping the accounts read before: ${err.message}\n`);
+      }
+      return byName.get(name);
+    },
+  };
 }
 
 function escapeHtml(value) {
@@ -131,6 +161,7 @@ function passwordMatches(given, expected) {
 }
 
 function buildProvider(issuer, config, accounts) {
+  const names = claimNames(config);
   const clients = config.clients.map((c) => ({
     client_id: c.client_id,
     client_secret: c.client_secret,
@@ -144,7 +175,7 @@ function buildProvider(issuer, config, accounts) {
   return new Provider(issuer, {
     clients,
     scopes: SCOPES,
-    claims: CLAIMS,
+    claims: claimsByScope(names),
     responseTypes: ['code'],
     pkce: { required: () => true },
     features: {
@@ -176,10 +207,10 @@ function buildProvider(issuer, config, accounts) {
           return {
             sub,
             name: account.name,
-            preferred_username: account.username,
+            [names.username]: account.username,
             email: account.email,
             email_verified: true,
-            groups: account.groups,
+            [names.groups]: account.groups,
           };
         },
       };
@@ -236,7 +267,7 @@ function main() {
   for (const field of ['host', 'port', 'clients', 'accounts_file', 'jwks_file', 'cookie_keys_file']) {
     if (config[field] === undefined) fail(`${configFile}: ${field} is missing`);
   }
-  const accounts = loadAccounts(config.accounts_file);
+  const accounts = liveAccounts(config.accounts_file);
   const server = http.createServer();
   server.on('error', (err) => fail(`cannot listen on ${config.host}:${config.port}: ${err.message}`));
   server.listen(config.port, config.host, () => {

@@ -44,12 +44,18 @@ class OidcSpec(BaseModel):
     client_id: str = Field(min_length=1, description="the hub's client id at the issuer")
     client_secret_name: str = Field(
         default="hub-oidc-client", pattern=r"^[a-z0-9][a-z0-9.-]{0,252}$",
-        description="name of the Kubernetes Secret (key client-secret) holding the client secret",
+        description="name of the Kubernetes Secret holding the client secret (key client-secret) and the hub's "
+                    "auth_state key (key crypt-key)",
     )
     username_claim: str = Field(default="preferred_username", description="the claim that becomes the user name")
     groups_claim: str = Field(default="groups", description="the claim listing the user's groups "
                                                             "(org:<id>, role:<id>, …)")
-    scopes: tuple[str, ...] = Field(default=("openid", "profile", "email", "groups"))
+    scopes: tuple[str, ...] = Field(default=("openid", "profile", "email", "groups"),
+                                    description="scopes asked for (add offline_access where the issuer gives refresh "
+                                                "tokens only then: the hub re-reads groups with them)")
+    token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
+                                                   "at the issuer")
 
 
 class EnvironmentSpec(BaseModel):

@@ -35,50 +35,68 @@ def _ok(response: httpx.Response, *codes: int) -> httpx.Response:
     return response
 
 
-def test_portal_service_creates_users_groups_and_runs_named_servers(hub_stack):
+def test_the_portal_starts_named_servers_for_users_the_hub_knows_from_their_login(hub_stack, hub_user):
+    """The portal creates no users and sets no groups: anna logged in to the hub, which took her groups from the
+    issuer; the portal's token starts her server, and the hub applies the launch rule to those groups."""
+    anna = hub_user("anna")  # org:minfin, role:bi
     api = hub_api(hub_stack.hub, hub_stack.portal_api_token)
-    _ok(api.post("/users/pat"), 201, 409)
-    for group in ("org:minfin", "role:bi"):
-        _ok(api.post(f"/groups/{group}"), 201, 409)
-        _ok(api.post(f"/groups/{group}/users", json={"users": ["pat"]}), 200)
-    assert sorted(_ok(api.get("/users/pat"), 200).json()["groups"]) == ["org:minfin", "role:bi"]
+    assert sorted(_ok(api.get("/users/anna"), 200).json()["groups"]) == ["org:minfin", "role:bi"]
 
-    _ok(api.post("/users/pat/servers/ws1", json={"user_options": {"bundle": "tiny-cowsay", "size": "small"}}),
+    _ok(api.post("/users/anna/servers/ws1", json={"user_options": {"bundle": "tiny-cowsay", "size": "small"}}),
         201, 202)
-    events = follow_progress(api, "pat", "ws1", timeout=600)
+    events = follow_progress(api, "anna", "ws1", timeout=600)
     assert events[-1].get("ready"), events
-    server = _ok(api.get("/users/pat/servers/ws1"), 200).json()
+    server = _ok(api.get("/users/anna/servers/ws1"), 200).json()
     assert server["ready"] is True and server["user_options"]["bundle"] == "tiny-cowsay"
+    mine = httpx.get(anna.server_url("ws1") + "api/status", headers={"Authorization": f"token {anna.token}"},
+                     trust_env=False)
+    assert mine.status_code == 200, mine.text  # she opens her own (access:servers!user)
 
-    refused = api.post("/users/pat/servers/ws2", json={"user_options": {"bundle": "tiny-ml", "size": "small"}})
+    refused = api.post("/users/anna/servers/ws2", json={"user_options": {"bundle": "tiny-ml", "size": "small"}})
     assert refused.status_code == 403
     assert refused.headers["X-Gereedschapskist-Reason"] == "role"
     assert "you do not have that role" in refused.json()["message"]
 
-    _ok(api.request("DELETE", "/users/pat/servers/ws1", json={"remove": True}), 202, 204)
-    _ok(api.request("DELETE", "/users/pat/servers/ws2", json={"remove": True}), 202, 204)
+    anna.stop_server("ws1", remove=True)  # users stop their own servers
+    _ok(api.request("DELETE", "/users/anna/servers/ws2", json={"remove": True}), 202, 204, 404)
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("POST", "/users/pat-tokens/tokens"),  # no `tokens`
-    ("GET", "/users/pat-tokens/tokens"),   # no `read:tokens`
-    ("GET", "/proxy"),                     # no `proxy`
-    ("POST", "/shutdown"),                 # no `shutdown`
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("PATCH", "/users/anna", {"name": "mallory"}),              # finding 5: no renames (no admin:users)
+    ("POST", "/users/mallory", None),                           # no creating users past allowed_groups
+    ("DELETE", "/users/anna", None),
+    ("POST", "/groups/role:ml/users", {"users": ["anna"]}),     # no admin:groups: groups come from the issuer
+    ("POST", "/groups/role:new", None),
+    ("POST", "/users/anna/tokens", {}),                         # no `tokens`
+    ("GET", "/users/anna/tokens", None),                        # no `read:tokens`
+    ("GET", "/proxy", None),                                    # no `proxy`
+    ("POST", "/shutdown", None),                                # no `shutdown`
 ])
-def test_portal_service_has_no_wider_powers(hub_stack, method, path):
+def test_a_stolen_portal_token_cannot_change_users_groups_or_act_as_them(hub_stack, hub_user, method, path, body):
+    hub_user("anna")
     api = hub_api(hub_stack.hub, hub_stack.portal_api_token)
-    _ok(api.post("/users/pat-tokens"), 201, 409)
-    assert api.request(method, path).status_code == 403
+    response = api.request(method, path, json=body)
+    assert response.status_code == 403, (response.status_code, response.text)
+    assert _ok(api.get("/users/anna"), 200).json()["name"] == "anna"
+
+
+def test_the_portal_cannot_open_a_users_server(hub_stack):
+    """No ``access:servers``: the portal's token is refused at /user/<name>/ (it is not a browser login)."""
+    response = httpx.get(f"{hub_stack.url}/user/anna/ws1/api/status", trust_env=False,
+                         headers={"Authorization": f"token {hub_stack.portal_api_token}"})
+    assert response.status_code in (302, 403, 404, 424, 503)
+    assert response.status_code != 200
 
 
 def test_portal_role_scopes_are_the_documented_ones(hub_stack):
-    admin = hub_api(hub_stack.hub, hub_stack.portal_api_token)
-    me = _ok(admin.get("/user"), 200).json()
+    portal = hub_api(hub_stack.hub, hub_stack.portal_api_token)
+    me = _ok(portal.get("/user"), 200).json()
     assert me["kind"] == "service" and me["name"] == "portal"
     scopes = set(me["scopes"])
-    assert {"admin:users", "admin:groups", "servers", "start:servers", "delete:servers", "read:servers"} <= scopes
-    assert not {"tokens", "access:servers", "admin:servers", "admin:server_state", "proxy", "shutdown"} & scopes
-    assert PORTAL_SCOPES == ("admin:users", "admin:groups", "servers")
+    assert {"read:users", "start:servers", "delete:servers", "read:servers"} <= scopes
+    assert not {"admin:users", "admin:groups", "groups", "users", "tokens", "access:servers", "admin:servers",
+                "admin:server_state", "proxy", "shutdown"} & scopes
+    assert PORTAL_SCOPES == ("read:users", "read:servers", "start:servers", "delete:servers")
 
 
 # --------------------------------------------------------------------------- local configuration
@@ -93,14 +111,20 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     assert c.JupyterHub.spawner_class is BundleSpawner
     assert c.JupyterHub.allow_named_servers is True and c.JupyterHub.named_server_limit_per_user == 3
     assert c.GenericOAuthenticator.authorize_url == f"{oidc_provider.issuer}/auth"
-    assert c.GenericOAuthenticator.allowed_groups == ["org:cbs"] and c.GenericOAuthenticator.allow_all is False
-    assert c.GenericOAuthenticator.admin_groups == ["gereedschapskist:admins"]
+    assert c.GenericOAuthenticator.allow_all is False
+    assert c.GenericOAuthenticator.admin_groups == []
+    assert c.GenericOAuthenticator.allowed_groups == ["gereedschapskist:admins", "org:cbs"]
+    assert c.Authenticator.enable_auth_state is True and c.Authenticator.refresh_pre_spawn is True
+    assert c.Authenticator.auth_refresh_age == 600 and c.JupyterHub.cookie_max_age_days == 0.5
+    assert len(c.CryptKeeper["keys"][0]) == 64
+    assert (tmp_path / "hub" / "jupyterhub_crypt_key").stat().st_mode & 0o077 == 0
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert services["portal"]["api_token"] == "p" * 40
     assert "--timeout=3600" in services["idle-culler"]["command"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles[PORTAL_ROLE]["scopes"] == list(PORTAL_SCOPES) and roles[PORTAL_ROLE]["services"] == ["portal"]
     assert roles["idle-culler"]["scopes"] == list(CULLER_SCOPES)
+    assert set(roles) == {PORTAL_ROLE, "idle-culler", "user", "gereedschapskist-platform-admin"}
     assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 2.0}
 
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gereedschapskist import __version__
 from gereedschapskist.catalogue import load
 from gereedschapskist.cli import build_app
-from gereedschapskist.hub.roles import PORTAL_SCOPES
+from gereedschapskist.hub.roles import NEVER_FOR_ADMINS, PLATFORM_ADMIN_ROLE, PORTAL_SCOPES
 from gereedschapskist.core.environment import EnvironmentSpec, load_environment
 from gereedschapskist.hub.values import CATALOGUE_MOUNT, ValuesInvalid, render_values
 
@@ -47,7 +47,8 @@ def test_generic_oauthenticator_takes_groups_from_the_token(dev_values):
     assert auth["oauth_callback_url"] == "https://hub.minfin-dev.gereedschapskist.nl/hub/oauth_callback"
     assert auth["manage_groups"] is True and auth["auth_state_groups_key"] == "oauth_user.groups"
     assert auth["allowed_groups"] == ["gereedschapskist:admins", "org:minfin"] and auth["allow_all"] is False
-    assert auth["admin_groups"] == ["gereedschapskist:admins"]
+    assert auth["admin_groups"] == []  # nobody gets JupyterHub's admin role (it can open every server)
+    assert auth["basic_auth"] is True   # client_secret_basic, the stack file's default
     assert "client_secret" not in auth  # never in values: it comes from a Secret
 
 
@@ -79,6 +80,32 @@ def test_culling_and_portal(dev_values):
     assert dev_values["cull"] == {"enabled": True, "timeout": 1800, "every": 300, "users": False,
                                   "adminUsers": True, "removeNamedServers": False}
     assert dev_values["hub"]["loadRoles"]["gereedschapskist-portal"]["scopes"] == list(PORTAL_SCOPES)
+
+
+def test_admins_get_custom_roles_without_access_to_servers_or_tokens(dev_values):
+    """Finding 3: the admin group and org-admin:minfin get roles of their own; no admin role may open a server,
+    make a token for someone, or change users; users cannot start servers themselves (only the portal)."""
+    roles = dev_values["hub"]["loadRoles"]
+    platform = roles[PLATFORM_ADMIN_ROLE]
+    assert platform["groups"] == ["gereedschapskist:admins"]
+    assert {"read:users", "read:servers", "delete:servers"} <= set(platform["scopes"])
+    org = roles["gereedschapskist-org-admin-minfin"]
+    assert org["groups"] == ["org-admin:minfin"]
+    assert {s for s in org["scopes"] if s != "admin-ui"} == {
+        "read:groups!group=org:minfin", "list:users!group=org:minfin", "read:users!group=org:minfin",
+        "read:servers!group=org:minfin", "delete:servers!group=org:minfin"}
+    for role in (platform, org):
+        assert not {s.split("!")[0] for s in role["scopes"]} & NEVER_FOR_ADMINS, role
+    user = roles["user"]
+    assert not {s.split("!")[0] for s in user["scopes"]} & {"servers", "start:servers", "self"}
+    assert "access:servers!user" in user["scopes"] and "delete:servers!user" in user["scopes"]
+    assert dev_values["hub"]["config"]["JupyterHub"].get("admin_access") is None  # deprecated, not checked
+
+
+def test_the_auth_state_key_comes_from_the_hubs_secret(dev_values):
+    env = dev_values["hub"]["extraEnv"]
+    assert env["JUPYTERHUB_CRYPT_KEY"] == {"valueFrom": {"secretKeyRef": {"name": "hub-oidc-client",
+                                                                          "key": "crypt-key"}}}
 
 
 def test_non_root_everywhere(dev_values):

@@ -51,7 +51,7 @@ def test_hub_gets_its_tls_certificate_and_oidc_secret(deployments, name):
     assert certificate["spec"]["issuerRef"] == {"kind": "ClusterIssuer", "name": "letsencrypt"}
     secret = objects[("ExternalSecret", spec.oidc.client_secret_name)]
     assert secret["metadata"]["namespace"] == "jupyterhub"
-    assert set(secret["spec"]["target"]["template"]["data"]) == {"client-secret"}
+    assert set(secret["spec"]["target"]["template"]["data"]) == {"client-secret", "crypt-key"}
     assert secret["spec"]["secretStoreRef"] == {"kind": "ClusterSecretStore", "name": "cloud-secret-store"}
 
 
