@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .demo import load_accounts
 from .devstack import HubProcess, OidcProvider, hub_client, portal_client
 from .processes import ManagedProcess, ProcessFailed
 from .up import Running, UpContext, UpStep
@@ -78,6 +79,9 @@ def portal_environment(ctx: UpContext) -> dict[str, str]:
         "ENVIRONMENT_NAME": "local",
         "ENVIRONMENT_KIND": "local",
         "ENVIRONMENT_STAGE": "development",
+        # the organisations of the demo accounts: the portal accepts no organisation it is not told of
+        "ORGANISATIONS": " ".join(sorted({org for account in load_accounts(ctx.provider.accounts_file).values()
+                                          for org in account.organisations})),
     }
     if ctx.catalogue_dir is not None:
         values["CATALOGUE_DIR"] = str(Path(ctx.catalogue_dir).resolve())

@@ -7,6 +7,9 @@ Nothing else in the portal reads ``os.environ``. :func:`load_settings` is called
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -19,6 +22,9 @@ from gereedschapskist.core.refusal import Refusal, format_validation_errors
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 PLACEHOLDER_SECRET = "development-only-change-me"
+MIN_SECRET_BYTES = 32
+#: Names the portal read before it took the hub's naming scheme: a start with one of them says what to use.
+RENAMED = {"GROUPS_CLAIM": "OIDC_GROUPS_CLAIM", "USERNAME_CLAIM": "OIDC_USERNAME_CLAIM", "SCOPES": "OIDC_SCOPES"}
 
 
 class SettingsInvalid(Refusal):
@@ -44,8 +50,15 @@ class PortalSettings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db; default: SQLite in state_dir")
     public_url: str = Field(default="http://127.0.0.1:8080", description="the URL users open the portal at")
     session_secret: SecretStr = Field(default=SecretStr(PLACEHOLDER_SECRET),
-                                      description="key that signs session cookies (32+ characters in production)")
-    session_max_age_seconds: int = Field(default=8 * 3600, ge=300, description="a login lasts this long")
+                                      description="key that signs the session id in the cookie; 32+ bytes, "
+                                                  "required unless PUBLIC_URL is on loopback")
+    session_max_age_seconds: int = Field(default=8 * 3600, ge=300,
+                                         description="absolute lifetime of a login (server-side session)")
+    session_idle_seconds: int = Field(default=3600, ge=60,
+                                      description="a session unused this long ends")
+    groups_max_age_seconds: int = Field(default=600, ge=0,
+                                        description="groups older than this are read again from the issuer "
+                                                    "(userinfo, refresh token) before a request is served")
     session_cookie: str = Field(default="gereedschapskist_portal", pattern=r"^[A-Za-z0-9_-]+$",
                                 description="name of the session cookie (distinct from the hub's cookies)")
     default_language: Literal["nl", "en"] = Field(default="nl", description="language for new visitors")
@@ -54,11 +67,23 @@ class PortalSettings(BaseSettings):
                                     description="OpenID Connect issuer URL; login is disabled when unset")
     oidc_client_id: str = Field(default="portal", description="the portal's client id at the issuer")
     oidc_client_secret: SecretStr | None = Field(default=None, description="the portal's client secret")
-    oidc_scopes: str = Field(default="openid profile email groups", description="scopes asked at login")
-    username_claim: str = Field(default="preferred_username",
-                                description="claim that names the user (the same claim the hub uses)")
-    groups_claim: str = Field(default="groups", description="claim listing org:, role:, org-admin:, "
-                                                            "data-owner: groups")
+    oidc_scopes: str = Field(default="openid profile email groups",
+                             description="scopes asked at login, space-separated as OAuth writes them")
+    oidc_username_claim: str = Field(default="preferred_username",
+                                     description="claim that names the user (the same claim the hub uses); "
+                                                 "lowercased, as the hub does")
+    oidc_groups_claim: str = Field(default="groups", description="claim listing the user's groups or "
+                                                                 "entitlements")
+    oidc_token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
+        default="client_secret_basic", description="how the client secret is sent to the token endpoint")
+    oidc_group_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="the issuer's groups/entitlements → our group names (JSON object); a key ending in * maps a "
+                    "prefix (its value ends in * too). Empty: our own names (org:, role:, …) are taken as they "
+                    "are. With a mapping, unmapped groups are refused")
+    organisations: str = Field(default="", pattern=r"^[A-Za-z0-9._\- ]*$",
+                               description="organisation ids accepted from org:, org-admin:, data-owner: groups, "
+                                           "space-separated; others are refused and never created")
     oidc_logout: Literal["provider", "portal"] = Field(
         default="provider", description="provider: logout also ends the login at the issuer (its end-session "
                                         "endpoint; register PUBLIC_URL + '/' as post-logout redirect); portal: "
@@ -95,22 +120,61 @@ class PortalSettings(BaseSettings):
             raise ValueError(f"{value!r} is not an http(s) URL like http://127.0.0.1:8000")
         return value.rstrip("/")
 
+    @field_validator("oidc_scopes")
+    @classmethod
+    def _space_separated(cls, value: str) -> str:
+        scopes = value.split()
+        if not scopes or any(not s.isprintable() or any(c in s for c in ',[]"\'') for s in scopes):
+            raise ValueError(f"{value!r}: write the scopes space-separated, as OAuth does: openid profile groups")
+        if "openid" not in scopes:
+            raise ValueError(f"{value!r}: the scopes must include openid")
+        return " ".join(scopes)
+
+    @field_validator("oidc_group_mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, target in value.items():
+            if key.endswith("*") != target.endswith("*"):
+                raise ValueError(f"{key!r} → {target!r}: a prefix (ending in *) maps to a prefix, an exact "
+                                 "name to an exact name")
+        return value
+
     @model_validator(mode="after")
-    def _production_is_strict(self) -> "PortalSettings":
-        if self.stage != "production":
-            return self
+    def _fail_closed(self) -> "PortalSettings":
         problems = []
         secret = self.session_secret.get_secret_value()
-        if secret == PLACEHOLDER_SECRET or len(secret) < 32:
-            problems.append(f"{ENV_PREFIX}SESSION_SECRET: set a random secret of 32+ characters in production")
+        if (secret == PLACEHOLDER_SECRET or len(secret.encode()) < MIN_SECRET_BYTES) and not _loopback(self.public_url):
+            problems.append(f"{ENV_PREFIX}SESSION_SECRET: set a random secret of {MIN_SECRET_BYTES}+ bytes "
+                            f"(the placeholder or a short one only serves a portal on loopback, and "
+                            f"PUBLIC_URL is {self.public_url!r})")
+        if self.stage == "production":
+            problems.extend(self._production_problems())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _production_problems(self) -> list[str]:
+        problems = []
+        issuer = self.oidc_issuer
+        if issuer is None:
+            problems.append(f"{ENV_PREFIX}OIDC_ISSUER: production needs an issuer")
+        elif not issuer.startswith("https://") or _loopback(issuer):
+            problems.append(f"{ENV_PREFIX}OIDC_ISSUER = {issuer!r}: production needs an https issuer that is "
+                            "not on loopback")
+        if issuer is not None and (self.oidc_client_secret is None or not self.oidc_client_secret.get_secret_value()):
+            problems.append(f"{ENV_PREFIX}OIDC_CLIENT_SECRET: production needs the portal's client secret")
+        if self.hub_url and (self.hub_api_token is None or not self.hub_api_token.get_secret_value()):
+            problems.append(f"{ENV_PREFIX}HUB_API_TOKEN: production needs the portal's token at the hub")
         if not self.public_url.startswith("https://"):
             problems.append(f"{ENV_PREFIX}PUBLIC_URL = {self.public_url!r}: production needs https://")
         if self.resolved_database_url.startswith("sqlite"):
             problems.append(f"{ENV_PREFIX}DATABASE_URL: production needs PostgreSQL, "
                             "e.g. postgresql+psycopg://portal@db/portal")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return problems
+
+    @property
+    def accepted_organisations(self) -> frozenset[str]:
+        return frozenset(self.organisations.split())
 
     @property
     def resolved_database_url(self) -> str:
@@ -136,8 +200,42 @@ class PortalSettings(BaseSettings):
         return None
 
 
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
+    """``GEREEDSCHAPSKIST_PORTAL_*`` variables that name no setting, each with what was probably meant.
+
+    pydantic-settings ignores unknown variables (``extra="forbid"`` only covers keyword arguments), so a
+    misspelt or renamed variable would silently leave its default in place."""
+    environ = os.environ if environ is None else environ
+    known = {name.upper() for name in PortalSettings.model_fields}
+    problems = []
+    for variable in sorted(environ):
+        if not variable.upper().startswith(ENV_PREFIX):
+            continue
+        name = variable[len(ENV_PREFIX):].upper()
+        if name in known:
+            continue
+        guess = RENAMED.get(name) or next(iter(difflib.get_close_matches(name, sorted(known), n=1)), None)
+        hint = f"; did you mean {ENV_PREFIX}{guess}?" if guess else ""
+        problems.append(f"{variable} is not a portal setting{hint}")
+    return problems
+
+
 def load_settings(**overrides: object) -> PortalSettings:
-    """Read the settings from the environment; a clear :class:`SettingsInvalid` names each bad variable."""
+    """Read the settings from the environment; a clear :class:`SettingsInvalid` names each bad variable,
+    and a ``GEREEDSCHAPSKIST_PORTAL_*`` variable that names no setting stops the start."""
+    unknown = unknown_variables()
+    if unknown:
+        raise SettingsInvalid("invalid portal settings:\n  " + "\n  ".join(unknown))
     try:
         return PortalSettings(**overrides)
     except ValidationError as exc:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gereedschapskist.dev.demo import ACCOUNTS_FILE
 from gereedschapskist.dev.devstack import DevSecrets
 from gereedschapskist.dev.processes import ProcessFailed
 from gereedschapskist.dev.steps import migrate_portal_database, portal_environment, session_secret
@@ -38,7 +39,7 @@ def test_the_portal_is_configured_for_the_local_provider_and_hub(tmp_path, monke
     secrets = DevSecrets.load_or_create(tmp_path)
     ctx = UpContext(tmp_path, {"portal": 8080, "hub": 8000, "provider": 8090}, secrets,
                     catalogue_dir=tmp_path / "catalogue",
-                    provider=SimpleNamespace(issuer="http://127.0.0.1:8090"),
+                    provider=SimpleNamespace(issuer="http://127.0.0.1:8090", accounts_file=ACCOUNTS_FILE),
                     hub=SimpleNamespace(url="http://127.0.0.1:8000"))
     env = portal_environment(ctx)
     for name, value in env.items():
@@ -50,6 +51,7 @@ def test_the_portal_is_configured_for_the_local_provider_and_hub(tmp_path, monke
     assert settings.hub_url == "http://127.0.0.1:8000" and settings.hub_token("local") == secrets.portal_api_token
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'portal.sqlite'}"
     assert settings.catalogue_dir == tmp_path / "catalogue"
+    assert settings.accepted_organisations == {"cbs", "minfin"}        # the demo accounts' organisations
 
 
 def test_the_portal_database_is_migrated_by_the_cli_in_a_child_process(tmp_path):
