@@ -3,24 +3,29 @@ get-or-404-and-authorise dependency per resource (workspace, organisation)."""
 
 from __future__ import annotations
 
+import logging
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Annotated, Iterator
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Catalogue
 
-from .errors import CsrfFailed, LoginRequired
+from .errors import CsrfFailed, LoginExpired, LoginFailed, LoginRequired
 from .models import Member, Organisation, User, Workspace
 from .services import organisations as organisation_service
+from .services.identity import Identity, admission, record_login
 from .services import workspaces as workspace_service
 from .settings import PortalSettings
 from .state import PortalState
 from .workspace_hub import Hubs
 
+log = logging.getLogger(__name__)
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -90,10 +95,43 @@ async def db_session(db: _RequestDbDep) -> Session:
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
-async def optional_user(request: Request, db: _RequestDbDep) -> User | None:
-    if db.user is None and "uid" in request.session:
-        request.session.clear()  # the user no longer exists
+async def optional_user(request: Request, db: _RequestDbDep, state: StateDep) -> User | None:
+    """The logged-in user, with groups at most ``GROUPS_MAX_AGE_SECONDS`` old: older ones are read again from
+    the issuer first, so a role or organisation removed there stops counting (and launches stop writing it to
+    the hub) within that time. A session the issuer no longer vouches for ends here."""
+    if db.user is None:
+        if "uid" in request.session:
+            request.session.clear()  # the user no longer exists
+        return None
+    groups_at = request.session.get("groups_at")
+    age = time.time() - groups_at if isinstance(groups_at, (int, float)) else None
+    if age is not None and 0 <= age < state.settings.groups_max_age_seconds:
+        return db.user
+    try:
+        identity, tokens = await state.oidc.refresh(request.session.get("tokens") or {})
+        await run_in_threadpool(_apply_refresh, state, db, identity)
+    except (LoginExpired, LoginFailed) as exc:
+        log.info("session of %s ended at refresh: %s", db.user.username, exc.message)
+        request.session.clear()
+        if isinstance(exc, LoginFailed):
+            raise
+        return None
+    request.session.update({"tokens": tokens, "groups_at": time.time()})
     return db.user
+
+
+def _apply_refresh(state: PortalState, db: _RequestDb, identity: Identity) -> None:
+    user = db.user
+    assert user is not None
+    if (identity.issuer, identity.subject) != (user.issuer, user.subject):
+        raise LoginExpired("the login service answered for another user; log in again")
+    try:
+        admission(identity, policy=state.group_policy)
+        record_login(db.session, identity=identity, policy=state.group_policy)
+        db.session.commit()
+    except LoginFailed:
+        db.session.rollback()
+        raise
 
 
 async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:

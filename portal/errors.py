@@ -91,3 +91,9 @@ class HubRefused(HubError):
 
     status = 403
     reason = "hub-refused"
+
+
+class LoginExpired(LoginRequired):
+    """The issuer no longer vouches for a session (tokens revoked or expired): the session has ended."""
+
+    reason = "login-expired"

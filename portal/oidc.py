@@ -1,14 +1,20 @@
 """OpenID Connect login (authlib): the adapter between the portal and any OIDC issuer.
 
-Authorization code flow with PKCE (S256). The groups claim is read from the userinfo endpoint as well
-as the ID token (many issuers, the development provider included, send groups only through userinfo).
-Failures become :class:`LoginUnavailable` (issuer down or not configured) or :class:`LoginFailed`.
+Authorization code flow with PKCE (S256); the client secret goes to the token endpoint as
+``OIDC_TOKEN_ENDPOINT_AUTH_METHOD`` says. The groups claim is read from the userinfo endpoint as well as
+the ID token (many issuers, the development provider included, send groups only through userinfo), and a
+userinfo answer without ``sub`` is refused. The issuer's tokens stay server-side (in the session row):
+:meth:`OidcLogin.refresh` reads the user's claims again with the access token (or, once it has expired,
+with a fresh one from the refresh token), so groups removed at the issuer stop counting within
+``GROUPS_MAX_AGE_SECONDS``. Failures become :class:`LoginUnavailable` (issuer down or not configured),
+:class:`LoginFailed`, or :class:`LoginExpired` (the issuer no longer vouches for the session).
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from authlib.integrations.base_client import OAuthError
@@ -16,7 +22,7 @@ from authlib.integrations.starlette_client import OAuth
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
-from .errors import LoginFailed, LoginUnavailable
+from .errors import LoginExpired, LoginFailed, LoginUnavailable
 from .services.identity import Identity, identity_from_claims
 from .settings import PortalSettings
 
@@ -35,7 +41,8 @@ class OidcLogin:
                 CLIENT, server_metadata_url=f"{self.issuer}/.well-known/openid-configuration",
                 client_id=settings.oidc_client_id, client_secret=secret,
                 client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256",
-                               "token_endpoint_auth_method": "client_secret_basic" if secret else "none",
+                               "token_endpoint_auth_method":
+                                   settings.oidc_token_endpoint_auth_method if secret else "none",
                                "timeout": 10.0})
 
     @property
@@ -56,8 +63,8 @@ class OidcLogin:
             raise LoginUnavailable(f"the login service at {self.issuer} does not answer: "
                                    f"{exc.__class__.__name__}") from exc
 
-    async def identity(self, request: Request) -> tuple[Identity, str | None]:
-        """Finish the code flow: the identity and the ID token (kept for logout)."""
+    async def identity(self, request: Request) -> tuple[Identity, dict[str, Any]]:
+        """Finish the code flow: the identity and the tokens to keep server-side (refresh, logout)."""
         client = self._client()
         if "error" in request.query_params:
             description = request.query_params.get("error_description") or request.query_params["error"]
@@ -72,13 +79,70 @@ class OidcLogin:
         except httpx.HTTPError as exc:
             raise LoginUnavailable(f"the login service at {self.issuer} stopped answering: "
                                    f"{exc.__class__.__name__}") from exc
-        if userinfo.get("sub") and claims.get("sub") and userinfo["sub"] != claims["sub"]:
+        if not userinfo.get("sub"):
+            raise LoginFailed("the issuer's userinfo answer has no 'sub' claim", reason="claim-missing")
+        if claims.get("sub") and userinfo["sub"] != claims["sub"]:
             raise LoginFailed("the userinfo endpoint answered for another user than the ID token",
                               reason="login-failed")
         claims.update(dict(userinfo))
-        identity = identity_from_claims(claims, issuer=self.issuer or "", username_claim=self.settings.username_claim,
-                                        groups_claim=self.settings.groups_claim)
-        return identity, token.get("id_token")
+        identity = self._identity(claims)
+        return identity, _kept(token, subject=identity.subject)
+
+    def _identity(self, claims: dict[str, Any]) -> Identity:
+        return identity_from_claims(claims, issuer=self.issuer or "", username_claim=self.settings.oidc_username_claim,
+                                    groups_claim=self.settings.oidc_groups_claim)
+
+    async def refresh(self, tokens: dict[str, Any]) -> tuple[Identity, dict[str, Any]]:
+        """The user's claims as the issuer gives them now, and the tokens to keep (renewed when needed).
+
+        :class:`LoginExpired` when the issuer no longer accepts the session's tokens (or it has none);
+        :class:`LoginUnavailable` when the issuer does not answer."""
+        if not tokens.get("sub") or not (tokens.get("access_token") or tokens.get("refresh_token")):
+            raise LoginExpired("your login has no tokens the portal can check with the login service; log in again")
+        client = self._client()
+        try:
+            metadata = await client.load_server_metadata()
+            async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+                userinfo = None
+                if tokens.get("access_token"):
+                    userinfo = await self._userinfo(http, metadata, tokens["access_token"])
+                if userinfo is None:
+                    tokens = await self._refreshed(http, metadata, tokens)
+                    userinfo = await self._userinfo(http, metadata, tokens["access_token"])
+        except (httpx.HTTPError, OAuthError, ValueError) as exc:
+            raise LoginUnavailable(f"the login service at {self.issuer} does not answer: "
+                                   f"{exc.__class__.__name__}") from exc
+        if userinfo is None:
+            raise LoginExpired("the login service no longer accepts your login; log in again")
+        if userinfo.get("sub") != tokens["sub"]:
+            raise LoginExpired("the login service answered for another user; log in again")
+        return self._identity(userinfo), tokens
+
+    async def _userinfo(self, http: httpx.AsyncClient, metadata: dict, access_token: str) -> dict | None:
+        response = await http.get(metadata["userinfo_endpoint"], headers={"Authorization": f"Bearer {access_token}"})
+        if response.status_code in (400, 401, 403):
+            return None
+        response.raise_for_status()
+        return response.json()
+
+    async def _refreshed(self, http: httpx.AsyncClient, metadata: dict, tokens: dict[str, Any]) -> dict[str, Any]:
+        refresh_token = tokens.get("refresh_token")
+        if not refresh_token:
+            raise LoginExpired("your login at the login service has expired; log in again")
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
+        auth = None
+        secret = self.settings.oidc_client_secret.get_secret_value() if self.settings.oidc_client_secret else None
+        if secret and self.settings.oidc_token_endpoint_auth_method == "client_secret_basic":
+            auth = httpx.BasicAuth(quote(self.settings.oidc_client_id, safe=""), quote(secret, safe=""))
+        else:
+            form["client_id"] = self.settings.oidc_client_id
+            if secret:
+                form["client_secret"] = secret
+        response = await http.post(metadata["token_endpoint"], data=form, auth=auth)
+        if response.status_code in (400, 401):
+            raise LoginExpired("the login service no longer renews your login; log in again")
+        response.raise_for_status()
+        return _kept(response.json(), subject=tokens["sub"], previous=tokens)
 
     async def end_session_url(self, *, id_token: str | None, post_logout_redirect_uri: str) -> str | None:
         """The issuer's end-session URL (RP-initiated logout), or None when it has none."""
@@ -96,3 +160,14 @@ class OidcLogin:
         if id_token:
             params["id_token_hint"] = id_token
         return str(httpx.URL(endpoint, params=params))
+
+
+def _kept(token: dict[str, Any], *, subject: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the session keeps of a token response (server-side only, never in the cookie)."""
+    previous = previous or {}
+    kept = {"sub": subject}
+    for name in ("access_token", "refresh_token", "id_token"):
+        value = token.get(name) or previous.get(name)
+        if isinstance(value, str):
+            kept[name] = value
+    return kept

@@ -150,6 +150,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.hub-not-configured": ("Werkplekken zijn niet ingesteld", "Workspaces are not configured"),
     "error.no-environment": ("Er is geen omgeving voor uw organisatie", "There is no environment for your "
                                                                         "organisation"),
+    "error.hub-login-needed": ("Log eenmaal in bij de hub en start opnieuw",
+                               "Log in to the hub once, then start again"),
     "error.hub-refused": ("De hub weigerde de werkplek", "The hub refused the workspace"),
     "error.hub-error": ("De hub gaf een fout", "The hub reported an error"),
     "error.hub-token": ("De portal is niet goed gekoppeld aan de hub", "The portal is not connected to the hub "
@@ -160,6 +162,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.login-not-configured": ("Inloggen is niet ingesteld", "Login is not configured"),
     "error.claim-missing": ("Uw inloggegevens missen een gegeven", "Your login lacks a claim"),
     "error.claim-invalid": ("Uw inloggegevens zijn onjuist", "Your login has an invalid claim"),
+    "error.login-expired": ("Uw inlogsessie is verlopen; log opnieuw in", "Your login has expired; please log in "
+                                                                          "again"),
+    "error.not-admitted": ("Deze portal is niet voor u opengesteld", "This portal is not open to you"),
     "error.username-taken": ("Deze gebruikersnaam is al in gebruik", "This user name is already taken"),
     "error.invalid-input": ("Ongeldige invoer", "Invalid input"),
     "error.bad-request": ("Ongeldig verzoek", "Bad request"),
@@ -169,6 +174,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.hub-not-found": ("De hub kent dit niet (meer)", "The hub does not know this (any more)"),
     "error.start-failed": ("Starten is mislukt", "Starting failed"),
     "error.invalid-settings": ("De instellingen zijn ongeldig", "The settings are invalid"),
+    "error.roles-refused": ("De databaserollen konden niet worden ingericht", "The database roles could not be set up"),
 }
 
 

@@ -1,8 +1,14 @@
-"""Role recognition: turn a login token's claims into a User with roles and memberships, kept in the database.
+"""Role recognition: turn a login's claims into a User with roles and memberships, kept in the database.
 
 Group conventions (shared with the hub): ``org:<org>`` (member, i.e. data scientist), ``role:<role>``
 (workbench role), ``org-admin:<org>`` (organisation admin), ``data-owner:<org>`` (data owner), and the
-configured platform-admin group. Everything is replaced from the token on every login.
+configured platform-admin group. Everything is replaced from the issuer on every login and every refresh.
+
+Nothing in a claim is trusted as it comes (a :class:`GroupPolicy`): the issuer's groups are first mapped
+to ours (``OIDC_GROUP_MAPPING``; without one, our own names are taken as they are), then an organisation
+counts only when it is configured (``ORGANISATIONS``) and a role only when the catalogue has it. Anything
+else is refused with a log line and never created. Users are keyed on issuer + ``sub``; the user name is
+the username claim lowercased, exactly as the hub (oauthenticator's ``normalize_username``) derives it.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gereedschapskist.core.groups import (
@@ -47,31 +53,81 @@ class Identity:
     groups: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class GroupPolicy:
+    """What the portal accepts from one issuer's groups claim.
+
+    ``mapping``: the issuer's group → ours; a key ending in ``*`` maps a prefix (``"urn:x:org:*": "org:*"``
+    turns ``urn:x:org:cbs`` into ``org:cbs``). Empty: our own group names are taken as they are.
+    ``organisations``: the organisation ids accepted; ``roles``: the workbench roles (the catalogue's).
+    """
+
+    admin_group: str
+    organisations: frozenset[str]
+    roles: frozenset[str]
+    mapping: Mapping[str, str] = field(default_factory=dict)
+
+    def translate(self, group: str) -> str | None:
+        """The issuer's group as one of ours, or None when the mapping has no entry for it."""
+        if not self.mapping:
+            return group
+        if group in self.mapping:
+            return self.mapping[group]
+        best = max((k for k in self.mapping if k.endswith("*") and group.startswith(k[:-1])), key=len, default=None)
+        if best is None:
+            return None
+        return self.mapping[best][:-1] + group[len(best) - 1:]
+
+
 @dataclass
 class Recognised:
     roles: set[str] = field(default_factory=set)
     organisations: dict[str, set[MemberRoleName]] = field(default_factory=dict)
     platform_admin: bool = False
     ignored: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def admitted(self) -> bool:
+        """May this user use the portal: a member of an accepted organisation, or a platform admin."""
+        return self.platform_admin or bool(self.organisations)
 
 
-def recognise_groups(groups: Iterable[str], *, admin_group: str) -> Recognised:
-    """Sort group names into workbench roles, member roles per organisation and platform admin."""
+def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognised:
+    """Sort the issuer's groups into workbench roles, member roles per organisation and platform admin.
+
+    ``ignored``: names that are not ours at all; ``refused``: ours, but naming an organisation or role the
+    portal does not accept (or, with a mapping, an issuer group it has no entry for) — with the reason."""
     found = Recognised()
-    for group in groups:
-        if group == admin_group:
+    for raw in groups:
+        group = policy.translate(raw)
+        if group is None:
+            found.refused[raw] = "no entry in OIDC_GROUP_MAPPING"
+            continue
+        if group == policy.admin_group:
             found.platform_admin = True
             continue
         prefix, value = split(group) or ("", "")
         if not prefix or not _ID.match(value):
-            found.ignored.append(group)
+            found.ignored.append(raw)
         elif prefix == ROLE_PREFIX:
-            found.roles.add(value)
+            if value in policy.roles:
+                found.roles.add(value)
+            else:
+                found.refused[raw] = f"role {value!r} is not in the catalogue"
         elif prefix in _MEMBER_PREFIXES:
-            found.organisations.setdefault(value, set()).add(_MEMBER_PREFIXES[prefix])
+            if value in policy.organisations:
+                found.organisations.setdefault(value, set()).add(_MEMBER_PREFIXES[prefix])
+            else:
+                found.refused[raw] = f"organisation {value!r} is not in ORGANISATIONS"
         else:
-            found.ignored.append(group)
+            found.ignored.append(raw)
     return found
+
+
+def hub_username(name: str) -> str:
+    """The user name as the hub derives it from the same claim (oauthenticator lowercases it)."""
+    return name.strip().lower()
 
 
 def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_claim: str,
@@ -83,7 +139,7 @@ def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_cla
     username = claims.get(username_claim)
     if not isinstance(username, str) or not username.strip():
         raise LoginFailed(f"the login token has no {username_claim!r} claim (the user name); set "
-                          "GEREEDSCHAPSKIST_PORTAL_USERNAME_CLAIM to the claim your issuer sends",
+                          "GEREEDSCHAPSKIST_PORTAL_OIDC_USERNAME_CLAIM to the claim your issuer sends",
                           reason="claim-missing")
     groups = claims.get(groups_claim, [])
     if isinstance(groups, str):
@@ -93,11 +149,27 @@ def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_cla
                           "names like ['org:cbs', 'role:ml']", reason="claim-invalid")
     name = claims.get("name") if isinstance(claims.get("name"), str) else None
     email = claims.get("email") if isinstance(claims.get("email"), str) else None
-    return Identity(issuer=issuer, subject=subject, username=username.strip(), name=name, email=email,
+    return Identity(issuer=issuer, subject=subject, username=hub_username(username), name=name, email=email,
                     groups=tuple(groups))
 
 
+def admission(identity: Identity, *, policy: GroupPolicy) -> Recognised:
+    """The groups this login brings; :class:`LoginFailed` (``not-admitted``) when none of its organisations
+    is accepted and it is no platform admin. Refused groups are logged, naming the user and the issuer."""
+    found = recognise_groups(identity.groups, policy=policy)
+    if found.refused:
+        log.warning("login of %s (sub %s at %s): refused groups: %s", identity.username, identity.subject,
+                    identity.issuer, "; ".join(f"{g}: {why}" for g, why in sorted(found.refused.items())))
+    if not found.admitted:
+        refused = sorted(g for g in found.refused)
+        detail = f" (your login names {', '.join(refused)}, which this portal does not accept)" if refused else ""
+        raise LoginFailed("you are not a member of any organisation this portal serves" + detail +
+                          "; ask your organisation's admin to give you access", reason="not-admitted")
+    return found
+
+
 def _organisation(session: Session, slug: str) -> Organisation:
+    """The organisation row of an accepted (configured) organisation, made on its first member's login."""
     organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
     if organisation is None:
         organisation = Organisation(slug=slug, name=slug)
@@ -106,15 +178,18 @@ def _organisation(session: Session, slug: str) -> Organisation:
     return organisation
 
 
-def record_login(session: Session, *, identity: Identity, admin_group: str, now: datetime | None = None) -> User:
-    """Create or update the user and replace their roles and memberships from the token's groups."""
+def record_login(session: Session, *, identity: Identity, policy: GroupPolicy, now: datetime | None = None) -> User:
+    """Create or update the user and replace their roles and memberships from the issuer's groups.
+
+    Organisations are created only when ``policy`` accepts them (configured ones), never from a claim alone."""
     now = now or utcnow()
-    found = recognise_groups(identity.groups, admin_group=admin_group)
+    found = recognise_groups(identity.groups, policy=policy)
     if found.ignored:
         log.info("login of %s: ignoring groups the portal does not use: %s", identity.username,
                  ", ".join(sorted(found.ignored)))
     user = session.scalar(select(User).where(User.issuer == identity.issuer, User.subject == identity.subject))
-    other = session.scalar(select(User).where(User.username == identity.username))
+    # case-insensitive: a name kept in another case before names were lowercased is the same hub user
+    other = session.scalar(select(User).where(func.lower(User.username) == identity.username))
     if other is not None and other is not user:
         raise LoginFailed(f"the user name {identity.username!r} already belongs to another account "
                           "(a different 'sub' at the issuer); ask a platform admin", reason="username-taken")
