@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
-from starlette.middleware.sessions import SessionMiddleware
 
 from gereedschapskist import __version__
 from gereedschapskist.catalogue import Catalogue, load
@@ -28,9 +27,12 @@ from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_e
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
-from .routes import auth, catalogue, errors, home, organisations, workspaces
+from .routes import auth, catalogue, docs, errors, home, organisations, workspaces
+from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
 from .services.environments import register_environment
+from .services.identity import GroupPolicy
+from .sessions import ServerSessionMiddleware, SessionStore
 from .settings import PortalSettings, load_settings
 from .state import PortalState
 from .workspace_hub import HubFactory, Hubs
@@ -104,23 +106,31 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     settings = settings or load_settings()
     engine = make_engine(settings.resolved_database_url)
     templates = Jinja2Templates(directory=HERE / "templates")
+    sessions = session_factory(engine)
+    catalogue_model = catalogue_model or load(settings.catalogue_dir)
     state = PortalState(
-        settings=settings, engine=engine, sessions=session_factory(engine),
-        catalogue=catalogue_model or load(settings.catalogue_dir),
+        settings=settings, engine=engine, sessions=sessions, catalogue=catalogue_model,
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
                   status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory or JupyterHubAdapter),
-        oidc=OidcLogin(settings), templates=templates)
+        oidc=OidcLogin(settings), templates=templates,
+        session_store=SessionStore(sessions, secret=settings.session_secret.get_secret_value(),
+                                   max_age_seconds=settings.session_max_age_seconds,
+                                   idle_seconds=settings.session_idle_seconds),
+        group_policy=GroupPolicy(admin_group=settings.admin_group, organisations=settings.accepted_organisations,
+                                 roles=frozenset(catalogue_model.roles), mapping=dict(settings.oidc_group_mapping)))
     app = FastAPI(title="Gereedschapskist portal", version=__version__, lifespan=lifespan,
                   description="Browse the catalogue of tools for your roles and launch, follow and stop "
                               "workspaces. Log in through the portal's pages first (session cookie); send "
                               "the CSRF token from GET /api/v1/me as X-CSRF-Token on POST requests.",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+                  openapi_url="/api/openapi.json")
     app.state.portal = state
-    app.add_middleware(SessionMiddleware, secret_key=settings.session_secret.get_secret_value(),
-                       session_cookie=settings.session_cookie, max_age=settings.session_max_age_seconds,
-                       same_site="lax", https_only=settings.secure_cookies)
+    app.add_middleware(ServerSessionMiddleware, store=state.session_store, cookie_name=settings.session_cookie,
+                       https_only=settings.secure_cookies)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (home, auth, catalogue, workspaces, organisations):
+    app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
+    for module in (home, auth, catalogue, workspaces, organisations, docs):
         app.include_router(module.router)
     app.include_router(home.healthz)
     app.include_router(api.router)

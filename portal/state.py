@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gereedschapskist.catalogue import Catalogue
 
 from .oidc import OidcLogin
+from .services.identity import GroupPolicy
+from .sessions import SessionStore
 from .settings import PortalSettings
 from .workspace_hub import Hubs
 
@@ -24,3 +26,5 @@ class PortalState:
     hubs: Hubs
     oidc: OidcLogin
     templates: Jinja2Templates
+    session_store: SessionStore
+    group_policy: GroupPolicy

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep, csrf_token
-from ..services.environments import list_environments
+from ..services.environments import visible_environments
 from .schemas import ERRORS, EnvironmentOut, MeOut, RoleOut, catalogue_roles
 
 router = APIRouter(tags=["me"])
@@ -26,10 +26,16 @@ def roles(user: CurrentUser, catalogue: CatalogueDep) -> list[RoleOut]:
 @router.get("/environments", response_model=list[EnvironmentOut], responses=ERRORS, tags=["workspaces"],
             summary="Environments and whether their hubs answer")
 def environments(user: CurrentUser, session: SessionDep, hubs: HubsDep) -> list[EnvironmentOut]:
+    """The shared environments and those of your organisations (platform admins: all). Hub addresses are shown
+    to platform admins only."""
     out = []
-    for env in list_environments(session):
+    for env in visible_environments(session, user=user):
         status = hubs.status(env)
+        admin = user.platform_admin
+        message = status.message if admin else status.message.replace(env.hub_api_url, f"of {env.name}")
         out.append(EnvironmentOut(name=env.name, kind=env.kind.value, stage=env.stage.value,
                                   organisation=env.organisation.slug if env.organisation else None,
-                                  hub_url=env.hub_url, available=status.available, message=status.message))
+                                  hub_url=env.hub_url if admin else None,
+                                  hub_api_url=env.hub_api_url if admin else None,
+                                  available=status.available, message=message))
     return out

@@ -233,7 +233,8 @@ class EnvironmentOut(BaseModel):
     kind: str
     stage: str
     organisation: str | None
-    hub_url: str
+    hub_url: str | None = Field(description="the hub's public URL (platform admins only)")
+    hub_api_url: str | None = Field(description="the hub's REST API (platform admins only)")
     available: bool
     message: str
 

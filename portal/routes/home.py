@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ... import __version__
 from ..deps import CatalogueDep, OptionalUser, SessionDep
 from ..services import catalogue as catalogue_service
+from ..sessions import NO_TOUCH
 from ..texts import LANGUAGES
 from .rendering import render
 
@@ -36,6 +37,7 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 @router.get("/language/{code}", name="language")
 def set_language(request: Request, code: str, next: str | None = None):
+    request.scope[NO_TOUCH] = True      # choosing a language is no activity: it never prolongs a session
     if code in LANGUAGES:
         request.session["lang"] = code
     return RedirectResponse(safe_next(next), status_code=303)

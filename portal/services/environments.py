@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import HubUnavailable
-from ..models import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus, Organisation
+from ..models import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus, Organisation, User
 
 
 def register_environment(session: Session, *, name: str, kind: EnvironmentKind, stage: EnvironmentStage,
@@ -28,6 +28,16 @@ def register_environment(session: Session, *, name: str, kind: EnvironmentKind, 
 
 def list_environments(session: Session) -> list[Environment]:
     return list(session.scalars(select(Environment).order_by(Environment.name)))
+
+
+def visible_environments(session: Session, *, user: User) -> list[Environment]:
+    """The environments a user may know of: platform admins all; anyone else the shared ones and those of
+    their own (active) organisations."""
+    statement = select(Environment).order_by(Environment.name)
+    if not user.platform_admin:
+        mine = [m.organisation_id for m in user.active_memberships()]
+        statement = statement.where(Environment.organisation_id.is_(None) | Environment.organisation_id.in_(mine))
+    return list(session.scalars(statement))
 
 
 def environment_for(session: Session, *, organisation: Organisation) -> Environment:

@@ -35,6 +35,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         database_url=database.url, state_dir=tmp_path, session_secret="e" * 40,
         public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
         oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
+        organisations="cbs minfin",
         hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_dir=hub_stack.catalogue_dir,
         reconcile_interval_seconds=0)
     account = demo_accounts["anna"]                    # role bi, organisation minfin; never logged in before

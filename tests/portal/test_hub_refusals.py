@@ -18,7 +18,7 @@ from gereedschapskist.portal.errors import HubError, HubRefused, HubStartFailed,
 from gereedschapskist.portal.jupyterhub import JupyterHubAdapter
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
-from tests.devclient import oidc_login
+from tests.devclient import hub_sso_login, oidc_login
 from tests.portal.support import PortalServer
 
 
@@ -98,22 +98,26 @@ def test_a_refusal_keeps_the_hubs_message_for_people(fake_hub):
 # --------------------------------------------------------------------------------------- the real hub
 
 
-def test_the_real_hubs_role_refusal_reaches_the_adapter_as_role(hub_stack):
+def test_the_real_hubs_role_refusal_reaches_the_adapter_as_role(hub_stack, hub_user):
     adapter = JupyterHubAdapter(api_url=hub_stack.api_url, public_url=hub_stack.url,
                                 token=hub_stack.portal_api_token, timeout=60)
+    hub_user("bram")  # org:cbs, role:ml — the hub knows users and their groups from their own login
     try:
-        adapter.ensure_user(username="rhea", groups=["org:minfin", "role:ml"])
+        adapter.ensure_user(username="Bram", groups=["org:cbs", "role:ml"])  # the hub's name is lowercased
         with pytest.raises(HubRefused) as role:
-            adapter.start(username="rhea", server_name="refused-role",
+            adapter.start(username="bram", server_name="refused-role",
                           options={"bundle": "tiny-cowsay", "size": "small"})
         assert role.value.reason == "role" and "you do not have that role" in role.value.message
         with pytest.raises(HubRefused) as interface:
-            adapter.start(username="rhea", server_name="refused-interface",
+            adapter.start(username="bram", server_name="refused-interface",
                           options={"bundle": "tiny-ml", "interface": "excel"})
         assert interface.value.reason == "unknown-interface"
+        with pytest.raises(HubRefused) as unknown:
+            adapter.ensure_user(username="nobody-logged-in", groups=["org:cbs"])
+        assert unknown.value.reason == "hub-login-needed"
     finally:
         for name in ("refused-role", "refused-interface"):
-            adapter.stop(username="rhea", server_name=name)
+            adapter.stop(username="bram", server_name=name)
         adapter.close()
 
 
@@ -131,11 +135,13 @@ def test_a_refusal_by_the_real_hub_reaches_the_user_with_its_reason_and_headline
         database_url=database.url, state_dir=tmp_path, session_secret="s" * 40,
         public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
         oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
+        organisations="cbs minfin",
         hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_dir=hub_stack.catalogue_dir,
         reconcile_interval_seconds=0, hub_status_ttl_seconds=0, hub_timeout_seconds=60)
     with PortalServer(create_app(settings, catalogue_model=portals_catalogue), hub_stack.ports.portal) as server:
         account = demo_accounts["anna"]
         client = oidc_login(f"{server.url}/login", account.username, account.password)
+        hub_sso_login(client, hub_stack.url)
         try:
             csrf = client.get(f"{server.url}/api/v1/me").json()["csrf_token"]
             api = client.post(f"{server.url}/api/v1/workspaces", json={"bundle": "tiny-ml"},

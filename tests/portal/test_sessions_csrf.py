@@ -1,12 +1,12 @@
-"""Session cookies and CSRF protection on every form."""
+"""Session cookies and CSRF protection on every form (server-side sessions: see test_sessions.py)."""
 
 from __future__ import annotations
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from gereedschapskist.portal.main import create_app
-from gereedschapskist.portal.models import Workspace
+from gereedschapskist.portal.models import PortalSession, User, Workspace
 
 
 def test_session_cookie_is_signed_httponly_lax_and_named_for_the_portal(client):
@@ -59,10 +59,12 @@ def test_logout_needs_the_token_and_ends_the_session(client, login):
     assert client.get("/api/v1/me").status_code == 401
 
 
-def test_a_session_of_a_user_that_no_longer_exists_is_dropped(client, settings):
-    from tests.portal.support import session_cookie
-    client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": 999, "csrf": "x"}),
-                       domain="127.0.0.1")
+def test_a_session_of_a_user_that_no_longer_exists_is_dropped(app, client, login):
+    me = login("kim", ["role:bi"])
+    with app.state.portal.sessions() as session:
+        session.execute(delete(User).where(User.id == me.user_id))
+        session.commit()
+        assert session.scalar(select(func.count()).select_from(PortalSession)) == 0     # ended with the user
     assert client.get("/api/v1/me").status_code == 401
 
 

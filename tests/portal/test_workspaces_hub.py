@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from tests.devclient import oidc_login
+from tests.devclient import hub_sso_login, oidc_login
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import RegisterAction, RegisterEntry, User
@@ -26,6 +26,7 @@ def stack_settings(database, tmp_path, hub_stack, *, hub_url: str | None = None)
         database_url=database.url, state_dir=tmp_path, session_secret="s" * 40,
         public_url=f"http://127.0.0.1:{hub_stack.ports.portal}", oidc_issuer=hub_stack.provider.issuer,
         oidc_client_id="portal", oidc_client_secret=hub_stack.secrets.portal_client_secret,
+        organisations="cbs minfin",
         hub_url=hub_url or hub_stack.url, hub_api_token=hub_stack.portal_api_token,
         catalogue_dir=hub_stack.catalogue_dir, reconcile_interval_seconds=0, hub_status_ttl_seconds=0,
         hub_timeout_seconds=60)
@@ -75,6 +76,7 @@ def portal_user(request, demo_accounts) -> Iterator[Callable[..., PortalUser]]:
         account = demo_accounts[username]
         client = oidc_login(f"{target.url}/login", account.username, account.password)
         made.append(client)
+        hub_sso_login(client, request.getfixturevalue("hub_stack").url)  # the hub knows users from its own login
         return PortalUser(target.url, client)
 
     yield login
@@ -225,6 +227,7 @@ def test_hub_down_then_back_launching_works_without_restart(database, tmp_path, 
     with PortalServer(create_app(settings), hub_stack.ports.portal) as server:
         account = demo_accounts["anna"]
         client = oidc_login(f"{server.url}/login", account.username, account.password)
+        hub_sso_login(client, hub_stack.url)
         try:
             anna = PortalUser(server.url, client)
             down = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"})
