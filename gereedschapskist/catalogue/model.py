@@ -343,16 +343,20 @@ class Catalogue:
         self._offered_cache[key] = result
         return result
 
-    def authorise_launch(self, roles: Iterable[str], bundle_id: str, size_id: str | None = None) -> tuple[Bundle, Size]:
+    def authorise_launch(self, roles: Iterable[str], bundle_id: str, size_id: str | None = None, *,
+                         today: date | None = None) -> tuple[Bundle, Size]:
         """The one role rule, shared by hub and portal: may a user with ``roles`` start this bundle/size?
 
         Returns the bundle and the chosen size (the default when ``size_id`` is None) or raises
         :class:`LaunchRefused` with a reason: ``unknown-bundle``, ``not-offered``, ``role``, ``unknown-size``.
+        The security review's expiry is judged at the moment of the launch (``today``, default: the date
+        now), not when the catalogue was loaded: a service running past the expiry date refuses from then on.
         """
         bundle = self.bundles.get(bundle_id)
         if bundle is None:
             raise LaunchRefused("unknown-bundle", f"There is no bundle {bundle_id!r} in the catalogue.")
-        if not bundle.offered:
+        expired = bundle.review_expired or bundle.security_review.valid_until < (today or date.today())
+        if bundle.lifecycle.status is Status.RETIRED or expired:
             why = "it is retired" if bundle.lifecycle.status is Status.RETIRED else "its security review has expired"
             raise LaunchRefused("not-offered", f"Bundle {bundle_id!r} is not offered: {why}.")
         user_roles = set(roles)

@@ -108,6 +108,18 @@ def test_expired_review_withholds_the_bundle_but_services_still_start(tree):
     assert "security review has expired" in refused.value.message
 
 
+def test_a_review_that_expires_while_the_service_runs_refuses_launches_from_then_on(tree):
+    """Issue 11: the expiry is judged at launch, not once when the catalogue loads."""
+    tree.bundle(bundle("bi-due", ["bi"], security_review={"reviewer": "Sec", "date": "2025-11-01",
+                                                          "valid_until": "2026-12-10"}))
+    catalogue = load(tree.root, today=TODAY)
+    valid_until = catalogue.bundles["bi-due"].security_review.valid_until
+    assert catalogue.authorise_launch(["bi"], "bi-due", today=valid_until)[0].id == "bi-due"
+    with pytest.raises(LaunchRefused) as refused:
+        catalogue.authorise_launch(["bi"], "bi-due", today=valid_until + timedelta(days=1))
+    assert refused.value.reason == "not-offered" and "security review has expired" in refused.value.message
+
+
 def test_retired_bundles_need_no_current_review(tree):
     tree.bundle(bundle("bi-gone", ["bi"], lifecycle={"status": "retired", "since": "2026-01-01"},
                        security_review={"reviewer": "Sec", "date": "2024-01-01", "valid_until": "2025-01-01"}))
