@@ -4,11 +4,12 @@ from .base import Base, UTCDateTime, utcnow
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
 from .register import RegisterAction, RegisterEntry, RegisterIsAppendOnly
+from .session import PortalSession
 from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 
 __all__ = [
     "ACTIVE_STATUSES", "Base", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
-    "Member", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "RegisterAction",
+    "Member", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession", "RegisterAction",
     "RegisterEntry", "RegisterIsAppendOnly", "User", "UserRole", "UTCDateTime", "Workspace",
     "WorkspaceStatus", "utcnow",
 ]
