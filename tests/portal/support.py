@@ -4,8 +4,8 @@
   SQLite file, or a fresh schema in the PostgreSQL database named by the test URL (dropped afterwards).
   :meth:`TestDatabase.reset` empties it between tests (PostgreSQL ``TRUNCATE``; SQLite copies a migrated
   template file, because the register's append-only triggers refuse ``DELETE``).
-* :func:`session_cookie` — a signed session cookie for a user, exactly as the portal's session
-  middleware writes it after a login. Tests of everything *but* the login flow use it; the OIDC login
+* :func:`session_cookie` — a session for a user, stored server-side exactly as the portal's session
+  middleware stores it after a login, and its cookie. Tests of everything *but* the login flow use it; the OIDC login
   itself is tested against the real development provider.
 """
 
@@ -23,9 +23,10 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
+from gereedschapskist.core.groups import ROLE_PREFIX, roles_of, split
 from gereedschapskist.portal.db import display_url, make_engine, upgrade
 from gereedschapskist.portal.models import Base
-from gereedschapskist.portal.services.identity import Identity, record_login
+from gereedschapskist.portal.services.identity import GroupPolicy, Identity, record_login
 from gereedschapskist.portal.settings import PortalSettings
 
 
@@ -106,18 +107,43 @@ class TestDatabase:
 
 
 def session_cookie(settings: PortalSettings, data: dict) -> str:
-    """The value Starlette's SessionMiddleware would set for this session content."""
-    signer = itsdangerous.TimestampSigner(settings.session_secret.get_secret_value())
+    """A server-side session holding ``data`` (as a login would make it), in the settings' database; returns
+    the cookie value. Its groups count as just read from the issuer (``groups_at``), so no refresh is due
+    within ``GROUPS_MAX_AGE_SECONDS``."""
+    import time
+
+    from gereedschapskist.portal.db import session_factory
+    from gereedschapskist.portal.sessions import SessionStore
+
+    engine = make_engine(settings.resolved_database_url, pool_size=1, max_overflow=0)
+    try:
+        store = SessionStore(session_factory(engine), secret=settings.session_secret.get_secret_value(),
+                             max_age_seconds=settings.session_max_age_seconds,
+                             idle_seconds=settings.session_idle_seconds)
+        return store.create({"groups_at": time.time(), **data})
+    finally:
+        engine.dispose()
+
+
+def forged_cookie(secret: str, data: dict) -> str:
+    """A cookie as Starlette's signed-cookie sessions wrote it (what the portal used before server-side
+    sessions): anyone who knows the secret can make one."""
+    signer = itsdangerous.TimestampSigner(secret)
     return signer.sign(b64encode(json.dumps(data).encode())).decode()
 
 
 def make_user(sessions, *, username: str, groups: Iterable[str], issuer: str = "http://127.0.0.1:1/test-issuer",
               name: str | None = None, admin_group: str = "gereedschapskist:admins") -> int:
-    """Record a login (the real role-recognition service) and return the user's id."""
+    """Record a login (the real role-recognition service) and return the user's id. The organisations and
+    roles named in ``groups`` count as configured."""
+    groups = tuple(groups)
+    policy = GroupPolicy(admin_group=admin_group, organisations=frozenset(
+        v for g in groups if (found := split(g)) and found[0] != ROLE_PREFIX for v in [found[1]]),
+        roles=frozenset(roles_of(groups)))
     identity = Identity(issuer=issuer, subject=f"sub-{username}", username=username, name=name or username.title(),
-                        email=f"{username}@example.nl", groups=tuple(groups))
+                        email=f"{username}@example.nl", groups=groups)
     with sessions() as session:
-        user = record_login(session, identity=identity, admin_group=admin_group)
+        user = record_login(session, identity=identity, policy=policy)
         session.commit()
         return user.id
 
