@@ -1,4 +1,5 @@
-"""``gereedschapskist db …``: migrate the portal database (SQLite by default, PostgreSQL in production)."""
+"""``gereedschapskist db …``: migrate the portal database (SQLite by default, PostgreSQL in production), set up
+its PostgreSQL roles; ``gereedschapskist register …``: check the processing register's hash chain."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from .db import (
     DatabaseNotMigrated, DatabaseUnavailable, check_migrated, current_revision, display_url, head_revision, make_engine,
     session_factory, upgrade,
 )
+from .roles import DEFAULT_OWNER_ROLE, DEFAULT_RUNTIME_ROLE
 from .settings import SettingsInvalid, load_settings
 
-db = typer.Typer(help="The portal database: apply migrations, show the revision.", no_args_is_help=True,
-                 pretty_exceptions_enable=False)
+db = typer.Typer(help="The portal database: apply migrations, show the revision, create its roles.",
+                 no_args_is_help=True, pretty_exceptions_enable=False)
+register = typer.Typer(help="The processing register: check that no entry was changed, removed or reordered.",
+                       no_args_is_help=True, pretty_exceptions_enable=False)
 
 UrlOpt = Annotated[Optional[str], typer.Option(
     "--database-url", help="SQLAlchemy URL; default GEREEDSCHAPSKIST_PORTAL_DATABASE_URL, else SQLite in the "
@@ -110,3 +114,96 @@ def register_environment_command(
     finally:
         engine.dispose()
     typer.echo(f"environment {spec.name}: {spec.stage} hub of organisation {spec.organisation} at {hub_url}")
+
+
+def _password(kind: str, value: Optional[str], file: Optional[Path]) -> Optional[str]:
+    if value and file:
+        typer.secho(f"error: give --{kind}-password or --{kind}-password-file, not both", fg="red", err=True)
+        raise typer.Exit(2)
+    if file is None:
+        return value or None
+    try:
+        secret = file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        typer.secho(f"error: --{kind}-password-file {file}: {exc.strerror}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    if not secret:
+        typer.secho(f"error: --{kind}-password-file {file} is empty", fg="red", err=True)
+        raise typer.Exit(2)
+    return secret
+
+
+@db.command("init-roles")
+def init_roles_command(
+    database_url: Annotated[Optional[str], typer.Option(
+        "--database-url", help="an administrator's SQLAlchemy URL of the portal's PostgreSQL database (a superuser, "
+                               "or the managed server's admin role); default GEREEDSCHAPSKIST_PORTAL_DATABASE_URL",
+        show_default=False)] = None,
+    owner_role: Annotated[str, typer.Option(help="the role that owns the tables and runs `db upgrade`")] = (
+        DEFAULT_OWNER_ROLE),
+    runtime_role: Annotated[str, typer.Option(help="the role the portal connects as")] = DEFAULT_RUNTIME_ROLE,
+    owner_password: Annotated[Optional[str], typer.Option(help="set the owner role's password",
+                                                          show_default=False)] = None,
+    owner_password_file: Annotated[Optional[Path], typer.Option(help="… read from this file",
+                                                                show_default=False)] = None,
+    runtime_password: Annotated[Optional[str], typer.Option(help="set the runtime role's password",
+                                                            show_default=False)] = None,
+    runtime_password_file: Annotated[Optional[Path], typer.Option(help="… read from this file",
+                                                                  show_default=False)] = None,
+) -> None:
+    """Create the portal's two PostgreSQL roles (idempotent): an owner, which runs the migrations, and a runtime
+    role for the portal, with only INSERT and SELECT on the register.
+
+    Then run `gereedschapskist db upgrade` as the owner, and the portal as the runtime role.
+    """
+    from .roles import RolesRefused, init_roles
+
+    owner, runtime = owner_role, runtime_role
+    owner_secret = _password("owner", owner_password, owner_password_file)
+    runtime_secret = _password("runtime", runtime_password, runtime_password_file)
+    engine = _engine(database_url)
+    try:
+        report = init_roles(engine, owner=owner, runtime=runtime, owner_password=owner_secret,
+                            runtime_password=runtime_secret)
+    except RolesRefused as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        engine.dispose()
+    for line in report.done:
+        typer.echo(f"- {line}")
+    as_owner = display_url(str(engine.url.set(username=owner, password=None)))
+    as_runtime = display_url(str(engine.url.set(username=runtime, password=None)))
+    typer.echo(f"roles ready in {report.database} (schema {report.schema}). Next:\n"
+               f"  gereedschapskist db upgrade --database-url {as_owner}   (with the owner's password)\n"
+               f"  the portal: GEREEDSCHAPSKIST_PORTAL_DATABASE_URL={as_runtime}   (with the runtime role's password)")
+
+
+@register.command("verify")
+def verify_command(database_url: UrlOpt = None,
+                   expect_head: Annotated[Optional[str], typer.Option(
+                       help="a head digest printed by an earlier verify: fail unless the chain still holds that "
+                            "entry (so a removed tail or a rewritten chain shows)", show_default=False)] = None,
+                   ) -> None:
+    """Check the register's hash chain from the first entry to the last: print OK with the number of entries
+    and the head digest (record it elsewhere to detect a rewrite later), or the first broken link (exit 1)."""
+    from .services.register import verify_chain
+
+    engine = _engine(database_url)
+    try:
+        check_migrated(engine)
+        with session_factory(engine)() as session:
+            report = verify_chain(session, expect_head=expect_head)
+    except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    where = display_url(str(engine.url))
+    if report.ok:
+        typer.echo(f"register OK: {report.entries} entries, chain intact, head {report.head} ({where})")
+        return
+    at = f" at entry id {report.entry_id} (sequence {report.sequence})" if report.entry_id is not None else ""
+    typer.secho(f"register BROKEN{at}: {report.broken}", fg="red")
+    typer.echo(f"the {report.entries} entries before it are intact (their head {report.head}); {where}")
+    raise typer.Exit(1)

@@ -3,13 +3,13 @@
 from .base import Base, UTCDateTime, utcnow
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
-from .register import RegisterAction, RegisterEntry, RegisterIsAppendOnly
+from .register import GENESIS, RegisterAction, RegisterEntry, RegisterIsAppendOnly, entry_digest
 from .session import PortalSession
 from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 
 __all__ = [
-    "ACTIVE_STATUSES", "Base", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
+    "ACTIVE_STATUSES", "Base", "GENESIS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
     "Member", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession", "RegisterAction",
     "RegisterEntry", "RegisterIsAppendOnly", "User", "UserRole", "UTCDateTime", "Workspace",
-    "WorkspaceStatus", "utcnow",
+    "WorkspaceStatus", "entry_digest", "utcnow",
 ]

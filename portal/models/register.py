@@ -1,13 +1,18 @@
 """The processing register: append-only entries of who did what, with which data, when and why.
 
-Rows are never updated or deleted — the ORM refuses it here and database triggers (see the migration)
-refuse it for anyone else. Workspace launches and stops are recorded now; data use (dataset, grant,
-purpose, legal ground) joins in later with nullable columns.
+Rows are never updated or deleted — the ORM refuses it here and database triggers (see the migrations)
+refuse it for anyone else; on PostgreSQL the portal's runtime role may only INSERT and SELECT. Entries are
+hash-chained: each stores :func:`entry_digest` of its own content and of the previous entry's digest, with
+a gapless ``sequence``, so an edited, deleted or reordered entry breaks the chain (``gereedschapskist
+register verify``). Workspace launches and stops are recorded now; data use (dataset, grant, purpose, legal
+ground) joins in later with nullable columns.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import json
+from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
@@ -37,6 +42,40 @@ class RegisterEntry(Base):
     subject: Mapped[str] = mapped_column(String(255), doc="what, e.g. bundle bi-sql-duckdb 1.0.0 (small)")
     purpose: Mapped[str | None] = mapped_column(Text, doc="why, when the user gave a purpose")
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    sequence: Mapped[int] = mapped_column(unique=True, doc="place in the chain: 1, 2, 3, … without gaps")
+    previous_hash: Mapped[str] = mapped_column(String(64), doc="entry_hash of entry sequence - 1 (GENESIS for 1)")
+    entry_hash: Mapped[str] = mapped_column(String(64), doc="entry_digest of this entry's content")
+
+    def digest(self) -> str:
+        """The digest this entry's stored content has now (equal to ``entry_hash`` unless it was altered)."""
+        return entry_digest(sequence=self.sequence, at=self.at, actor_id=self.actor_id,
+                            organisation_id=self.organisation_id, action=self.action, workspace_id=self.workspace_id,
+                            subject=self.subject, purpose=self.purpose, details=self.details,
+                            previous_hash=self.previous_hash)
+
+
+#: The previous_hash of the first entry.
+GENESIS = "0" * 64
+
+
+def entry_digest(*, sequence: int, at: datetime, actor_id: int | None, organisation_id: int | None, action: str,
+                 workspace_id: int | None, subject: str, purpose: str | None, details: Any,
+                 previous_hash: str) -> str:
+    """SHA-256 (hex) of an entry's canonical content, version 1 — frozen: entries already written are checked
+    against exactly this form, so a change needs a new version field, never an edit here.
+
+    The canonical content is JSON with sorted keys and no spaces; the time is UTC with microseconds.
+    """
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    content = {
+        "v": 1, "sequence": sequence, "at": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "actor_id": actor_id, "organisation_id": organisation_id, "action": str(getattr(action, "value", action)),
+        "workspace_id": workspace_id, "subject": subject, "purpose": purpose, "details": details,
+        "previous_hash": previous_hash,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 class RegisterIsAppendOnly(Exception):

@@ -1,9 +1,10 @@
 """Helpers for the portal's tests, benchmarks and end-to-end tests (``tests.portal.support``).
 
 * :class:`TestDatabase` — a migrated database per test run, isolated from everything else: a fresh
-  SQLite file, or a fresh schema in the PostgreSQL database named by the test URL (dropped afterwards).
-  :meth:`TestDatabase.reset` empties it between tests (PostgreSQL ``TRUNCATE``; SQLite copies a migrated
-  template file, because the register's append-only triggers refuse ``DELETE``).
+  SQLite file, or a fresh PostgreSQL database with its own owner and runtime roles on the server named by
+  the test URL (all dropped afterwards); the portal and the tests use the runtime role, as in production.
+  :meth:`TestDatabase.reset` empties it between tests without the runtime role's help (SQLite copies a
+  migrated template file; PostgreSQL truncates as the superuser, the register's triggers left in place).
 * :func:`session_cookie` — a session for a user, stored server-side exactly as the portal's session
   middleware stores it after a login, and its cookie. Tests of everything *but* the login flow use it; the OIDC login
   itself is tested against the real development provider.
@@ -35,15 +36,26 @@ class DatabaseUnreachable(Exception):
 
 
 class TestDatabase:
+    """A migrated database for one test run. On PostgreSQL it is set up as production is: a fresh database
+    ``gk_test_<random>`` with its own owner and runtime roles (``gereedschapskist db init-roles``), migrated
+    as the owner; :attr:`url` and :attr:`engine` are the runtime role's, as the portal's are in production."""
+
     __test__ = False  # not a pytest test class
 
     def __init__(self, url: str, *, template: Path | None = None, schema: str | None = None,
-                 admin_url: str | None = None):
+                 admin_url: str | None = None, name: str | None = None, superuser_url: str | None = None,
+                 owner_url: str | None = None, roles: tuple[str, str] | None = None):
         self.url = url
         self.template = template
         self.schema = schema
         self._admin_url = admin_url
+        self.name = name
+        self.superuser_url = superuser_url
+        self.owner_url = owner_url
+        self.roles = roles
         self.engine: Engine = make_engine(url)
+        self._superuser: Engine | None = (make_engine(superuser_url, pool_size=1, max_overflow=0)
+                                          if superuser_url else None)
 
     @property
     def dialect(self) -> str:
@@ -62,24 +74,53 @@ class TestDatabase:
 
     @classmethod
     def postgresql(cls, base_url: str) -> "TestDatabase":
-        """A fresh schema ``gk_test_<random>`` in the given database, migrated; raises when unreachable."""
-        schema = f"gk_test_{secrets.token_hex(4)}"
-        admin = make_engine(base_url, pool_size=1, max_overflow=0)
+        """A fresh database ``gk_test_<random>`` on the server of ``base_url`` (a superuser's URL), with roles
+        ``<database>_owner`` and ``<database>_runtime``, migrated as the owner; raises when unreachable."""
+        from gereedschapskist.portal.roles import init_roles
+
+        name = f"gk_test_{secrets.token_hex(4)}"
+        owner, runtime = f"{name}_owner", f"{name}_runtime"
+        passwords = {owner: secrets.token_urlsafe(16), runtime: secrets.token_urlsafe(16)}
+        base = make_url(base_url)
+        admin = make_engine(base_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
         try:
-            with admin.begin() as connection:
-                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+            with admin.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
         except OperationalError as exc:
             raise DatabaseUnreachable(f"PostgreSQL at {display_url(base_url)} does not answer: {exc.orig}") from exc
         finally:
             admin.dispose()
-        url = make_url(base_url).update_query_dict({"options": f"-csearch_path={schema}"})
-        url_text = url.render_as_string(hide_password=False)
-        database = cls(url_text, schema=schema, admin_url=base_url)
-        upgrade(database.engine)
+
+        def as_role(role: str | None) -> str:
+            url = base.set(database=name)
+            if role:
+                url = url.set(username=role, password=passwords[role])
+            return url.render_as_string(hide_password=False)
+
+        database = cls(as_role(runtime), admin_url=base_url, name=name, superuser_url=as_role(None),
+                       owner_url=as_role(owner), roles=(owner, runtime))
+        try:
+            superuser = make_engine(database.superuser_url, pool_size=1, max_overflow=0)
+            try:
+                init_roles(superuser, owner=owner, runtime=runtime, owner_password=passwords[owner],
+                           runtime_password=passwords[runtime])
+            finally:
+                superuser.dispose()
+            as_owner = make_engine(database.owner_url, pool_size=1, max_overflow=0)
+            try:
+                upgrade(as_owner)
+            finally:
+                as_owner.dispose()
+        except BaseException:
+            database.drop()
+            raise
         return database
 
     def reset(self) -> None:
-        """Empty every table, keeping the migrations."""
+        """Empty every table, keeping the migrations. SQLite: a copy of the migrated template file. PostgreSQL:
+        ``TRUNCATE`` as the superuser, with the register's triggers left in place and enabled: only a superuser
+        session may set ``session_replication_role = replica``, under which ordinary triggers do not fire
+        (the reason the register is hash-chained: a DBA can always do this). The portal's runtime role can not."""
         if self.dialect == "sqlite":
             self.engine.dispose()
             database = make_url(self.url).database
@@ -88,20 +129,27 @@ class TestDatabase:
                 Path(database + suffix).unlink(missing_ok=True)
             shutil.copyfile(self.template, database)
             return
+        assert self._superuser is not None
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        with self.engine.begin() as connection:
+        with self._superuser.begin() as connection:
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
     def tables(self) -> set[str]:
         return set(inspect(self.engine).get_table_names())
 
     def drop(self) -> None:
+        """Drop what :meth:`postgresql` made: the database and its two roles (SQLite: nothing to do)."""
         self.engine.dispose()
-        if self.schema and self._admin_url:
-            admin = make_engine(self._admin_url, pool_size=1, max_overflow=0)
+        if self._superuser is not None:
+            self._superuser.dispose()
+        if self.name and self._admin_url:
+            admin = make_engine(self._admin_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
             try:
-                with admin.begin() as connection:
-                    connection.execute(text(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE'))
+                with admin.connect() as connection:
+                    connection.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+                    for role in self.roles or ():
+                        connection.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
             finally:
                 admin.dispose()
 
@@ -284,7 +332,7 @@ def database_backends() -> list[str]:
 
 @pytest.fixture(scope="session", params=database_backends())
 def database_server(request, tmp_path_factory):
-    """One migrated database per backend and test run: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    """One migrated database per backend and test run: a fresh SQLite file, or a fresh PostgreSQL database."""
     if request.param == "sqlite":
         database = TestDatabase.sqlite(tmp_path_factory.mktemp("portal-sqlite"))
     else:

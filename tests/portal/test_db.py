@@ -60,23 +60,31 @@ def test_status_is_one_enum_and_the_database_checks_it(database):
 
 
 def test_register_is_append_only_in_the_orm_and_in_the_database(database):
+    """The ORM refuses changes; the database refuses them too — on PostgreSQL the runtime role has no UPDATE or
+    DELETE privilege at all, and even the owner meets the triggers."""
     from sqlalchemy.orm import Session
+
+    from gereedschapskist.portal.services.register import append
     with Session(database.engine) as session:
         workspace = _workspace_row(session)
-        entry = RegisterEntry(action=RegisterAction.WORKSPACE_LAUNCHED, workspace_id=workspace.id,
-                              organisation_id=workspace.organisation_id, subject="bundle b 1", details={"a": 1})
-        session.add(entry)
+        entry = append(session, action=RegisterAction.WORKSPACE_LAUNCHED, workspace_id=workspace.id,
+                       organisation_id=workspace.organisation_id, subject="bundle b 1", details={"a": 1})
         session.commit()
         entry.subject = "rewritten history"
         with pytest.raises(RegisterIsAppendOnly):
             session.flush()
         session.rollback()
-    with database.engine.connect() as connection:
-        for statement in ("UPDATE register_entry SET subject = 'x'", "DELETE FROM register_entry"):
-            with pytest.raises(DatabaseError, match="append-only"):
-                connection.execute(text(statement))
-            connection.rollback()
-        assert connection.execute(text("SELECT subject FROM register_entry")).scalar_one() == "bundle b 1"
+    refusal = "permission denied" if database.dialect == "postgresql" else "append-only"
+    engines = [database.engine] + ([make_engine(database.owner_url)] if database.owner_url else [])
+    for engine in engines:
+        with engine.connect() as connection:
+            for statement in ("UPDATE register_entry SET subject = 'x'", "DELETE FROM register_entry"):
+                with pytest.raises(DatabaseError, match=refusal):
+                    connection.execute(text(statement))
+                connection.rollback()
+            assert connection.execute(text("SELECT subject FROM register_entry")).scalar_one() == "bundle b 1"
+        refusal = "append-only"             # the owner may, but the triggers refuse
+    engines[-1].dispose()
 
 
 def test_timestamps_come_back_timezone_aware(database):
@@ -133,15 +141,16 @@ def test_db_upgrade_command_migrates_and_is_idempotent(tmp_path, monkeypatch):
 
 
 def test_db_upgrade_on_the_test_database_server(database_server):
-    """Against PostgreSQL too: a second fresh schema is migrated by the command itself."""
+    """Against PostgreSQL too: a second fresh database (with its roles), and the runtime role reads its revision."""
     if database_server.dialect != "postgresql":
-        url = database_server.url
-    else:
-        fresh = TestDatabase.postgresql(database_server._admin_url)
-        url = fresh.url
-    result = CliRunner().invoke(build_app(), ["db", "current", "--database-url", url])
-    assert result.exit_code == 0, result.output
-    if database_server.dialect == "postgresql":
+        result = CliRunner().invoke(build_app(), ["db", "current", "--database-url", database_server.url])
+        assert result.exit_code == 0, result.output
+        return
+    fresh = TestDatabase.postgresql(database_server._admin_url)
+    try:
+        result = CliRunner().invoke(build_app(), ["db", "current", "--database-url", fresh.url])
+        assert result.exit_code == 0, result.output
+    finally:
         fresh.drop()
 
 
