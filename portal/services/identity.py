@@ -8,7 +8,7 @@ Nothing in a claim is trusted as it comes (a :class:`GroupPolicy`): the issuer's
 to ours (``OIDC_GROUP_MAPPING``; without one, our own names are taken as they are), then an organisation
 counts only when it is configured (``ORGANISATIONS``) and a role only when the catalogue has it. Anything
 else is refused with a log line and never created. Users are keyed on issuer + ``sub``; the user name is
-the username claim lowercased, exactly as the hub (oauthenticator's ``normalize_username``) derives it.
+the username claim through :func:`gereedschapskist.core.identity.hub_username`, the rule the hub uses.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from gereedschapskist.core.groups import (
     DATA_OWNER_PREFIX, ORG_ADMIN_PREFIX, ORG_PREFIX, ROLE_PREFIX, role_group, split,
 )
+from gereedschapskist.core.identity import hub_username
 
 from ..errors import LoginFailed
 from ..models import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole, utcnow
@@ -123,11 +124,6 @@ def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognise
         else:
             found.ignored.append(raw)
     return found
-
-
-def hub_username(name: str) -> str:
-    """The user name as the hub derives it from the same claim (oauthenticator lowercases it)."""
-    return name.strip().lower()
 
 
 def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_claim: str,
