@@ -24,7 +24,8 @@ def administered(user: User) -> list[Organisation]:
 
 def get_organisation(session: Session, *, user: User, slug: str) -> Organisation:
     """The get-or-404-and-authorise rule for organisation pages: its admins and platform admins."""
-    organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    # a NUL cannot be in a slug, and PostgreSQL refuses it in a query: no such organisation
+    organisation = None if "\x00" in slug else session.scalar(select(Organisation).where(Organisation.slug == slug))
     if organisation is None:
         raise NotFound(f"there is no organisation {slug!r}", reason="unknown-organisation")
     member = user.membership(organisation.id)

@@ -26,6 +26,8 @@ from . import register
 from .environments import environment_for
 from .identity import hub_groups
 
+#: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
+MAX_ID = 2**31 - 1
 #: How many ended (stopped/failed) workspaces "my workspaces" shows besides the active ones.
 RECENT_ENDED = 10
 
@@ -225,7 +227,8 @@ def organisation_workspaces(session: Session, *, organisation: Organisation) -> 
 def get_workspace(session: Session, *, user: User, workspace_id: int) -> Workspace:
     """The get-or-404-and-authorise rule for one workspace: its owner, an admin of its organisation, or a
     platform admin may see and stop it; anyone else gets a clear refusal."""
-    workspace = session.get(Workspace, workspace_id)
+    # ids beyond the id column's range (PostgreSQL: 32 bits) cannot exist; asking the database would fail
+    workspace = session.get(Workspace, workspace_id) if 0 < workspace_id <= MAX_ID else None
     if workspace is None:
         raise NotFound(f"there is no workspace {workspace_id}", reason="unknown-workspace")
     if workspace.user_id == user.id or user.platform_admin:

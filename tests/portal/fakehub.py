@@ -1,0 +1,72 @@
+"""An in-memory hub (a :class:`~gereedschapskist.portal.workspace_hub.WorkspaceHub` test double) for tests about
+the portal's own behaviour — who may do what, what the JSON API does with odd input — rather than about the hub.
+
+Pass :meth:`FakeHubs.factory` as ``create_app(…, hub_factory=…)``. A start is ready at once (so a launch leaves a
+running workspace), a stop removes the server, progress ends in ``ready``. The real hub is tested elsewhere
+(``test_workspaces_hub.py``, against the development stack).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import AsyncIterator, Iterable
+
+from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo, WorkspaceHub
+
+
+class FakeHub(WorkspaceHub):
+    def __init__(self, *, api_url: str, public_url: str, token: str | None = None, timeout: float = 5.0):
+        self.api_url, self.public_url = api_url, public_url
+        self.servers_by_user: dict[str, dict[str, ServerInfo]] = {}
+        self.groups: dict[str, tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def check(self) -> str:
+        return "5.0.0-fake"
+
+    def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:
+        with self._lock:
+            self.groups[username] = tuple(groups)
+
+    def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
+        info = ServerInfo(server_name, ready=True, url=f"/user/{username}/{server_name}/")
+        with self._lock:
+            self.servers_by_user.setdefault(username, {})[server_name] = info
+        return info
+
+    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
+        with self._lock:
+            self.servers_by_user.get(username, {}).pop(server_name, None)
+        return None
+
+    def servers(self, *, username: str) -> dict[str, ServerInfo]:
+        with self._lock:
+            return dict(self.servers_by_user.get(username, {}))
+
+    async def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
+        info = self.servers(username=username).get(server_name)
+        yield ProgressEvent(50, "starting (fake hub)")
+        if info is None:
+            yield ProgressEvent(100, "the fake hub has no such server", failed=True)
+        else:
+            yield ProgressEvent(100, "ready", ready=True, url=info.url)
+
+    def running(self) -> set[tuple[str, str]]:
+        """Every (user, server) the hub is running."""
+        with self._lock:
+            return {(user, name) for user, servers in self.servers_by_user.items() for name in servers}
+
+
+class FakeHubs:
+    """The factory the app gets, remembering every hub it made (one per environment)."""
+
+    def __init__(self) -> None:
+        self.made: list[FakeHub] = []
+
+    def factory(self, **kwargs) -> FakeHub:
+        hub = FakeHub(**kwargs)
+        self.made.append(hub)
+        return hub
+
+    def running(self) -> set[tuple[str, str]]:
+        return set().union(*(hub.running() for hub in self.made)) if self.made else set()

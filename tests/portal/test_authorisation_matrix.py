@@ -1,0 +1,337 @@
+"""The authorisation matrix: every page and API route of the portal, for each persona, allowed or denied.
+
+The table below is checked against the app's own route table (``app.routes``): a route without an entry fails,
+and so does an entry for a route that no longer exists. Each row maps a (method, path template) to one or more
+*targets* — which real object fills the path parameters — and each target to the status code every persona
+must get, in the column order of :data:`PERSONAS`:
+
+    data scientist · organisation admin · data owner · platform admin · user of another organisation · anonymous
+
+The world every row runs in (created in the test database, SQLite and PostgreSQL): organisations ``minfin`` and
+``cbs``, each with its own environment next to the shared default one; a running workspace of the data scientist
+(``anna``, minfin) and one of the other organisation's user (``bram``, cbs). So "another organisation's
+workspace" and "another organisation's page" are real objects, not made-up ids. Targets named ``missing`` use
+ids that do not exist (404 for logged-in users: the get-or-404-and-authorise dependencies in ``portal/deps.py``
+first look the object up, then refuse with 403 whoever may not see it).
+
+Denials follow the portal's intent: the API answers 401 to anonymous callers; pages send anonymous visitors to
+``/login`` (303; login is configured here, with an issuer that does not answer, so ``/login`` itself is 503);
+a POST without the session's CSRF token is refused with 403 before anything else is looked at.
+
+Workspaces run on :mod:`tests.portal.fakehub` (an in-memory ``WorkspaceHub``): the matrix is about who may do
+what, not about the hub. A few cells also check *what* comes back where a list must be scoped to the caller
+(environments, workspaces).
+
+Personas: ``anna``, ``dana``, ``femke`` and ``bram`` are the demo accounts (``dev/oidc-provider/
+demo-accounts.json``, checked below). The demo data owner ``eva`` is one of CBS; the matrix needs a data owner
+of the same organisation as the data scientist and the organisation admin, so ``olga`` is a data owner of minfin.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from gereedschapskist.catalogue import load
+from gereedschapskist.dev.demo import load_accounts
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import Environment, EnvironmentKind, EnvironmentStage, Organisation, User, Workspace
+from gereedschapskist.portal.models import WorkspaceStatus
+from gereedschapskist.portal.services.environments import register_environment
+from tests.portal.conftest import closed_port
+from tests.portal.fakehub import FakeHubs
+
+CATALOGUE = load()
+
+
+@dataclass(frozen=True)
+class Persona:
+    key: str
+    username: str | None
+    groups: tuple[str, ...] = ()
+    demo: bool = True
+
+    @property
+    def role(self) -> str | None:
+        return next((g.split(":", 1)[1] for g in self.groups if g.startswith("role:")), None)
+
+
+PERSONAS = (
+    Persona("data-scientist", "anna", ("org:minfin", "role:bi")),
+    Persona("organisation-admin", "dana", ("org:minfin", "org-admin:minfin")),
+    Persona("data-owner", "olga", ("org:minfin", "data-owner:minfin"), demo=False),
+    Persona("platform-admin", "femke", ("gereedschapskist:admins", "role:dev")),
+    Persona("other-organisation", "bram", ("org:cbs", "role:ml")),
+    Persona("anonymous", None),
+)
+
+# Column order: data scientist, organisation admin, data owner, platform admin, other organisation, anonymous.
+ALL_200 = (200, 200, 200, 200, 200, 200)
+PAGE_LOGGED_IN = (200, 200, 200, 200, 200, 303)
+API_LOGGED_IN = (200, 200, 200, 200, 200, 401)
+PAGE_MISSING = (404, 404, 404, 404, 404, 303)
+API_MISSING = (404, 404, 404, 404, 404, 401)
+FORM_MISSING = (404, 404, 404, 404, 404, 403)    # anonymous: no CSRF token in the session → 403 first
+
+TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
+    # --- public: the documentation, static files, health, start page, language switch, login
+    ("GET", "/api/openapi.json"): {"-": ALL_200},
+    ("GET", "/api/docs"): {"-": ALL_200},
+    ("GET", "/static/{path}"): {"portal.css": ALL_200},
+    ("GET", "/api/docs/assets/{path}"): {"swagger-ui.css": ALL_200},
+    ("GET", "/healthz"): {"-": ALL_200},
+    ("GET", "/"): {"-": ALL_200},
+    ("GET", "/language/{code}"): {"en": (303, 303, 303, 303, 303, 303)},
+    ("GET", "/login"): {"-": (503, 503, 503, 503, 503, 503)},          # the issuer does not answer here
+    ("GET", "/auth/callback"): {"-": (400, 400, 400, 400, 400, 400)},   # no login in progress: refused
+    ("POST", "/logout"): {"-": (303, 303, 303, 303, 303, 403)},
+
+    # --- pages for every logged-in user
+    ("GET", "/catalogue"): {"-": PAGE_LOGGED_IN},
+    ("GET", "/catalogue/{bundle_id}"): {"bi": PAGE_LOGGED_IN, "missing": PAGE_MISSING},
+    ("GET", "/workspaces"): {"-": PAGE_LOGGED_IN},
+    # launch in minfin the first bundle of one's own role: only the data scientist may (role + membership)
+    ("POST", "/workspaces"): {"minfin": (303, 403, 403, 403, 403, 403)},
+    # --- one workspace: its owner, an admin of its organisation, a platform admin
+    ("GET", "/workspaces/{workspace_id}"): {
+        "minfin": (200, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 200, 303),
+        "missing": PAGE_MISSING},
+    ("GET", "/workspaces/{workspace_id}/open"): {      # only its own user opens it
+        "minfin": (303, 403, 403, 403, 403, 303),
+        "cbs": (403, 403, 403, 403, 303, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/workspaces/{workspace_id}/stop"): {
+        "minfin": (303, 303, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 303, 403),
+        "missing": FORM_MISSING},
+    # --- an organisation: its admins and platform admins
+    ("GET", "/organisations/{slug}"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+
+    # --- the JSON API
+    ("GET", "/api/v1/me"): {"-": API_LOGGED_IN},
+    ("GET", "/api/v1/roles"): {"-": API_LOGGED_IN},
+    ("GET", "/api/v1/environments"): {"-": API_LOGGED_IN},        # scoped: see ENVIRONMENTS_SEEN
+    ("GET", "/api/v1/bundles"): {"-": API_LOGGED_IN},
+    ("GET", "/api/v1/bundles/{bundle_id}"): {"bi": API_LOGGED_IN, "missing": API_MISSING},
+    ("GET", "/api/v1/workspaces"): {"-": API_LOGGED_IN},          # only one's own: checked below
+    ("POST", "/api/v1/workspaces"): {"minfin": (202, 403, 403, 403, 403, 403)},
+    ("GET", "/api/v1/workspaces/{workspace_id}"): {
+        "minfin": (200, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 200, 401),
+        "missing": API_MISSING},
+    ("GET", "/api/v1/workspaces/{workspace_id}/progress"): {
+        "minfin": (200, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 200, 401),
+        "missing": API_MISSING},
+    ("POST", "/api/v1/workspaces/{workspace_id}/stop"): {
+        "minfin": (200, 200, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 200, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/api/v1/organisations/{slug}"): {
+        "minfin": (403, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 403, 401),
+        "missing": API_MISSING},
+    ("GET", "/api/v1/organisations/{slug}/workspaces"): {
+        "minfin": (403, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 403, 401),
+        "missing": API_MISSING},
+}
+
+#: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
+#: organisations; platform admins see all). "shared" is the default environment every organisation uses.
+ENVIRONMENTS_SEEN = {
+    "data-scientist": {"shared", "minfin-env"},
+    "organisation-admin": {"shared", "minfin-env"},
+    "data-owner": {"shared", "minfin-env"},
+    "platform-admin": {"shared", "minfin-env", "cbs-env"},
+    "other-organisation": {"shared", "cbs-env"},
+}
+
+
+def app_route_table(app) -> set[tuple[str, str]]:
+    """(method, path template) of every route the app serves (HEAD left out: it follows GET)."""
+    try:
+        from fastapi.routing import iter_route_contexts   # FastAPI keeps included routers as such
+        routes: Iterator = iter_route_contexts(app.routes)
+    except ImportError:                                   # pragma: no cover - older FastAPI: a flat list
+        routes = iter(app.routes)
+    table = set()
+    for route in routes:
+        path = route.path
+        methods = getattr(route, "methods", None)
+        if methods is None:                               # a mount (static files): any path below it
+            table.add(("GET", path + "/{path}"))
+            continue
+        table |= {(method, path) for method in methods if method != "HEAD"}
+    return table
+
+
+def first_bundle(role: str | None) -> str:
+    return CATALOGUE.offered_for([role or "bi"])[0].id
+
+
+BI_BUNDLE = first_bundle("bi")
+
+
+# ---------------------------------------------------------------------------------------------------- fixtures
+
+@pytest.fixture
+def hubs() -> FakeHubs:
+    return FakeHubs()
+
+
+@pytest.fixture
+def settings(settings):
+    """Login configured (so pages send anonymous visitors to /login, as in production), its issuer not answering."""
+    return settings.model_copy(update={"oidc_issuer": f"http://127.0.0.1:{closed_port()}/issuer",
+                                       "environment_name": "shared"})
+
+
+@pytest.fixture
+def app(settings, hubs):
+    return create_app(settings, catalogue_model=CATALOGUE, hub_factory=hubs.factory)
+
+
+@dataclass
+class World:
+    app: object
+    clients: dict[str, TestClient]
+    csrf: dict[str, str]
+    workspaces: dict[str, int]
+
+    def new_workspace(self, organisation: str) -> int:
+        owner = {"minfin": "anna", "cbs": "bram"}[organisation]
+        with self.app.state.portal.sessions() as session:
+            user = session.scalar(select(User).where(User.username == owner))
+            org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+            env = session.scalar(select(Environment).where(Environment.name == f"{organisation}-env"))
+            count = len(session.scalars(select(Workspace.id)).all())
+            server = f"{BI_BUNDLE}-{count}"
+            hub = self.app.state.portal.hubs.for_environment(env)
+            hub.start(username=owner, server_name=server, options={})
+            workspace = Workspace(user=user, organisation=org, environment=env, server_name=server,
+                                  bundle_id=BI_BUNDLE, bundle_version="1.0.0", size_id="small",
+                                  interface="jupyterlab", status=WorkspaceStatus.RUNNING,
+                                  url=f"{env.hub_url}/user/{owner}/{server}/")
+            session.add(workspace)
+            session.commit()
+            return workspace.id
+
+
+@pytest.fixture
+def world(app, client, login) -> World:
+    clients, csrf = {}, {}
+    for persona in PERSONAS:
+        persona_client = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
+        if persona.username:
+            me = login(persona.username, list(persona.groups), on=persona_client)
+            csrf[persona.key] = me.csrf
+        clients[persona.key] = persona_client
+    with app.state.portal.sessions() as session:
+        for slug in ("minfin", "cbs"):
+            organisation = session.scalar(select(Organisation).where(Organisation.slug == slug))
+            register_environment(session, name=f"{slug}-env", kind=EnvironmentKind.CLOUD,
+                                 stage=EnvironmentStage.PRODUCTION, hub_url=f"http://{slug}.hub.test",
+                                 hub_api_url=f"http://{slug}.hub.test/hub/api", organisation=organisation)
+        session.commit()
+    result = World(app, clients, csrf, {})
+    result.workspaces = {"minfin": result.new_workspace("minfin"), "cbs": result.new_workspace("cbs")}
+    return result
+
+
+# ---------------------------------------------------------------------------------------------------- the tests
+
+def test_personas_are_the_demo_accounts():
+    accounts = load_accounts()
+    for persona in PERSONAS:
+        if persona.username and persona.demo:
+            assert tuple(accounts[persona.username].groups) == persona.groups, persona
+
+
+def test_the_table_covers_exactly_the_route_table(app):
+    served = app_route_table(app)
+    assert sorted(served - TABLE.keys()) == [], "routes without an entry in the authorisation matrix"
+    assert sorted(TABLE.keys() - served) == [], "matrix entries for routes the app no longer has"
+
+
+def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if "{workspace_id}" in path:
+        value = "999999" if target == "missing" else \
+            str(world.new_workspace(target) if fresh else world.workspaces[target])
+        return path.replace("{workspace_id}", value)
+    if "{slug}" in path:
+        return path.replace("{slug}", "nowhere" if target == "missing" else target)
+    if "{bundle_id}" in path:
+        return path.replace("{bundle_id}", "no-such-bundle" if target == "missing" else BI_BUNDLE)
+    if "{code}" in path:
+        return path.replace("{code}", target)
+    if "{path}" in path:
+        return path.replace("{path}", target)
+    assert "{" not in path, f"no filler for {path}"
+    return path
+
+
+def _call(world: World, persona: Persona, method: str, path: str, url: str):
+    client = world.clients[persona.key]
+    csrf = world.csrf.get(persona.key)
+    if method == "GET":
+        return client.get(url)
+    if path == "/api/v1/workspaces":
+        body = {"bundle": first_bundle(persona.role), "organisation": "minfin"}
+        return client.post(url, json=body, headers={"X-CSRF-Token": csrf} if csrf else {})
+    if path.startswith("/api/"):
+        return client.post(url, headers={"X-CSRF-Token": csrf} if csrf else {})
+    form = {"csrf_token": csrf} if csrf else {}
+    if path == "/workspaces":
+        form |= {"bundle": first_bundle(persona.role), "organisation": "minfin"}
+    return client.post(url, data=form)
+
+
+def _content_check(world: World, persona: Persona, path: str, response) -> str | None:
+    """For lists that must be scoped to the caller: what is wrong with this one, if anything."""
+    if response.status_code != 200:
+        return None
+    if path == "/api/v1/environments":
+        seen = {e["name"] for e in response.json()}
+        if seen != ENVIRONMENTS_SEEN[persona.key]:
+            return f"sees environments {sorted(seen)}, should see {sorted(ENVIRONMENTS_SEEN[persona.key])}"
+    if path == "/api/v1/workspaces":
+        owners = {w["owner"] for w in response.json()}
+        if owners - {persona.username}:
+            return f"my workspaces lists workspaces of {sorted(owners - {persona.username})}"
+    if path == "/api/v1/organisations/{slug}/workspaces":
+        organisations = {w["organisation"] for w in response.json()}
+        if len(organisations) > 1:
+            return f"one organisation's workspaces list several organisations: {sorted(organisations)}"
+    return None
+
+
+@pytest.mark.parametrize("method, path", sorted(TABLE), ids=[f"{m} {p}" for m, p in sorted(TABLE)])
+def test_authorisation_matrix(world, method, path):
+    wrong = []
+    for target, expected in TABLE[(method, path)].items():
+        assert len(expected) == len(PERSONAS), (method, path, target)
+        for persona, status in zip(PERSONAS, expected):
+            url = _fill(world, path, target, fresh=method == "POST")
+            response = _call(world, persona, method, path, url)
+            if response.status_code != status:
+                wrong.append(f"{persona.key} on {target}: {response.status_code} (expected {status}) "
+                             f"{response.text[:160]!r}")
+                continue
+            if status == 303 and persona.username is None and not path.startswith(("/language", "/logout")):
+                if not re.match(r"^/login\?next=", response.headers["location"]):
+                    wrong.append(f"anonymous on {target}: redirected to {response.headers['location']}, not /login")
+            problem = _content_check(world, persona, path, response)
+            if problem:
+                wrong.append(f"{persona.key} on {target}: {problem}")
+    assert not wrong, f"{method} {path}:\n  " + "\n  ".join(wrong)
+
