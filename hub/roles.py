@@ -45,7 +45,7 @@ USER_SCOPES = ("read:users!user", "users:activity!user", "read:servers!user", "d
 PLATFORM_ADMIN_ROLE = "gereedschapskist-platform-admin"
 #: Platform admins look after the hub: who is there, what runs, stop what must stop.
 PLATFORM_ADMIN_SCOPES = ("admin-ui", "list:users", "read:users", "list:groups", "read:groups", "read:servers",
-                         "delete:servers", "read:hub")
+                         "delete:servers", "read:hub", "list:services", "read:services")
 ORG_ADMIN_ROLE_PREFIX = "gereedschapskist-org-admin-"
 #: Organisation admins: the same, filtered to their organisation's group (``!group=org:<org>``).
 ORG_ADMIN_SCOPES = ("list:users", "read:users", "read:servers", "delete:servers")

@@ -24,7 +24,7 @@ import pytest
 
 from gereedschapskist.dev.demo import DemoAccount, load_accounts
 from gereedschapskist.dev.devstack import (
-    DevSecrets, HubProcess, OidcProvider, free_port, hub_client, portal_client,
+    DevSecrets, HubProcess, OidcProvider, free_port, hub_api, hub_client, portal_client,
 )
 from tests.devclient import HubUser
 
@@ -108,13 +108,15 @@ def hub_stack(dev_state_dir, dev_ports, dev_secrets, oidc_provider) -> Iterator[
 def hub_user(hub_stack, demo_accounts) -> Iterator[Callable[[str], HubUser]]:
     """``hub_user("anna")``: a demo user logged in to the hub through the provider; closed afterwards."""
     made: list[HubUser] = []
+    portal = hub_api(hub_stack.hub, hub_stack.portal_api_token)  # starts servers: users cannot (only the portal)
 
     def login(username: str) -> HubUser:
         account = demo_accounts[username]
-        user = HubUser.login(hub_stack.url, account.username, account.password)
+        user = HubUser.login(hub_stack.url, account.username, account.password, starter=portal)
         made.append(user)
         return user
 
     yield login
     for user in made:
         user.close()
+    portal.close()

@@ -126,6 +126,9 @@ class HubUser:
     name: str
     token: str
     browser: httpx.Client
+    #: The API client that starts servers: users cannot start their own (only the portal does, with its token),
+    #: so the tests' ``hub_user`` fixture passes the portal service's client; ``None``: the user's own token.
+    starter: httpx.Client | None = None
     api: httpx.Client = field(init=False)
 
     def __post_init__(self) -> None:
@@ -133,7 +136,7 @@ class HubUser:
                                 headers={"Authorization": f"token {self.token}"})
 
     @classmethod
-    def login(cls, hub_url: str, username: str, password: str) -> "HubUser":
+    def login(cls, hub_url: str, username: str, password: str, starter: httpx.Client | None = None) -> "HubUser":
         """Log in through OIDC like a browser, then create an API token with the session (and its XSRF token)."""
         browser = oidc_login(f"{hub_url}/hub/oauth_login?next=/hub/home", username, password)
         home = browser.get(f"{hub_url}/hub/home")
@@ -148,7 +151,7 @@ class HubUser:
                             json={"note": "devclient", "expires_in": 3600})
         if made.status_code != 201:
             raise LoginFailed(f"creating a token for {name} answered {made.status_code}: {made.text[:200]}")
-        return cls(hub_url, name, made.json()["token"], browser)
+        return cls(hub_url, name, made.json()["token"], browser, starter)
 
     def close(self) -> None:
         self.api.close()
@@ -166,8 +169,8 @@ class HubUser:
         return sorted(self.model()["groups"])
 
     def start_server(self, server: str, user_options: dict) -> int:
-        """``POST /users/{name}/servers/{server}``; returns 201 (started) or 202 (pending)."""
-        response = self.api.post(f"/users/{self.name}/servers/{server}", json={"user_options": user_options})
+        """``POST /users/{name}/servers/{server}`` (with ``starter``); returns 201 (started) or 202 (pending)."""
+        response = (self.starter or self.api).post(f"/users/{self.name}/servers/{server}", json={"user_options": user_options})
         if response.status_code not in (201, 202):
             raise _error(response)
         return response.status_code
