@@ -133,7 +133,8 @@ class HubSettings(BaseSettings):
     def _no_unknown_variables(cls, data: Any) -> Any:
         """A misspelt ``GEREEDSCHAPSKIST_HUB_*`` variable is an error, not silently ignored."""
         known = {f"{ENV_PREFIX}{name}".upper() for name in cls.model_fields}
-        unknown = sorted(name for name in os.environ if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
+        unknown = sorted(name for name in os.environ
+                         if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
         if unknown:
             raise ValueError(f"unknown hub setting(s) {', '.join(unknown)}; the hub reads: "
                              f"{', '.join(sorted(known))}")

@@ -7,8 +7,8 @@ groups: the hub takes both from the issuer when the user logs in there, and re-r
 start. A user the hub does not know yet (never logged in to the hub), or whose login there has expired, is
 refused with the reason ``hub-login-needed``: send them to ``<hub>/hub/oauth_login?next=/hub/spawn%3Fnext%3D<path>``
 (single sign-on at the issuer; the hub's ``/hub/spawn`` sends them back to the portal's ``<path>``). User names
-are passed through :func:`gereedschapskist.core.identity.hub_username`, the hub's own rule. Every failure becomes one of the
-portal's errors with a ``reason``, read from the response's status and headers, never from its text:
+are passed through :func:`gereedschapskist.core.identity.hub_username`, the hub's own rule. Every failure becomes
+one of the portal's errors with a ``reason``, read from the response's status and headers, never from its text:
 ``hub-unavailable`` (no answer), the hub's own refusal reason from its reason header (``role``,
 ``not-in-environment``, … — :data:`~gereedschapskist.core.refusal.REASON_HEADER`), ``hub-refused`` (the hub said
 no without a reason, e.g. a server limit), ``hub-token`` (the hub refused the portal's token or its scopes: a

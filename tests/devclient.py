@@ -136,7 +136,8 @@ class HubUser:
                                 headers={"Authorization": f"token {self.token}"})
 
     @classmethod
-    def login(cls, hub_url: str, username: str, password: str, starter: httpx.Client | None = None) -> "HubUser":
+    def login(cls, hub_url: str, username: str, password: str,
+              starter: httpx.Client | None = None) -> "HubUser":
         """Log in through OIDC like a browser, then create an API token with the session (and its XSRF token)."""
         browser = oidc_login(f"{hub_url}/hub/oauth_login?next=/hub/home", username, password)
         home = browser.get(f"{hub_url}/hub/home")
@@ -170,7 +171,8 @@ class HubUser:
 
     def start_server(self, server: str, user_options: dict) -> int:
         """``POST /users/{name}/servers/{server}`` (with ``starter``); returns 201 (started) or 202 (pending)."""
-        response = (self.starter or self.api).post(f"/users/{self.name}/servers/{server}", json={"user_options": user_options})
+        response = (self.starter or self.api).post(f"/users/{self.name}/servers/{server}",
+                                                   json={"user_options": user_options})
         if response.status_code not in (201, 202):
             raise _error(response)
         return response.status_code
