@@ -20,8 +20,23 @@ PORTAL_SETTINGS = "portal-settings"
 PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 MIGRATION_ANNOTATION = f"{LABEL_PREFIX}/migrated-by"
 # Names of the portal's secrets in the cloud's secret store.
-DB_PASSWORD_SECRET = "portal-database-password"
+DB_PASSWORD_SECRET = "portal-database-password"  # the managed server's admin (the database's creator)
+DB_OWNER_PASSWORD_SECRET = "portal-database-owner-password"
+DB_RUNTIME_PASSWORD_SECRET = "portal-database-runtime-password"
 SESSION_SECRET = "portal-session-secret"
+
+# The three database identities (README, "The register and the two database roles"): the managed server's admin
+# creates the two roles (`gereedschapskist db init-roles`); the owner owns the tables and runs the migrations; the
+# portal connects as the runtime role, which may only INSERT and SELECT on the register. The defaults of
+# `db init-roles`, repeated here because infra does not import the portal.
+OWNER_ROLE = "gereedschapskist_owner"
+RUNTIME_ROLE = "gereedschapskist_portal"
+# Kubernetes Secrets of the roles Job only: the admin's URL; the owner's password and URL; the runtime role's password.
+DB_ADMIN_SECRET = "portal-db-admin"
+DB_OWNER_SECRET = "portal-db-owner"
+DB_RUNTIME_SECRET = "portal-db-runtime"
+OWNER_PASSWORD_FILE = "/secrets/owner/password"
+RUNTIME_PASSWORD_FILE = "/secrets/portal/password"
 
 _SECURITY = {
     "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "runAsNonRoot": True,
@@ -56,48 +71,106 @@ def settings(spec: PlatformSpec, tags: Tags) -> dict[str, Any]:
     }
 
 
+def database_url(username: str, password_variable: str, host: str, port: int, database: str) -> str:
+    """A template of a database URL in which ``{{ .<password_variable> }}`` stands for the password."""
+    return (f"postgresql+psycopg://{username}:{{{{ .{password_variable} }}}}@{host}:{port}/{database}"
+            "?sslmode=require")
+
+
+def _secret(name: str, tags: Tags, remote_keys: dict[str, pulumi.Input[str]],
+            template: dict[str, pulumi.Input[str]]) -> dict[str, Any]:
+    obj = external_secret(name, PORTAL_NAMESPACE, tags, remote_keys=remote_keys, template=template)
+    obj["metadata"]["labels"]["app.kubernetes.io/name"] = "portal"
+    return obj
+
+
 def portal_secrets(tags: Tags, *, database_url: pulumi.Input[str], remote_keys: dict[str, pulumi.Input[str]]
                    ) -> dict[str, Any]:
     """The portal's secrets, from the cloud's secret store into one Kubernetes Secret.
 
-    ``database_url`` is a template in which ``{{ .db_password }}`` stands for the password.
+    ``database_url`` is the runtime role's URL, a template in which ``{{ .runtime_password }}`` stands for its
+    password; ``remote_keys`` names ``runtime_password``, ``session_secret`` and ``oidc_client_secret``.
     """
-    obj = external_secret(PORTAL_SECRET, PORTAL_NAMESPACE, tags, remote_keys=remote_keys, template={
+    return _secret(PORTAL_SECRET, tags, remote_keys, {
         f"{PREFIX}DATABASE_URL": database_url,
         f"{PREFIX}SESSION_SECRET": "{{ .session_secret }}",
         f"{PREFIX}OIDC_CLIENT_SECRET": "{{ .oidc_client_secret }}",
     })
-    obj["metadata"]["labels"]["app.kubernetes.io/name"] = "portal"
-    return obj
+
+
+def database_secrets(tags: Tags, *, admin_url: pulumi.Input[str], owner_url: pulumi.Input[str],
+                     remote_keys: dict[str, pulumi.Input[str]]) -> list[dict[str, Any]]:
+    """The roles Job's secrets, one Kubernetes Secret per identity; no portal pod mounts them.
+
+    ``admin_url`` and ``owner_url`` are templates with ``{{ .password }}``; ``remote_keys`` maps ``admin``,
+    ``owner`` and ``runtime`` to the store's names of their passwords.
+    """
+    return [
+        _secret(DB_ADMIN_SECRET, tags, {"password": remote_keys["admin"]}, {"url": admin_url}),
+        _secret(DB_OWNER_SECRET, tags, {"password": remote_keys["owner"]},
+                {"password": "{{ .password }}", "url": owner_url}),
+        _secret(DB_RUNTIME_SECRET, tags, {"password": remote_keys["runtime"]}, {"password": "{{ .password }}"}),
+    ]
 
 
 def _version_slug(version: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", version.lower()).strip("-")
 
 
-def _pod(image: str, command: list[str] | None, *, probes: bool) -> dict[str, Any]:
+def _container(name: str, image: str, command: list[str] | None, *, env_from: list[dict[str, Any]] | None = None,
+               env: list[dict[str, Any]] | None = None, mounts: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     container: dict[str, Any] = {
-        "name": "portal", "image": image, "imagePullPolicy": "IfNotPresent",
-        "envFrom": [{"configMapRef": {"name": PORTAL_SETTINGS}}, {"secretRef": {"name": PORTAL_SECRET}}],
+        "name": name, "image": image, "imagePullPolicy": "IfNotPresent",
         "securityContext": _SECURITY,
         "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *(mounts or [])],
     }
+    if env_from:
+        container["envFrom"] = env_from
+    if env:
+        container["env"] = env
     if command:
         container["command"] = command
-    if probes:
-        container["ports"] = [{"name": "http", "containerPort": PORTAL_PORT, "protocol": "TCP"}]
-        probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
-        container["readinessProbe"] = {**probe, "initialDelaySeconds": 3}
-        container["livenessProbe"] = {**probe, "initialDelaySeconds": 15, "failureThreshold": 6}
+    return container
+
+
+def _pod_spec(containers: list[dict[str, Any]], volumes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     return {"securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
             "automountServiceAccountToken": False,
-            "containers": [container], "volumes": [{"name": "tmp", "emptyDir": {}}]}
+            "containers": containers, "volumes": [{"name": "tmp", "emptyDir": {}}, *(volumes or [])]}
+
+
+def _url_from(secret: str) -> list[dict[str, Any]]:
+    """``GEREEDSCHAPSKIST_PORTAL_DATABASE_URL`` (the CLI's default for ``--database-url``) from ``secret``."""
+    return [{"name": f"{PREFIX}DATABASE_URL", "valueFrom": {"secretKeyRef": {"name": secret, "key": "url"}}}]
+
+
+def _password_volume(volume: str, secret: str) -> dict[str, Any]:
+    return {"name": volume, "secret": {"secretName": secret, "items": [{"key": "password", "path": "password"}]}}
+
+
+def _password_mount(volume: str, file: str) -> dict[str, Any]:
+    return {"name": volume, "mountPath": file.rsplit("/", 1)[0], "readOnly": True}
 
 
 def migration_job(spec: PlatformSpec, image: str, tags: Tags) -> dict[str, Any]:
-    """``gereedschapskist db upgrade`` with the new image — one Job per portal version, awaited before rollout."""
-    pod = _pod(image, ["gereedschapskist", "db", "upgrade"], probes=False)
+    """One Job per portal version, with the new image, awaited before rollout.
+
+    Its init container, as the managed server's admin, runs ``gereedschapskist db init-roles`` (idempotent: it
+    creates or brings in line the owner and the runtime role, with their passwords from files); then its
+    container, as the owner, runs ``gereedschapskist db upgrade``. The URLs come from Secrets through the
+    environment, so no password is in the pod spec or on a command line. The Job reads no portal settings: the
+    db commands need only the database URL.
+    """
+    init_roles = _container("init-roles", image, [
+        "gereedschapskist", "db", "init-roles", "--owner-role", OWNER_ROLE, "--runtime-role", RUNTIME_ROLE,
+        "--owner-password-file", OWNER_PASSWORD_FILE, "--runtime-password-file", RUNTIME_PASSWORD_FILE,
+    ], env=_url_from(DB_ADMIN_SECRET), mounts=[_password_mount("owner-password", OWNER_PASSWORD_FILE),
+                                                _password_mount("runtime-password", RUNTIME_PASSWORD_FILE)])
+    upgrade = _container("migrate", image, ["gereedschapskist", "db", "upgrade"], env=_url_from(DB_OWNER_SECRET))
+    pod = _pod_spec([upgrade], [_password_volume("owner-password", DB_OWNER_SECRET),
+                                _password_volume("runtime-password", DB_RUNTIME_SECRET)])
+    pod["initContainers"] = [init_roles]
     pod["restartPolicy"] = "Never"
     return {
         "apiVersion": "batch/v1", "kind": "Job",
@@ -108,10 +181,20 @@ def migration_job(spec: PlatformSpec, image: str, tags: Tags) -> dict[str, Any]:
 
 
 def deployment(spec: PlatformSpec, image: str, tags: Tags, migrated_by: pulumi.Input[str]) -> dict[str, Any]:
-    """The portal: several replicas spread over zones; a new version replaces pods only as they turn ready."""
+    """The portal: several replicas spread over zones; a new version replaces pods only as they turn ready.
+
+    Its pods connect as the runtime role (``portal-secrets``) and hold neither the owner's nor the admin's password.
+    """
     selector = {"app.kubernetes.io/name": "portal"}
-    pod = _pod(image, ["uvicorn", "gereedschapskist.portal.main:app", "--host", "0.0.0.0", "--port",
-                       str(PORTAL_PORT), "--proxy-headers", "--forwarded-allow-ips", "*"], probes=True)
+    container = _container("portal", image, [
+        "uvicorn", "gereedschapskist.portal.main:app", "--host", "0.0.0.0", "--port", str(PORTAL_PORT),
+        "--proxy-headers", "--forwarded-allow-ips", "*"],
+        env_from=[{"configMapRef": {"name": PORTAL_SETTINGS}}, {"secretRef": {"name": PORTAL_SECRET}}])
+    container["ports"] = [{"name": "http", "containerPort": PORTAL_PORT, "protocol": "TCP"}]
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10, "timeoutSeconds": 3}
+    container["readinessProbe"] = {**probe, "initialDelaySeconds": 3}
+    container["livenessProbe"] = {**probe, "initialDelaySeconds": 15, "failureThreshold": 6}
+    pod = _pod_spec([container])
     pod["topologySpreadConstraints"] = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
                                          "whenUnsatisfiable": "ScheduleAnyway", "labelSelector": {"matchLabels": selector}}]
     return {

@@ -90,13 +90,16 @@ def test_database_is_private_with_backups_and_point_in_time_restore(rec, partner
         assert backups["location"] == "europe-west1" and backups["backupRetentionSettings"]["retainedBackups"] == 14
 
 
-def test_database_password_is_generated_kept_secret_and_only_in_the_secret_store(rec, partner):
-    assert rec.one("random:index/randomPassword:RandomPassword", "platform-db-password").inputs["length"] >= 32
+def test_database_passwords_are_generated_kept_secret_and_only_in_the_secret_store(rec, partner):
     store_types = {"azure": "azure-native:keyvault:Secret", "aws": "aws:secretsmanager/secretVersion:SecretVersion",
                    "gcp": "gcp:secretmanager/secretVersion:SecretVersion"}
     store_type = store_types["gcp" if partner == "google-cloud" else partner]
     stored = json.dumps([r.inputs for r in rec.of(store_type)])
-    assert "fake-password-platform-db-password" in stored and SECRET_SIG in stored
+    assert SECRET_SIG in stored
+    # The managed server's admin, the owner role and the runtime role (README: the three database identities).
+    for name in ("platform-db-password", "platform-db-owner-password", "platform-db-runtime-password"):
+        assert rec.one("random:index/randomPassword:RandomPassword", name).inputs["length"] >= 32
+        assert f"fake-password-{name}" in stored
     manifests = json.dumps(rec.kubernetes_objects())
     assert "fake-password" not in manifests
 
@@ -112,8 +115,9 @@ def test_portal_secrets_come_from_the_cloud_secret_store(rec, partner):
     assert keys == {"GEREEDSCHAPSKIST_PORTAL_DATABASE_URL", "GEREEDSCHAPSKIST_PORTAL_SESSION_SECRET",
                     "GEREEDSCHAPSKIST_PORTAL_OIDC_CLIENT_SECRET"}
     url = external["target"]["template"]["data"]["GEREEDSCHAPSKIST_PORTAL_DATABASE_URL"]
-    assert url.startswith("postgresql+psycopg://portal:{{ .db_password }}@") and url.endswith("sslmode=require")
-    assert {d["secretKey"] for d in external["data"]} == {"db_password", "session_secret", "oidc_client_secret"}
+    assert url.startswith("postgresql+psycopg://gereedschapskist_portal:{{ .runtime_password }}@")
+    assert url.endswith("sslmode=require")
+    assert {d["secretKey"] for d in external["data"]} == {"runtime_password", "session_secret", "oidc_client_secret"}
     eso = rec.helm_releases()["external-secrets"]["values"]
     assert eso["serviceAccount"]["name"] == "external-secrets"
     if partner == "azure":
