@@ -7,15 +7,21 @@
 - Groups are re-read from the issuer (``refresh_user``, with auth_state on) before every start and when older
   than ``auth_refresh_age``; a user no longer in an allowed group must log in again (and is refused there).
   A start the refresh blocks is answered 403 with the reason ``hub-login-needed``.
+- Groups from the issuer pass :func:`gereedschapskist.core.groups.accept_groups`, the rule the portal applies
+  too: mapped (``group_mapping``), then only the managed groups of the configured ``organisations``, roles the
+  catalogue knows and the admin group; anything else is dropped with a log line and never becomes a hub group.
+  A user with no accepted organisation who is not in the admin group is refused at login (and at a refresh).
 - ``/hub/spawn`` is not a way to start servers (users have no ``start:servers``): it sends people to the portal.
 """
 
 from __future__ import annotations
 
 from oauthenticator.generic import GenericOAuthenticator
+from jupyterhub.utils import maybe_future
 from tornado import web
-from traitlets import Unicode
+from traitlets import Dict, List, Unicode
 
+from gereedschapskist.core.groups import PLATFORM_ADMINS, GroupPolicy, accept_groups
 from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, SubjectMissing, hub_username, subject_of
 
 from .launch import LaunchForbidden
@@ -55,6 +61,44 @@ class GereedschapskistAuthenticator(GenericOAuthenticator):
     """GenericOAuthenticator, configured like it (``c.GenericOAuthenticator`` applies), plus the rules above."""
 
     portal_url = Unicode("", config=True, help="where /hub/spawn sends people (the portal's public URL)")
+    organisations = List(Unicode(), config=True,
+                         help="organisations whose org:, org-admin: and data-owner: groups are accepted")
+    workbench_roles = List(Unicode(), config=True, help="the roles whose role: groups are accepted (the catalogue's)")
+    group_mapping = Dict(config=True, help="the issuer's groups → ours (OIDC_GROUP_MAPPING); empty: ours as they are")
+    platform_admin_group = Unicode(PLATFORM_ADMINS, config=True, help="the platform admins' group")
+
+    @property
+    def group_policy(self) -> GroupPolicy:
+        return GroupPolicy(admin_group=self.platform_admin_group, organisations=frozenset(self.organisations),
+                           roles=frozenset(self.workbench_roles), mapping=dict(self.group_mapping))
+
+    async def get_user_groups(self, auth_state):
+        """The issuer's groups through the platform's rule: what is not accepted is dropped (and logged)."""
+        claimed = await super().get_user_groups(auth_state)
+        found = accept_groups(sorted(claimed), policy=self.group_policy)
+        dropped = found.dropped()
+        if dropped:
+            user = (auth_state or {}).get(self.user_auth_state_key) or {}
+            self.log.warning("groups from the issuer dropped for %s (sub %s): %s",
+                             user.get(self.username_claim) if isinstance(self.username_claim, str) else "?",
+                             user.get("sub"), dropped)
+        return set(found.groups)
+
+    def _admitted(self, auth_model: dict) -> bool:
+        """A member of an accepted organisation, or a platform admin (``groups`` are already accepted ones)."""
+        groups = list(auth_model.get("groups") or ())
+        return accept_groups(groups, policy=GroupPolicy(
+            admin_group=self.platform_admin_group, organisations=frozenset(self.organisations),
+            roles=frozenset(self.workbench_roles))).admitted
+
+    async def check_blocked_users(self, username, authentication=None):
+        """Refuse a login with no accepted organisation (and not a platform admin). Here, not in ``check_allowed``:
+        JupyterHub skips that one when ``allow_all`` is on (no ``allowed_groups``); this check always runs."""
+        if isinstance(authentication, dict) and not self._admitted(authentication):
+            self.log.warning("Login of %s refused: no organisation this hub serves (%s) and not in %s", username,
+                             " ".join(self.organisations) or "none configured", self.platform_admin_group)
+            return False
+        return await maybe_future(super().check_blocked_users(username, authentication))
 
     def user_info_to_username(self, user_info):
         try:
@@ -74,6 +118,8 @@ class GereedschapskistAuthenticator(GenericOAuthenticator):
         return auth_model
 
     def _still_allowed(self, auth_model: dict) -> bool:
+        if not self._admitted(auth_model):
+            return False
         if self.allow_all or not self.allowed_groups:
             return True
         groups = set(auth_model.get("groups") or ())

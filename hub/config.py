@@ -68,6 +68,11 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
             token_endpoint_auth_method=settings.oidc_token_endpoint_auth_method,
         ).items():
             setattr(auth, name, value)
+        # the groups accepted from the issuer (on Kubernetes the Helm values carry these, from the stack file)
+        c.GereedschapskistAuthenticator.organisations = sorted(set(settings.organisations))
+        c.GereedschapskistAuthenticator.platform_admin_group = settings.admin_group
+        c.GereedschapskistAuthenticator.group_mapping = dict(settings.oidc_group_mapping)
+    c.GereedschapskistAuthenticator.workbench_roles = sorted(catalogue.roles)
     configure_freshness(c, settings)
     auth.client_secret = settings.oidc_client_secret.get_secret_value()
     auth.authorize_url = endpoints.authorization_endpoint

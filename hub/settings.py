@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gereedschapskist.core.groups import PLATFORM_ADMINS
+from gereedschapskist.core.groups import PLATFORM_ADMINS, mapping_problems
 from gereedschapskist.core.refusal import Refusal
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
@@ -27,7 +27,7 @@ FROM_THE_STACK_FILE = {
     "oidc_scopes": "oidc.scopes", "oidc_username_claim": "oidc.username_claim",
     "oidc_groups_claim": "oidc.groups_claim", "oidc_token_endpoint_auth_method": "oidc.token_endpoint_auth_method",
     "allowed_groups": "organisation and admin_group", "admin_group": "admin_group",
-    "organisations": "organisation",
+    "organisations": "organisation", "oidc_group_mapping": "oidc.group_mapping",
 }
 
 #: A list setting: space-separated (as OAuth writes scopes; commas work too) or a JSON array.
@@ -85,6 +85,11 @@ class HubSettings(BaseSettings):
     oidc_token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
         default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
                                                    "at the issuer")
+    oidc_group_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="the issuer's groups/entitlements → our group names (JSON object), as the portal's setting of "
+                    "the same name; a key ending in * maps a prefix (its value ends in * too). Empty: our own names "
+                    "(org:, role:, …) are taken as they are. With a mapping, unmapped groups are dropped")
     allowed_groups: Words = Field(
         default=(), description="only members of these groups may log in (space-separated); empty: everyone the "
                                 "issuer accepts. Checked at login and at every refresh")
@@ -127,6 +132,14 @@ class HubSettings(BaseSettings):
     @classmethod
     def _split_words(cls, value: Any) -> Any:
         return _words(value)
+
+    @field_validator("oidc_group_mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = mapping_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
     @model_validator(mode="before")
     @classmethod

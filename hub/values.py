@@ -98,6 +98,8 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         # the key that encrypts auth_state (the issuer's tokens), from the same Secret (infra fills it)
         CRYPT_KEY_ENV: _secret_env(spec.oidc.client_secret_name, CRYPT_KEY_SECRET_KEY),
     }
+    if spec.portal_url is not None:  # /hub/spawn sends people to the portal (also back after a first launch's SSO)
+        hub_env[f"{ENV_PREFIX}PORTAL_URL"] = str(spec.portal_url).rstrip("/")
     non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
@@ -112,6 +114,12 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
                     username_claim=spec.oidc.username_claim, groups_claim=spec.oidc.groups_claim,
                     allowed_groups=allowed_groups, admin_group=spec.admin_group,
                     token_endpoint_auth_method=spec.oidc.token_endpoint_auth_method),
+                # the groups the hub accepts from the issuer: the rule the portal applies (core.groups.accept_groups)
+                "GereedschapskistAuthenticator": {
+                    "organisations": [spec.organisation],
+                    "platform_admin_group": spec.admin_group,
+                    "group_mapping": dict(spec.oidc.group_mapping),
+                },
             },
             "allowNamedServers": True,
             "namedServerLimitPerUser": spec.max_servers_per_user,

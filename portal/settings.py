@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gereedschapskist.core.groups import PLATFORM_ADMINS
+from gereedschapskist.core.groups import PLATFORM_ADMINS, mapping_problems
 from gereedschapskist.core.refusal import Refusal, format_validation_errors
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
@@ -133,10 +133,9 @@ class PortalSettings(BaseSettings):
     @field_validator("oidc_group_mapping")
     @classmethod
     def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, target in value.items():
-            if key.endswith("*") != target.endswith("*"):
-                raise ValueError(f"{key!r} → {target!r}: a prefix (ending in *) maps to a prefix, an exact "
-                                 "name to an exact name")
+        problems = mapping_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     @model_validator(mode="after")

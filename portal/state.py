@@ -9,9 +9,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gereedschapskist.catalogue import Catalogue
+from gereedschapskist.core.groups import GroupPolicy
 
 from .oidc import OidcLogin
-from .services.identity import GroupPolicy
 from .sessions import SessionStore
 from .settings import PortalSettings
 from .workspace_hub import Hubs

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
 
 from gereedschapskist.catalogue import Bundle, Catalogue
 
-from .groups import PLATFORM_ADMINS
+from .groups import PLATFORM_ADMINS, mapping_problems
 from .refusal import Refusal, format_validation_errors
 
 ENVIRONMENT_KEY = "gereedschapskist:environment"
@@ -56,6 +56,19 @@ class OidcSpec(BaseModel):
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
         default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
                                                    "at the issuer")
+    group_mapping: dict[str, str] = Field(
+        default_factory=dict,
+        description="the issuer's groups/entitlements → our group names, as the portal's OIDC_GROUP_MAPPING (a key "
+                    "ending in * maps a prefix to a prefix, e.g. urn:mace:example.nl:org:* → org:*); empty: the "
+                    "issuer sends our names (org:<id>, role:<id>, …). Unmapped groups are dropped at the hub")
+
+    @field_validator("group_mapping")
+    @classmethod
+    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
+        problems = mapping_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
 
 
 class EnvironmentSpec(BaseModel):
@@ -69,6 +82,11 @@ class EnvironmentSpec(BaseModel):
     stage: Literal["development", "production"] = Field(
         description="development is flexible; production is strict (catalogue images only, egress allow-list)")
     public_url: HttpUrl = Field(description="the URL users open, e.g. https://hub.minfin.gereedschapskist.nl")
+    portal_url: HttpUrl | None = Field(
+        default=None, description="the portal's public URL (the platform stack's public_url, e.g. "
+                                  "https://portal.gereedschapskist.nl): the hub's /hub/spawn sends people there, also "
+                                  "back after the single sign-on of a first launch; left out, /hub/spawn only says "
+                                  "that workspaces start from the portal")
     oidc: OidcSpec
     admin_group: str = Field(default=PLATFORM_ADMINS, min_length=1,
                              description="members of this group are hub admins")

@@ -4,17 +4,16 @@ Group conventions (shared with the hub): ``org:<org>`` (member, i.e. data scient
 (workbench role), ``org-admin:<org>`` (organisation admin), ``data-owner:<org>`` (data owner), and the
 configured platform-admin group. Everything is replaced from the issuer on every login and every refresh.
 
-Nothing in a claim is trusted as it comes (a :class:`GroupPolicy`): the issuer's groups are first mapped
-to ours (``OIDC_GROUP_MAPPING``; without one, our own names are taken as they are), then an organisation
-counts only when it is configured (``ORGANISATIONS``) and a role only when the catalogue has it. Anything
-else is refused with a log line and never created. Users are keyed on issuer + ``sub``; the user name is
+Nothing in a claim is trusted as it comes (a :class:`~gereedschapskist.core.groups.GroupPolicy`, the rule the
+hub applies too): the issuer's groups are first mapped to ours (``OIDC_GROUP_MAPPING``; without one, our own
+names are taken as they are), then an organisation counts only when it is configured (``ORGANISATIONS``) and a
+role only when the catalogue has it. Anything else is refused with a log line and never created. Users are keyed on issuer + ``sub``; the user name is
 the username claim through :func:`gereedschapskist.core.identity.hub_username`, the rule the hub uses.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gereedschapskist.core.groups import (
-    DATA_OWNER_PREFIX, ORG_ADMIN_PREFIX, ORG_PREFIX, ROLE_PREFIX, role_group, split,
+    DATA_OWNER_PREFIX, MEMBER_PREFIXES, ORG_ADMIN_PREFIX, ORG_PREFIX, GroupPolicy, accept_groups, role_group,
 )
 from gereedschapskist.core.identity import hub_username
 
@@ -33,13 +32,14 @@ from ..models import Member, MemberRole, MemberRoleName, MemberStatus, Organisat
 
 log = logging.getLogger(__name__)
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: The member role each organisation group prefix (:mod:`gereedschapskist.core.groups`) stands for.
 _MEMBER_PREFIXES = {
     ORG_PREFIX: MemberRoleName.DATA_SCIENTIST,
     ORG_ADMIN_PREFIX: MemberRoleName.ORGANISATION_ADMIN,
     DATA_OWNER_PREFIX: MemberRoleName.DATA_OWNER,
 }
+#: The member role of each membership kind of :data:`gereedschapskist.core.groups.MEMBER_PREFIXES`.
+_MEMBER_ROLES = {kind: _MEMBER_PREFIXES[prefix] for kind, prefix in MEMBER_PREFIXES.items()}
 
 
 @dataclass(frozen=True)
@@ -54,34 +54,11 @@ class Identity:
     groups: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class GroupPolicy:
-    """What the portal accepts from one issuer's groups claim.
-
-    ``mapping``: the issuer's group → ours; a key ending in ``*`` maps a prefix (``"urn:x:org:*": "org:*"``
-    turns ``urn:x:org:cbs`` into ``org:cbs``). Empty: our own group names are taken as they are.
-    ``organisations``: the organisation ids accepted; ``roles``: the workbench roles (the catalogue's).
-    """
-
-    admin_group: str
-    organisations: frozenset[str]
-    roles: frozenset[str]
-    mapping: Mapping[str, str] = field(default_factory=dict)
-
-    def translate(self, group: str) -> str | None:
-        """The issuer's group as one of ours, or None when the mapping has no entry for it."""
-        if not self.mapping:
-            return group
-        if group in self.mapping:
-            return self.mapping[group]
-        best = max((k for k in self.mapping if k.endswith("*") and group.startswith(k[:-1])), key=len, default=None)
-        if best is None:
-            return None
-        return self.mapping[best][:-1] + group[len(best) - 1:]
-
-
 @dataclass
 class Recognised:
+    """The issuer's groups as the portal uses them: :class:`~gereedschapskist.core.groups.Accepted`, with each
+    organisation's membership kinds as the portal's member roles."""
+
     roles: set[str] = field(default_factory=set)
     organisations: dict[str, set[MemberRoleName]] = field(default_factory=dict)
     platform_admin: bool = False
@@ -95,35 +72,13 @@ class Recognised:
 
 
 def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognised:
-    """Sort the issuer's groups into workbench roles, member roles per organisation and platform admin.
-
-    ``ignored``: names that are not ours at all; ``refused``: ours, but naming an organisation or role the
-    portal does not accept (or, with a mapping, an issuer group it has no entry for) — with the reason."""
-    found = Recognised()
-    for raw in groups:
-        group = policy.translate(raw)
-        if group is None:
-            found.refused[raw] = "no entry in OIDC_GROUP_MAPPING"
-            continue
-        if group == policy.admin_group:
-            found.platform_admin = True
-            continue
-        prefix, value = split(group) or ("", "")
-        if not prefix or not _ID.match(value):
-            found.ignored.append(raw)
-        elif prefix == ROLE_PREFIX:
-            if value in policy.roles:
-                found.roles.add(value)
-            else:
-                found.refused[raw] = f"role {value!r} is not in the catalogue"
-        elif prefix in _MEMBER_PREFIXES:
-            if value in policy.organisations:
-                found.organisations.setdefault(value, set()).add(_MEMBER_PREFIXES[prefix])
-            else:
-                found.refused[raw] = f"organisation {value!r} is not in ORGANISATIONS"
-        else:
-            found.ignored.append(raw)
-    return found
+    """Sort the issuer's groups into workbench roles, member roles per organisation and platform admin, by the
+    rule hub and portal share (:func:`gereedschapskist.core.groups.accept_groups`)."""
+    found = accept_groups(groups, policy=policy)
+    return Recognised(roles=set(found.roles), platform_admin=found.platform_admin, ignored=list(found.ignored),
+                      refused=dict(found.refused),
+                      organisations={org: {_MEMBER_ROLES[kind] for kind in kinds}
+                                     for org, kinds in found.organisations.items()})
 
 
 def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_claim: str,

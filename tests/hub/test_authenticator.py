@@ -11,10 +11,11 @@ from gereedschapskist.core.identity import hub_username
 from gereedschapskist.hub.authenticator import GereedschapskistAuthenticator, _is_start
 
 
-def _authenticator() -> GereedschapskistAuthenticator:
-    return GereedschapskistAuthenticator(username_claim="preferred_username", client_id="hub", client_secret="x",
-                                         allowed_groups={"org:cbs"}, manage_groups=True,
-                                         auth_state_groups_key="oauth_user.groups")
+def _authenticator(**config) -> GereedschapskistAuthenticator:
+    settings = dict(username_claim="preferred_username", client_id="hub", client_secret="x",
+                    allowed_groups={"org:cbs"}, manage_groups=True, auth_state_groups_key="oauth_user.groups",
+                    organisations=["cbs", "minfin"], workbench_roles=["bi", "ml"])
+    return GereedschapskistAuthenticator(**(settings | config))
 
 
 def test_a_userinfo_answer_without_sub_is_refused():
@@ -36,6 +37,31 @@ def test_nobody_becomes_a_jupyterhub_admin_and_a_withdrawn_group_ends_access():
     assert model["admin"] is False
     assert auth._still_allowed({"groups": ["org:cbs", "role:ml"]})
     assert not auth._still_allowed({"groups": ["role:ml"]})
+
+
+def test_groups_from_the_issuer_pass_the_rule_the_portal_applies(caplog):
+    """Finding 7 at the hub: only managed groups of configured organisations, catalogue roles and the admin group
+    become hub groups; the rest is dropped with a log line."""
+    auth = _authenticator(allowed_groups=set())
+    claimed = ["org:cbs", "role:ml", "org-admin:cbs", "org:evil", "org-admin:evil", "role:root", "staff",
+               "gereedschapskist:admins", "data-owner:minfin"]
+    state = {"oauth_user": {"sub": "s-1", "preferred_username": "bram", "groups": claimed}}
+    groups = asyncio.run(auth.get_user_groups(state))
+    assert groups == {"org:cbs", "role:ml", "org-admin:cbs", "gereedschapskist:admins", "data-owner:minfin"}
+    assert "org:evil" in caplog.text and "role:root" in caplog.text and "staff" in caplog.text
+
+    mapped = _authenticator(allowed_groups=set(), group_mapping={"urn:x:org:*": "org:*", "urn:x:role:*": "role:*"})
+    state = {"oauth_user": {"sub": "s-2", "groups": ["urn:x:org:minfin", "urn:x:role:bi", "org:cbs", "urn:x:org:evil"]}}
+    assert asyncio.run(mapped.get_user_groups(state)) == {"org:minfin", "role:bi"}  # org:cbs has no mapping entry
+
+
+def test_a_user_with_no_accepted_organisation_is_refused_unless_a_platform_admin():
+    auth = _authenticator(allowed_groups=set(), allow_all=True)   # JupyterHub then skips check_allowed
+    check = auth.check_blocked_users
+    assert asyncio.run(check("bram", {"name": "bram", "admin": False, "groups": ["org:cbs"]}))
+    assert not asyncio.run(check("eve", {"name": "eve", "admin": False, "groups": ["role:ml"]}))
+    assert not asyncio.run(check("eve", {"name": "eve", "admin": False, "groups": []}))
+    assert asyncio.run(check("femke", {"name": "femke", "admin": False, "groups": ["gereedschapskist:admins"]}))
 
 
 class _Request:
