@@ -6,14 +6,30 @@ Routes never build error responses themselves: they raise these, and the handler
 
 from __future__ import annotations
 
+import re
+from typing import Callable
+
+from gereedschapskist.core.identity import HUB_LOGIN_NEEDED
 from gereedschapskist.core.refusal import Refusal
+
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", re.IGNORECASE)
+
+
+def without_urls(text: str) -> str:
+    """``text`` with every URL replaced by ``…``: hub messages can name the hub's internal API address."""
+    return _URL.sub("…", text)
 
 
 class PortalError(Refusal):
-    """Base class, a :class:`~gereedschapskist.core.refusal.Refusal`. ``status`` is the HTTP status it maps to."""
+    """Base class, a :class:`~gereedschapskist.core.refusal.Refusal`. ``status`` is the HTTP status it maps to.
+
+    ``public_message``: whether pages may show ``message`` as it is. Errors about a hub say where the portal
+    reached it (its internal API address) and relay the hub's own texts, which can name internal URLs: pages
+    show the reason's text instead, the JSON API the message without URLs, and the log keeps it whole."""
 
     status = 400
     reason = "bad-request"
+    public_message = True
 
     def __init__(self, message: str, *, reason: str | None = None, status: int | None = None):
         super().__init__(reason, message)
@@ -70,6 +86,7 @@ class HubError(PortalError):
 
     status = 502
     reason = "hub-error"
+    public_message = False
 
 
 class HubUnavailable(HubError):
@@ -91,6 +108,23 @@ class HubRefused(HubError):
 
     status = 403
     reason = "hub-refused"
+    public_message = True       # the hub's launch rule and JupyterHub's limits, written for people
+
+
+class HubLoginNeeded(HubRefused):
+    """The hub does not know the user yet (never logged in there), or could not re-read their groups at the issuer:
+    they must pass the hub's single sign-on first. ``login_url(return_path)`` is where to send a browser: through
+    the hub's login and back to the portal's ``return_path``; :attr:`login_url` returns to "my workspaces"."""
+
+    reason = HUB_LOGIN_NEEDED
+
+    def __init__(self, message: str, *, login_url_to: Callable[[str], str]):
+        super().__init__(message, reason=HUB_LOGIN_NEEDED)
+        self.login_url_to = login_url_to
+
+    @property
+    def login_url(self) -> str:
+        return self.login_url_to("/workspaces")
 
 
 class LoginExpired(LoginRequired):

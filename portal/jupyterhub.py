@@ -5,7 +5,8 @@ more (``hub/roles.py``): ``read:users`` (is the user known to the hub), ``read:s
 ``delete:servers`` (start, stop, read and follow the progress of named servers). It creates no users and sets no
 groups: the hub takes both from the issuer when the user logs in there, and re-reads the groups before every
 start. A user the hub does not know yet (never logged in to the hub), or whose login there has expired, is
-refused with the reason ``hub-login-needed``: send them to ``<hub>/hub/oauth_login?next=/hub/spawn%3Fnext%3D<path>``
+refused with :class:`~gereedschapskist.portal.errors.HubLoginNeeded` (reason ``hub-login-needed``), whose
+``login_url_to(path)`` is :meth:`JupyterHubAdapter.login_url`: ``<hub>/hub/oauth_login?next=/hub/spawn?next=<path>``
 (single sign-on at the issuer; the hub's ``/hub/spawn`` sends them back to the portal's ``<path>``). User names
 are passed through :func:`gereedschapskist.core.identity.hub_username`, the hub's own rule. Every failure becomes
 one of the portal's errors with a ``reason``, read from the response's status and headers, never from its text:
@@ -29,7 +30,7 @@ import httpx
 from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
-from .errors import HubError, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
+from .errors import HubError, HubLoginNeeded, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
 from .workspace_hub import ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,8 @@ class JupyterHubAdapter(WorkspaceHub):
         reason = response.headers.get(REASON_HEADER) or None
         if status in (502, 503, 504):
             return HubUnavailable(f"the hub at {self.api_url} is not ready: {message}")
+        if status in (400, 403, 409) and reason == HUB_LOGIN_NEEDED:   # the hub must see the user log in again
+            return HubLoginNeeded(message, login_url_to=self.login_url)
         if status in (400, 403, 409) and reason is not None:     # the hub refused the launch, and says why
             return HubRefused(message, reason=reason)
         if status == 401:
@@ -129,6 +132,13 @@ class JupyterHubAdapter(WorkspaceHub):
         path = httpx.URL(server_url).raw_path.decode()
         return f"{self.public_url}/hub/oauth_login?{httpx.QueryParams({'next': path})}"
 
+    def login_url(self, return_path: str) -> str:
+        """Through the hub's single sign-on (``/hub/oauth_login``; the issuer knows the user from the portal's
+        login, so no second password) and back to the portal's ``return_path``: the hub's ``/hub/spawn`` sends
+        people to the portal (its ``PORTAL_URL`` setting) at the path in its ``next``."""
+        spawn = f"/hub/spawn?{httpx.QueryParams({'next': return_path})}"
+        return f"{self.public_url}/hub/oauth_login?{httpx.QueryParams({'next': spawn})}"
+
     def check(self) -> str:
         response = self._request("GET", "/", ok=(200,), timeout=min(self._timeout, 3.0))
         try:
@@ -142,8 +152,8 @@ class JupyterHubAdapter(WorkspaceHub):
         try:
             self._request("GET", f"/users/{_user(username)}", ok=(200,))
         except NotFound:
-            raise HubRefused(f"{hub_username(username)} has not logged in to the hub yet; log in there once "
-                             "(single sign-on) and start again", reason=HUB_LOGIN_NEEDED) from None
+            raise HubLoginNeeded(f"{hub_username(username)} has not logged in to the hub yet; log in there once "
+                                 "(single sign-on) and start again", login_url_to=self.login_url) from None
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         path = f"/users/{_user(username)}/servers/{_path(server_name)}"

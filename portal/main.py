@@ -21,9 +21,11 @@ from starlette.concurrency import run_in_threadpool
 
 from gereedschapskist import __version__
 from gereedschapskist.catalogue import Catalogue, load
+from gereedschapskist.core.groups import GroupPolicy
 
 from . import api
 from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
+from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
@@ -31,7 +33,6 @@ from .routes import auth, catalogue, docs, errors, home, organisations, workspac
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
 from .services.environments import register_environment
-from .services.identity import GroupPolicy
 from .sessions import ServerSessionMiddleware, SessionStore
 from .settings import PortalSettings, load_settings
 from .state import PortalState
@@ -106,6 +107,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     settings = settings or load_settings()
     engine = make_engine(settings.resolved_database_url)
     templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["without_urls"] = without_urls   # hub messages on pages (they can name internal URLs)
     sessions = session_factory(engine)
     catalogue_model = catalogue_model or load(settings.catalogue_dir)
     state = PortalState(

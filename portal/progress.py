@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator
 
 from starlette.concurrency import run_in_threadpool
 
-from .errors import HubUnavailable, PortalError
+from .errors import HubUnavailable, PortalError, without_urls
 from .models import Workspace, WorkspaceStatus
 from .services import workspaces as workspace_service
 from .state import PortalState
@@ -55,8 +55,8 @@ def _refresh(state: PortalState, workspace_id: int) -> tuple[WorkspaceStatus, st
 def _final(workspace_id: int, status: WorkspaceStatus, message: str | None) -> str:
     if status is WorkspaceStatus.RUNNING:
         return sse("ready", _payload(workspace_id, status, progress=100, message=message or ""))
-    if status is WorkspaceStatus.FAILED:
-        return sse("failed", _payload(workspace_id, status, progress=100, message=message or ""))
+    if status is WorkspaceStatus.FAILED:   # the hub's message: it can name internal addresses
+        return sse("failed", _payload(workspace_id, status, progress=100, message=without_urls(message or "")))
     return sse("status", _payload(workspace_id, status, message=message or ""))
 
 
@@ -70,20 +70,22 @@ async def relay(state: PortalState, *, workspace_id: int, username: str, server_
         async for event in hub.progress(username=username, server_name=server_name):
             if event.ready or event.failed:
                 final_status, message = await run_in_threadpool(_finish, state, workspace_id, event)
-                yield _final(workspace_id, final_status, event.message if event.failed else message)
+                yield _final(workspace_id, final_status, without_urls(event.message) if event.failed else message)
                 return
             yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=event.progress,
                                            message=event.message))
         final_status, message = await run_in_threadpool(_refresh, state, workspace_id)
         yield _final(workspace_id, final_status, message)
     except HubUnavailable as exc:
-        state.hubs.report_down(environment.name, exc.message)
-        yield sse("unavailable", {"workspace": workspace_id, "reason": exc.reason, "message": exc.message})
+        state.hubs.report_down(environment.name, exc.message, exc.reason)
+        yield sse("unavailable", {"workspace": workspace_id, "reason": exc.reason,
+                                     "message": without_urls(exc.message)})
     except PortalError:
         # the hub no longer follows this start (e.g. it ended between the page and this stream): ask it
         try:
             final_status, message = await run_in_threadpool(_refresh, state, workspace_id)
         except HubUnavailable as exc:
-            yield sse("unavailable", {"workspace": workspace_id, "reason": exc.reason, "message": exc.message})
+            yield sse("unavailable", {"workspace": workspace_id, "reason": exc.reason,
+                                     "message": without_urls(exc.message)})
             return
         yield _final(workspace_id, final_status, message)

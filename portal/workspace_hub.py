@@ -43,9 +43,13 @@ class ProgressEvent:
 
 @dataclass(frozen=True)
 class HubStatus:
+    """Whether a hub answers. ``message`` is for operators (it can name the hub's internal API address); pages
+    show the text of ``reason`` instead."""
+
     available: bool
     message: str
     version: str | None = None
+    reason: str | None = None
 
 
 class WorkspaceHub(ABC):
@@ -80,6 +84,11 @@ class WorkspaceHub(ABC):
     def open_url(self, server_url: str) -> str:
         """Where to send a browser to open a running server (logging in at the hub on the way)."""
         return server_url
+
+    def login_url(self, return_path: str) -> str:
+        """Where to send a browser the hub must see log in first (``hub-login-needed``): through the hub's single
+        sign-on and back to the portal's ``return_path``."""
+        return self.public_url
 
     def server_url(self, path: str | None) -> str | None:
         """An absolute URL for a path the hub reports (``/user/alice/x/``)."""
@@ -135,13 +144,13 @@ class Hubs:
             version = self.for_environment(environment).check()
             status = HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version)
         except HubUnavailable as exc:
-            status = HubStatus(False, exc.message)
+            status = HubStatus(False, exc.message, reason=exc.reason)
         self._status[environment.name] = (now, status)
         return status
 
-    def report_down(self, environment_name: str, message: str) -> None:
+    def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""
-        self._status[environment_name] = (time.monotonic(), HubStatus(False, message))
+        self._status[environment_name] = (time.monotonic(), HubStatus(False, message, reason=reason))
 
     def close(self) -> None:
         for adapter in self._adapters.values():

@@ -16,12 +16,18 @@ class ErrorOut(BaseModel):
                                     "hub-unavailable; a refusal by the hub carries the hub's own reason")
     title: str = Field(description="the reason in words, in the visitor's language (Dutch or English: the "
                                    "language chosen on the site, else Accept-Language)")
-    message: str = Field(description="what went wrong, naming the values involved")
+    message: str = Field(description="what went wrong, naming the values involved (never the hub's internal "
+                                     "addresses)")
+    login_url: str | None = Field(
+        default=None, description="only with reason hub-login-needed (a 403): the user has not logged in to the "
+                                  "hub yet (or must again). Open this URL in the user's browser: the hub's single "
+                                  "sign-on, then back to the portal; then launch again")
 
 
 ERRORS = {
     401: {"model": ErrorOut, "description": "not logged in"},
-    403: {"model": ErrorOut, "description": "not allowed (role, membership, CSRF token)"},
+    403: {"model": ErrorOut, "description": "not allowed (role, membership, CSRF token); hub-login-needed comes "
+                                            "with a login_url"},
     404: {"model": ErrorOut, "description": "no such thing"},
     422: {"model": ErrorOut, "description": "invalid input"},
 }

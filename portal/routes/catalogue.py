@@ -33,9 +33,9 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     if refusal is None and memberships:
         try:
             status = hubs.status(environment_for(session, organisation=memberships[0].organisation))
-            hub_problem = None if status.available else status.message
+            hub_problem = None if status.available else (status.reason or "hub-unavailable")
         except HubUnavailable as exc:
-            hub_problem = exc.message
+            hub_problem = exc.reason        # pages show the reason's text: the message names internal addresses
     return render(request, "bundle.html", user=user, bundle=bundle, refusal=refusal,
                   successor=catalogue_service.successor(catalogue, bundle),
                   packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,

@@ -12,7 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gereedschapskist.core.refusal import format_validation_errors
 
-from ..errors import InvalidInput, LoginRequired, NotFound, PortalError
+from ..errors import HubLoginNeeded, InvalidInput, LoginRequired, NotFound, PortalError, without_urls
 from ..models import User
 from ..texts import reason_title
 from .rendering import language, render
@@ -39,11 +39,14 @@ def _page_user(request: Request):
 
 
 def portal_error_response(request: Request, exc: PortalError) -> Response:
-    if exc.status >= 500:
+    if exc.status >= 500 or not exc.public_message:
         log.warning("%s %s: %s (%s)", request.method, request.url.path, exc.message, exc.reason)
     if _wants_json(request):
-        return JSONResponse({"reason": exc.reason, "title": reason_title(language(request), exc.reason),
-                             "message": exc.message}, status_code=exc.status)
+        body = {"reason": exc.reason, "title": reason_title(language(request), exc.reason),
+                "message": exc.message if exc.public_message else without_urls(exc.message)}
+        if isinstance(exc, HubLoginNeeded):
+            body["login_url"] = exc.login_url
+        return JSONResponse(body, status_code=exc.status)
     if isinstance(exc, LoginRequired) and request.method == "GET" and request.app.state.portal.oidc.configured:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -1,14 +1,24 @@
-"""Workspace pages: launch (a form post), my workspaces, one workspace with live progress, open, stop."""
+"""Workspace pages: launch (a form post), my workspaces, one workspace with live progress, open, stop.
+
+**A first launch passes the hub's single sign-on.** The hub takes users and groups from the issuer when they log
+in there, so a launch for someone the hub does not know yet is refused with ``hub-login-needed``. The launch
+page then keeps the choice in the (server-side) session under a one-time marker and sends the browser through
+the hub's login (no second password: the issuer knows the user from the portal's login) back to
+``/workspaces/resume?launch=<marker>``. That page shows the same choice as a form with the session's CSRF
+token, which ``static/resume.js`` submits (without JavaScript the user presses the button): a workspace is
+only ever started by a CSRF-checked POST, and the resume page only shows a choice this session posted itself.
+"""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, WorkspaceDep
-from ..errors import Forbidden
+from ..errors import Forbidden, HubLoginNeeded
 from ..models import WorkspaceStatus
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
@@ -19,7 +29,8 @@ router = APIRouter(include_in_schema=False)
 
 
 def hub_problems(hubs: HubsDep, environments: list) -> list[str]:
-    return [status.message for env in environments if not (status := hubs.status(env)).available]
+    """The reasons of the hubs that do not answer (pages show their texts; the messages name internal addresses)."""
+    return [status.reason or "hub-unavailable" for env in environments if not (status := hubs.status(env)).available]
 
 
 @router.get("/workspaces", name="workspaces")
@@ -34,15 +45,45 @@ def my_workspaces(request: Request, user: CurrentUser, session: SessionDep, hubs
     return render(request, "workspaces.html", user=user, workspaces=items, problems=problems)
 
 
+#: The session key of a launch waiting for the hub's single sign-on: the choice and its one-time marker.
+PENDING_LAUNCH = "pending_launch"
+RESUME_PATH = "/workspaces/resume"
+
+
 @router.post("/workspaces", name="launch", dependencies=[CsrfForm])
-def launch(user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep,
+def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep,
            bundle: Annotated[str, Form()], size: Annotated[str | None, Form()] = None,
-           interface: Annotated[str | None, Form()] = None, organisation: Annotated[str | None, Form()] = None):
-    workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
-                                                   bundle_id=bundle, size_id=size or None,
-                                                   interface=interface or None, organisation=organisation or None)
+           interface: Annotated[str | None, Form()] = None, organisation: Annotated[str | None, Form()] = None,
+           resumed: Annotated[str | None, Form()] = None):
+    choice = {"bundle": bundle, "size": size or None, "interface": interface or None,
+              "organisation": organisation or None}
+    request.session.pop(PENDING_LAUNCH, None)
+    try:
+        workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
+                                                       bundle_id=bundle, size_id=choice["size"],
+                                                       interface=choice["interface"],
+                                                       organisation=choice["organisation"])
+    except HubLoginNeeded as needed:
+        marker = secrets.token_urlsafe(16)
+        request.session[PENDING_LAUNCH] = {"marker": marker, **choice}
+        login_url = needed.login_url_to(f"{RESUME_PATH}?launch={marker}")
+        if resumed:     # back from the hub's sign-on and still not known there: no second trip without a click
+            return render(request, "error.html", user=user, status_code=needed.status, error=needed,
+                          login_url=login_url)
+        return RedirectResponse(login_url, status_code=303)
     session.commit()
     return RedirectResponse(f"/workspaces/{workspace.id}", status_code=303)
+
+
+@router.get(RESUME_PATH, name="resume_launch")
+def resume_launch(request: Request, user: CurrentUser, catalogue: CatalogueDep, launch: str | None = None):
+    """Back from the hub's single sign-on: the launch this session asked for, as a form to confirm (submitted by
+    ``static/resume.js``). Anything else — no launch waiting, another marker — goes to "my workspaces"."""
+    pending = request.session.get(PENDING_LAUNCH)
+    marker = pending.get("marker") if isinstance(pending, dict) else None
+    if not isinstance(marker, str) or not launch or not secrets.compare_digest(marker, launch):
+        return RedirectResponse("/workspaces", status_code=303)
+    return render(request, "resume.html", user=user, pending=pending, bundle=catalogue.bundles.get(pending["bundle"]))
 
 
 @router.get("/workspaces/{workspace_id}", name="workspace")

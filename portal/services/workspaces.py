@@ -75,7 +75,7 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         info = hub.start(username=user.username, server_name=server_name,
                          options={"bundle": bundle.id, "size": size.id, "interface": interface})
     except HubUnavailable as exc:
-        hubs.report_down(environment.name, exc.message)
+        hubs.report_down(environment.name, exc.message, exc.reason)
         raise
     except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
         failure, info = exc.message, None

@@ -97,6 +97,8 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     ("GET", "/workspaces"): {"-": PAGE_LOGGED_IN},
     # launch in minfin the first bundle of one's own role: only the data scientist may (role + membership)
     ("POST", "/workspaces"): {"minfin": (303, 403, 403, 403, 403, 403)},
+    # back from the hub's sign-on: only a launch this session posted is shown; none here → my workspaces
+    ("GET", "/workspaces/resume"): {"-": (303, 303, 303, 303, 303, 303)},
     # --- one workspace: its owner, an admin of its organisation, a platform admin
     ("GET", "/workspaces/{workspace_id}"): {
         "minfin": (200, 200, 403, 200, 403, 303),

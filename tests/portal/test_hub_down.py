@@ -18,7 +18,7 @@ def test_the_default_environment_is_registered_at_start(app, client, settings):
     assert environment.hub_url == settings.hub_url and environment.hub_api_url == f"{settings.hub_url}/hub/api"
 
 
-def test_pages_work_and_say_workspaces_are_unavailable(client, login):
+def test_pages_work_and_say_workspaces_are_unavailable(client, login, settings):
     login("lea", ["role:bi", "org:cbs"])
     headers = {"Accept-Language": "en"}
     assert client.get("/", headers=headers).status_code == 200
@@ -27,7 +27,10 @@ def test_pages_work_and_say_workspaces_are_unavailable(client, login):
     assert bundle.status_code == 200 and "Workspaces are unavailable right now" in bundle.text
     mine = client.get("/workspaces", headers=headers)
     assert mine.status_code == 200 and "Workspaces are unavailable right now" in mine.text
-    assert "cannot be reached" in mine.text
+    # the reason's text, never the hub's (internal) API address that the adapter's message names
+    for page in (bundle, mine):
+        assert "your organisation&#39;s hub does not answer" in page.text
+        assert settings.hub_url not in page.text and "/hub/api" not in page.text
     [environment] = client.get("/api/v1/environments").json()
     assert environment["available"] is False and "cannot be reached" in environment["message"]
 
@@ -37,9 +40,11 @@ def test_launching_while_the_hub_is_down_is_a_clear_503_and_stores_nothing(app, 
     response = me.post_json("/api/v1/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
     assert response.status_code == 503
     assert response.json()["reason"] == "hub-unavailable" and "cannot be reached" in response.json()["message"]
+    assert "/hub/api" not in response.json()["message"] and "http" not in response.json()["message"]
     page = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"},
                         headers={"Accept-Language": "en"})
     assert page.status_code == 503 and "Workspaces are unavailable" in page.text
+    assert "your organisation&#39;s hub does not answer" in page.text and "/hub/api" not in page.text
     with app.state.portal.sessions() as session:
         assert session.scalar(select(func.count()).select_from(Workspace)) == 0
         assert session.scalar(select(func.count()).select_from(RegisterEntry)) == 0

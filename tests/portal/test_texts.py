@@ -26,7 +26,17 @@ def test_every_template_key_exists():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_.-]+)["']""", template.read_text(encoding="utf-8")))
     fixed = {key for key in used if not key.endswith(".")}
     assert fixed and fixed <= set(TEXTS), sorted(fixed - set(TEXTS))
-    assert {key for key in used if key.endswith(".")} == {"bundle.status.", "error.", "role.", "status.", "supply."}
+    assert {key for key in used if key.endswith(".")} == {"bundle.status.", "error.", "role.", "status.", "supply.",
+                                                                 "why."}
+
+
+def test_every_reason_whose_message_pages_hide_has_a_text_to_show_instead():
+    """Hub errors name internal addresses: pages show ``why.<reason>`` instead of the message."""
+    hidden = {"hub-error", "hub-unavailable", "hub-not-configured", "hub-token", "start-failed"}
+    assert not errors.HubError.public_message and not errors.HubUnavailable.public_message
+    assert not errors.HubStartFailed.public_message and errors.HubRefused.public_message
+    for reason in hidden:
+        assert f"why.{reason}" in TEXTS, reason
 
 
 def test_every_enum_value_shown_has_a_text():

@@ -1,0 +1,121 @@
+"""The first launch after login: the hub does not know the user yet (users and groups come from the issuer at hub
+login), so it refuses with ``hub-login-needed``. The API says where to log in (``login_url``); a page launch sends
+the browser through the hub's single sign-on and back to a form that resumes the launch — only a launch the same
+session posted (CSRF-checked), never one named in a link. The real browser journey is ``tests/e2e``."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from gereedschapskist.portal.errors import HubLoginNeeded
+from gereedschapskist.portal.jupyterhub import JupyterHubAdapter
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import Workspace
+from tests.portal.fakehub import FakeHub
+
+HUB = "http://hub.example.test"
+
+
+class FirstLoginHub(FakeHub):
+    """A hub that knows only the users in ``known`` (those who logged in there)."""
+
+    known: set[str] = set()
+
+    def ensure_user(self, *, username, groups):
+        if username not in self.known:
+            raise HubLoginNeeded(f"{username} has not logged in to the hub yet", login_url_to=self.login_url)
+        super().ensure_user(username=username, groups=groups)
+
+    login_url = JupyterHubAdapter.login_url       # the real adapter's: only its public URL is needed
+
+
+@pytest.fixture
+def app(settings):
+    FirstLoginHub.known = set()
+    return create_app(settings.model_copy(update={"hub_url": HUB}), hub_factory=FirstLoginHub)
+
+
+def _return_path(login_url: str) -> str:
+    """Where the hub sends the browser back to: the portal path in ``/hub/spawn?next=…`` in the login's ``next``."""
+    spawn = parse_qs(urlsplit(login_url).query)["next"][0]
+    assert spawn.startswith("/hub/spawn?"), spawn
+    return parse_qs(urlsplit(spawn).query)["next"][0]
+
+
+def _marker(login_url: str) -> str:
+    path = _return_path(login_url)
+    assert path.startswith("/workspaces/resume?launch="), path
+    return parse_qs(urlsplit(path).query)["launch"][0]
+
+
+def _workspaces(app) -> int:
+    with app.state.portal.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Workspace))
+
+
+def test_the_api_answers_403_with_the_reason_and_where_to_log_in(app, login):
+    me = login("lea", ["role:bi", "org:cbs"])
+    response = me.client.post("/api/v1/workspaces", json={"bundle": "bi-sql-duckdb", "size": "small"},
+                              headers={"X-CSRF-Token": me.csrf, "Accept-Language": "en"})
+    assert response.status_code == 403
+    body = response.json()
+    assert body["reason"] == "hub-login-needed" and body["title"].startswith("Sign in at the hub first")
+    assert body["login_url"].startswith(f"{HUB}/hub/oauth_login?")
+    # through the hub's sign-on, then its /hub/spawn sends the browser back to the portal's "my workspaces"
+    assert parse_qs(urlsplit(body["login_url"]).query)["next"] == ["/hub/spawn?next=%2Fworkspaces"]
+    assert _workspaces(app) == 0
+
+
+def test_a_page_launch_goes_through_the_hubs_sign_on_and_resumes_with_a_csrf_checked_form(app, client, login):
+    me = login("lea", ["role:bi", "org:cbs"])
+    refused = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    assert refused.status_code == 303 and refused.headers["location"].startswith(f"{HUB}/hub/oauth_login?next=")
+    marker = _marker(refused.headers["location"])
+    assert _workspaces(app) == 0
+
+    # back from the hub (the hub's /hub/spawn sends the browser to the portal's resume page)
+    FirstLoginHub.known.add("lea")
+    page = client.get(f"/workspaces/resume?launch={marker}", headers={"Accept-Language": "en"})
+    assert page.status_code == 200 and "Starting your workspace" in page.text
+    assert f'name="csrf_token" value="{me.csrf}"' in page.text
+    assert 'name="bundle" value="bi-sql-duckdb"' in page.text and 'name="size" value="small"' in page.text
+    assert f'name="resumed" value="{marker}"' in page.text and '<script src="/static/resume.js"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert _workspaces(app) == 0                    # a GET starts nothing
+
+    assert client.get("/workspaces/resume?launch=another", follow_redirects=False).headers["location"] == \
+        "/workspaces"
+    started = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small", "resumed": marker})
+    assert started.status_code == 303 and re.fullmatch(r"/workspaces/\d+", started.headers["location"])
+    assert _workspaces(app) == 1
+    # the marker is used up
+    assert client.get(f"/workspaces/resume?launch={marker}", follow_redirects=False).status_code == 303
+    # and the resume form without the session's CSRF token starts nothing
+    forged = client.post("/workspaces", data={"bundle": "bi-sql-duckdb", "resumed": marker}, follow_redirects=False)
+    assert forged.status_code == 403 and _workspaces(app) == 1
+
+
+def test_a_resumed_launch_still_refused_asks_for_a_click_instead_of_looping(app, login):
+    me = login("lea", ["role:bi", "org:cbs"])
+    first = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    marker = _marker(first.headers["location"])
+    again = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small", "resumed": marker},
+                         headers={"Accept-Language": "en"})
+    assert again.status_code == 403 and "Sign in at the hub first" in again.text
+    assert f'href="{HUB}/hub/oauth_login?next=' in again.text
+    assert _workspaces(app) == 0
+
+
+def test_a_resume_link_from_another_session_shows_nothing(app, settings, login):
+    me = login("lea", ["role:bi", "org:cbs"])
+    first = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    marker = _marker(first.headers["location"])
+    with TestClient(app, base_url="http://127.0.0.1") as other_client:
+        login("lea", ["role:bi", "org:cbs"], on=other_client)   # lea again, in another browser (another session)
+        page = other_client.get(f"/workspaces/resume?launch={marker}", follow_redirects=False)
+        assert page.status_code == 303 and page.headers["location"] == "/workspaces"
