@@ -268,9 +268,12 @@ class HubProcess:
 
     @classmethod
     def start(cls, state_dir: Path, provider: OidcProvider, *, secrets: DevSecrets, port: int | None = None,
-              catalogue_dir: Path | None = None, portal_api_token: str | None = None,
+              catalogue_dir: Path | None = None, portal_api_token: str | None = None, portal_url: str | None = None,
               extra_env: Mapping[str, str] | None = None, timeout: float = 90.0) -> "HubProcess":
-        """Start JupyterHub (local backend) against ``provider``; its client ``hub`` must be registered there."""
+        """Start JupyterHub (local backend) against ``provider``; its client ``hub`` must be registered there.
+
+        ``portal_url``: the portal's public URL, where the hub's ``/hub/spawn`` sends people — also back to the
+        portal after the hub's single sign-on of a first launch."""
         hub_dir = hub_package_dir()
         ensure_node_modules(hub_dir / PROXY_FOLDER_NAME)
         state = Path(state_dir).resolve()
@@ -297,6 +300,8 @@ class HubProcess:
             f"{HUB_ENV_PREFIX}ORGANISATIONS": " ".join(sorted({
                 org for account in load_accounts(provider.accounts_file).values() for org in account.organisations})),
         })
+        if portal_url:
+            env[f"{HUB_ENV_PREFIX}PORTAL_URL"] = portal_url
         if catalogue_dir is not None:
             env[f"{HUB_ENV_PREFIX}CATALOGUE_DIR"] = str(Path(catalogue_dir).resolve())
         env.update(extra_env or {})

@@ -41,7 +41,7 @@ def start_provider(ctx: UpContext) -> Running:
 def start_hub(ctx: UpContext) -> Running:
     assert ctx.provider is not None, "the hub needs the provider step first"
     ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
-                               catalogue_dir=ctx.catalogue_dir)
+                               catalogue_dir=ctx.catalogue_dir, portal_url=portal_url(ctx))
     hub = ctx.hub
     return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
                    [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True)
@@ -64,12 +64,18 @@ def session_secret(state_dir: Path) -> str:
     return value
 
 
+def portal_url(ctx: UpContext) -> str:
+    """The portal's public URL: the portal serves it, and the hub sends people there (``/hub/spawn``, also back
+    after the hub's single sign-on of a first launch)."""
+    return f"http://127.0.0.1:{ctx.ports['portal']}"
+
+
 def portal_environment(ctx: UpContext) -> dict[str, str]:
     """The portal's settings for the local workbench, as ``GEREEDSCHAPSKIST_PORTAL_*`` variables."""
     assert ctx.provider is not None and ctx.hub is not None, "the portal starts after the provider and the hub"
     values = {
         "STATE_DIR": str(ctx.state_dir),
-        "PUBLIC_URL": f"http://127.0.0.1:{ctx.ports['portal']}",
+        "PUBLIC_URL": portal_url(ctx),
         "SESSION_SECRET": session_secret(ctx.state_dir),
         "OIDC_ISSUER": ctx.provider.issuer,
         "OIDC_CLIENT_ID": "portal",

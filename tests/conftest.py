@@ -7,7 +7,8 @@ Session-scoped, started on first use and always stopped (also when tests fail):
 - ``oidc_provider``  the development OpenID Connect provider with clients ``hub`` and ``portal``
                      (redirect ``http://127.0.0.1:<dev_ports.portal>/auth/callback``);
 - ``hub_stack``      JupyterHub (local backend, its proxy, the idle culler, the ``portal`` service)
-                     on ``http://127.0.0.1:<dev_ports.hub>`` with the test catalogue
+                     on ``http://127.0.0.1:<dev_ports.hub>``, its ``/hub/spawn`` sending people to the portal
+                     at ``http://127.0.0.1:<dev_ports.portal>``, with the test catalogue
                      (``tests/hub/fixtures/catalogue``: tiny bundles that build in seconds;
                      ``tiny-cowsay`` (bi) is the one to launch) and up to 20 named servers a user;
 - ``demo_accounts``  the demo accounts (user name → :class:`DemoAccount`);
@@ -96,7 +97,7 @@ def oidc_provider(dev_state_dir, dev_ports, dev_secrets) -> Iterator[OidcProvide
 def hub_stack(dev_state_dir, dev_ports, dev_secrets, oidc_provider) -> Iterator[HubStack]:
     # Test folders share this hub and its demo users: allow more named servers than the default 3.
     hub = HubProcess.start(dev_state_dir, oidc_provider, secrets=dev_secrets, port=dev_ports.hub,
-                           catalogue_dir=HUB_TEST_CATALOGUE,
+                           catalogue_dir=HUB_TEST_CATALOGUE, portal_url=f"http://127.0.0.1:{dev_ports.portal}",
                            extra_env={"GEREEDSCHAPSKIST_HUB_NAMED_SERVER_LIMIT": "20"})
     try:
         yield HubStack(oidc_provider, hub, dev_secrets, dev_ports, HUB_TEST_CATALOGUE, dev_state_dir)

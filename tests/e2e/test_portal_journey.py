@@ -1,5 +1,6 @@
 """A new user's first day, in a real browser: log in through the OIDC provider, pick a bundle of their
-role, launch it, watch the live progress, land in JupyterLab, run a cell, stop the workspace.
+role, launch it — the first launch passes the hub's single sign-on (no second password) and comes back to the
+portal, which starts the workspace — watch the live progress, land in JupyterLab, run a cell, stop the workspace.
 
 Real parts only: the development OIDC provider and JupyterHub (local backend) from the shared fixtures,
 the portal served by uvicorn, Debian's Chromium driven by Playwright.
@@ -70,11 +71,30 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         expect(page.get_by_role("cell", name="cowsay")).to_be_visible()
         page.get_by_label("Formaat").select_option("small")
         shots(page, "bundle")
+
+        # 5. anna has never been at the hub: the launch takes her through the hub's single sign-on (the provider
+        #    knows her from the portal's login: no form) and back to the portal, which starts the workspace
+        visited: list[str] = []
+        page.on("request", lambda request: visited.append(request.url) if request.is_navigation_request() else None)
+        held: list = []     # hold the resume page's script for a moment, to see the page it submits
+        page.route("**/static/resume.js", lambda route: held.append(route))
         page.get_by_role("button", name="Start werkplek").click()
+        page.wait_for_url(re.compile(rf"{re.escape(portal.url)}/workspaces/resume\?launch=[\w-]+$"),
+                          wait_until="commit")
+        expect(page.get_by_role("heading", level=1)).to_have_text("Uw werkplek wordt gestart")
+        expect(page.locator("#resume-form input[name=bundle]")).to_have_value("tiny-cowsay")
+        expect(page.locator("#resume-form input[name=size]")).to_have_value("small")
+        shots(page, "hub-sso-resume")
+        assert held, "the resume page did not ask for its script"
+        held[0].continue_()
         page.wait_for_url(re.compile(rf"{re.escape(portal.url)}/workspaces/\d+$"))
+        page.unroute("**/static/resume.js")
+        hub_hops = [url for url in visited if url.startswith(hub_stack.url)]
+        assert any("/hub/oauth_login" in url for url in hub_hops), visited
+        assert any("/hub/oauth_callback" in url for url in hub_hops), visited
         shots(page, "progress")
 
-        # 5. live progress until the workspace is ready
+        # 6. live progress until the workspace is ready
         open_link = page.get_by_role("link", name="Open werkplek")
         expect(page.locator("#status")).to_have_text("actief", timeout=600_000)
         expect(open_link).to_be_visible()
@@ -87,7 +107,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         shots(page, "ready")
         workspace_page = page.url
 
-        # 6. open it: through the hub's login (single sign-on, no second password) into JupyterLab
+        # 7. open it: through the hub's login (single sign-on, no second password) into JupyterLab
         open_link.click()
         page.wait_for_url(re.compile(r"/user/anna/tiny-cowsay-[0-9a-f]+/lab"), timeout=120_000)
         expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
@@ -97,7 +117,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         expect(launcher_card).to_be_visible(timeout=120_000)
         shots(page, "jupyterlab")
 
-        # 7. run a cell that imports the bundle's own package
+        # 8. run a cell that imports the bundle's own package
         launcher_card.click()
         expect(page.locator(".jp-StatusBar-TextItem", has_text="Idle").first).to_be_visible(timeout=120_000)
         editor = page.locator(".jp-Notebook .jp-Cell").first.locator(".cm-content")
@@ -111,7 +131,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         expect(output).to_contain_text("^__^")
         shots(page, "cell")
 
-        # 8. back in the portal: stop the workspace
+        # 9. back in the portal: stop the workspace
         page.goto(workspace_page)
         page.get_by_role("button", name="Stop werkplek").click()
         page.wait_for_url(workspace_page)
@@ -123,5 +143,5 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
     with hub_api(hub_stack.hub, hub_stack.portal_api_token) as hub:
         servers = hub.get("/users/anna").json()["servers"]
         assert not any(name.startswith("tiny-cowsay-") for name in servers), servers
-    assert len(shots.taken) == 10 and all(p.stat().st_size > 1000 for p in shots.taken)
+    assert len(shots.taken) == 11 and all(p.stat().st_size > 1000 for p in shots.taken)
     print(f"\nbrowser journey took {time.monotonic() - started:.1f} s; screenshots in {shots.folder}")

@@ -79,10 +79,13 @@ def test_users_cannot_start_servers_at_the_hub_only_through_the_portal(hub_stack
     direct = anna.api.post(f"/users/{anna.name}/servers/direct", json={"user_options": COWSAY})
     assert direct.status_code == 403, direct.text
     assert anna.api.post(f"/users/{anna.name}/server", json=COWSAY).status_code == 403
-    # with her browser: /hub/spawn sends people to the portal (or says so when no portal is configured)
-    for path in ("/hub/spawn", "/hub/spawn/anna/direct"):
+    # with her browser: /hub/spawn sends people to the portal (GEREEDSCHAPSKIST_HUB_PORTAL_URL), to a local path only
+    portal = f"http://127.0.0.1:{hub_stack.ports.portal}"
+    for path, lands in (("/hub/spawn", "/"), ("/hub/spawn/anna/direct", "/"),
+                        ("/hub/spawn?next=%2Fworkspaces%2Fresume%3Flaunch%3Dx", "/workspaces/resume?launch=x"),
+                        ("/hub/spawn?next=https%3A%2F%2Fevil.example%2F", "/"), ("/hub/spawn?next=%2F%2Fevil", "/")):
         page = anna.browser.get(f"{hub_stack.url}{path}", follow_redirects=False)
-        assert page.status_code == 403 and "portal" in page.text
+        assert page.status_code == 302 and page.headers["location"] == f"{portal}{lands}", (path, page.headers)
     assert "direct" not in anna.model()["servers"]
     # the portal's start works (test_config.py follows it to a running server)
 
