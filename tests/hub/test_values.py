@@ -76,6 +76,16 @@ def test_the_hub_gets_what_the_environment_offers_and_renders_the_profiles_itsel
     assert "profiles" not in dev_values["custom"]["gereedschapskist"]
 
 
+def test_the_hub_accepts_the_environments_groups_and_sends_people_to_the_portal(dev_values, prod_values):
+    """The hub's group rule (core.groups.accept_groups) gets the stack file's organisation, admin group and mapping;
+    /hub/spawn (and the first launch's single sign-on) returns to the portal_url of the stack file."""
+    accepted = dev_values["hub"]["config"]["GereedschapskistAuthenticator"]
+    assert accepted == {"organisations": ["minfin"], "platform_admin_group": "gereedschapskist:admins",
+                        "group_mapping": {}}
+    assert dev_values["hub"]["extraEnv"]["GEREEDSCHAPSKIST_HUB_PORTAL_URL"] == "https://portal.gereedschapskist.nl"
+    assert "GEREEDSCHAPSKIST_HUB_PORTAL_URL" not in prod_values["hub"]["extraEnv"]   # left out of that stack file
+
+
 def test_culling_and_portal(dev_values):
     assert dev_values["cull"] == {"enabled": True, "timeout": 1800, "every": 300, "users": False,
                                   "adminUsers": True, "removeNamedServers": False}
