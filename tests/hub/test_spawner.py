@@ -101,12 +101,13 @@ def test_the_spawn_form_starts_nothing_servers_start_from_the_portal(hub_stack, 
     """Issue 11, finding 6: /hub/spawn would skip the portal's register, so it is no way to start a server —
     not even an allowed bundle (the form's rendering stays tested in test_options.py)."""
     anna = hub_user("anna")
-    form = anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok")
-    assert form.status_code == 403 and "portal" in form.text
+    portal = f"http://127.0.0.1:{hub_stack.ports.portal}/"       # the hub's PORTAL_URL: /hub/spawn sends people there
+    form = anna.browser.get(f"{hub_stack.url}/hub/spawn/anna/formok", follow_redirects=False)
+    assert form.status_code == 302 and form.headers["location"] == portal
     xsrf = anna.browser.cookies.get("_xsrf", path="/hub/")
     posted = anna.browser.post(f"{hub_stack.url}/hub/spawn/anna/formok", follow_redirects=False,
                                data={"_xsrf": xsrf, "bundle": "tiny-cowsay", "size--tiny-cowsay": "medium"})
-    assert posted.status_code == 403
+    assert posted.status_code == 302 and posted.headers["location"] == portal
     assert "formok" not in anna.model()["servers"]
 
 
