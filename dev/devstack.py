@@ -286,12 +286,17 @@ class HubProcess:
             raise DevStackError(f"the provider's hub client redirects to {client.redirect_uris}, not {expected}")
         # Servers left over from a hub that was killed are stopped by the hub itself when it starts
         # (gereedschapskist.hub.config, local backend): their pid files are the hub's own business.
+        # two free ports in a row can be the same one (each is released before the next is picked): keep them apart
+        hub_port = free_port()
+        proxy_api_port = free_port()
+        while proxy_api_port in (hub_port, port):
+            proxy_api_port = free_port()
         env = {key: value for key, value in os.environ.items() if not key.startswith(HUB_ENV_PREFIX)}
         env.update({
             f"{HUB_ENV_PREFIX}STATE_DIR": str(state),
             f"{HUB_ENV_PREFIX}PUBLIC_URL": f"http://127.0.0.1:{port}",
-            f"{HUB_ENV_PREFIX}HUB_PORT": str(free_port()),
-            f"{HUB_ENV_PREFIX}PROXY_API_PORT": str(free_port()),
+            f"{HUB_ENV_PREFIX}HUB_PORT": str(hub_port),
+            f"{HUB_ENV_PREFIX}PROXY_API_PORT": str(proxy_api_port),
             f"{HUB_ENV_PREFIX}OIDC_ISSUER": provider.issuer,
             f"{HUB_ENV_PREFIX}OIDC_CLIENT_ID": client.client_id,
             f"{HUB_ENV_PREFIX}OIDC_CLIENT_SECRET": client.client_secret,
