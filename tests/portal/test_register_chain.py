@@ -191,9 +191,8 @@ def _runtime_refusals(database) -> list[tuple[str, str]]:
     ]
 
 
+@pytest.mark.postgres  # roles are PostgreSQL's; on SQLite the hash chain is the evidence (the tests above)
 def test_the_runtime_role_may_only_insert_and_select_the_register(database):
-    if database.dialect != "postgresql":
-        pytest.skip("roles are PostgreSQL's; on SQLite the hash chain is the evidence (the tests above)")
     _append(database, 2)
     assert make_url(database.url).username == database.roles[1]
     with database.engine.connect() as connection:
@@ -206,9 +205,8 @@ def test_the_runtime_role_may_only_insert_and_select_the_register(database):
     assert _verify(database.url).exit_code == 0
 
 
+@pytest.mark.postgres  # PostgreSQL's TRUNCATE; SQLite has none
 def test_truncate_meets_a_trigger_even_as_the_owner(database):
-    if database.dialect != "postgresql":
-        pytest.skip("PostgreSQL's TRUNCATE; SQLite has none")
     _append(database, 1)
     owner = make_engine(database.owner_url, pool_size=1, max_overflow=0)
     try:
@@ -247,8 +245,7 @@ def test_the_migration_chains_entries_written_before_it_sqlite(tmp_path: Path):
 @pytest.fixture
 def fresh_server_database(database_server):
     """An empty PostgreSQL database and two role names of its own, all dropped afterwards."""
-    if database_server.dialect != "postgresql":
-        pytest.skip("PostgreSQL roles")
+    assert database_server.dialect == "postgresql", "use with @pytest.mark.postgres"
     name = f"gk_test_{secrets.token_hex(4)}_cli"
     admin = make_engine(database_server._admin_url, pool_size=1, max_overflow=0, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
@@ -264,6 +261,7 @@ def fresh_server_database(database_server):
         admin.dispose()
 
 
+@pytest.mark.postgres
 def test_init_roles_on_a_deployed_database_then_upgrade_as_the_owner(fresh_server_database, tmp_path: Path):
     """The path of a running deployment: its tables (at 0001, with entries) belong to the role the portal used;
     init-roles makes the owner own them and the runtime role, the migration chains the entries, and the
@@ -316,9 +314,8 @@ def test_init_roles_on_a_deployed_database_then_upgrade_as_the_owner(fresh_serve
     (["--runtime-role", "Portal;DROP"], "role name 'Portal;DROP'"),
     (["--runtime-role", "postgres"], "is a superuser"),
 ])
+@pytest.mark.postgres
 def test_init_roles_refuses_clearly(database_server, args, message):
-    if database_server.dialect != "postgresql":
-        pytest.skip("PostgreSQL roles")
     result = CliRunner().invoke(build_app(), ["db", "init-roles", "--database-url", database_server.superuser_url,
                                               "--owner-role", database_server.roles[0], *args])
     assert result.exit_code == 1, result.output
