@@ -17,13 +17,17 @@ Session-scoped, started on first use and always stopped (also when tests fail):
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import pytest
 
-from gereedschapskist.dev.demo import DemoAccount, load_accounts
+from gereedschapskist.dev.demo import ACCOUNTS_FILE, DemoAccount, load_accounts
 from gereedschapskist.dev.devstack import (
     DevSecrets, HubProcess, OidcProvider, free_port, hub_api, hub_client, portal_client,
 )
@@ -84,9 +88,41 @@ def demo_accounts() -> dict[str, DemoAccount]:
 
 
 @pytest.fixture(scope="session")
-def oidc_provider(dev_state_dir, dev_ports, dev_secrets) -> Iterator[OidcProvider]:
+def accounts_file(dev_state_dir) -> Path:
+    """The shared provider's accounts: a copy of the demo accounts, which tests may add to (the provider reads
+    the file again when it changes)."""
+    path = dev_state_dir / "accounts.json"
+    shutil.copyfile(ACCOUNTS_FILE, path)
+    return path
+
+
+@pytest.fixture
+def new_account(accounts_file) -> Callable[[str], DemoAccount]:
+    """``new_account("anna")``: a fresh account at the shared provider, with the groups of a demo account and
+    a name nobody used before — a user who has never been at the hub or the portal, whatever ran earlier."""
+
+    def make(like: str) -> DemoAccount:
+        data = json.loads(accounts_file.read_text(encoding="utf-8"))
+        template = next(a for a in data["accounts"] if a["username"] == like)
+        username = f"{like}{secrets.token_hex(3)}"
+        account = {**template, "username": username, "password": f"{username}-demo",
+                   "email": f"{username}@example.nl"}
+        data["accounts"].append(account)
+        before = accounts_file.stat().st_mtime
+        tmp = accounts_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        tmp.replace(accounts_file)
+        os.utime(accounts_file, (before + 2, before + 2))  # a new mtime even within the file system's resolution
+        return load_accounts(accounts_file)[username]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(dev_state_dir, dev_ports, dev_secrets, accounts_file) -> Iterator[OidcProvider]:
     provider = OidcProvider.start(dev_state_dir, [hub_client(dev_ports.hub, dev_secrets),
-                                                  portal_client(dev_ports.portal, dev_secrets)])
+                                                  portal_client(dev_ports.portal, dev_secrets)],
+                                  accounts_file=accounts_file)
     try:
         yield provider
     finally:

@@ -185,7 +185,6 @@ def _database(backend: str, tmp: Path) -> TestDatabase:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_portal_throughput_and_latency(backend, tmp_path):
-    settings = PortalSettings(session_secret=SECRET)
     report: dict[int, dict[str, Figures]] = {}
     for members in (10, 10_000):
         database = _database(backend, tmp_path / f"{backend}-{members}")
@@ -193,6 +192,7 @@ def test_portal_throughput_and_latency(backend, tmp_path):
             user_id = seed(database, members)
             server = Server(database, tmp_path / f"{backend}-{members}")
             try:
+                settings = PortalSettings(session_secret=SECRET, database_url=database.url)  # the session row
                 cookie = (settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": "bench"}))
                 report[members] = measure(server.url, cookie)
             finally:

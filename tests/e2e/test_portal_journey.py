@@ -29,7 +29,7 @@ new MutationObserver(() => {
 
 
 def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, database, tmp_path, hub_stack,
-                                                   demo_accounts):
+                                                   new_account):
     page = browser_page
     started = time.monotonic()
     settings = PortalSettings(
@@ -39,7 +39,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         organisations="cbs minfin",
         hub_url=hub_stack.url, hub_api_token=hub_stack.portal_api_token, catalogue_dir=hub_stack.catalogue_dir,
         reconcile_interval_seconds=0)
-    account = demo_accounts["anna"]                    # role bi, organisation minfin; never logged in before
+    account = new_account("anna")              # anna's groups (role bi, organisation minfin); never at the hub before
     with PortalServer(create_app(settings), hub_stack.ports.portal) as portal, shots.on_failure(page):
         page.add_init_script(RECORD_PROGRESS)
 
@@ -109,7 +109,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
 
         # 7. open it: through the hub's login (single sign-on, no second password) into JupyterLab
         open_link.click()
-        page.wait_for_url(re.compile(r"/user/anna/tiny-cowsay-[0-9a-f]+/lab"), timeout=120_000)
+        page.wait_for_url(re.compile(rf"/user/{account.username}/tiny-cowsay-[0-9a-f]+/lab"), timeout=120_000)
         expect(page.locator("#jp-main-dock-panel")).to_be_visible(timeout=120_000)
         # JupyterLab restores anna's last layout (her home folder outlives the server); start from the Launcher
         page.goto(re.sub(r"/lab.*$", "/lab?reset", page.url))
@@ -141,7 +141,7 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         shots(page, "stopped")
 
     with hub_api(hub_stack.hub, hub_stack.portal_api_token) as hub:
-        servers = hub.get("/users/anna").json()["servers"]
+        servers = hub.get(f"/users/{account.username}").json()["servers"]
         assert not any(name.startswith("tiny-cowsay-") for name in servers), servers
     assert len(shots.taken) == 11 and all(p.stat().st_size > 1000 for p in shots.taken)
     print(f"\nbrowser journey took {time.monotonic() - started:.1f} s; screenshots in {shots.folder}")

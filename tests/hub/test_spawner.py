@@ -8,6 +8,7 @@ from the bundle's own environment.
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from pathlib import Path
 
@@ -56,9 +57,12 @@ def test_login_start_bundle_run_code_from_its_own_env_and_stop(hub_stack, hub_us
     assert module_file.startswith(prefix)
     assert bundle == "tiny-fresh"
 
+    pids = Path(hub_stack.state_dir) / "hub" / "servers"
+    mine = [p for p in pids.glob("*.pid") if json.loads(p.read_text())["server"] == "anna/work"]
+    assert len(mine) == 1                          # recorded while it runs (other tests' servers may be there too)
     anna.stop_server("work", remove=True)
     assert "work" not in running_servers(anna)
-    assert not list((Path(hub_stack.state_dir) / "hub" / "servers").glob("*.pid"))
+    assert not mine[0].exists()                    # and forgotten when it stops
 
 
 def test_second_launch_reuses_the_built_environment(hub_stack, hub_user):
