@@ -143,3 +143,36 @@ def test_a_dying_service_stops_the_others_in_reverse_order(tmp_path):
     assert any("short stopped unexpectedly" in line for line in said)
     assert "… stopping short, long" in said
     assert not ctx.running["long"].alive()
+
+
+def test_a_port_left_in_time_wait_counts_as_free_but_a_listener_does_not():
+    """Issue 12, defect 7: a restart within a minute found the hub's port 'in use' with only TIME_WAIT left."""
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    server.listen()
+    assert not port_is_free(port)                    # something listens: busy
+
+    def serve_once() -> None:
+        conn, _ = server.accept()
+        conn.close()                                 # the server closes first: its side goes to TIME_WAIT
+
+    thread = threading.Thread(target=serve_once)
+    thread.start()
+    client = socket.create_connection(("127.0.0.1", port))
+    thread.join()
+    client.recv(1)
+    client.close()
+    server.close()
+    with socket.socket() as plain:                   # a bind without SO_REUSEADDR still fails: TIME_WAIT is there
+        try:
+            plain.bind(("127.0.0.1", port))
+            time_wait = False
+        except OSError:
+            time_wait = True
+    assert time_wait, "the test did not leave a TIME_WAIT socket behind"
+    assert port_is_free(port)                        # … and the check that up makes says free
