@@ -28,6 +28,36 @@ new MutationObserver(() => {
 """
 
 
+# The text colour of an element and the first opaque background behind it, as [r, g, b] lists.
+COLOURS = """
+(el) => {
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const text = rgb(getComputedStyle(el).color);
+  for (let node = el; node; node = node.parentElement) {
+    const bg = rgb(getComputedStyle(node).backgroundColor);
+    if (bg.length === 3 || (bg.length === 4 && bg[3] > 0)) return [text.slice(0, 3), bg.slice(0, 3)];
+  }
+  return [text.slice(0, 3), [255, 255, 255]];
+}
+"""
+
+
+def contrast_ratio(text: list[float], background: list[float]) -> float:
+    """WCAG 2's contrast ratio of two sRGB colours (1 to 21)."""
+    def luminance(rgb: list[float]) -> float:
+        channels = [c / 255 for c in rgb]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    light, dark = sorted((luminance(text), luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_contrast_ratio_follows_wcag():
+    assert round(contrast_ratio([255, 255, 255], [255, 255, 255]), 2) == 1.0
+    assert round(contrast_ratio([0, 0, 0], [255, 255, 255]), 1) == 21.0
+    assert 9 < contrast_ratio([0x15, 0x42, 0x73], [255, 255, 255]) < 11   # the accent blue on white
+
+
 def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, database, tmp_path, hub_stack,
                                                    new_account):
     page = browser_page
@@ -47,6 +77,10 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
         page.goto(f"{portal.url}/")
         expect(page.get_by_role("heading", level=1)).to_have_text("Welkom bij de Gereedschapskist")
         shots(page, "start")
+        login_button = page.locator("header.site").get_by_role("link", name="Inloggen")
+        expect(login_button).to_be_visible()
+        ratio = contrast_ratio(*page.evaluate(COLOURS, login_button.element_handle()))
+        assert ratio >= 4.5, f"the header's login button has a contrast of {ratio:.2f}:1 (WCAG AA needs 4.5:1)"
 
         # 2. log in through the OIDC provider's form
         page.get_by_role("link", name="Inloggen").first.click()
