@@ -126,12 +126,17 @@ class OidcClient:
     redirect_uris: tuple[str, ...]
     post_logout_redirect_uris: tuple[str, ...] = ()
     token_endpoint_auth_method: str = "client_secret_basic"  # or client_secret_post, as some issuers register
+    #: where the provider POSTs a logout token when the user logs out there (OIDC Back-Channel Logout 1.0)
+    backchannel_logout_uri: str | None = None
 
     def as_config(self) -> dict:
-        return {"client_id": self.client_id, "client_secret": self.client_secret,
-                "redirect_uris": list(self.redirect_uris),
-                "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
-                "token_endpoint_auth_method": self.token_endpoint_auth_method}
+        config = {"client_id": self.client_id, "client_secret": self.client_secret,
+                  "redirect_uris": list(self.redirect_uris),
+                  "post_logout_redirect_uris": list(self.post_logout_redirect_uris),
+                  "token_endpoint_auth_method": self.token_endpoint_auth_method}
+        if self.backchannel_logout_uri:
+            config["backchannel_logout_uri"] = self.backchannel_logout_uri
+        return config
 
 
 def hub_client(hub_port: int, secrets: DevSecrets) -> OidcClient:
@@ -141,7 +146,8 @@ def hub_client(hub_port: int, secrets: DevSecrets) -> OidcClient:
 
 def portal_client(portal_port: int, secrets: DevSecrets, callback_path: str = "/auth/callback") -> OidcClient:
     base = f"http://127.0.0.1:{portal_port}"
-    return OidcClient("portal", secrets.portal_client_secret, (f"{base}{callback_path}",), (f"{base}/",))
+    return OidcClient("portal", secrets.portal_client_secret, (f"{base}{callback_path}",), (f"{base}/",),
+                      backchannel_logout_uri=f"{base}/auth/backchannel-logout")
 
 
 # --------------------------------------------------------------------------- the provider

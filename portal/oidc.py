@@ -6,19 +6,25 @@ the ID token (many issuers, the development provider included, send groups only 
 userinfo answer without ``sub`` is refused. The issuer's tokens stay server-side (in the session row):
 :meth:`OidcLogin.refresh` reads the user's claims again with the access token (or, once it has expired,
 with a fresh one from the refresh token), so groups removed at the issuer stop counting within
-``GROUPS_MAX_AGE_SECONDS``. Failures become :class:`LoginUnavailable` (issuer down or not configured),
+``GROUPS_MAX_AGE_SECONDS``. :meth:`OidcLogin.logout_token` verifies an OpenID Connect Back-Channel Logout 1.0
+logout token (signed with a key of the issuer's JWKS, as authlib verifies ID tokens). Failures become :class:`LoginUnavailable` (issuer down or not configured),
 :class:`LoginFailed`, or :class:`LoginExpired` (the issuer no longer vouches for the session).
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 from authlib.integrations.base_client import OAuthError
 from authlib.integrations.starlette_client import OAuth
+from joserfc import jws, jwt            # authlib's own JOSE library (authlib verifies ID tokens with it)
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
@@ -28,6 +34,25 @@ from .settings import PortalSettings
 
 log = logging.getLogger(__name__)
 CLIENT = "issuer"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+#: A logout token issued longer ago than this (or this far in the future: clock skew) is refused.
+LOGOUT_TOKEN_MAX_AGE_SECONDS = 300
+LOGOUT_TOKEN_LEEWAY_SECONDS = 60
+#: Signature algorithms a logout token may use: asymmetric only (never "none", never a shared-secret HMAC).
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+
+
+class LogoutTokenInvalid(Exception):
+    """A back-channel logout token the portal does not accept; the message says why (sent to the issuer)."""
+
+
+@dataclass(frozen=True)
+class LogoutRequest:
+    """Whom a verified logout token logs out: the issuer's user ``sub`` and/or its session ``sid``."""
+
+    issuer: str
+    subject: str | None
+    sid: str | None
 
 
 class OidcLogin:
@@ -86,7 +111,11 @@ class OidcLogin:
                               reason="login-failed")
         claims.update(dict(userinfo))
         identity = self._identity(claims)
-        return identity, _kept(token, subject=identity.subject)
+        kept = _kept(token, subject=identity.subject)
+        sid = (token.get("userinfo") or {}).get("sid")      # the issuer's session, named in logout tokens
+        if isinstance(sid, str) and sid:
+            kept["sid"] = sid
+        return identity, kept
 
     def _identity(self, claims: dict[str, Any]) -> Identity:
         return identity_from_claims(claims, issuer=self.issuer or "", username_claim=self.settings.oidc_username_claim,
@@ -161,6 +190,76 @@ class OidcLogin:
             params["id_token_hint"] = id_token
         return str(httpx.URL(endpoint, params=params))
 
+    async def logout_token(self, value: str | None, *, now: float | None = None) -> LogoutRequest:
+        """Verify a back-channel logout token (OpenID Connect Back-Channel Logout 1.0, section 2.6).
+
+        :class:`LogoutTokenInvalid` unless it is a JWT signed with a key of the issuer's JWKS (an asymmetric
+        algorithm the issuer announces), from this issuer, for this client, issued within
+        ``LOGOUT_TOKEN_MAX_AGE_SECONDS``, not expired, with the back-channel logout event, a ``sub`` and/or a
+        ``sid``, and no ``nonce``. :class:`LoginUnavailable` when the issuer's keys cannot be read."""
+        if not self.issuer:
+            raise LogoutTokenInvalid("login is not configured at this portal")
+        if not value or not isinstance(value, str):
+            raise LogoutTokenInvalid("no logout_token")
+        try:
+            header = jws.extract_compact(value.encode()).headers()
+        except (JoseError, ValueError, TypeError) as exc:
+            raise LogoutTokenInvalid(f"the logout token is not a signed JWT: {exc.__class__.__name__}") from exc
+        client = self._client()
+        try:
+            metadata = await client.load_server_metadata()
+            algorithms = [a for a in metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
+                          if a in ASYMMETRIC_ALGORITHMS]
+            if header.get("alg") not in algorithms:
+                raise LogoutTokenInvalid(f"the logout token's algorithm {header.get('alg')!r} is not accepted")
+            registry = jws.JWSRegistry(algorithms=algorithms, strict_check_header=False)
+            try:
+                token = jwt.decode(value, KeySet.import_key_set(await client.fetch_jwk_set()), registry=registry)
+            except InvalidKeyIdError:            # the issuer may have rotated its keys: read them once more
+                token = jwt.decode(value, KeySet.import_key_set(await client.fetch_jwk_set(force=True)),
+                                   registry=registry)
+        except LogoutTokenInvalid:
+            raise
+        except JoseError as exc:
+            raise LogoutTokenInvalid(f"the logout token's signature does not verify: {exc.__class__.__name__}") \
+                from exc
+        except (httpx.HTTPError, OAuthError, RuntimeError) as exc:
+            raise LoginUnavailable(f"the login service at {self.issuer} does not give its keys: "
+                                   f"{exc.__class__.__name__}") from exc
+        except ValueError as exc:
+            raise LogoutTokenInvalid(f"the logout token cannot be read: {exc.__class__.__name__}") from exc
+        return self._logout_claims(token.claims, issuer=metadata.get("issuer") or self.issuer,
+                                   now=time.time() if now is None else now)
+
+    def _logout_claims(self, claims: dict[str, Any], *, issuer: str, now: float) -> LogoutRequest:
+        if claims.get("iss") != issuer:
+            raise LogoutTokenInvalid("the logout token is from another issuer")
+        audience = claims.get("aud")
+        audiences = audience if isinstance(audience, list) else [audience]
+        if self.settings.oidc_client_id not in audiences:
+            raise LogoutTokenInvalid("the logout token is not for this portal (aud)")
+        if len(audiences) > 1 and claims.get("azp") not in (None, self.settings.oidc_client_id):
+            raise LogoutTokenInvalid("the logout token is for another client (azp)")
+        iat = claims.get("iat")
+        if not isinstance(iat, (int, float)) or isinstance(iat, bool):
+            raise LogoutTokenInvalid("the logout token has no 'iat'")
+        if iat > now + LOGOUT_TOKEN_LEEWAY_SECONDS or now - iat > LOGOUT_TOKEN_MAX_AGE_SECONDS:
+            raise LogoutTokenInvalid("the logout token is too old (or from the future): 'iat'")
+        exp = claims.get("exp")
+        if exp is not None and (not isinstance(exp, (int, float)) or now > exp + LOGOUT_TOKEN_LEEWAY_SECONDS):
+            raise LogoutTokenInvalid("the logout token has expired")
+        events = claims.get("events")
+        if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+            raise LogoutTokenInvalid(f"the logout token's 'events' has no {BACKCHANNEL_LOGOUT_EVENT}")
+        if "nonce" in claims:
+            raise LogoutTokenInvalid("a logout token must not carry a 'nonce'")
+        subject, sid = claims.get("sub"), claims.get("sid")
+        subject = subject if isinstance(subject, str) and subject else None
+        sid = sid if isinstance(sid, str) and sid else None
+        if subject is None and sid is None:
+            raise LogoutTokenInvalid("the logout token names neither a 'sub' nor a 'sid'")
+        return LogoutRequest(issuer=self.issuer or issuer, subject=subject, sid=sid)
+
 
 def _kept(token: dict[str, Any], *, subject: str, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """What the session keeps of a token response (server-side only, never in the cookie)."""
@@ -170,4 +269,6 @@ def _kept(token: dict[str, Any], *, subject: str, previous: dict[str, Any] | Non
         value = token.get(name) or previous.get(name)
         if isinstance(value, str):
             kept[name] = value
+    if isinstance(previous.get("sid"), str):
+        kept["sid"] = previous["sid"]
     return kept

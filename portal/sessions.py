@@ -6,6 +6,9 @@ deletes the row, so a cookie captured before it is worthless afterwards; a login
 fixation). :class:`ServerSessionMiddleware` gives routes ``request.session`` (a dict) exactly as Starlette's
 cookie sessions did, and writes it back when it changed.
 
+The issuer's session id (the ID token's ``sid``) is kept in its own column, so an OpenID Connect back-channel
+logout ends exactly the sessions it names (:meth:`SessionStore.end_issuer_sessions`).
+
 A request can opt out of counting as activity (``/language`` does: ``request.scope[NO_TOUCH] = True``),
 so it never prolongs a session.
 """
@@ -90,8 +93,8 @@ class SessionStore:
         raw = secrets.token_urlsafe(32)
         now = now or utcnow()
         with self._sessions() as session:
-            session.add(PortalSession(id=_key(raw), user_id=_user_id(data), data=data, created_at=now,
-                                      last_seen_at=now))
+            session.add(PortalSession(id=_key(raw), user_id=_user_id(data), oidc_sid=_sid(data), data=data,
+                                      created_at=now, last_seen_at=now))
             session.commit()
         self._maybe_purge()
         return self._cookie(raw)
@@ -117,6 +120,7 @@ class SessionStore:
                     return ""
                 if changed:
                     row.data = data
+                    row.oidc_sid = _sid(data)
                 if touched:
                     row.last_seen_at = now
                 session.commit()
@@ -131,6 +135,23 @@ class SessionStore:
         """Log a user out everywhere; returns how many sessions ended."""
         with self._sessions() as session:
             count = session.execute(delete(PortalSession).where(PortalSession.user_id == user_id)).rowcount
+            session.commit()
+            return count or 0
+
+    def end_issuer_sessions(self, *, user_id: int | None, sid: str | None) -> int:
+        """A back-channel logout: end the sessions of the issuer's session ``sid`` (of that user, when known, and
+        that user's sessions whose issuer session is unknown), or, without ``sid``, every session of the user."""
+        if user_id is None and not sid:
+            return 0
+        if sid and user_id is not None:
+            which = (PortalSession.user_id == user_id) & or_(PortalSession.oidc_sid == sid,
+                                                              PortalSession.oidc_sid.is_(None))
+        elif sid:
+            which = PortalSession.oidc_sid == sid
+        else:
+            which = PortalSession.user_id == user_id
+        with self._sessions() as session:
+            count = session.execute(delete(PortalSession).where(which)).rowcount
             session.commit()
             return count or 0
 
@@ -155,6 +176,11 @@ class SessionStore:
 def _user_id(data: dict[str, Any]) -> int | None:
     uid = data.get("uid")
     return uid if isinstance(uid, int) else None
+
+
+def _sid(data: dict[str, Any]) -> str | None:
+    sid = (data.get("tokens") or {}).get("sid")
+    return sid if isinstance(sid, str) and sid else None
 
 
 class ServerSessionMiddleware:

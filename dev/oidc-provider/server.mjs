@@ -170,7 +170,23 @@ function buildProvider(issuer, config, accounts) {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: c.token_endpoint_auth_method || 'client_secret_basic',
+    // Back-channel logout (OpenID Connect Back-Channel Logout 1.0): the provider POSTs a logout token
+    // there when the user logs out at the provider; `sid` in ID and logout tokens names the login session.
+    ...(c.backchannel_logout_uri
+      ? { backchannel_logout_uri: c.backchannel_logout_uri, backchannel_logout_session_required: true }
+      : {}),
   }));
+  // The package refuses outgoing requests to special-use addresses (SSRF protection); the development
+  // clients' back-channel logout URIs are on 127.0.0.1, so exactly those are let through.
+  const backchannelUris = new Set(clients.map((c) => c.backchannel_logout_uri).filter(Boolean)
+    .map((uri) => new URL(uri).href));
+  const fetchForClients = (url, options) => {
+    if (backchannelUris.has(String(url))) {
+      const { dispatcher, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    }
+    return globalThis.fetch(url, options);
+  };
 
   return new Provider(issuer, {
     clients,
@@ -181,7 +197,9 @@ function buildProvider(issuer, config, accounts) {
     features: {
       devInteractions: { enabled: false },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
+    fetch: fetchForClients,
     interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
     jwks: loadOrCreateJwks(config.jwks_file),
     cookies: {

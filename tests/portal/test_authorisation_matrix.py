@@ -90,6 +90,9 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     ("GET", "/login"): {"-": (503, 503, 503, 503, 503, 503)},          # the issuer does not answer here
     ("GET", "/auth/callback"): {"-": (400, 400, 400, 400, 400, 400)},   # no login in progress: refused
     ("POST", "/logout"): {"-": (303, 303, 303, 303, 303, 403)},
+    # the issuer's back-channel logout (server to server, no CSRF token): without a valid logout token, 400
+    # for everyone (tests/portal/test_backchannel_logout.py checks the tokens)
+    ("POST", "/auth/backchannel-logout"): {"-": (400, 400, 400, 400, 400, 400)},
 
     # --- pages for every logged-in user
     ("GET", "/catalogue"): {"-": PAGE_LOGGED_IN},

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import delete, func, select
 
+from gereedschapskist.portal.deps import check_csrf_form, check_csrf_header
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import PortalSession, User, Workspace
 
@@ -48,6 +49,28 @@ def test_a_form_post_without_or_with_a_wrong_token_is_refused_and_changes_nothin
         assert session.scalar(select(func.count()).select_from(Workspace)) == 0
     assert client.get("/api/v1/me").json()["username"] == "kim"     # still logged in
     assert me.csrf
+
+
+def _dependencies(dependant) -> set:
+    found = set()
+    for dependency in dependant.dependencies:
+        found |= {dependency.call} | _dependencies(dependency)
+    return found
+
+
+def test_every_post_route_checks_the_csrf_token_except_the_issuers_back_channel_logout(app):
+    """The back-channel logout comes from the issuer, server to server (its logout token is its
+    authentication): the one route without a CSRF check."""
+    try:
+        from fastapi.routing import iter_route_contexts   # FastAPI keeps included routers as such
+        routes = list(iter_route_contexts(app.routes))
+    except ImportError:                                   # pragma: no cover - older FastAPI: a flat list
+        routes = list(app.routes)
+    posts = [r for r in routes if (r.methods or set()) - {"GET", "HEAD", "OPTIONS"}]
+    assert len(posts) >= 5
+    unchecked = sorted(r.path for r in posts
+                       if not _dependencies(r.dependant) & {check_csrf_form, check_csrf_header})
+    assert unchecked == ["/auth/backchannel-logout"]
 
 
 def test_logout_needs_the_token_and_ends_the_session(client, login):
