@@ -7,16 +7,47 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
+from gereedschapskist.catalogue import Interface
+
 from ..deps import CSRF_FIELD, csrf_token
 from ..models import User
 from ..services.organisations import administered
-from ..texts import pick_language, translator
+from ..texts import TEXTS, pick_language, translator
 
 
 def language(request: Request) -> str:
     state = request.app.state.portal
     return pick_language(chosen=request.session.get("lang"), accept_language=request.headers.get("accept-language"),
                          default=state.settings.default_language)
+
+
+def _localisers(lang: str, t, catalogue) -> dict[str, Any]:
+    """Helpers that put catalogue ids and errors into the page's language (every shown word from the texts)."""
+
+    def size_name(size_id: str, bundle_id: str | None = None) -> str:
+        """The size's own title in the catalogue, else its text (``size.<id>``), else its id."""
+        bundle = catalogue.bundles.get(bundle_id) if bundle_id else None
+        size = next((s for s in bundle.sizes if s.id == size_id), None) if bundle else None
+        if size is not None and size.title is not None:
+            return size.title.get(lang)
+        return t(f"size.{size_id}") if f"size.{size_id}" in TEXTS else size_id
+
+    def interface_name(value: str) -> str:
+        try:
+            return Interface(value).label
+        except ValueError:
+            return value
+
+    def explain(error: Any) -> str | None:
+        """What a page says about an error below its headline: in English the error's own message (it names the
+        values involved); in another language the reason's text (``why.<reason>``), never the English message."""
+        message = getattr(error, "message", None)
+        if lang == "en" and message and getattr(error, "public_message", True):
+            return message
+        key = f"why.{getattr(error, 'reason', '')}"
+        return t(key) if key in TEXTS else None
+
+    return {"size_name": size_name, "interface_name": interface_name, "explain": explain}
 
 
 def render(request: Request, template: str, *, user: User | None, status_code: int = 200,
@@ -28,4 +59,5 @@ def render(request: Request, template: str, *, user: User | None, status_code: i
         administered=administered(user) if user else [], login_configured=state.oidc.configured,
         catalogue=state.catalogue,
     )
+    context.update(_localisers(lang, context["t"], state.catalogue))
     return state.templates.TemplateResponse(request, template, context, status_code=status_code)

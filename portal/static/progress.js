@@ -32,7 +32,9 @@
     status.textContent = box.dataset.textFailedStatus;
     status.className = "status status-failed";
     if (bar) { bar.value = 100; }
-    if (message) { message.textContent = box.dataset.textFailed + (data.message || ""); }
+    // the hub's own message is English: other languages show the page's text (the reloaded page has the message)
+    var english = document.documentElement.lang === "en";
+    if (message) { message.textContent = box.dataset.textFailed + (english && data.message ? " (" + data.message + ")" : ""); }
   });
   source.addEventListener("status", function () {
     source.close();
@@ -41,7 +43,7 @@
   source.addEventListener("unavailable", function (e) {
     var data = JSON.parse(e.data);
     source.close();
-    if (message) { message.textContent = data.message; }
+    if (message) { message.textContent = box.dataset.textUnavailable || data.message; }
   });
   source.onerror = function () {
     // The portal closes the stream after the last event; a dropped connection is retried by the browser.

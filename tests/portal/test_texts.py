@@ -26,8 +26,8 @@ def test_every_template_key_exists():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_.-]+)["']""", template.read_text(encoding="utf-8")))
     fixed = {key for key in used if not key.endswith(".")}
     assert fixed and fixed <= set(TEXTS), sorted(fixed - set(TEXTS))
-    assert {key for key in used if key.endswith(".")} == {"bundle.status.", "error.", "role.", "status.", "supply.",
-                                                                 "why."}
+    assert {key for key in used if key.endswith(".")} == {"bundle.status.", "environment.kind.", "environment.stage.",
+                                                          "error.", "role.", "status.", "supply.", "why."}
 
 
 def test_every_reason_whose_message_pages_hide_has_a_text_to_show_instead():
@@ -41,12 +41,22 @@ def test_every_reason_whose_message_pages_hide_has_a_text_to_show_instead():
 
 def test_every_enum_value_shown_has_a_text():
     from gereedschapskist.catalogue import Status, SupplyModel
-    from gereedschapskist.portal.models import MemberRoleName, WorkspaceStatus
+    from gereedschapskist.portal.models import EnvironmentKind, EnvironmentStage, MemberRoleName, WorkspaceStatus
 
     for prefix, enum in (("status.", WorkspaceStatus), ("role.", MemberRoleName), ("supply.", SupplyModel),
-                         ("bundle.status.", Status)):
+                         ("bundle.status.", Status), ("environment.kind.", EnvironmentKind),
+                         ("environment.stage.", EnvironmentStage)):
         for member in enum:
             assert f"{prefix}{member.value}" in TEXTS, (prefix, member)
+
+
+def test_every_size_of_the_catalogue_has_a_name():
+    """Pages name a size by its title in the catalogue, else by its text ``size.<id>``: never by the bare id."""
+    from gereedschapskist.catalogue import load
+
+    for bundle in load().bundles.values():
+        for size in bundle.sizes:
+            assert size.title is not None or f"size.{size.id}" in TEXTS, (bundle.id, size.id)
 
 
 def test_every_error_reason_has_a_localised_headline():
