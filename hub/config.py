@@ -16,7 +16,8 @@ from typing import Any, Iterable
 from gereedschapskist.catalogue import Catalogue, load
 
 from .authenticator import GereedschapskistAuthenticator
-from .interfaces import LocalInterfaces
+from .api import extra_handlers
+from .interfaces import InterfaceAvailability, LocalInterfaces
 from .launch import make_apply_user_options
 from .oidc import discover
 from .options import choices_for, options_from_form, render_form
@@ -82,12 +83,16 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
         auth.logout_redirect_url = (f"{endpoints.end_session_endpoint}?client_id={settings.oidc_client_id}"
                                     f"&post_logout_redirect_uri={settings.public_url}/hub/login")
 
+    # which interfaces this hub can serve, for the portal (``/hub/api/gereedschapskist/interfaces``, :mod:`.api`)
+    interfaces = LocalInterfaces() if settings.backend == "local" else InterfaceAvailability()
+    c.JupyterHub.extra_handlers = extra_handlers(interfaces)
+
     if settings.backend == "kubernetes":
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
         configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles)
         return
-    _configure_local(c, settings, catalogue)
+    _configure_local(c, settings, catalogue, interfaces)
 
 
 def configure_freshness(c, settings: HubSettings) -> None:
@@ -113,7 +118,7 @@ def crypt_key(path: Path) -> str:
     return key
 
 
-def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
+def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces) -> None:
     from .spawner import BundleSpawner, kill_recorded_servers
 
     state = settings.hub_state_dir.resolve()
@@ -135,7 +140,6 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue) -> None:
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.tornado_settings = {"slow_spawn_timeout": settings.slow_spawn_timeout_seconds}
 
-    interfaces = LocalInterfaces()
     c.JupyterHub.spawner_class = BundleSpawner
     c.Spawner.start_timeout = settings.start_timeout_seconds
     c.Spawner.http_timeout = settings.http_timeout_seconds

@@ -45,6 +45,7 @@ class InterfaceStatus:
     interface: Interface
     available: bool
     note: str = ""  # why not, for people (Dutch / English)
+    missing: str | None = None  # the program this machine lacks (``rserver``, ``code-server``), for machines
 
 
 class InterfaceAvailability:
@@ -79,6 +80,7 @@ class LocalInterfaces(InterfaceAvailability):
             interface, False,
             f"{interface.label} is niet geïnstalleerd op deze machine (geen `{app.binary}`) / "
             f"{interface.label} is not installed on this machine (no `{app.binary}`)",
+            missing=app.binary,
         )
 
     def server_proxy_config(self, interfaces: tuple[Interface, ...]) -> dict:

@@ -26,7 +26,7 @@ PORTAL_ROLE = "gereedschapskist-portal"
 PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users' servers"
 #: What the portal needs, and no more:
 #: - read:users — is the user known to the hub (logged in there at least once), which groups and servers;
-#: - read:servers — server models and the progress stream;
+#: - read:servers — server models and the progress stream, and which interfaces the hub can serve (:mod:`.api`);
 #: - start:servers — start named servers with user_options (the hub still applies the launch rule to the
 #:   *user's* groups from the issuer, refreshed before every start);
 #: - delete:servers — stop and remove them.

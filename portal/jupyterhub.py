@@ -2,7 +2,8 @@
 
 Uses the documented API (``/hub/api``) with the portal service's token. Scopes it has, and nothing
 more (``hub/roles.py``): ``read:users`` (is the user known to the hub), ``read:servers``, ``start:servers`` and
-``delete:servers`` (start, stop, read and follow the progress of named servers). It creates no users and sets no
+``delete:servers`` (start, stop, read and follow the progress of named servers; ``read:servers`` also reads which
+interfaces the hub can serve, ``/hub/api/gereedschapskist/interfaces``). It creates no users and sets no
 groups: the hub takes both from the issuer when the user logs in there, and re-reads the groups before every
 start. A user the hub does not know yet (never logged in to the hub), or whose login there has expired, is
 refused with :class:`~gereedschapskist.portal.errors.HubLoginNeeded` (reason ``hub-login-needed``), whose
@@ -31,9 +32,12 @@ from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .errors import HubError, HubLoginNeeded, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
-from .workspace_hub import ProgressEvent, ServerInfo, WorkspaceHub
+from .workspace_hub import InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
+
+#: The hub's answer to "which interfaces can you serve?" (the hub's ``hub/api.py``), under its REST API.
+INTERFACES_PATH = "/gereedschapskist/interfaces"
 
 
 def _path(value: str) -> str:
@@ -145,6 +149,22 @@ class JupyterHubAdapter(WorkspaceHub):
             return str(response.json().get("version", "?"))
         except ValueError as exc:
             raise HubUnavailable(f"{self.api_url} answers, but not like a JupyterHub API") from exc
+
+    def interfaces(self) -> dict[str, InterfaceState] | None:
+        """``GET /hub/api/gereedschapskist/interfaces``; None (unknown) when the hub does not have it (404) or
+        answers something else than the documented shape."""
+        try:
+            response = self._request("GET", INTERFACES_PATH, ok=(200,), timeout=min(self._timeout, 3.0))
+        except NotFound:
+            return None
+        try:
+            document = response.json()["interfaces"]
+            return {str(name): InterfaceState(str(name), available=bool(entry["available"]),
+                                              reason=entry.get("reason"), missing=entry.get("missing"))
+                    for name, entry in document.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("the hub at %s answered %s in an unknown shape", self.api_url, INTERFACES_PATH)
+            return None
 
     def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:
         """Check the hub knows the user; it never creates users or sets groups (they come from the issuer at hub

@@ -150,6 +150,28 @@ TEXTS: dict[str, tuple[str, str]] = {
     "workspace.ready": ("Uw werkplek is klaar.", "Your workspace is ready."),
     "workspace.failed": ("Starten is mislukt: {why}", "Starting failed: {why}"),
     "workspace.actions": ("Acties", "Actions"),
+    # hub servers the portal does not know, on "my workspaces" (issue 12, defect 3)
+    "workspaces.hub_only_title": ("Servers op de hub die de portal niet kent", "Servers at the hub the portal does "
+                                  "not know"),
+    "workspaces.hub_only_intro": ("Deze servers staan op de hub van uw organisatie, maar niet bij uw werkplekken, "
+                                  "bijvoorbeeld na een start die niet doorging. Ze tellen mee voor het maximum "
+                                  "aantal servers per gebruiker. Verwijder ze als u ze niet meer nodig heeft.",
+                                  "These servers are at your organisation's hub but not among your workspaces, for "
+                                  "example after a start that did not go through. They count against the limit "
+                                  "of servers per user. Remove them when you no longer need them."),
+    "workspaces.hub_server": ("Naam op de hub", "Name at the hub"),
+    "workspaces.hub_only_remove": ("Verwijderen van de hub", "Remove from the hub"),
+    # which interfaces the environment's hub can run, on a bundle's page (issue 12, defect 4)
+    "interface.available": ("kan hier starten", "can start here"),
+    "interface.missing": ("kan hier niet starten: {program} is niet geïnstalleerd op de machine van de hub",
+                          "cannot start here: {program} is not installed on the hub's machine"),
+    "interface.unavailable": ("kan hier niet starten: de hub biedt deze werkomgeving niet aan",
+                              "cannot start here: the hub does not offer this interface"),
+    "interface.unknown": ("Welke werkomgevingen hier kunnen starten is nu niet bekend: de hub zegt het niet. De "
+                          "hub beslist bij het starten.",
+                          "Which interfaces can start here is not known right now: the hub does not say. The hub "
+                          "decides at launch."),
+    "error.unknown-environment": ("Onbekende omgeving", "Unknown environment"),
     "workspace.hub_message": ("Melding van de hub (in het Engels)", "The hub's message"),
     "environment.kind.local": ("lokaal", "local"),
     "environment.kind.cloud": ("cloud", "cloud"),

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import AsyncIterator, Callable, Iterable, Protocol
 
-from .errors import HubUnavailable
+from .errors import HubUnavailable, PortalError
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,17 @@ class ProgressEvent:
     ready: bool = False
     failed: bool = False
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class InterfaceState:
+    """Whether a hub can serve one interface (``jupyterlab``, ``rstudio``, ``vscode``), as the hub says; when it
+    cannot, ``reason`` (``interface-unavailable``) and the program it lacks (``missing``, e.g. ``rserver``)."""
+
+    interface: str
+    available: bool
+    reason: str | None = None
+    missing: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +87,11 @@ class WorkspaceHub(ABC):
     @abstractmethod
     def servers(self, *, username: str) -> dict[str, ServerInfo]:
         """The user's servers the hub knows (running, pending and stopped)."""
+
+    def interfaces(self) -> dict[str, InterfaceState] | None:
+        """Which interfaces the hub can serve, by interface id; None when the hub does not say (availability
+        unknown: the hub decides at launch). Raises :class:`HubUnavailable` when the hub does not answer."""
+        return None
 
     @abstractmethod
     def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
@@ -123,6 +139,7 @@ class Hubs:
         self._status_ttl = status_ttl
         self._adapters: dict[tuple[str, str, str], WorkspaceHub] = {}
         self._status: dict[str, tuple[float, HubStatus]] = {}
+        self._interfaces: dict[str, tuple[float, dict[str, InterfaceState] | None]] = {}
         self._lock = threading.Lock()
 
     def for_environment(self, environment: EnvironmentLike) -> WorkspaceHub:
@@ -147,6 +164,20 @@ class Hubs:
             status = HubStatus(False, exc.message, reason=exc.reason)
         self._status[environment.name] = (now, status)
         return status
+
+    def interfaces(self, environment: EnvironmentLike) -> dict[str, InterfaceState] | None:
+        """Which interfaces the environment's hub can serve (remembered for ``status_ttl`` seconds, like its
+        health); None when unknown: the hub does not answer or does not say."""
+        now = time.monotonic()
+        cached = self._interfaces.get(environment.name)
+        if cached and now - cached[0] < self._status_ttl:
+            return cached[1]
+        try:
+            states = self.for_environment(environment).interfaces()
+        except PortalError:
+            states = None
+        self._interfaces[environment.name] = (now, states)
+        return states
 
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""

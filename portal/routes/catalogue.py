@@ -29,14 +29,19 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     bundle = catalogue_service.get_bundle(catalogue, bundle_id=bundle_id)
     refusal = catalogue_service.launch_refusal(catalogue, roles=user.role_ids, bundle=bundle)
     hub_problem = None
+    interface_states = None     # which interfaces the hub can serve; None: unknown (the hub does not say)
     memberships = user.active_memberships()
     if refusal is None and memberships:
         try:
-            status = hubs.status(environment_for(session, organisation=memberships[0].organisation))
+            environment = environment_for(session, organisation=memberships[0].organisation)
+            status = hubs.status(environment)
             hub_problem = None if status.available else (status.reason or "hub-unavailable")
+            interface_states = hubs.interfaces(environment) if status.available else None
         except HubUnavailable as exc:
             hub_problem = exc.reason        # pages show the reason's text: the message names internal addresses
+    launchable = interface_states is None or any(
+        (state := interface_states.get(i.value)) is None or state.available for i in bundle.interfaces)
     return render(request, "bundle.html", user=user, bundle=bundle, refusal=refusal,
                   successor=catalogue_service.successor(catalogue, bundle),
                   packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,
-                  hub_problem=hub_problem)
+                  hub_problem=hub_problem, interface_states=interface_states, launchable=launchable)

@@ -39,10 +39,23 @@ def my_workspaces(request: Request, user: CurrentUser, session: SessionDep, hubs
     environments = {w.environment.name: w.environment for w in items} or \
         {e.name: e for e in list_environments(session)}
     problems = hub_problems(hubs, list(environments.values()))
+    hub_only: list[tuple[str, str]] = []
     if not problems:
         workspace_service.refresh(session, hubs=hubs, workspaces=workspace_service.in_transition(items))
         session.commit()
-    return render(request, "workspaces.html", user=user, workspaces=items, problems=problems)
+        hub_only = workspace_service.hub_only_servers(
+            session, hubs=hubs, user=user,
+            environments=workspace_service.user_environments(session, user=user, workspaces=items))
+    return render(request, "workspaces.html", user=user, workspaces=items, problems=problems, hub_only=hub_only)
+
+
+@router.post("/workspaces/hub-servers/remove", name="remove_hub_server", dependencies=[CsrfForm])
+def remove_hub_server(user: CurrentUser, session: SessionDep, hubs: HubsDep,
+                      environment: Annotated[str, Form()], server: Annotated[str, Form()]):
+    """Remove one of the user's own hub servers the portal does not know (listed on "my workspaces")."""
+    workspace_service.remove_hub_server(session, hubs=hubs, user=user, environment_name=environment,
+                                        server_name=server)
+    return RedirectResponse("/workspaces", status_code=303)
 
 
 #: The session key of a launch waiting for the hub's single sign-on: the choice and its one-time marker.

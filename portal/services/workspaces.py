@@ -6,6 +6,8 @@ start, so when the hub refuses or is down nothing changes (and no write lock is 
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections import defaultdict
 from datetime import datetime
@@ -13,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
 
-from gereedschapskist.catalogue import Catalogue, LaunchRefused
+from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused
 
 from ..errors import (
     Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
@@ -21,15 +23,24 @@ from ..errors import (
 from ..models import (
     ACTIVE_STATUSES, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
 )
-from ..workspace_hub import Hubs, ProgressEvent, ServerInfo
+from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 from . import register
-from .environments import environment_for
+from .environments import environment_for, visible_environments
 from .identity import hub_groups
 
 #: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
 MAX_ID = 2**31 - 1
 #: How many ended (stopped/failed) workspaces "my workspaces" shows besides the active ones.
 RECENT_ENDED = 10
+#: The portal's naming scheme of the hub's named servers (:func:`new_server_name`): ``<bundle id>-<6 hex>``. Only
+#: servers named so are the portal's to tidy up without asking (:func:`reconcile_hub_servers`).
+SERVER_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,62}-[0-9a-f]{6}")
+#: An unknown server of the portal's scheme younger than this may be a launch another request is making right now
+#: (the row is written once the hub accepted the start): reconciling leaves it alone until it is older.
+RECONCILE_GRACE_SECONDS = 120
+INTERFACE_UNAVAILABLE = "interface-unavailable"
+
+log = logging.getLogger(__name__)
 
 
 def choose_membership(user: User, *, organisation: str | None) -> Member:
@@ -56,10 +67,138 @@ def new_server_name(bundle_id: str) -> str:
     return f"{bundle_id}-{secrets.token_hex(3)}"
 
 
+def is_portal_server_name(name: str) -> bool:
+    """Whether a hub server's name is of the portal's scheme (so the portal made it)."""
+    return SERVER_NAME.fullmatch(name) is not None
+
+
+def interface_unavailable(states: dict[str, InterfaceState] | None, interface: Interface) -> str | None:
+    """Why the hub cannot serve ``interface`` (for :meth:`Bundle.choose_interface`); None when it can, or when the
+    hub does not say (unknown: the hub decides at launch)."""
+    state = (states or {}).get(interface.value)
+    if state is None or state.available:
+        return None
+    lacking = f" (it lacks {state.missing})" if state.missing else ""
+    return f"{interface.label} cannot start in this environment: its hub cannot serve it{lacking}"
+
+
+def choose_available_interface(bundle: Bundle, interface: str | None,
+                               states: dict[str, InterfaceState] | None) -> str:
+    """The interface to open, refusing before the hub one it says it cannot serve (``interface-unavailable``)."""
+    try:
+        return bundle.choose_interface(interface, unavailable=lambda i: interface_unavailable(states, i)).value
+    except LaunchRefused as refused:
+        if refused.reason == INTERFACE_UNAVAILABLE:
+            raise Conflict(refused.message, reason=INTERFACE_UNAVAILABLE) from None
+        raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
+
+
+def unknown_hub_servers(session: Session, *, user: User, environment_id: int,
+                        servers: dict[str, ServerInfo]) -> dict[str, ServerInfo]:
+    """The named hub servers of this user that the portal has no workspace for (in this environment). The
+    default server (``""``, which only the hub's own pages use; users cannot start it) is not one of them."""
+    servers = {name: info for name, info in servers.items() if name}
+    names = list(servers)
+    if not names:
+        return {}
+    known = set(session.scalars(select(Workspace.server_name).where(Workspace.user_id == user.id,
+                                                                   Workspace.environment_id == environment_id,
+                                                                   Workspace.server_name.in_(names))))
+    return {name: info for name, info in servers.items() if name not in known}
+
+
+def reconcile_hub_servers(session: Session, *, hub: WorkspaceHub, user: User, environment_id: int,
+                          now: datetime | None = None) -> list[str]:
+    """Before a launch: remove this user's hub servers of the portal's naming scheme that the portal does not know
+    (left behind by a refused or failed launch, or an interrupted request), or knows as stopped or failed — they
+    count against the hub's named-server limit. Servers named otherwise are never touched (shown on "my
+    workspaces" instead); an unknown server still starting or running younger than :data:`RECONCILE_GRACE_SECONDS`
+    may be another request's launch and is left. Returns the names removed. Raises when the hub does not answer."""
+    now = now or utcnow()
+    servers = hub.servers(username=user.username)
+    ours = {name: info for name, info in servers.items() if is_portal_server_name(name)}
+    if not ours:
+        return []
+    ended = set(session.scalars(select(Workspace.server_name).where(
+        Workspace.user_id == user.id, Workspace.environment_id == environment_id,
+        Workspace.server_name.in_(list(ours)), Workspace.status.not_in(ACTIVE_STATUSES))))
+    unknown = unknown_hub_servers(session, user=user, environment_id=environment_id, servers=ours)
+    removed = []
+    for name, info in ours.items():
+        if name in unknown:
+            active = info.ready or info.pending is not None or not info.stopped
+            started = info.started
+            if started is not None and started.tzinfo is None:
+                started = started.replace(tzinfo=now.tzinfo)
+            young = started is None or (now - started).total_seconds() < RECONCILE_GRACE_SECONDS
+            if active and young:
+                continue
+        elif name not in ended:
+            continue
+        try:
+            hub.stop(username=user.username, server_name=name)
+        except HubUnavailable:
+            raise
+        except PortalError as exc:
+            log.warning("could not remove %s's leftover hub server %s: %s", user.username, name, exc.message)
+            continue
+        removed.append(name)
+    if removed:
+        log.info("removed %s's leftover hub servers before a launch: %s", user.username, ", ".join(removed))
+    return removed
+
+
+def remove_hub_server(session: Session, *, hubs: Hubs, user: User, environment_name: str, server_name: str) -> None:
+    """Remove one of the user's own hub servers that the portal does not know (shown on "my workspaces")."""
+    environment = next((e for e in visible_environments(session, user=user) if e.name == environment_name), None)
+    if environment is None:
+        raise NotFound(f"there is no environment {environment_name!r}", reason="unknown-environment")
+    hub = hubs.for_environment(environment)
+    servers = hub.servers(username=user.username)
+    if server_name not in unknown_hub_servers(session, user=user, environment_id=environment.id, servers=servers):
+        raise NotFound(f"the hub has no server {server_name!r} of yours that the portal does not know",
+                       reason="hub-not-found")
+    hub.stop(username=user.username, server_name=server_name)
+    log.info("%s removed the hub server %s the portal did not know (environment %s)", user.username, server_name,
+             environment.name)
+
+
+def user_environments(session: Session, *, user: User, workspaces: list[Workspace]) -> list:
+    """Where the user's servers can be: the environments of their organisations and of their workspaces."""
+    found = {w.environment.name: w.environment for w in workspaces}
+    for member in user.active_memberships():
+        try:
+            environment = environment_for(session, organisation=member.organisation)
+        except HubUnavailable:          # no environment for this organisation
+            continue
+        found.setdefault(environment.name, environment)
+    return [found[name] for name in sorted(found)]
+
+
+def hub_only_servers(session: Session, *, hubs: Hubs, user: User, environments: list) -> list[tuple[str, str]]:
+    """(environment name, server name) of the user's hub servers the portal does not know, for "my workspaces";
+    hubs that do not answer are skipped (the page says they are down)."""
+    found: list[tuple[str, str]] = []
+    for environment in environments:
+        if not hubs.status(environment).available:      # remembered for a few seconds: no wait on a hub that is down
+            continue
+        try:
+            servers = hubs.for_environment(environment).servers(username=user.username)
+        except PortalError:
+            continue
+        unknown = unknown_hub_servers(session, user=user, environment_id=environment.id, servers=servers)
+        found += [(environment.name, name) for name in sorted(unknown)]
+    return found
+
+
 def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user: User, bundle_id: str,
                      size_id: str | None, interface: str | None = None,
                      organisation: str | None = None) -> Workspace:
-    """Check the role rule, then ask the organisation's hub to start the bundle; returns the new Workspace."""
+    """Check the role rule, then ask the organisation's hub to start the bundle; returns the new Workspace.
+
+    Nothing is left at the hub when the launch does not go through: the user's leftover servers are removed
+    first (:func:`reconcile_hub_servers`), and the named server of a refused or failed start is removed."""
+    requested_interface = interface
     try:
         bundle, size = catalogue.authorise_launch(user.role_ids, bundle_id, size_id)
         interface = bundle.choose_interface(interface).value
@@ -67,18 +206,26 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
     member = choose_membership(user, organisation=organisation)
     environment = environment_for(session, organisation=member.organisation)
+    # an interface the hub says it cannot serve is refused here, before the hub (unknown: the hub decides)
+    interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment))
     server_name = new_server_name(bundle.id)
     hub = hubs.for_environment(environment)
     failure: str | None = None
+    started = False
     try:
         hub.ensure_user(username=user.username, groups=hub_groups(user))
+        reconcile_hub_servers(session, hub=hub, user=user, environment_id=environment.id)
+        started = True
         info = hub.start(username=user.username, server_name=server_name,
                          options={"bundle": bundle.id, "size": size.id, "interface": interface})
-    except HubUnavailable as exc:
-        hubs.report_down(environment.name, exc.message, exc.reason)
-        raise
     except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
         failure, info = exc.message, None
+    except PortalError as exc:
+        if started:    # a refused start leaves its (stopped) named server at the hub: remove it
+            _remove_quietly(hub, username=user.username, server_name=server_name)
+        if isinstance(exc, HubUnavailable):
+            hubs.report_down(environment.name, exc.message, exc.reason)
+        raise
     workspace = Workspace(user=user, organisation=member.organisation, environment=environment,
                           server_name=server_name, bundle_id=bundle.id, bundle_version=bundle.version,
                           size_id=size.id, interface=interface, status=WorkspaceStatus.STARTING)
@@ -169,6 +316,13 @@ def remove_failed_server(hubs: Hubs, *, workspace: Workspace) -> None:
                                                          server_name=workspace.server_name)
     except PortalError:
         pass
+
+
+def _remove_quietly(hub: WorkspaceHub, *, username: str, server_name: str) -> None:
+    try:
+        hub.stop(username=username, server_name=server_name)
+    except PortalError as exc:     # best effort: the next launch's reconciliation removes it
+        log.warning("could not remove the refused server %s of %s: %s", server_name, username, exc.message)
 
 
 def refresh(session: Session, *, hubs: Hubs, workspaces: list[Workspace]) -> set[str]:

@@ -12,8 +12,10 @@ from pydantic import SecretStr
 from tornado import web
 from traitlets.config import Config
 
-from gereedschapskist.catalogue import load
+from gereedschapskist.catalogue import Interface, load
+from gereedschapskist.hub.api import INTERFACES_PATH, InterfacesHandler, availability_document
 from gereedschapskist.hub.config import configure
+from gereedschapskist.hub.interfaces import LocalInterfaces
 from tests.devclient import follow_progress
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.core.environment import load_environment
@@ -126,6 +128,10 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     assert roles["idle-culler"]["scopes"] == list(CULLER_SCOPES)
     assert set(roles) == {PORTAL_ROLE, "idle-culler", "user", "gereedschapskist-platform-admin"}
     assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 2.0}
+    # the portal learns which interfaces this hub can serve from the hub's API (hub/api.py)
+    [(path, handler, kwargs)] = c.JupyterHub.extra_handlers
+    assert path == INTERFACES_PATH and handler is InterfacesHandler
+    assert isinstance(kwargs["interfaces"], LocalInterfaces)
 
 
 def test_local_configure_refuses_settings_that_cannot_work(tmp_path):
@@ -195,3 +201,7 @@ def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provi
     with pytest.raises(web.HTTPError) as refused:
         c.Spawner.apply_user_options(_Spawner(["role:bi"]), {"bundle": "ml-pytorch-gpu"})
     assert refused.value.status_code == 403
+    # on Kubernetes the bundle images bring every interface: the hub says so to the portal
+    [(path, handler, kwargs)] = c.JupyterHub.extra_handlers
+    assert availability_document(kwargs["interfaces"]) == {
+        "interfaces": {i.value: {"available": True} for i in Interface}}

@@ -54,3 +54,13 @@ def test_environment_gets_jupyter_server_proxy_only_when_it_serves_a_proxied_int
     assert SERVER_PROXY_REQUIREMENT in with_code._env_spec(request).requirements
     assert SERVER_PROXY_REQUIREMENT not in without._env_spec(request).requirements
     assert isinstance(with_code._env_spec(request), EnvSpec)
+
+
+def test_the_hub_tells_the_portal_what_it_can_serve_and_what_it_lacks(tmp_path):
+    """``/hub/api/gereedschapskist/interfaces`` (hub/api.py): machine-readable, no bilingual notes."""
+    from gereedschapskist.hub.api import availability_document
+
+    assert availability_document(fake_binaries(tmp_path, "code-server")) == {"interfaces": {
+        "jupyterlab": {"available": True},
+        "rstudio": {"available": False, "reason": "interface-unavailable", "missing": "rserver"},
+        "vscode": {"available": True}}}

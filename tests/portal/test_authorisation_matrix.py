@@ -47,6 +47,7 @@ from tests.portal.conftest import closed_port
 from tests.portal.fakehub import FakeHubs
 
 CATALOGUE = load()
+DEFAULT_ENVIRONMENT = "shared"      # the name of the shared default environment of the world below
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,9 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (303, 303, 403, 303, 403, 403),
         "cbs": (403, 403, 403, 303, 303, 403),
         "missing": FORM_MISSING},
+    # remove one of one's own hub servers the portal does not know: only ever the caller's own (the form names no
+    # user); none here, so 404 for everyone logged in
+    ("POST", "/workspaces/hub-servers/remove"): {"missing": FORM_MISSING},
     # --- an organisation: its admins and platform admins
     ("GET", "/organisations/{slug}"): {
         "minfin": (403, 200, 403, 200, 403, 303),
@@ -298,6 +302,8 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
     form = {"csrf_token": csrf} if csrf else {}
     if path == "/workspaces":
         form |= {"bundle": first_bundle(persona.role), "organisation": "minfin"}
+    if path == "/workspaces/hub-servers/remove":
+        form |= {"environment": DEFAULT_ENVIRONMENT, "server": "tiny-cowsay-abcdef"}
     return client.post(url, data=form)
 
 

@@ -4,7 +4,9 @@ the real JupyterHub (local backend, the hub's tiny test bundles), the hub going 
 from __future__ import annotations
 
 import json
+import shutil
 import time
+from pathlib import Path
 from typing import Callable, Iterator
 
 import httpx
@@ -249,3 +251,105 @@ def test_hub_down_then_back_launching_works_without_restart(database, tmp_path, 
                 relay.down()
         finally:
             client.close()
+
+
+# --- nothing a user does leaves hub state behind (issue 12, defect 3); what the hub can run (defect 4) ---------
+
+#: The hub_stack fixture's named-server limit (tests/conftest.py: GEREEDSCHAPSKIST_HUB_NAMED_SERVER_LIMIT).
+HUB_NAMED_SERVER_LIMIT = 20
+
+
+def skewed_catalogue(hub_stack, tmp_path) -> Path:
+    """The hub's test catalogue as a portal a release ahead of its hub sees it: ``tiny-ml`` also for ``bi`` (the hub
+    refuses anna with ``role``) and ``tiny-cowsay`` with RStudio and VS Code too."""
+    folder = tmp_path / "portal-catalogue"
+    shutil.copytree(hub_stack.catalogue_dir, folder)
+    ml = folder / "bundles" / "ml" / "tiny-ml.yaml"
+    ml.write_text(ml.read_text().replace("roles: [ml]", "roles: [ml, bi]"))
+    cowsay = folder / "bundles" / "bi" / "tiny-cowsay.yaml"
+    cowsay.write_text(cowsay.read_text().replace("interfaces: [jupyterlab]", "interfaces: [jupyterlab, rstudio, vscode]"))
+    return folder
+
+
+@pytest.fixture
+def skewed_portal(database, tmp_path, hub_stack) -> Iterator[PortalServer]:
+    settings = stack_settings(database, tmp_path, hub_stack).model_copy(
+        update={"catalogue_dir": skewed_catalogue(hub_stack, tmp_path)})
+    with PortalServer(create_app(settings), hub_stack.ports.portal) as server:
+        yield server
+
+
+def _hub_servers(hub, username: str) -> dict:
+    return hub.get(f"/users/{username}", params={"include_stopped_servers": 1}).json()["servers"]
+
+
+def test_refused_launches_leave_no_hub_servers_and_a_valid_launch_still_starts(skewed_portal, portal_user, hub):
+    """More refusals at the hub than its named-server limit, then a launch that is allowed: it starts."""
+    anna = portal_user("anna", skewed_portal)
+    for _ in range(HUB_NAMED_SERVER_LIMIT + 2):
+        refused = anna.post("/api/v1/workspaces", {"bundle": "tiny-ml"})    # the portal allows it, the hub not
+        assert refused.status_code == 403 and refused.json()["reason"] == "role", refused.text
+    assert not [name for name in _hub_servers(hub, "anna") if name.startswith("tiny-ml-")]
+    launched = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"})
+    assert launched.status_code == 202, launched.text
+    workspace = launched.json()
+    assert anna.progress(workspace["id"])[-1][0] == "ready"
+    assert anna.post(f"/api/v1/workspaces/{workspace['id']}/stop").status_code == 200
+
+
+def test_a_launch_reconciles_and_my_workspaces_shows_what_the_portal_does_not_know(portal, portal_user, hub):
+    """Servers left at the hub (here: refused starts made straight at the hub): a launch removes those of the
+    portal's naming scheme; any other is shown on "my workspaces", and the user can remove it there."""
+    anna = portal_user("anna")
+    for name in ("tiny-ml-0a0b0c", "handmade"):
+        left = hub.post(f"/users/anna/servers/{name}", json={"user_options": {"bundle": "tiny-ml"}})
+        assert left.status_code == 403, left.text          # refused (role), but the stopped server stays
+    assert {"tiny-ml-0a0b0c", "handmade"} <= set(_hub_servers(hub, "anna"))
+    page = anna.get("/workspaces", headers={"Accept-Language": "en"})
+    assert "Servers at the hub the portal does not know" in page.text
+    assert "tiny-ml-0a0b0c" in page.text and "handmade" in page.text
+
+    launched = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"})
+    assert launched.status_code == 202, launched.text
+    servers = _hub_servers(hub, "anna")
+    assert "tiny-ml-0a0b0c" not in servers and "handmade" in servers     # only the portal's own names are tidied
+    assert launched.json()["server_name"] in servers
+
+    page = anna.get("/workspaces", headers={"Accept-Language": "en"})
+    assert "handmade" in page.text and launched.json()["server_name"] not in page.text   # known: not listed
+    removed = anna.http.post(f"{anna.base}/workspaces/hub-servers/remove", follow_redirects=False,
+                             data={"csrf_token": anna.me["csrf_token"], "environment": "local", "server": "handmade"})
+    assert removed.status_code == 303, removed.text
+    assert "handmade" not in _hub_servers(hub, "anna")
+    assert "Servers at the hub the portal does not know" not in anna.get(
+        "/workspaces", headers={"Accept-Language": "en"}).text
+    assert anna.progress(launched.json()["id"])[-1][0] == "ready"
+    assert anna.post(f"/api/v1/workspaces/{launched.json()['id']}/stop").status_code == 200
+
+
+def test_the_hub_says_which_interfaces_it_can_serve_and_the_portal_shows_it(skewed_portal, portal_user, hub):
+    """The hub answers from its own rule (binaries on this machine); the bundle page disables what cannot start,
+    with the reason, and a launch asking for it is refused before the hub."""
+    interfaces = hub.get("/gereedschapskist/interfaces")
+    assert interfaces.status_code == 200, interfaces.text
+    states = interfaces.json()["interfaces"]
+    assert states["jupyterlab"] == {"available": True}
+    for interface, binary in (("rstudio", "rserver"), ("vscode", "code-server")):
+        if shutil.which(binary):
+            assert states[interface] == {"available": True}
+        else:
+            assert states[interface] == {"available": False, "reason": "interface-unavailable", "missing": binary}
+
+    anna = portal_user("anna", skewed_portal)
+    # not for a browser session at the hub: the portal's token (unfiltered read:servers) reads it
+    assert anna.http.get(f"{hub.base_url}gereedschapskist/interfaces").status_code == 403
+    page = anna.get("/catalogue/tiny-cowsay", headers={"Accept-Language": "en"}).text
+    dutch = anna.get("/catalogue/tiny-cowsay", headers={"Accept-Language": "nl"}).text
+    assert 'data-interface="jupyterlab" data-available="true"' in page
+    if not shutil.which("rserver"):
+        assert '<option value="rstudio" disabled>RStudio — cannot start here: rserver is not installed' in page
+        assert "rserver is niet geïnstalleerd op de machine van de hub" in dutch
+        before = set(_hub_servers(hub, "anna"))
+        refused = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay", "interface": "rstudio"})
+        assert refused.status_code == 409 and refused.json()["reason"] == "interface-unavailable", refused.text
+        assert set(_hub_servers(hub, "anna")) == before                   # the hub was not asked
