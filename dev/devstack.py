@@ -20,6 +20,7 @@ import os
 import secrets as random
 import selectors
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -259,6 +260,29 @@ def _drain_to_log(process: ManagedProcess) -> threading.Thread:
 # --------------------------------------------------------------------------- the hub
 
 
+def stop_leftover_proxy(pid_file: Path, *, timeout: float = 10.0) -> None:
+    """Stop the configurable-http-proxy named in the hub's proxy pid file, if it still runs."""
+    try:
+        pid = int(pid_file.read_text(encoding="utf-8").strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return
+    if b"configurable-http-proxy" not in command:  # the pid is someone else's now
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if Path(f"/proc/{pid}").exists():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 @dataclass
 class HubProcess:
     """The running JupyterHub (which runs configurable-http-proxy and the idle culler itself)."""
@@ -330,8 +354,11 @@ class HubProcess:
         return hub
 
     def stop(self) -> None:
-        """Stop the hub: on SIGTERM it stops its servers, services and proxy itself (``cleanup_servers``)."""
+        """Stop the hub: on SIGTERM it stops its servers, services and proxy itself (``cleanup_servers``). A hub
+        that was killed leaves its proxy (a session of its own) holding the public port: stop that one too, so
+        that a new hub can start on the same port at once."""
         self.process.stop()
+        stop_leftover_proxy(self.state_dir / "hub" / "proxy.pid")
 
     def __enter__(self) -> "HubProcess":
         return self

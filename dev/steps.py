@@ -16,11 +16,13 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from .demo import load_accounts
 from .devstack import HubProcess, OidcProvider, hub_client, portal_client
-from .processes import ManagedProcess, ProcessFailed
+from .processes import ManagedProcess, ProcessFailed, port_is_free
 from .up import Running, UpContext, UpStep
 
 #: The portal's configuration contract: its documented ``GEREEDSCHAPSKIST_PORTAL_*`` variables (see the README).
@@ -30,21 +32,38 @@ PORTAL_ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 # --------------------------------------------------------------------------- the OIDC provider and the hub
 
 
+def wait_for_free_port(name: str, port: int, *, timeout: float = 15.0) -> None:
+    """Before a (re)start on a fixed port: wait until what a dead predecessor left there is gone."""
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port):
+        if time.monotonic() > deadline:
+            raise ProcessFailed(f"{name}: port {port} on 127.0.0.1 is still in use after {timeout:.0f} s; "
+                                "stop what uses it")
+        time.sleep(0.1)
+
+
 def start_provider(ctx: UpContext) -> Running:
     clients = [hub_client(ctx.ports["hub"], ctx.secrets), portal_client(ctx.ports["portal"], ctx.secrets)]
+    if ctx.ports.get("provider"):
+        wait_for_free_port("oidc-provider", ctx.ports["provider"])
     ctx.provider = OidcProvider.start(ctx.state_dir, clients, port=ctx.ports["provider"])
     provider = ctx.provider
+    # a restart must come back on the same address: the hub and the portal know the issuer by its URL
+    ctx.ports["provider"] = urlsplit(provider.issuer).port or ctx.ports["provider"]
     return Running("oidc-provider", provider.stop, lambda: provider.process.running, provider.issuer,
-                   [f"OpenID Connect provider (development): {provider.issuer}"])
+                   [f"OpenID Connect provider (development): {provider.issuer}"],
+                   log_path=provider.process.log_path)
 
 
 def start_hub(ctx: UpContext) -> Running:
     assert ctx.provider is not None, "the hub needs the provider step first"
+    wait_for_free_port("jupyterhub", ctx.ports["hub"])  # after a crash its proxy may just be going
     ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
                                catalogue_dir=ctx.catalogue_dir, portal_url=portal_url(ctx))
     hub = ctx.hub
     return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
-                   [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True)
+                   [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True,
+                   log_path=hub.process.log_path)
 
 
 # --------------------------------------------------------------------------- the portal
@@ -117,6 +136,7 @@ def start_portal(ctx: UpContext) -> Running:
     env = {k: v for k, v in os.environ.items() if not k.startswith(PORTAL_ENV_PREFIX)}
     env.update(portal_environment(ctx))
     log_path = ctx.state_dir / "logs" / "portal.log"
+    wait_for_free_port("portal", ctx.ports["portal"])
     migrate_portal_database(env, log_path, cwd=ctx.state_dir)
     url = env[f"{PORTAL_ENV_PREFIX}PUBLIC_URL"]
     process = ManagedProcess(
@@ -131,7 +151,8 @@ def start_portal(ctx: UpContext) -> Running:
         raise
     return Running("portal", process.stop, lambda: process.running, f"{url}/",
                    [f"Portal (start here / begin hier): {url}/  — catalogue, workspaces, your organisation",
-                    f"Portal API: {url}/api/docs  (OpenAPI: {url}/api/openapi.json)"], primary=True)
+                    f"Portal API: {url}/api/docs  (OpenAPI: {url}/api/openapi.json)"], primary=True,
+                   log_path=log_path)
 
 
 provider = UpStep("oidc-provider", 10, start_provider)

@@ -1,8 +1,10 @@
 """``gereedschapskist up``: the whole workbench on this machine, stopped cleanly by Ctrl-C.
 
 ``up`` runs a list of *steps*, each starting one managed service, in order; it prints the URLs and
-the demo accounts, waits, and on Ctrl-C (or SIGTERM, or one service dying) stops the services in
-reverse order. Every step, this package's own included, is found through the entry-point group
+the demo accounts, and supervises: a service that dies is started again by its step (same context, so
+the same ports and state), after a backoff of 1 s, 2 s, 4 s … at most 30 s, while the others keep
+running. After 5 deaths of one service within 2 minutes ``up`` gives up and stops everything, naming the
+service's log. Ctrl-C (or SIGTERM) stops the services in reverse order, also during a backoff. Every step, this package's own included, is found through the entry-point group
 ``gereedschapskist.up``, so ``up`` itself names no service::
 
     [project.entry-points."gereedschapskist.up"]
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -42,6 +45,7 @@ class Running:
     url: str | None = None
     lines: list[str] = field(default_factory=list)
     primary: bool = False  # the URL to begin with (the portal once it exists, else the hub)
+    log_path: Path | None = None  # where its output goes, named when it dies
 
 
 @dataclass
@@ -84,9 +88,25 @@ class _Phase:
         self.value = "starting"
 
 
+@dataclass(frozen=True)
+class Restarts:
+    """How ``up`` restarts a dead service: after ``first_delay`` s, doubling up to ``max_delay`` s; it gives up
+    when one service dies ``give_up_after`` times within ``window`` seconds."""
+
+    first_delay: float = 1.0
+    max_delay: float = 30.0
+    give_up_after: int = 5
+    window: float = 120.0
+
+    def delay(self, failures: int) -> float:
+        """The wait before the restart after the ``failures``-th recent death (1, 2, …)."""
+        return min(self.first_delay * 2 ** (failures - 1), self.max_delay)
+
+
 def run(ctx: UpContext, steps: list[UpStep], *, echo: Callable[[str], None], stop_event: threading.Event,
-        phase: _Phase | None = None) -> int:
-    """Start the steps in order, report, wait for ``stop_event`` or a dead service, stop in reverse order."""
+        phase: _Phase | None = None, restarts: Restarts = Restarts(), poll: float = 1.0) -> int:
+    """Start the steps in order, report, then supervise: restart a dead service with backoff (giving up after
+    too many quick deaths) until ``stop_event``; finally stop every service in reverse order."""
     phase = phase or _Phase()
     started: list[Running] = []
     code = 0
@@ -98,17 +118,13 @@ def run(ctx: UpContext, steps: list[UpStep], *, echo: Callable[[str], None], sto
             ctx.running[step.name] = service
         _report(ctx, started, echo)
         phase.value = "running"
-        while not stop_event.wait(1.0):  # the supervisor's idle loop: wake up to notice a dead service
-            dead = [s.name for s in started if not s.alive()]
-            if dead:
-                echo(f"✗ {', '.join(dead)} stopped unexpectedly; see the logs in {ctx.state_dir / 'logs'}")
-                code = 1
-                break
+        code = _supervise(ctx, steps, started, echo=echo, stop_event=stop_event, phase=phase, restarts=restarts,
+                          poll=poll)
     except ProcessFailed as failed:
         echo(f"✗ {failed}")
         code = 1
     except _Stop:
-        echo("… interrupted while starting")
+        echo("… interrupted while starting" if phase.value == "starting" else "… interrupted while restarting")
     finally:
         phase.value = "stopping"
         if started:
@@ -120,6 +136,51 @@ def run(ctx: UpContext, steps: list[UpStep], *, echo: Callable[[str], None], sto
                 echo(f"✗ stopping {service.name}: {exc}")
         echo("stopped")
     return code
+
+
+def _supervise(ctx: UpContext, steps: list[UpStep], started: list[Running], *, echo: Callable[[str], None],
+               stop_event: threading.Event, phase: _Phase, restarts: Restarts, poll: float) -> int:
+    """The idle loop: wake up to notice a dead service, restart it, keep the others. Returns the exit code."""
+    deaths: dict[str, list[float]] = {}
+    while not stop_event.wait(poll):
+        for index, service in enumerate(started):
+            if stop_event.is_set():
+                return 0
+            if service.alive():
+                continue
+            log = service.log_path or ctx.state_dir / "logs"
+            now = time.monotonic()
+            recent = [t for t in deaths.get(service.name, []) if now - t < restarts.window] + [now]
+            deaths[service.name] = recent
+            others = [s.name for s in started if s is not service]
+            if len(recent) >= restarts.give_up_after:
+                echo(f"✗ {service.name} stopped unexpectedly {len(recent)} times within "
+                     f"{restarts.window:.0f} s; giving up and stopping everything. See its log: {log}")
+                return 1
+            delay = restarts.delay(len(recent))
+            echo(f"✗ {service.name} stopped unexpectedly; restarting it in {delay:g} s "
+                 f"(attempt {len(recent)} of {restarts.give_up_after - 1}; log: {log})"
+                 + (f"; {', '.join(others)} keep running" if others else ""))
+            try:
+                service.stop()  # what it left behind (children in its process group) goes too, freeing its ports
+            except Exception as exc:  # noqa: BLE001 - a restart is still worth trying
+                echo(f"✗ cleaning up after {service.name}: {exc}")
+            if stop_event.wait(delay):
+                return 0
+            step = next(s for s in steps if s.name == service.name)
+            phase.value = "starting"  # Ctrl-C now interrupts the restart, as it does a first start
+            try:
+                replacement = step.start(ctx)
+            except ProcessFailed as failed:
+                echo(f"✗ restarting {service.name} failed: {failed}")
+                continue  # still dead: the next round counts another death and waits longer
+            finally:
+                if phase.value == "starting":
+                    phase.value = "running"
+            started[index] = replacement
+            ctx.running[step.name] = replacement
+            echo(f"✓ {service.name} restarted" + (f": {replacement.url}" if replacement.url else ""))
+    return 0
 
 
 def _report(ctx: UpContext, started: list[Running], echo: Callable[[str], None]) -> None:
