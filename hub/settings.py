@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gereedschapskist.core.groups import PLATFORM_ADMINS, mapping_problems
+from gereedschapskist.core.groups import PLATFORM_ADMINS, GroupMapping
 from gereedschapskist.core.refusal import Refusal
+from gereedschapskist.core.settings import unknown_variables
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
@@ -85,7 +86,7 @@ class HubSettings(BaseSettings):
     oidc_token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
         default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
                                                    "at the issuer")
-    oidc_group_mapping: dict[str, str] = Field(
+    oidc_group_mapping: GroupMapping = Field(
         default_factory=dict,
         description="the issuer's groups/entitlements → our group names (JSON object), as the portal's setting of "
                     "the same name; a key ending in * maps a prefix (its value ends in * too). Empty: our own names "
@@ -133,24 +134,13 @@ class HubSettings(BaseSettings):
     def _split_words(cls, value: Any) -> Any:
         return _words(value)
 
-    @field_validator("oidc_group_mapping")
-    @classmethod
-    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = mapping_problems(value)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
-
     @model_validator(mode="before")
     @classmethod
     def _no_unknown_variables(cls, data: Any) -> Any:
         """A misspelt ``GEREEDSCHAPSKIST_HUB_*`` variable is an error, not silently ignored."""
-        known = {f"{ENV_PREFIX}{name}".upper() for name in cls.model_fields}
-        unknown = sorted(name for name in os.environ
-                         if name.upper().startswith(ENV_PREFIX) and name.upper() not in known)
+        unknown = unknown_variables(os.environ, prefix=ENV_PREFIX, fields=cls.model_fields, what="hub")
         if unknown:
-            raise ValueError(f"unknown hub setting(s) {', '.join(unknown)}; the hub reads: "
-                             f"{', '.join(sorted(known))}")
+            raise ValueError("; ".join(unknown))
         return data
 
     @model_validator(mode="after")

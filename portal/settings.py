@@ -7,7 +7,6 @@ Nothing else in the portal reads ``os.environ``. :func:`load_settings` is called
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 from pathlib import Path
@@ -17,8 +16,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from gereedschapskist.core.groups import PLATFORM_ADMINS, mapping_problems
+from gereedschapskist.core.groups import PLATFORM_ADMINS, GroupMapping
 from gereedschapskist.core.refusal import Refusal, format_validation_errors
+from gereedschapskist.core.settings import unknown_variables as core_unknown_variables
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 PLACEHOLDER_SECRET = "development-only-change-me"
@@ -76,7 +76,7 @@ class PortalSettings(BaseSettings):
                                                                  "entitlements")
     oidc_token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
         default="client_secret_basic", description="how the client secret is sent to the token endpoint")
-    oidc_group_mapping: dict[str, str] = Field(
+    oidc_group_mapping: GroupMapping = Field(
         default_factory=dict,
         description="the issuer's groups/entitlements → our group names (JSON object); a key ending in * maps a "
                     "prefix (its value ends in * too). Empty: our own names (org:, role:, …) are taken as they "
@@ -129,14 +129,6 @@ class PortalSettings(BaseSettings):
         if "openid" not in scopes:
             raise ValueError(f"{value!r}: the scopes must include openid")
         return " ".join(scopes)
-
-    @field_validator("oidc_group_mapping")
-    @classmethod
-    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = mapping_problems(value)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
 
     @model_validator(mode="after")
     def _fail_closed(self) -> "PortalSettings":
@@ -214,19 +206,8 @@ def unknown_variables(environ: dict[str, str] | None = None) -> list[str]:
 
     pydantic-settings ignores unknown variables (``extra="forbid"`` only covers keyword arguments), so a
     misspelt or renamed variable would silently leave its default in place."""
-    environ = os.environ if environ is None else environ
-    known = {name.upper() for name in PortalSettings.model_fields}
-    problems = []
-    for variable in sorted(environ):
-        if not variable.upper().startswith(ENV_PREFIX):
-            continue
-        name = variable[len(ENV_PREFIX):].upper()
-        if name in known:
-            continue
-        guess = RENAMED.get(name) or next(iter(difflib.get_close_matches(name, sorted(known), n=1)), None)
-        hint = f"; did you mean {ENV_PREFIX}{guess}?" if guess else ""
-        problems.append(f"{variable} is not a portal setting{hint}")
-    return problems
+    return core_unknown_variables(os.environ if environ is None else environ, prefix=ENV_PREFIX,
+                                  fields=PortalSettings.model_fields, what="portal", renamed=RENAMED)
 
 
 def load_settings(**overrides: object) -> PortalSettings:

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from gereedschapskist.catalogue import Bundle, Catalogue
 
-from .groups import PLATFORM_ADMINS, mapping_problems
+from .groups import PLATFORM_ADMINS, GroupMapping
 from .refusal import Refusal, format_validation_errors
 
 ENVIRONMENT_KEY = "gereedschapskist:environment"
@@ -56,19 +56,11 @@ class OidcSpec(BaseModel):
     token_endpoint_auth_method: Literal["client_secret_basic", "client_secret_post"] = Field(
         default="client_secret_basic", description="how the hub authenticates at the token endpoint, as registered "
                                                    "at the issuer")
-    group_mapping: dict[str, str] = Field(
+    group_mapping: GroupMapping = Field(
         default_factory=dict,
         description="the issuer's groups/entitlements → our group names, as the portal's OIDC_GROUP_MAPPING (a key "
                     "ending in * maps a prefix to a prefix, e.g. urn:mace:example.nl:org:* → org:*); empty: the "
                     "issuer sends our names (org:<id>, role:<id>, …). Unmapped groups are dropped at the hub")
-
-    @field_validator("group_mapping")
-    @classmethod
-    def _mapping(cls, value: dict[str, str]) -> dict[str, str]:
-        problems = mapping_problems(value)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return value
 
 
 class EnvironmentSpec(BaseModel):

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping
+from typing import Annotated, Iterable, Mapping
+
+from pydantic import AfterValidator
 
 ORG_PREFIX = "org:"
 ROLE_PREFIX = "role:"
@@ -81,6 +83,17 @@ def mapping_problems(mapping: Mapping[str, str]) -> list[str]:
     A key ending in ``*`` maps a prefix to a prefix (its value ends in ``*`` too), any other key one exact name."""
     return [f"{key!r} → {target!r}: a prefix (ending in *) maps to a prefix, an exact name to an exact name"
             for key, target in mapping.items() if key.endswith("*") != target.endswith("*")]
+
+
+def _checked(mapping: dict[str, str]) -> dict[str, str]:
+    problems = mapping_problems(mapping)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return mapping
+
+
+#: A settings field holding an issuer group mapping, checked by :func:`mapping_problems` (hub, portal, stack file).
+GroupMapping = Annotated[dict[str, str], AfterValidator(_checked)]
 
 
 @dataclass(frozen=True)
