@@ -23,7 +23,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gereedschapskist.core.groups import (
-    DATA_OWNER_PREFIX, MEMBER_PREFIXES, ORG_ADMIN_PREFIX, ORG_PREFIX, GroupPolicy, accept_groups, role_group,
+    DATA_OWNER_PREFIX, MEMBER_PREFIXES, ORG_ADMIN_PREFIX, ORG_PREFIX, Accepted, GroupPolicy, accept_groups,
+    role_group,
 )
 from gereedschapskist.core.identity import hub_username
 
@@ -55,28 +56,19 @@ class Identity:
 
 
 @dataclass
-class Recognised:
-    """The issuer's groups as the portal uses them: :class:`~gereedschapskist.core.groups.Accepted`, with each
-    organisation's membership kinds as the portal's member roles."""
+class Recognised(Accepted):
+    """The issuer's groups as the portal uses them: :class:`~gereedschapskist.core.groups.Accepted` (the rule hub
+    and portal share, with its ``admitted``), each organisation's membership kinds as the portal's member roles."""
 
-    roles: set[str] = field(default_factory=set)
     organisations: dict[str, set[MemberRoleName]] = field(default_factory=dict)
-    platform_admin: bool = False
-    ignored: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def admitted(self) -> bool:
-        """May this user use the portal: a member of an accepted organisation, or a platform admin."""
-        return self.platform_admin or bool(self.organisations)
 
 
 def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognised:
     """Sort the issuer's groups into workbench roles, member roles per organisation and platform admin, by the
     rule hub and portal share (:func:`gereedschapskist.core.groups.accept_groups`)."""
     found = accept_groups(groups, policy=policy)
-    return Recognised(roles=set(found.roles), platform_admin=found.platform_admin, ignored=list(found.ignored),
-                      refused=dict(found.refused),
+    return Recognised(groups=found.groups, roles=found.roles, platform_admin=found.platform_admin,
+                      ignored=found.ignored, refused=found.refused,
                       organisations={org: {_MEMBER_ROLES[kind] for kind in kinds}
                                      for org, kinds in found.organisations.items()})
 
