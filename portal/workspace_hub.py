@@ -15,7 +15,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import AsyncIterator, Callable, Iterable, Protocol
+from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
 from .errors import HubUnavailable, PortalError
 
@@ -152,32 +152,36 @@ class Hubs:
                 self._adapters[key] = adapter
             return adapter
 
-    def status(self, environment: EnvironmentLike) -> HubStatus:
+    def _remembered(self, store: dict[str, tuple[float, Any]], name: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, or what it gave for this environment less than ``status_ttl`` seconds ago."""
         now = time.monotonic()
-        cached = self._status.get(environment.name)
+        cached = store.get(name)
         if cached and now - cached[0] < self._status_ttl:
             return cached[1]
-        try:
-            version = self.for_environment(environment).check()
-            status = HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version)
-        except HubUnavailable as exc:
-            status = HubStatus(False, exc.message, reason=exc.reason)
-        self._status[environment.name] = (now, status)
-        return status
+        value = compute()
+        store[name] = (now, value)
+        return value
+
+    def status(self, environment: EnvironmentLike) -> HubStatus:
+        def check() -> HubStatus:
+            try:
+                version = self.for_environment(environment).check()
+                return HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version)
+            except HubUnavailable as exc:
+                return HubStatus(False, exc.message, reason=exc.reason)
+
+        return self._remembered(self._status, environment.name, check)
 
     def interfaces(self, environment: EnvironmentLike) -> dict[str, InterfaceState] | None:
         """Which interfaces the environment's hub can serve (remembered for ``status_ttl`` seconds, like its
         health); None when unknown: the hub does not answer or does not say."""
-        now = time.monotonic()
-        cached = self._interfaces.get(environment.name)
-        if cached and now - cached[0] < self._status_ttl:
-            return cached[1]
-        try:
-            states = self.for_environment(environment).interfaces()
-        except PortalError:
-            states = None
-        self._interfaces[environment.name] = (now, states)
-        return states
+        def ask() -> dict[str, InterfaceState] | None:
+            try:
+                return self.for_environment(environment).interfaces()
+            except PortalError:
+                return None
+
+        return self._remembered(self._interfaces, environment.name, ask)
 
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""
