@@ -27,6 +27,9 @@ class RegisterAction(StrEnum):
     WORKSPACE_STARTED = "workspace-started"
     WORKSPACE_FAILED = "workspace-failed"
     WORKSPACE_STOPPED = "workspace-stopped"
+    #: an admin exported register entries (CSV/JSON; the filter and the number of entries in ``details``). Needs
+    #: the register_action CHECK constraint widened by the next migration that widens it (0005/0006).
+    REGISTER_EXPORTED = "register-exported"
 
 
 class RegisterEntry(Base):
