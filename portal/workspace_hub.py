@@ -61,6 +61,7 @@ class HubStatus:
     message: str
     version: str | None = None
     reason: str | None = None
+    latency_ms: float | None = None   # how long the check took (also when it failed); None: not measured
 
 
 class WorkspaceHub(ABC):
@@ -164,11 +165,14 @@ class Hubs:
 
     def status(self, environment: EnvironmentLike) -> HubStatus:
         def check() -> HubStatus:
+            began = time.perf_counter()
             try:
                 version = self.for_environment(environment).check()
-                return HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version)
+                return HubStatus(True, f"hub {environment.name} answers (JupyterHub {version})", version,
+                                 latency_ms=round((time.perf_counter() - began) * 1000, 1))
             except HubUnavailable as exc:
-                return HubStatus(False, exc.message, reason=exc.reason)
+                return HubStatus(False, exc.message, reason=exc.reason,
+                                 latency_ms=round((time.perf_counter() - began) * 1000, 1))
 
         return self._remembered(self._status, environment.name, check)
 
