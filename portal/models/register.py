@@ -27,9 +27,19 @@ class RegisterAction(StrEnum):
     WORKSPACE_STARTED = "workspace-started"
     WORKSPACE_FAILED = "workspace-failed"
     WORKSPACE_STOPPED = "workspace-stopped"
+    WORKSPACE_RESTARTED = "workspace-restarted"
+    WORKSPACE_RENAMED = "workspace-renamed"
+    WORKSPACE_DELETED = "workspace-deleted"
     #: an admin exported register entries (CSV/JSON; the filter and the number of entries in ``details``). Needs
     #: the register_action CHECK constraint widened by the next migration that widens it (0005/0006).
     REGISTER_EXPORTED = "register-exported"
+    #: an organisation admin granted or revoked a workbench role (``models/grant.py``; migration 0006)
+    ROLE_GRANTED = "role-granted"
+    ROLE_REVOKED = "role-revoked"
+    #: a handover: a leaving member's membership ended, their stopped workspaces and home folder went to a colleague
+    MEMBER_HANDED_OVER = "member-handed-over"
+    WORKSPACE_HANDED_OVER = "workspace-handed-over"
+    MEMBER_READMITTED = "member-readmitted"
 
 
 class RegisterEntry(Base):
