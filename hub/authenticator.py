@@ -12,6 +12,7 @@
   catalogue knows and the admin group; anything else is dropped with a log line and never becomes a hub group.
   A user with no accepted organisation who is not in the admin group is refused at login (and at a refresh).
 - ``/hub/spawn`` is not a way to start servers (users have no ``start:servers``): it sends people to the portal.
+- ``/hub/admin`` is not offered either: it sends people to the portal's admin screens.
 """
 
 from __future__ import annotations
@@ -46,6 +47,25 @@ class PortalOnlySpawnHandler(web.RequestHandler):
                     "Werkplekken start u vanuit de Gereedschapskist-portal, niet vanuit de hub.\n")
 
     post = get
+
+
+class PortalAdminPageHandler(web.RequestHandler):
+    """``/hub/admin[/…]``: the hub's own admin page is not offered (it showed users and servers without their
+    organisations, usage or register). Everyone is sent to the portal's admin screens, which decide who may see
+    what (platform admins everything, organisation admins their own organisation, anyone else 403); a hub with no
+    portal configured answers 404."""
+
+    def initialize(self, portal_url: str = "") -> None:
+        self.portal_url = portal_url
+
+    def get(self, *args) -> None:
+        if self.portal_url:
+            self.redirect(f"{self.portal_url}/admin")
+            return
+        self.set_status(404)
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish("The hub has no admin page: use the Gereedschapskist portal's admin screens.\n"
+                    "De hub heeft geen beheerpagina: gebruik de beheerschermen van de Gereedschapskist-portal.\n")
 
 
 def _is_start(handler) -> bool:
@@ -137,5 +157,6 @@ class GereedschapskistAuthenticator(GenericOAuthenticator):
 
     def get_handlers(self, app):
         return [(r"/spawn(?:/.*)?", PortalOnlySpawnHandler, {"portal_url": self.portal_url}),
+                (r"/admin(?:/.*)?", PortalAdminPageHandler, {"portal_url": self.portal_url}),
                 *super().get_handlers(app)]
 

@@ -125,6 +125,15 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "cbs": (403, 403, 403, 200, 403, 303),
         "missing": PAGE_MISSING},
 
+    # --- the admin screens: organisations and environments for platform admins; usage and the register also for
+    # organisation admins, scoped to their own organisation (tests/portal/test_admin_*.py check what each one shows)
+    ("GET", "/admin"): {"-": (403, 200, 403, 200, 403, 303)},
+    ("GET", "/admin/organisations"): {"-": (403, 403, 403, 200, 403, 303)},
+    ("GET", "/admin/environments"): {"-": (403, 403, 403, 200, 403, 303)},
+    ("GET", "/admin/usage"): {"-": (403, 200, 403, 200, 403, 303)},
+    ("GET", "/admin/register"): {"-": (403, 200, 403, 200, 403, 303)},
+    ("POST", "/admin/register/export"): {"-": (403, 200, 403, 200, 403, 403)},
+
     # --- the JSON API
     ("GET", "/api/v1/me"): {"-": API_LOGGED_IN},
     ("GET", "/api/v1/roles"): {"-": API_LOGGED_IN},
@@ -304,6 +313,8 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"bundle": first_bundle(persona.role), "organisation": "minfin"}
     if path == "/workspaces/hub-servers/remove":
         form |= {"environment": DEFAULT_ENVIRONMENT, "server": "tiny-cowsay-abcdef"}
+    if path == "/admin/register/export":
+        form |= {"format": "csv"}
     return client.post(url, data=form)
 
 

@@ -26,8 +26,9 @@ def test_every_template_key_exists():
         used |= set(re.findall(r"""\bt\(\s*["']([a-z_.-]+)["']""", template.read_text(encoding="utf-8")))
     fixed = {key for key in used if not key.endswith(".")}
     assert fixed and fixed <= set(TEXTS), sorted(fixed - set(TEXTS))
-    assert {key for key in used if key.endswith(".")} == {"bundle.status.", "environment.kind.", "environment.stage.",
-                                                          "error.", "role.", "status.", "supply.", "why."}
+    assert {key for key in used if key.endswith(".")} == {"action.", "bundle.status.", "environment.kind.",
+                                                          "environment.stage.", "error.", "role.", "status.", "supply.",
+                                                          "why."}
 
 
 def test_every_reason_whose_message_pages_hide_has_a_text_to_show_instead():
