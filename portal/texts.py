@@ -333,6 +333,7 @@ TEXTS: dict[str, tuple[str, str]] = {
                            "verschoven. Meld dit direct aan de beveiligingsverantwoordelijke.",
                            "The register's chain is broken: an entry was changed, removed or reordered. Report this "
                            "to the security officer at once."),
+    "admin.chain_checked": ("Gecontroleerd om {at} (UTC).", "Checked at {at} (UTC)."),
     "admin.actor": ("Wie", "Who"),
     "admin.action": ("Handeling", "Action"),
     "admin.all_actions": ("alle handelingen", "every action"),
@@ -424,6 +425,195 @@ TEXTS: dict[str, tuple[str, str]] = {
     "error.roles-refused": ("De databaserollen konden niet worden ingericht", "The database roles could not be set up"),
 }
 
+# --- who grants workbench roles, and workspace handover (portal/services/grants.py, handover.py; issue 12)
+TEXTS.update({
+    "home.advice.self_admin": ("U beheert {org}, maar uzelf geeft u geen rol. Vraag een andere beheerder van "
+                               "{org}{others} of de beheerders van de identiteitsprovider om een rol voor u.",
+                               "You administer {org}, but you do not grant yourself a role. Ask another admin of "
+                               "{org}{others}, or the identity provider's administrators, for a role for you."),
+    "home.advice.others": (" ({names})", " ({names})"),
+    "home.advice.grant_others": ("Rollen voor de andere leden van {org} kent u toe op de pagina",
+                                 "You grant roles to the other members of {org} on the page"),
+    "home.advice.ask": ("Vraag een beheerder van {org} om een rol: {names}.",
+                        "Ask an admin of {org} for a role: {names}."),
+    "home.advice.no_admin": ("{org} heeft in de portal nog geen beheerder. Vraag de beheerders van uw "
+                             "identiteitsprovider om een werkplekrol (een groep role:…) voor u.",
+                             "{org} has no admin in the portal yet. Ask your identity provider's administrators for "
+                             "a workbench role (a role:… group) for you."),
+    "home.advice.platform": ("Als platformbeheerder krijgt u werkplekrollen alleen van de identiteitsprovider "
+                             "(groepen role:…).",
+                             "As a platform admin you get workbench roles from the identity provider only (role:… "
+                             "groups)."),
+    "home.granted_until": ("toegekend tot en met {until}", "granted through {until}"),
+    "roles.title": ("Rollen en overdracht — {org}", "Roles and handover — {org}"),
+    "roles.link": ("Rollen toekennen en werkplekken overdragen", "Grant roles and hand over workspaces"),
+    "roles.intro": ("Werkplekrollen komen van de identiteitsprovider (groepen role:…). Daarbovenop kan een beheerder "
+                    "van {org} een lid van {org} tijdelijk een werkplekrol geven: met een reden, hoogstens {days} "
+                    "dagen vooruit, vastgelegd in het register en altijd in te trekken. Een beheerder geeft zichzelf "
+                    "geen rol.",
+                    "Workbench roles come from the identity provider (role:… groups). On top of that an admin of {org} "
+                    "may give a member of {org} a workbench role for a while: with a reason, at most {days} days "
+                    "ahead, recorded in the register and revocable at any time. An admin never grants themselves a "
+                    "role."),
+    "roles.members": ("Leden en hun werkplekrollen", "Members and their workbench roles"),
+    "roles.member": ("Lid", "Member"),
+    "roles.from_issuer": ("Van de identiteitsprovider", "From the identity provider"),
+    "roles.granted": ("Toegekend in de portal", "Granted in the portal"),
+    "roles.grant_line": ("{role} tot en met {until}, door {by}: {reason}", "{role} through {until}, by {by}: {reason}"),
+    "roles.revoke": ("Intrekken", "Revoke"),
+    "roles.none": ("geen", "none"),
+    "roles.you": ("(u)", "(you)"),
+    "roles.grant_heading": ("Een werkplekrol toekennen", "Grant a workbench role"),
+    "roles.grant_role": ("Rol", "Role"),
+    "roles.grant_until": ("Tot en met", "Through"),
+    "roles.grant_reason": ("Reden", "Reason"),
+    "roles.grant_submit": ("Rol toekennen", "Grant role"),
+    "roles.grant_hint": ("Hoogstens {days} dagen vooruit, tot en met {max}. De reden komt in het register.",
+                         "At most {days} days ahead, through {max}. The reason goes into the register."),
+    "roles.platform_admin_no_grant": ("Platformbeheerders kennen geen werkplekrollen toe: dat doen de beheerders "
+                                      "van {org}.",
+                                      "Platform admins do not grant workbench roles: the admins of {org} do."),
+    "roles.handover_heading": ("Werkplekken overdragen als iemand vertrekt",
+                               "Hand over workspaces when someone leaves"),
+    "roles.handover_intro": ("De gestopte werkplekken en de thuismap van het vertrekkende lid gaan naar een collega "
+                             "in {org}. Het lidmaatschap eindigt: de sessies in de portal stoppen en inloggen voor "
+                             "{org} lukt niet meer, ook als de identiteitsprovider de groep nog stuurt, tot een "
+                             "beheerder het lid weer toelaat. Alles komt in het register. Draaiende werkplekken "
+                             "stopt u eerst.",
+                             "The leaving member's stopped workspaces and home folder go to a colleague in {org}. "
+                             "The membership ends: their portal sessions end and logging in for {org} no longer "
+                             "works, even while the identity provider still sends the group, until an admin "
+                             "re-admits them. All of it goes into the register. Stop running workspaces first."),
+    "roles.handover_leaving": ("Vertrekkend lid", "Leaving member"),
+    "roles.handover_colleague": ("Collega die overneemt", "Colleague who takes over"),
+    "roles.handover_submit": ("Overdragen en lidmaatschap beëindigen", "Hand over and end the membership"),
+    "roles.choose": ("— kies —", "— choose —"),
+    "roles.former_heading": ("Oud-leden", "Former members"),
+    "roles.ended_at": ("Beëindigd op", "Ended on"),
+    "roles.ended_by": ("Door", "By"),
+    "roles.successor": ("Overgedragen aan", "Handed over to"),
+    "roles.readmit": ("Weer toelaten", "Re-admit"),
+    "roles.no_former": ("Er zijn geen oud-leden die wachten op toelating.",
+                        "No former members wait to be re-admitted."),
+    "roles.ended_grants": ("Beëindigde toekenningen", "Ended grants"),
+    "roles.revoked_line": ("{role} voor {user}: ingetrokken door {by} op {at}",
+                           "{role} for {user}: revoked by {by} on {at}"),
+    "roles.expired_line": ("{role} voor {user}: verlopen op {at}", "{role} for {user}: expired on {at}"),
+    "roles.done.granted": ("De rol is toegekend en vastgelegd in het register.",
+                           "The role was granted and recorded in the register."),
+    "roles.done.revoked": ("De rol is ingetrokken en dat is vastgelegd in het register.",
+                           "The role was revoked, and the register records it."),
+    "roles.done.handover": ("De overdracht van {member} is gedaan en vastgelegd in het register.",
+                            "The handover of {member} is done and recorded in the register."),
+    "roles.done.folder": ("De thuismap staat nu bij de collega, in de map {folder}.",
+                          "The home folder is now in the colleague's home, in the folder {folder}."),
+    "roles.done.readmitted": ("{member} wordt bij de volgende keer inloggen weer lid.",
+                              "{member} becomes a member again at their next login."),
+    "roles.problem": ("Dat lukte niet", "That did not work"),
+    "error.grant-ended": ("Deze toekenning is al beëindigd", "This grant has already ended"),
+    "error.grant-reason-required": ("Geef een reden voor de rol", "Give a reason for the role"),
+    "error.grant-to-self": ("U kunt uzelf geen rol geven", "You cannot grant yourself a role"),
+    "error.grant-too-long": ("Een toekenning duurt hoogstens een jaar", "A grant lasts at most a year"),
+    "error.handover-of-self": ("Uw eigen werkplekken draagt een ander over", "Someone else hands over your workspaces"),
+    "error.handover-to-self": ("Kies een andere collega", "Choose another colleague"),
+    "error.invalid-date": ("Ongeldige datum", "Invalid date"),
+    "error.not-a-former-member": ("Geen oud-lid", "Not a former member"),
+    "error.not-organisation-member": ("Geen lid van deze organisatie", "Not a member of this organisation"),
+    "error.role-already-held": ("Heeft deze rol al", "Already holds this role"),
+    "error.unknown-grant": ("Onbekende toekenning", "Unknown grant"),
+    "error.workspace-running": ("Er draaien nog werkplekken", "Workspaces are still running"),
+    "error.membership-ended": ("Uw lidmaatschap is beëindigd", "Your membership has ended"),
+    "error.handover-unsupported": ("Deze hub kan geen thuismappen overdragen",
+                                   "This hub cannot hand over home folders"),
+    "error.grants-not-trusted": ("Toegekende rollen komen alleen van de portal",
+                                 "Granted roles come from the portal only"),
+    "why.grant-ended": ("de toekenning is al ingetrokken of verlopen", "the grant was already revoked or has expired"),
+    "why.grant-reason-required": ("schrijf in 3 tot 500 tekens waarom het lid de rol nodig heeft",
+                                  "write in 3 to 500 characters why the member needs the role"),
+    "why.grant-to-self": ("vraag een andere beheerder van uw organisatie of de beheerders van de identiteitsprovider",
+                          "ask another admin of your organisation, or the identity provider's administrators"),
+    "why.grant-too-long": ("kies een einddatum binnen een jaar", "choose an end date within a year"),
+    "why.handover-of-self": ("een andere beheerder of een platformbeheerder draagt uw werkplekken over",
+                             "another admin or a platform admin hands over your workspaces"),
+    "why.handover-to-self": ("het vertrekkende lid en de collega moeten twee verschillende mensen zijn",
+                             "the leaving member and the colleague must be two different people"),
+    "why.invalid-date": ("geef een datum als 2027-03-31, vandaag of later",
+                         "give a date like 2027-03-31, today or later"),
+    "why.not-a-former-member": ("deze persoon wacht niet op toelating", "this person is not waiting to be re-admitted"),
+    "why.not-organisation-member": ("kies een actief lid van deze organisatie",
+                                    "choose an active member of this organisation"),
+    "why.role-already-held": ("het lid heeft deze rol al, van de identiteitsprovider of een lopende toekenning",
+                              "the member already has this role, from the identity provider or a running grant"),
+    "why.unknown-grant": ("deze toekenning bestaat niet in deze organisatie", "this grant does not exist in this "
+                                                                              "organisation"),
+    "why.workspace-running": ("stop eerst de werkplekken van het vertrekkende lid",
+                              "stop the leaving member's workspaces first"),
+    "why.membership-ended": ("een beheerder van de organisatie heeft uw lidmaatschap beëindigd; vraag een beheerder "
+                             "u weer toe te laten",
+                             "an admin of the organisation ended your membership; ask an admin to re-admit you"),
+    "why.handover-unsupported": ("op deze hub verplaatst een beheerder de thuismappen (zie het draaiboek)",
+                                 "on this hub an operator moves home folders (see the runbook)"),
+    "why.unknown-role": ("kies een werkplekrol uit de catalogus", "choose a workbench role of the catalogue"),
+})
+
+
+# --- honest sizes, live usage and right-sizing advice (portal/services/usage_view.py; issue 12)
+TEXTS.update({
+    "error.size-too-large": ("Dit formaat is groter dan de machine", "This size is larger than the machine"),
+    "why.size-too-large": ("dit formaat vraagt meer processoren of geheugen dan de machine van de hub heeft; kies "
+                           "een kleiner formaat",
+                           "this size asks for more CPUs or memory than the hub's machine has; choose a smaller size"),
+    "error.limits-failed": ("Het formaat kon niet worden afgedwongen", "The size could not be enforced"),
+    "why.limits-failed": ("de hub kon de werkplek niet binnen de grenzen van het formaat starten",
+                          "the hub could not start the workspace inside the limits of its size"),
+    "sizes.not_here": ("niet beschikbaar hier: vraagt {asked}, deze machine heeft {has}",
+                       "not available here: asks for {asked}, this machine has {has}"),
+    "sizes.none_fit": ("Geen van de formaten van dit pakket past op de machine van de hub: het kan hier niet starten.",
+                       "None of this bundle's sizes fits on the hub's machine: it cannot start here."),
+    "sizes.not_enforced": ("Formaten worden op deze machine niet afgedwongen: een werkplek kan meer processor en "
+                           "geheugen gebruiken dan zijn formaat, en andere werkplekken vertragen.",
+                           "Sizes are not enforced on this machine: a workspace can use more CPU and memory than "
+                           "its size, and slow down other workspaces."),
+    "sizes.enforced": ("Het formaat wordt afgedwongen: de werkplek krijgt niet meer processor en geheugen dan dat.",
+                       "The size is enforced: the workspace gets no more CPU and memory than that."),
+    "usage.title": ("Gebruik", "Usage"),
+    "usage.cpu": ("Processor", "CPU"),
+    "usage.memory": ("Geheugen", "Memory"),
+    "usage.now": ("Nu", "Now"),
+    "usage.peak": ("Piek", "Peak"),
+    "usage.size": ("Formaat", "Size"),
+    "usage.uptime": ("Draait al", "Running for"),
+    "usage.idle": ("Stopt zonder gebruik over", "Stops when idle in"),
+    "usage.idle_note": ("De hub stopt een werkplek die {minutes} minuten niet gebruikt is (hij kijkt elke {every} "
+                        "seconden); gebruik telt zodra u in de werkplek iets doet.",
+                        "The hub stops a workspace that has not been used for {minutes} minutes (it looks every "
+                        "{every} seconds); use counts as soon as you do something in the workspace."),
+    "usage.unknown": ("De hub meldt (nog) geen gebruik van deze werkplek.",
+                      "The hub reports no usage for this workspace (yet)."),
+    "usage.live_note": ("Deze cijfers verversen zichzelf elke paar seconden. Processor in procent van één "
+                        "processor.",
+                        "These figures refresh every few seconds. CPU in percent of one CPU."),
+    "usage.last_run": ("Pieken van de laatste keer dat deze werkplek draaide", "Peaks of this workspace's last run"),
+    "advice.title": ("Advies over het formaat", "Right-sizing advice"),
+    "advice.larger": ("Uw werkplek kwam dicht bij de grens van {size}. Kies de volgende keer {suggested}.",
+                      "Your workspace came close to the limit of {size}. Choose {suggested} next time."),
+    "advice.largest": ("Uw werkplek kwam dicht bij de grens van {size}, en dat is al het grootste formaat van dit "
+                       "pakket.",
+                       "Your workspace came close to the limit of {size}, which is already this bundle's largest "
+                       "size."),
+    "advice.smaller": ("Uw werkplek gebruikte veel minder dan {size}. {suggested} is genoeg.",
+                       "Your workspace used much less than {size}. {suggested} is enough."),
+    "advice.fits": ("Het formaat {size} past bij wat deze werkplek gebruikte.",
+                    "The size {size} suits what this workspace used."),
+    "advice.saving": ("Dat bespaart € {amount} per uur.", "That saves € {amount} per hour."),
+    "advice.extra_cost": ("Dat kost € {amount} per uur meer.", "That costs € {amount} per hour more."),
+    "advice.no_price": ("Een bedrag volgt zodra de omgeving een contract met prijzen heeft.",
+                        "An amount follows once the environment has a contract with prices."),
+    "advice.rule": ("Regel: groter bij een piek van 90 % of meer van het geheugen of de processoren; kleiner als een "
+                    "kleiner formaat de piek met anderhalf keer ruimte houdt.",
+                    "Rule: larger at a peak of 90 % or more of the memory or CPUs; smaller when a smaller size holds "
+                    "the peak with half again as headroom."),
+})
 
 def translator(language: str) -> Callable[..., str]:
     index = 0 if language == "nl" else 1

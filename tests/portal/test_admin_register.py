@@ -161,10 +161,15 @@ def test_an_export_is_refused_before_anything_is_recorded(world):
 
 
 def test_a_broken_chain_is_shown(world, database):
+    """The chain is walked again when its head moved, or after CHAIN_TTL_SECONDS (not waited for here)."""
     _world_entries(world)
+    femke = world.clients["platform-admin"]
+    assert 'data-chain="intact"' in femke.get("/admin/register").text
     with _tampering(database) as connection:
         connection.execute(text("UPDATE register_entry SET subject = 'nothing happened' WHERE sequence = 2"))
-    page = world.clients["platform-admin"].get("/admin/register", headers={"Accept-Language": "nl"})
+    assert 'data-chain="intact"' in femke.get("/admin/register").text         # the same head: remembered
+    _entries(world, [("anna", "minfin", RegisterAction.WORKSPACE_LAUNCHED, "bundle a2")])
+    page = femke.get("/admin/register", headers={"Accept-Language": "nl"})
     assert 'data-chain="broken"' in page.text
     assert "De keten van het register is verbroken" in page.text
     assert "content changed: entry id" in page.text                      # the detail, marked as English
