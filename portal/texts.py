@@ -367,6 +367,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "action.workspace-handed-over": ("werkplek overgedragen", "workspace handed over"),
     "action.member-readmitted": ("lid opnieuw toegelaten", "member readmitted"),
     "error.admin-only": ("Alleen voor beheerders", "For admins only"),
+    "why.admin-only": ("deze pagina is er voor platformbeheerders en organisatiebeheerders",
+                       "this page is for platform admins and organisation admins"),
+    "why.not-platform-admin": ("deze pagina is er alleen voor platformbeheerders; organisatiebeheerders vinden het "
+                               "gebruik en het register van hun organisatie via hun organisatiepagina",
+                               "this page is for platform admins only; organisation admins find their organisation's "
+                               "usage and register through their organisation's page"),
     "error.not-platform-admin": ("Alleen voor platformbeheerders", "For platform admins only"),
     "error.title": ("Er ging iets mis", "Something went wrong"),
     "error.back": ("Terug naar de start", "Back to the start"),
