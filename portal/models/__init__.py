@@ -2,6 +2,7 @@
 
 from .base import Base, UTCDateTime, utcnow
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
+from .grant import MembershipEnd, RoleGrant
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
 from .register import GENESIS, RegisterAction, RegisterEntry, RegisterIsAppendOnly, entry_digest
 from .session import PortalSession
@@ -9,7 +10,8 @@ from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 
 __all__ = [
     "ACTIVE_STATUSES", "Base", "GENESIS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
-    "Member", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession", "RegisterAction",
-    "RegisterEntry", "RegisterIsAppendOnly", "User", "UserRole", "UTCDateTime", "Workspace",
+    "Member", "MembershipEnd", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession",
+    "RegisterAction",
+    "RegisterEntry", "RegisterIsAppendOnly", "RoleGrant", "User", "UserRole", "UTCDateTime", "Workspace",
     "WorkspaceStatus", "entry_digest", "utcnow",
 ]

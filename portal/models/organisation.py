@@ -59,10 +59,32 @@ class User(Base):
     roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role")
     memberships: Mapped[list["Member"]] = relationship(back_populates="user", cascade="all, delete-orphan",
                                                        order_by="Member.id")
+    #: roles an organisation admin granted in the portal and did not revoke (``models/grant.py``)
+    grants: Mapped[list["RoleGrant"]] = relationship(  # noqa: F821 - registered by models/__init__
+        primaryjoin="and_(RoleGrant.user_id == User.id, RoleGrant.revoked_at.is_(None))",
+        foreign_keys="RoleGrant.user_id", viewonly=True, order_by="RoleGrant.id")
+
+    @property
+    def issuer_role_ids(self) -> list[str]:
+        """The workbench roles the identity provider gives (``role:<id>`` groups)."""
+        return [r.role for r in self.roles]
+
+    @property
+    def granted_role_ids(self) -> list[str]:
+        """Roles granted in the portal that count now: not revoked, not expired, by an organisation the user is
+        still an active member of."""
+        if not self.grants:
+            return []
+        now = utcnow()
+        organisations = {m.organisation_id for m in self.active_memberships()}
+        return sorted({g.role for g in self.grants if g.counts(now) and g.organisation_id in organisations})
 
     @property
     def role_ids(self) -> list[str]:
-        return [r.role for r in self.roles]
+        """The effective workbench roles: the issuer's and the grants that count (the one rule launches use)."""
+        granted = self.granted_role_ids
+        issuer = self.issuer_role_ids
+        return sorted(set(issuer) | set(granted)) if granted else issuer
 
     def active_memberships(self) -> list["Member"]:
         return [m for m in self.memberships if m.status is MemberStatus.ACTIVE]

@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ... import __version__
 from ..deps import CatalogueDep, OptionalUser, SessionDep
 from ..services import catalogue as catalogue_service
+from ..services import grants as grant_service
 from ..sessions import NO_TOUCH
 from ..texts import LANGUAGES
 from .rendering import render
@@ -20,9 +21,10 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/", name="home")
-def home(request: Request, user: OptionalUser, catalogue: CatalogueDep):
+def home(request: Request, user: OptionalUser, catalogue: CatalogueDep, session: SessionDep):
     shelves = catalogue_service.shelves(catalogue, roles=user.role_ids) if user else []
-    return render(request, "home.html", user=user, shelves=shelves)
+    advice = grant_service.role_advice(session, user=user) if user else []      # no role: the real next step
+    return render(request, "home.html", user=user, shelves=shelves, advice=advice)
 
 
 def safe_next(target: str | None, default: str = "/") -> str:

@@ -7,8 +7,11 @@ configured platform-admin group. Everything is replaced from the issuer on every
 Nothing in a claim is trusted as it comes (a :class:`~gereedschapskist.core.groups.GroupPolicy`, the rule the
 hub applies too): the issuer's groups are first mapped to ours (``OIDC_GROUP_MAPPING``; without one, our own
 names are taken as they are), then an organisation counts only when it is configured (``ORGANISATIONS``) and a
-role only when the catalogue has it. Anything else is refused with a log line and never created. Users are keyed on issuer + ``sub``; the user name is
-the username claim through :func:`gereedschapskist.core.identity.hub_username`, the rule the hub uses.
+role only when the catalogue has it. Anything else is refused with a log line and never created. An organisation
+whose admin ended the user's membership in a handover (``MembershipEnd``) is not joined again at a login until an
+admin re-admits them; when it was their only one, the login is refused (``membership-ended``). Users are keyed on
+issuer + ``sub``; the user name is the username claim through :func:`gereedschapskist.core.identity.hub_username`,
+the rule the hub uses.
 """
 
 from __future__ import annotations
@@ -29,7 +32,9 @@ from gereedschapskist.core.groups import (
 from gereedschapskist.core.identity import hub_username
 
 from ..errors import LoginFailed
-from ..models import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole, utcnow
+from ..models import (
+    Member, MemberRole, MemberRoleName, MemberStatus, MembershipEnd, Organisation, User, UserRole, utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +157,14 @@ def record_login(session: Session, *, identity: Identity, policy: GroupPolicy, n
         user.roles.append(UserRole(role=role))
 
     by_org = {m.organisation.slug: m for m in user.memberships}
+    ended = _ended_by_admin(session, user)
+    if ended:
+        kept = {slug: kinds for slug, kinds in found.organisations.items() if slug not in ended}
+        if not kept and not found.platform_admin:
+            names = ", ".join(sorted(ended & set(found.organisations)))
+            raise LoginFailed(f"your membership of {names} was ended by its admin (a handover); ask an admin of "
+                              f"{names} to re-admit you", reason="membership-ended")
+        found.organisations = kept
     for slug in sorted(found.organisations):
         member = by_org.get(slug)
         if member is None:
@@ -172,10 +185,21 @@ def record_login(session: Session, *, identity: Identity, policy: GroupPolicy, n
     return user
 
 
+def _ended_by_admin(session: Session, user: User) -> set[str]:
+    """Slugs of the organisations whose admin ended this user's membership (a handover) and did not re-admit them:
+    a login does not make them a member again, whatever the issuer sends."""
+    if user.id is None:
+        return set()
+    return set(session.scalars(select(Organisation.slug).join(MembershipEnd,
+                                                              MembershipEnd.organisation_id == Organisation.id)
+                               .where(MembershipEnd.user_id == user.id, MembershipEnd.readmitted_at.is_(None))))
+
+
 def hub_groups(user: User) -> list[str]:
-    """The groups the hub should have for this user: the same names the token carried."""
+    """The groups the hub should have for this user: the same names the token carried (the issuer's roles; roles
+    granted in the portal travel with each launch instead, as ``granted_roles``)."""
     prefix = {v: k for k, v in _MEMBER_PREFIXES.items()}
-    groups = {role_group(role) for role in user.role_ids}
+    groups = {role_group(role) for role in user.issuer_role_ids}
     for member in user.active_memberships():
         for role in member.role_names:
             groups.add(f"{prefix[role]}{member.organisation.slug}")
