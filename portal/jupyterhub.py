@@ -193,10 +193,10 @@ class JupyterHubAdapter(WorkspaceHub):
             return None
         return _server_info(server_name, model)
 
-    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
+    def stop(self, *, username: str, server_name: str, remove: bool = True) -> ServerInfo | None:
         path = f"/users/{_user(username)}/servers/{_path(server_name)}"
         try:
-            response = self._request("DELETE", path, ok=(202, 204), json={"remove": True})
+            response = self._request("DELETE", path, ok=(202, 204), json={"remove": remove})
         except NotFound:
             return None
         if response.status_code == 204:

@@ -82,8 +82,10 @@ class WorkspaceHub(ABC):
         """Ask the hub to start a named server with these launch options; returns at once (pending or ready)."""
 
     @abstractmethod
-    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
-        """Stop and remove a named server; None when it is gone, else the server still stopping."""
+    def stop(self, *, username: str, server_name: str, remove: bool = True) -> ServerInfo | None:
+        """Stop a named server and (``remove``) remove it; None when it is stopped (or gone), else the server still
+        stopping. With ``remove=False`` the hub keeps the stopped server — and with it its home folder, on a backend
+        that keys home folders by server — so starting the same name again resumes it."""
 
     @abstractmethod
     def servers(self, *, username: str) -> dict[str, ServerInfo]:

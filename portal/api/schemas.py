@@ -199,8 +199,11 @@ class WorkspaceOut(BaseModel):
     bundle_version: str
     size: str
     interface: str
-    status: str = Field(description="starting, running, stopping, stopped or failed")
+    status: str = Field(description="starting, running, stopping, stopped, failed or deleted")
     status_message: str | None
+    name: str | None = Field(default=None, description="the owner's own name for the workspace")
+    stopped_by: str | None = Field(default=None, description="who stopped it, when not its owner (an admin)")
+    stop_reason: str | None = Field(default=None, description="why that admin stopped it")
     owner: str
     organisation: str
     environment: str
@@ -217,7 +220,8 @@ class WorkspaceOut(BaseModel):
                    interface=w.interface, status=w.status.value, status_message=w.status_message,
                    owner=w.user.username, organisation=w.organisation.slug, environment=w.environment.name,
                    server_name=w.server_name, url=w.url, progress_url=f"/api/v1/workspaces/{w.id}/progress",
-                   created_at=w.created_at, started_at=w.started_at, stopped_at=w.stopped_at)
+                   created_at=w.created_at, started_at=w.started_at, stopped_at=w.stopped_at, name=w.name,
+                   stopped_by=w.stopped_by.username if w.stopped_by else None, stop_reason=w.stop_reason)
 
 
 class MemberOut(BaseModel):

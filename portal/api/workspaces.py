@@ -1,13 +1,18 @@
-"""Workspaces as JSON: launch, list mine, one, live progress (server-sent events), stop."""
+"""Workspaces as JSON: launch, list mine, one, live progress (server-sent events); the lifecycle: stop, restart,
+name, delete."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
 from fastapi.responses import Response, StreamingResponse
-from pydantic import TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, StateDep, WorkspaceDep
+from ..models.workspace import NAME_MAX
 from ..progress import relay
+from ..services import lifecycle
 from ..services import workspaces as workspace_service
 from .schemas import ERRORS, HUB_ERRORS, LaunchIn, WorkspaceOut
 
@@ -61,10 +66,63 @@ def progress(workspace: WorkspaceDep, state: StateDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
+class StopIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=lifecycle.REASON_MAX,
+                               description="why you stop it; required when it is not your own workspace (the "
+                                           "owner reads it)", examples=["runs a job outside office hours"])
+
+
+class RenameIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(description=f"your name for it (at most {NAME_MAX} characters); empty or null: none",
+                             examples=["kwartaalcijfers"])
+
+
 @router.post("/workspaces/{workspace_id}/stop", response_model=WorkspaceOut, responses={**ERRORS, **HUB_ERRORS},
              dependencies=[CsrfHeader], summary="Stop a workspace")
-def stop(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep) -> WorkspaceOut:
-    """Your own workspace, or (as organisation admin) one of your organisation's."""
-    workspace_service.stop_workspace(session, hubs=hubs, workspace=workspace, actor=user)
+def stop(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
+         body: StopIn | None = None) -> WorkspaceOut:
+    """Your own workspace, or (as organisation or platform admin) one of your organisation's — then with a
+    ``reason`` (422 ``reason-required`` without one), shown to its owner with your name. The hub keeps the stopped
+    server, so a restart gets the same home folder. 409 ``not-active`` when it is not running."""
+    lifecycle.stop_workspace(session, hubs=hubs, workspace=workspace, actor=user, reason=body.reason if body else None)
+    session.commit()
+    return WorkspaceOut.of(workspace)
+
+
+@router.post("/workspaces/{workspace_id}/restart", response_model=WorkspaceOut, status_code=status.HTTP_202_ACCEPTED,
+             responses={**ERRORS, **HUB_ERRORS}, dependencies=[CsrfHeader], summary="Restart a stopped workspace")
+def restart(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
+            catalogue: CatalogueDep) -> WorkspaceOut:
+    """Your own stopped (or failed) workspace, started again as the same named server at the hub — with the same
+    home folder — and the bundle's current version, under the role rule as it is now. Follow ``progress_url``.
+    409 ``not-ended`` when it is not stopped; 403 for someone else's."""
+    lifecycle.restart_workspace(session, catalogue=catalogue, hubs=hubs, workspace=workspace, actor=user)
+    session.commit()
+    return WorkspaceOut.of(workspace)
+
+
+@router.patch("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses=ERRORS,
+              dependencies=[CsrfHeader], summary="Name a workspace")
+def rename(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, body: RenameIn) -> WorkspaceOut:
+    """Give your own workspace a name (422 ``invalid-name`` for one too long or with control characters)."""
+    lifecycle.rename_workspace(session, workspace=workspace, actor=user, name=body.name)
+    session.commit()
+    return WorkspaceOut.of(workspace)
+
+
+@router.delete("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses={**ERRORS, **HUB_ERRORS},
+               dependencies=[CsrfHeader], summary="Delete a stopped workspace")
+def delete(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
+           confirm: Annotated[bool, Query(description="must be true: the named server is removed at the hub and, "
+                                                      "in a cloud environment, its home folder with every file "
+                                                      "in it; this cannot be undone")] = False) -> WorkspaceOut:
+    """Your own stopped (or failed) workspace: its named server is removed at the hub. Without ``confirm=true``
+    nothing happens (422 ``confirmation-required``); 409 ``not-ended`` while it runs. The workspace stays listed
+    in the register, with status ``deleted``."""
+    lifecycle.delete_workspace(session, hubs=hubs, workspace=workspace, actor=user, confirm=confirm)
     session.commit()
     return WorkspaceOut.of(workspace)

@@ -1,4 +1,5 @@
-"""Workspace pages: launch (a form post), my workspaces, one workspace with live progress, open, stop.
+"""Workspace pages: launch (a form post), my workspaces, one workspace with live progress, open; its lifecycle:
+stop and delete (each after a confirmation page, which works without JavaScript), restart, name.
 
 **A first launch passes the hub's single sign-on.** The hub takes users and groups from the issuer when they log
 in there, so a launch for someone the hub does not know yet is refused with ``hub-login-needed``. The launch
@@ -18,8 +19,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, WorkspaceDep
-from ..errors import Forbidden, HubLoginNeeded
+from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus
+from ..models.workspace import NAME_MAX
+from ..services import lifecycle
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
 from .home import safe_next
@@ -46,7 +49,8 @@ def my_workspaces(request: Request, user: CurrentUser, session: SessionDep, hubs
         hub_only = workspace_service.hub_only_servers(
             session, hubs=hubs, user=user,
             environments=workspace_service.user_environments(session, user=user, workspaces=items))
-    return render(request, "workspaces.html", user=user, workspaces=items, problems=problems, hub_only=hub_only)
+    return render(request, "workspaces.html", user=user, workspaces=items, problems=problems, hub_only=hub_only,
+                  active=[w for w in items if w.status.active], history=workspace_service.history(items))
 
 
 @router.post("/workspaces/hub-servers/remove", name="remove_hub_server", dependencies=[CsrfForm])
@@ -107,7 +111,7 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
         workspace_service.refresh(session, hubs=hubs, workspaces=[workspace])
         session.commit()
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,
-                  bundle=catalogue.bundles.get(workspace.bundle_id))
+                  bundle=catalogue.bundles.get(workspace.bundle_id), name_max=NAME_MAX)
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")
@@ -119,9 +123,69 @@ def open_workspace(workspace: WorkspaceDep, user: CurrentUser, hubs: HubsDep):
     return RedirectResponse(hubs.for_environment(workspace.environment).open_url(workspace.url), status_code=303)
 
 
+def _confirm_page(request: Request, *, user, workspace, catalogue, action: str, error: PortalError | None = None,
+                  reason: str | None = None, next: str | None = None):
+    """The confirmation of a stop or a delete: a page with a form (no JavaScript needed), CSRF-protected."""
+    return render(request, "workspace_confirm.html", user=user, workspace=workspace, action=action, error=error,
+                  reason=reason or "", next=safe_next(next, f"/workspaces/{workspace.id}"),
+                  bundle=catalogue.bundles.get(workspace.bundle_id),
+                  home_per_workspace=lifecycle.home_is_per_workspace(workspace),
+                  status_code=error.status if error else 200)
+
+
+@router.get("/workspaces/{workspace_id}/stop", name="confirm_stop")
+def confirm_stop(request: Request, workspace: WorkspaceDep, user: CurrentUser, catalogue: CatalogueDep,
+                 next: str | None = None):
+    """Confirm before stopping; someone else than the owner (an admin) says why there."""
+    return _confirm_page(request, user=user, workspace=workspace, catalogue=catalogue, action="stop", next=next)
+
+
 @router.post("/workspaces/{workspace_id}/stop", name="stop_workspace", dependencies=[CsrfForm])
-def stop(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
-         next: Annotated[str | None, Form()] = None):
-    workspace_service.stop_workspace(session, hubs=hubs, workspace=workspace, actor=user)
+def stop(request: Request, workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
+         catalogue: CatalogueDep, next: Annotated[str | None, Form()] = None,
+         confirm: Annotated[str | None, Form()] = None, reason: Annotated[str | None, Form()] = None):
+    if confirm != "yes":       # not from the confirmation: show it
+        return _confirm_page(request, user=user, workspace=workspace, catalogue=catalogue, action="stop",
+                             reason=reason, next=next)
+    try:
+        lifecycle.stop_workspace(session, hubs=hubs, workspace=workspace, actor=user, reason=reason)
+    except InvalidInput as invalid:
+        return _confirm_page(request, user=user, workspace=workspace, catalogue=catalogue, action="stop",
+                             error=invalid, reason=reason, next=next)
     session.commit()
     return RedirectResponse(safe_next(next, f"/workspaces/{workspace.id}"), status_code=303)
+
+
+@router.post("/workspaces/{workspace_id}/restart", name="restart_workspace", dependencies=[CsrfForm])
+def restart(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep, catalogue: CatalogueDep):
+    """Start a stopped workspace again (the same named server, so the same home folder)."""
+    lifecycle.restart_workspace(session, catalogue=catalogue, hubs=hubs, workspace=workspace, actor=user)
+    session.commit()
+    return RedirectResponse(f"/workspaces/{workspace.id}", status_code=303)
+
+
+@router.post("/workspaces/{workspace_id}/name", name="rename_workspace", dependencies=[CsrfForm])
+def rename(workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, name: Annotated[str, Form()] = ""):
+    lifecycle.rename_workspace(session, workspace=workspace, actor=user, name=name)
+    session.commit()
+    return RedirectResponse(f"/workspaces/{workspace.id}", status_code=303)
+
+
+@router.get("/workspaces/{workspace_id}/delete", name="confirm_delete")
+def confirm_delete(request: Request, workspace: WorkspaceDep, user: CurrentUser, catalogue: CatalogueDep):
+    """Confirm before deleting: the page says what goes (the named server; in a cloud environment its home folder)."""
+    if workspace.user_id != user.id:
+        raise Forbidden("only the workspace's own user can delete it", reason="not-yours")
+    return _confirm_page(request, user=user, workspace=workspace, catalogue=catalogue, action="delete")
+
+
+@router.post("/workspaces/{workspace_id}/delete", name="delete_workspace", dependencies=[CsrfForm])
+def delete(request: Request, workspace: WorkspaceDep, user: CurrentUser, session: SessionDep, hubs: HubsDep,
+           catalogue: CatalogueDep, confirm: Annotated[str | None, Form()] = None):
+    try:
+        lifecycle.delete_workspace(session, hubs=hubs, workspace=workspace, actor=user, confirm=confirm == "yes")
+    except InvalidInput as invalid:     # the box was not ticked: the confirmation again, saying so
+        return _confirm_page(request, user=user, workspace=workspace, catalogue=catalogue, action="delete",
+                             error=invalid)
+    session.commit()
+    return RedirectResponse("/workspaces", status_code=303)

@@ -1,4 +1,5 @@
-"""Workspaces: launch, follow, stop and list — the portal checks the hub's own role rule first.
+"""Workspaces: launch, follow and list — the portal checks the hub's own role rule first (stop, restart, name and
+delete: :mod:`.lifecycle`).
 
 Keyword-only functions; none of them commits. A launch writes nothing until the hub has accepted the
 start, so when the hub refuses or is down nothing changes (and no write lock is held while the hub works).
@@ -23,6 +24,7 @@ from ..errors import (
 from ..models import (
     ACTIVE_STATUSES, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
 )
+from ..models.workspace import ENDED_STATUSES
 from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 from . import register
 from .environments import environment_for, visible_environments
@@ -30,8 +32,11 @@ from .identity import hub_groups
 
 #: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
 MAX_ID = 2**31 - 1
-#: How many ended (stopped/failed) workspaces "my workspaces" shows besides the active ones.
-RECENT_ENDED = 10
+#: How many ended (stopped/failed) workspaces "my workspaces" shows besides the active ones (in its history; a
+#: stopped workspace keeps its server at the hub, so the user must see it to delete it).
+RECENT_ENDED = 50
+#: Workspaces whose hub server is of no more use: a failed start's, a deleted workspace's.
+GONE_STATUSES = (WorkspaceStatus.FAILED, WorkspaceStatus.DELETED)
 #: The portal's naming scheme of the hub's named servers (:func:`new_server_name`): ``<bundle id>-<6 hex>``. Only
 #: servers named so are the portal's to tidy up without asking (:func:`reconcile_hub_servers`).
 SERVER_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,62}-[0-9a-f]{6}")
@@ -110,10 +115,12 @@ def unknown_hub_servers(session: Session, *, user: User, environment_id: int,
 def reconcile_hub_servers(session: Session, *, hub: WorkspaceHub, user: User, environment_id: int,
                           now: datetime | None = None) -> list[str]:
     """Before a launch: remove this user's hub servers of the portal's naming scheme that the portal does not know
-    (left behind by a refused or failed launch, or an interrupted request), or knows as stopped or failed — they
-    count against the hub's named-server limit. Servers named otherwise are never touched (shown on "my
-    workspaces" instead); an unknown server still starting or running younger than :data:`RECONCILE_GRACE_SECONDS`
-    may be another request's launch and is left. Returns the names removed. Raises when the hub does not answer."""
+    (left behind by a refused or failed launch, or an interrupted request), or knows as failed or deleted — they
+    count against the hub's named-server limit. A *stopped* workspace's server is kept: it holds the workspace's
+    home folder for a restart, until the user deletes the workspace (:mod:`.lifecycle`). Servers named otherwise
+    are never touched (shown on "my workspaces" instead); an unknown server still starting or running younger than
+    :data:`RECONCILE_GRACE_SECONDS` may be another request's launch and is left. Returns the names removed. Raises
+    when the hub does not answer."""
     now = now or utcnow()
     servers = hub.servers(username=user.username)
     ours = {name: info for name, info in servers.items() if is_portal_server_name(name)}
@@ -121,7 +128,7 @@ def reconcile_hub_servers(session: Session, *, hub: WorkspaceHub, user: User, en
         return []
     ended = set(session.scalars(select(Workspace.server_name).where(
         Workspace.user_id == user.id, Workspace.environment_id == environment_id,
-        Workspace.server_name.in_(list(ours)), Workspace.status.not_in(ACTIVE_STATUSES))))
+        Workspace.server_name.in_(list(ours)), Workspace.status.in_(GONE_STATUSES))))
     unknown = unknown_hub_servers(session, user=user, environment_id=environment_id, servers=ours)
     removed = []
     for name, info in ours.items():
@@ -241,23 +248,6 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     return workspace
 
 
-def stop_workspace(session: Session, *, hubs: Hubs, workspace: Workspace, actor: User) -> Workspace:
-    if workspace.status not in ACTIVE_STATUSES:
-        raise Conflict(f"workspace {workspace.id} is already {workspace.status.value}", reason="not-active")
-    hub = hubs.for_environment(workspace.environment)
-    info = hub.stop(username=workspace.user.username, server_name=workspace.server_name)
-    previous = workspace.status
-    if info is None:
-        workspace.status, workspace.stopped_at, workspace.url = WorkspaceStatus.STOPPED, utcnow(), None
-    else:
-        workspace.status = WorkspaceStatus.STOPPING
-    workspace.status_message = None
-    register.record(session, action=RegisterAction.WORKSPACE_STOPPED, workspace=workspace, actor=actor,
-                    details={"was": previous.value, "by": "owner" if actor.id == workspace.user_id else "admin"})
-    session.flush()
-    return workspace
-
-
 def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInfo | None,
                       now: datetime | None = None) -> bool:
     """Bring a workspace's status in line with what its hub reports; True when it changed."""
@@ -357,7 +347,7 @@ def active_workspaces(session: Session, *, limit: int = 500) -> list[Workspace]:
 
 
 _RECENT_ENDED = (select(Workspace.id).where(Workspace.user_id == bindparam("user_id"),
-                                           Workspace.status.not_in(ACTIVE_STATUSES))
+                                           Workspace.status.in_(ENDED_STATUSES))
                  .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
 #: Built once: "my workspaces" is the portal's busiest query, and building a statement costs more than running it.
 _MINE = (select(Workspace)
@@ -367,8 +357,19 @@ _MINE = (select(Workspace)
 
 
 def list_mine(session: Session, *, user: User) -> list[Workspace]:
-    """The user's active workspaces plus the most recent ended ones, newest first (one query)."""
+    """The user's active workspaces plus the most recent ended (stopped, failed) ones, newest first (one query);
+    deleted ones are left out."""
     return list(session.scalars(_MINE, {"user_id": user.id}))
+
+
+def history(workspaces: list[Workspace]) -> list[tuple[str, list[Workspace]]]:
+    """The ended (stopped, failed) workspaces by bundle, newest first in each, the bundle last used first: what "my
+    workspaces" folds away under History instead of one row after another."""
+    groups: dict[str, list[Workspace]] = defaultdict(list)
+    for workspace in sorted((w for w in workspaces if w.status.ended),
+                            key=lambda w: (w.stopped_at or w.updated_at or w.created_at, w.id), reverse=True):
+        groups[workspace.bundle_id].append(workspace)
+    return list(groups.items())
 
 
 def organisation_workspaces(session: Session, *, organisation: Organisation) -> list[Workspace]:

@@ -2,7 +2,7 @@
 the portal's own behaviour — who may do what, what the JSON API does with odd input — rather than about the hub.
 
 Pass :meth:`FakeHubs.factory` as ``create_app(…, hub_factory=…)``. A start is ready at once (so a launch leaves a
-running workspace), a stop removes the server, progress ends in ``ready``. The real hub is tested elsewhere
+running workspace), a stop removes the server (or, with ``remove=False``, keeps it stopped), progress ends in ``ready``. The real hub is tested elsewhere
 (``test_workspaces_hub.py``, against the development stack).
 """
 
@@ -34,9 +34,13 @@ class FakeHub(WorkspaceHub):
             self.servers_by_user.setdefault(username, {})[server_name] = info
         return info
 
-    def stop(self, *, username: str, server_name: str) -> ServerInfo | None:
+    def stop(self, *, username: str, server_name: str, remove: bool = True) -> ServerInfo | None:
         with self._lock:
-            self.servers_by_user.get(username, {}).pop(server_name, None)
+            servers = self.servers_by_user.get(username, {})
+            if remove:
+                servers.pop(server_name, None)
+            elif server_name in servers:      # kept, stopped, as JupyterHub keeps a named server it did not remove
+                servers[server_name] = ServerInfo(server_name, ready=False, stopped=True)
         return None
 
     def servers(self, *, username: str) -> dict[str, ServerInfo]:
@@ -52,9 +56,10 @@ class FakeHub(WorkspaceHub):
             yield ProgressEvent(100, "ready", ready=True, url=info.url)
 
     def running(self) -> set[tuple[str, str]]:
-        """Every (user, server) the hub is running."""
+        """Every (user, server) the hub is running (stopped servers it keeps are not)."""
         with self._lock:
-            return {(user, name) for user, servers in self.servers_by_user.items() for name in servers}
+            return {(user, name) for user, servers in self.servers_by_user.items()
+                    for name, info in servers.items() if not info.stopped}
 
 
 class FakeHubs:

@@ -112,9 +112,32 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (303, 403, 403, 403, 403, 303),
         "cbs": (403, 403, 403, 403, 303, 303),
         "missing": PAGE_MISSING},
-    ("POST", "/workspaces/{workspace_id}/stop"): {
+    ("POST", "/workspaces/{workspace_id}/stop"): {        # confirmed, with a reason (required of admins)
         "minfin": (303, 303, 403, 303, 403, 403),
         "cbs": (403, 403, 403, 303, 303, 403),
+        "missing": FORM_MISSING},
+    # the workspace lifecycle (issue 12): the stop confirmation for whoever may stop it; restart, name and delete
+    # (and the delete confirmation) only for the owner. Restart and delete targets are stopped workspaces. bram's
+    # cbs workspace is a bi bundle, which his role (ml) may not start: the role rule refuses its restart too.
+    ("GET", "/workspaces/{workspace_id}/stop"): {
+        "minfin": (200, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 200, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/workspaces/{workspace_id}/restart"): {
+        "minfin": (303, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/workspaces/{workspace_id}/name"): {
+        "minfin": (303, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 303, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/workspaces/{workspace_id}/delete"): {
+        "minfin": (200, 403, 403, 403, 403, 303),
+        "cbs": (403, 403, 403, 403, 200, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/workspaces/{workspace_id}/delete"): {
+        "minfin": (303, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 303, 403),
         "missing": FORM_MISSING},
     # remove one of one's own hub servers the portal does not know: only ever the caller's own (the form names no
     # user); none here, so 404 for everyone logged in
@@ -153,6 +176,18 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     ("POST", "/api/v1/workspaces/{workspace_id}/stop"): {
         "minfin": (200, 200, 403, 200, 403, 403),
         "cbs": (403, 403, 403, 200, 200, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/workspaces/{workspace_id}/restart"): {
+        "minfin": (202, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("PATCH", "/api/v1/workspaces/{workspace_id}"): {
+        "minfin": (200, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 200, 403),
+        "missing": FORM_MISSING},
+    ("DELETE", "/api/v1/workspaces/{workspace_id}"): {
+        "minfin": (200, 403, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 200, 403),
         "missing": FORM_MISSING},
     ("GET", "/api/v1/organisations/{slug}"): {
         "minfin": (403, 200, 403, 200, 403, 401),
@@ -226,7 +261,7 @@ class World:
     csrf: dict[str, str]
     workspaces: dict[str, int]
 
-    def new_workspace(self, organisation: str) -> int:
+    def new_workspace(self, organisation: str, status: WorkspaceStatus = WorkspaceStatus.RUNNING) -> int:
         owner = {"minfin": "anna", "cbs": "bram"}[organisation]
         with self.app.state.portal.sessions() as session:
             user = session.scalar(select(User).where(User.username == owner))
@@ -238,8 +273,9 @@ class World:
             hub.start(username=owner, server_name=server, options={})
             workspace = Workspace(user=user, organisation=org, environment=env, server_name=server,
                                   bundle_id=BI_BUNDLE, bundle_version="1.0.0", size_id="small",
-                                  interface="jupyterlab", status=WorkspaceStatus.RUNNING,
-                                  url=f"{env.hub_url}/user/{owner}/{server}/")
+                                  interface="jupyterlab", status=status,
+                                  url=f"{env.hub_url}/user/{owner}/{server}/"
+                                  if status is WorkspaceStatus.RUNNING else None)
             session.add(workspace)
             session.commit()
             return workspace.id
@@ -281,10 +317,16 @@ def test_the_table_covers_exactly_the_route_table(app):
     assert sorted(TABLE.keys() - served) == [], "matrix entries for routes the app no longer has"
 
 
+#: Changes that need a stopped workspace (restart, delete; the API's DELETE and PATCH on one): a fresh stopped one.
+STOPPED_TARGETS = ("/restart", "/delete", "/api/v1/workspaces/{workspace_id}")
+
+
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
     if "{workspace_id}" in path:
+        stopped = fresh and path.endswith(STOPPED_TARGETS)
         value = "999999" if target == "missing" else \
-            str(world.new_workspace(target) if fresh else world.workspaces[target])
+            str(world.new_workspace(target, WorkspaceStatus.STOPPED if stopped else WorkspaceStatus.RUNNING)
+                if fresh else world.workspaces[target])
         return path.replace("{workspace_id}", value)
     if "{slug}" in path:
         return path.replace("{slug}", "nowhere" if target == "missing" else target)
@@ -306,13 +348,26 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
     if path == "/api/v1/workspaces":
         body = {"bundle": first_bundle(persona.role), "organisation": "minfin"}
         return client.post(url, json=body, headers={"X-CSRF-Token": csrf} if csrf else {})
+    headers = {"X-CSRF-Token": csrf} if csrf else {}
+    if method == "PATCH":
+        return client.patch(url, json={"name": "matrix"}, headers=headers)
+    if method == "DELETE":
+        return client.delete(url, params={"confirm": "true"}, headers=headers)
+    if path == "/api/v1/workspaces/{workspace_id}/stop":
+        return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/"):
-        return client.post(url, headers={"X-CSRF-Token": csrf} if csrf else {})
+        return client.post(url, headers=headers)
     form = {"csrf_token": csrf} if csrf else {}
     if path == "/workspaces":
         form |= {"bundle": first_bundle(persona.role), "organisation": "minfin"}
     if path == "/workspaces/hub-servers/remove":
         form |= {"environment": DEFAULT_ENVIRONMENT, "server": "tiny-cowsay-abcdef"}
+    if path == "/workspaces/{workspace_id}/stop":
+        form |= {"confirm": "yes", "reason": "matrix"}
+    if path == "/workspaces/{workspace_id}/delete":
+        form |= {"confirm": "yes"}
+    if path == "/workspaces/{workspace_id}/name":
+        form |= {"name": "matrix"}
     if path == "/admin/register/export":
         form |= {"format": "csv"}
     return client.post(url, data=form)
@@ -343,7 +398,7 @@ def test_authorisation_matrix(world, method, path):
     for target, expected in TABLE[(method, path)].items():
         assert len(expected) == len(PERSONAS), (method, path, target)
         for persona, status in zip(PERSONAS, expected):
-            url = _fill(world, path, target, fresh=method == "POST")
+            url = _fill(world, path, target, fresh=method != "GET")
             response = _call(world, persona, method, path, url)
             if response.status_code != status:
                 wrong.append(f"{persona.key} on {target}: {response.status_code} (expected {status}) "
