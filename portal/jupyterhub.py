@@ -32,12 +32,14 @@ from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .errors import HubError, HubLoginNeeded, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
-from .workspace_hub import InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
+from .workspace_hub import HomeHandover, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
 
 #: The hub's answer to "which interfaces can you serve?" (the hub's ``hub/api.py``), under its REST API.
 INTERFACES_PATH = "/gereedschapskist/interfaces"
+#: The hub's home-folder handover (the hub's ``hub/handover.py``), under its REST API.
+HANDOVER_PATH = "/gereedschapskist/handover"
 
 
 def _path(value: str) -> str:
@@ -174,6 +176,24 @@ class JupyterHubAdapter(WorkspaceHub):
         except NotFound:
             raise HubLoginNeeded(f"{hub_username(username)} has not logged in to the hub yet; log in there once "
                                  "(single sign-on) and start again", login_url_to=self.login_url) from None
+
+    def hand_over_home(self, *, from_username: str, to_username: str) -> HomeHandover:
+        """``POST /hub/api/gereedschapskist/handover`` (the hub's ``hub/handover.py``, custom scope
+        ``custom:gereedschapskist:handover``): the hub moves the leaving user's home folder into the colleague's.
+        Its refusals keep their reason (``workspace-running``, ``handover-unsupported``)."""
+        path = HANDOVER_PATH
+        response = self._send("POST", path, json={"from": hub_username(from_username),
+                                                  "to": hub_username(to_username)})
+        if response.status_code == 501:
+            raise HubRefused(_hub_message(response), reason=response.headers.get(REASON_HEADER) or
+                             "handover-unsupported")
+        if response.status_code != 200:
+            raise self._error("POST", path, response)
+        try:
+            body = response.json()
+            return HomeHandover(moved=bool(body["moved"]), folder=body.get("folder"))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise HubError(f"the hub answered {path} in an unknown shape") from exc
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         path = f"/users/{_user(username)}/servers/{_path(server_name)}"

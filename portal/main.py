@@ -29,7 +29,7 @@ from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
-from .routes import admin, auth, catalogue, docs, errors, home, organisations, workspaces
+from .routes import admin, auth, catalogue, docs, errors, home, members, organisations, workspaces
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
 from .services.environments import register_environment
@@ -132,7 +132,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
-    for module in (home, auth, catalogue, workspaces, organisations, admin, docs):
+    for module in (home, auth, catalogue, workspaces, organisations, members, admin, docs):
         app.include_router(module.router)
     app.include_router(home.healthz)
     app.include_router(api.router)

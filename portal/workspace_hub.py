@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
-from .errors import HubUnavailable, PortalError
+from .errors import HubRefused, HubUnavailable, PortalError
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class InterfaceState:
     available: bool
     reason: str | None = None
     missing: str | None = None
+
+
+@dataclass(frozen=True)
+class HomeHandover:
+    """What a hub did with a leaving user's home folder in a handover: ``folder`` is where it now is inside the
+    colleague's home (None when the leaving user had none there: ``moved`` is False)."""
+
+    moved: bool
+    folder: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +108,11 @@ class WorkspaceHub(ABC):
     @abstractmethod
     def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
         """The start progress of a server, relayed event by event until it is ready or failed."""
+
+    def hand_over_home(self, *, from_username: str, to_username: str) -> HomeHandover:
+        """Move ``from_username``'s home folder into ``to_username``'s home (a handover); refused while one of
+        their servers runs. A hub that cannot says so (``handover-unsupported``)."""
+        raise HubRefused("this hub cannot hand over home folders", reason="handover-unsupported")
 
     def open_url(self, server_url: str) -> str:
         """Where to send a browser to open a running server (logging in at the hub on the way)."""

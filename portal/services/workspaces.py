@@ -28,6 +28,7 @@ from ..models.workspace import ENDED_STATUSES
 from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 from . import register
 from .environments import environment_for, visible_environments
+from .grants import launch_options
 from .identity import hub_groups
 
 #: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
@@ -224,7 +225,7 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         reconcile_hub_servers(session, hub=hub, user=user, environment_id=environment.id)
         started = True
         info = hub.start(username=user.username, server_name=server_name,
-                         options={"bundle": bundle.id, "size": size.id, "interface": interface})
+                         options=launch_options(user, bundle=bundle.id, size=size.id, interface=interface))
     except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
         failure, info = exc.message, None
     except PortalError as exc:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import threading
 from typing import AsyncIterator, Iterable
 
-from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo, WorkspaceHub
+from gereedschapskist.portal.errors import HubRefused
+from gereedschapskist.portal.workspace_hub import HomeHandover, ProgressEvent, ServerInfo, WorkspaceHub
 
 
 class FakeHub(WorkspaceHub):
@@ -19,6 +20,8 @@ class FakeHub(WorkspaceHub):
         self.api_url, self.public_url = api_url, public_url
         self.servers_by_user: dict[str, dict[str, ServerInfo]] = {}
         self.groups: dict[str, tuple[str, ...]] = {}
+        self.options: dict[tuple[str, str], dict] = {}          # the launch options of each (user, server)
+        self.handovers: list[tuple[str, str]] = []               # (from, to) of every home-folder handover
         self._lock = threading.Lock()
 
     def check(self) -> str:
@@ -31,6 +34,7 @@ class FakeHub(WorkspaceHub):
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         info = ServerInfo(server_name, ready=True, url=f"/user/{username}/{server_name}/")
         with self._lock:
+            self.options[(username, server_name)] = dict(options)
             self.servers_by_user.setdefault(username, {})[server_name] = info
         return info
 
@@ -54,6 +58,14 @@ class FakeHub(WorkspaceHub):
             yield ProgressEvent(100, "the fake hub has no such server", failed=True)
         else:
             yield ProgressEvent(100, "ready", ready=True, url=info.url)
+
+    def hand_over_home(self, *, from_username: str, to_username: str) -> HomeHandover:
+        """As the real hub: refused while a server of the leaving user runs; remembered in :attr:`handovers`."""
+        with self._lock:
+            if any(not info.stopped for info in self.servers_by_user.get(from_username, {}).values()):
+                raise HubRefused(f"{from_username} has servers running", reason="workspace-running")
+            self.handovers.append((from_username, to_username))
+        return HomeHandover(moved=True, folder=f"overgedragen-van-{from_username}")
 
     def running(self) -> set[tuple[str, str]]:
         """Every (user, server) the hub is running (stopped servers it keeps are not)."""

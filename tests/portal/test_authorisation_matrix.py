@@ -30,7 +30,9 @@ of the same organisation as the data scientist and the organisation admin, so ``
 from __future__ import annotations
 
 import re
+import secrets
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Iterator
 
 import pytest
@@ -42,9 +44,11 @@ from gereedschapskist.dev.demo import load_accounts
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import Environment, EnvironmentKind, EnvironmentStage, Organisation, User, Workspace
 from gereedschapskist.portal.models import WorkspaceStatus
+from gereedschapskist.portal.models import MembershipEnd, RoleGrant, utcnow
 from gereedschapskist.portal.services.environments import register_environment
 from tests.portal.conftest import closed_port
 from tests.portal.fakehub import FakeHubs
+from tests.portal.support import make_user
 
 CATALOGUE = load()
 DEFAULT_ENVIRONMENT = "shared"      # the name of the shared default environment of the world below
@@ -147,6 +151,29 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 200, 403, 200, 403, 303),
         "cbs": (403, 403, 403, 200, 403, 303),
         "missing": PAGE_MISSING},
+    # --- roles and handover (issue 12, item 10): the page for its admins and platform admins; granting and revoking
+    # for its admins only (a platform admin is no member: roles are the organisation's decision); a handover (of a
+    # fresh member, to the data scientist) and re-admitting (a fresh former member) for its admins and platform admins
+    ("GET", "/organisations/{slug}/roles"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/organisations/{slug}/grants"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/organisations/{slug}/grants/{grant_id}/revoke"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/organisations/{slug}/handover"): {
+        "minfin": (403, 303, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/organisations/{slug}/former/{username}/readmit"): {
+        "minfin": (403, 303, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
 
     # --- the admin screens: organisations and environments for platform admins; usage and the register also for
     # organisation admins, scoped to their own organisation (tests/portal/test_admin_*.py check what each one shows)
@@ -321,7 +348,43 @@ def test_the_table_covers_exactly_the_route_table(app):
 STOPPED_TARGETS = ("/restart", "/delete", "/api/v1/workspaces/{workspace_id}")
 
 
+def _new_member(world: World, organisation: str) -> str:
+    """A fresh member of ``organisation`` (roles and handover rows): a handover may end their membership."""
+    username = f"m{secrets.token_hex(3)}"
+    make_user(world.app.state.portal.sessions, username=username, groups=[f"org:{organisation}"])
+    return username
+
+
+def _new_grant(world: World, organisation: str) -> int:
+    """A grant of role ``ml`` to a fresh member of ``organisation``, by its admin (minfin: dana; cbs: bram)."""
+    username = _new_member(world, organisation)
+    with world.app.state.portal.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        by = session.scalar(select(User).where(User.username == {"minfin": "dana", "cbs": "bram"}[organisation]))
+        grant = RoleGrant(user=session.scalar(select(User).where(User.username == username)), organisation=org,
+                          role="ml", reason="matrix", granted_by=by, expires_at=utcnow() + timedelta(days=30))
+        session.add(grant)
+        session.commit()
+        return grant.id
+
+
+def _new_former(world: World, organisation: str) -> str:
+    """A fresh member of ``organisation`` whose membership an admin ended (waiting to be re-admitted)."""
+    username = _new_member(world, organisation)
+    with world.app.state.portal.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        user = session.scalar(select(User).where(User.username == username))
+        by = session.scalar(select(User).where(User.username == "femke"))
+        session.add(MembershipEnd(user=user, organisation=org, ended_by=by))
+        session.commit()
+        return username
+
+
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if "{grant_id}" in path:
+        path = path.replace("{grant_id}", "999999" if target == "missing" else str(_new_grant(world, target)))
+    if "{username}" in path:
+        path = path.replace("{username}", "nobody" if target == "missing" else _new_former(world, target))
     if "{workspace_id}" in path:
         stopped = fresh and path.endswith(STOPPED_TARGETS)
         value = "999999" if target == "missing" else \
@@ -370,6 +433,13 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"name": "matrix"}
     if path == "/admin/register/export":
         form |= {"format": "csv"}
+    if path == "/organisations/{slug}/grants":
+        form |= {"member": "anna", "role": "ml", "until": (date.today() + timedelta(days=30)).isoformat(),
+                 "reason": "matrix"}
+    if path == "/organisations/{slug}/handover":
+        slug = url.split("/")[2]
+        form |= {"leaving": _new_member(world, slug) if slug in ("minfin", "cbs") else "nobody",
+                 "colleague": {"minfin": "anna", "cbs": "bram"}.get(slug, "anna")}
     return client.post(url, data=form)
 
 
