@@ -24,6 +24,7 @@ from ..models import ACTIVE_STATUSES, EnvironmentKind, RegisterAction, User, Wor
 from ..models.workspace import NAME_MAX
 from ..workspace_hub import Hubs, ProgressEvent
 from . import register
+from .grants import launch_options
 from .identity import hub_groups
 from .workspaces import apply_progress_end, apply_server_info, choose_available_interface, choose_membership
 
@@ -104,7 +105,7 @@ def restart_workspace(session, *, catalogue: Catalogue, hubs: Hubs, workspace: W
     try:
         hub.ensure_user(username=actor.username, groups=hub_groups(actor))
         info = hub.start(username=actor.username, server_name=workspace.server_name,
-                         options={"bundle": bundle.id, "size": size.id, "interface": interface})
+                         options=launch_options(actor, bundle=bundle.id, size=size.id, interface=interface))
     except HubStartFailed as exc:
         failure, info = exc.message, None
     except HubUnavailable as exc:
