@@ -167,7 +167,9 @@ def test_new_user_launches_a_bundle_and_runs_a_cell(browser_page: Page, shots, d
 
         # 9. back in the portal: stop the workspace
         page.goto(workspace_page)
-        page.get_by_role("button", name="Stop werkplek").click()
+        page.get_by_role("link", name="Stop werkplek").click()      # first a confirmation (issue 12)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Werkplek stoppen?")
+        page.get_by_role("button", name="Ja, stop de werkplek").click()
         page.wait_for_url(workspace_page)
         expect(page.locator("#status")).to_have_text(re.compile("gestopt|wordt gestopt"))
         page.goto(f"{portal.url}/workspaces")

@@ -3,8 +3,8 @@ owner reads), restart (the same named server at the hub, so the same home folder
 "my workspaces" folding stopped ones into a history per bundle. Every change lands in the register's chain.
 
 The hub is :mod:`tests.portal.fakehub` (an in-memory ``WorkspaceHub``, keeping stopped servers as JupyterHub does):
-these tests are about the portal's rules; the restart against the real hub and its home folder is in
-``tests/portal/test_lifecycle_hub.py``."""
+these tests are about the portal's rules; the lifecycle against the real hub (the stopped named server kept, the
+same one restarted, removed on delete) is walked in Chromium in ``tests/e2e/test_workspace_lifecycle.py``."""
 
 from __future__ import annotations
 
