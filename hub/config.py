@@ -17,6 +17,7 @@ from gereedschapskist.catalogue import Catalogue, load
 
 from .authenticator import GereedschapskistAuthenticator
 from .api import extra_handlers
+from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
 from .launch import make_apply_user_options
 from .oidc import discover
@@ -86,6 +87,11 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     # which interfaces this hub can serve, for the portal (``/hub/api/gereedschapskist/interfaces``, :mod:`.api`)
     interfaces = LocalInterfaces() if settings.backend == "local" else InterfaceAvailability()
     c.JupyterHub.extra_handlers = extra_handlers(interfaces)
+
+    # the portal's workspace handover (:mod:`.handover`): local home folders move; Kubernetes answers 501
+    homes = LocalHomeFolders(settings.homes_dir.resolve()) if settings.backend == "local" else None
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *handover_handlers(homes)]
+    c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
 
     if settings.backend == "kubernetes":
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it

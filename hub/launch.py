@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from jupyterhub import orm
 from tornado import web
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
@@ -19,8 +20,12 @@ from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .interfaces import InterfaceAvailability
+from .roles import PORTAL_SERVICE
 
-OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile"})
+#: The option with the workbench roles the portal granted (portal/services/grants.py): accepted from the portal's
+#: own token only (:func:`requested_by_portal`), never from anyone else.
+GRANTED_ROLES = "granted_roles"
+OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile", GRANTED_ROLES})
 #: The HTTP status of a refusal the catalogue decides, by reason (403 when not named here).
 REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409}
 
@@ -58,8 +63,12 @@ def authorise_request(
     *,
     interfaces: InterfaceAvailability,
     environment_bundles: Iterable[str] | None = None,
+    from_portal: bool = False,
 ) -> LaunchRequest:
-    """Check a launch request against the catalogue and the user's groups; raise :class:`LaunchForbidden`."""
+    """Check a launch request against the catalogue and the user's groups; raise :class:`LaunchForbidden`.
+
+    ``granted_roles`` (roles an organisation admin granted in the portal) count on top of the groups only when the
+    request comes from the portal (``from_portal``), and only roles the catalogue has."""
     options = dict(user_options or {})
     unknown = sorted(set(options) - OPTION_KEYS)
     if unknown:
@@ -72,7 +81,7 @@ def authorise_request(
         if value is not None and not isinstance(value, str):
             raise LaunchForbidden("bad-options", f"Launch option {name!r} must be a string, not {value!r}.",
                                   status=400)
-    roles = roles_of(groups)
+    roles = sorted(set(roles_of(groups)) | set(_granted_roles(catalogue, options.get(GRANTED_ROLES), from_portal)))
     if not bundle_id:
         offered = ", ".join(b.id for b in catalogue.offered_for(roles)) or "none for your roles"
         raise LaunchForbidden("no-bundle", f"Choose a bundle to start (offered to you: {offered}).", status=400)
@@ -85,6 +94,28 @@ def authorise_request(
         raise LaunchForbidden(refused.reason, refused.message,
                               status=REFUSAL_STATUS.get(refused.reason, 403)) from None
     return LaunchRequest(bundle, size, interface)
+
+
+def _granted_roles(catalogue: Catalogue, value: Any, from_portal: bool) -> list[str]:
+    if value is None:
+        return []
+    if not from_portal:
+        raise LaunchForbidden("grants-not-trusted", f"Launch option {GRANTED_ROLES!r} is accepted from the "
+                                                    "Gereedschapskist portal only.")
+    if not isinstance(value, list) or not all(isinstance(role, str) for role in value):
+        raise LaunchForbidden("bad-options", f"Launch option {GRANTED_ROLES!r} must be a list of role ids, not "
+                                             f"{value!r}.", status=400)
+    unknown = sorted(set(value) - set(catalogue.roles))
+    if unknown:
+        raise LaunchForbidden("bad-options", f"Launch option {GRANTED_ROLES!r} names roles the catalogue does not "
+                                             f"have: {', '.join(unknown)}.", status=400)
+    return list(value)
+
+
+def requested_by_portal(spawner) -> bool:
+    """Whether the request that starts this server was made with the portal service's token."""
+    requester = getattr(getattr(spawner, "handler", None), "current_user", None)
+    return isinstance(requester, orm.Service) and requester.name == PORTAL_SERVICE
 
 
 def _unavailable(interfaces: InterfaceAvailability, interface: Interface) -> str | None:
@@ -101,7 +132,7 @@ def make_apply_user_options(
     def apply_user_options(spawner, user_options) -> None:
         groups = [group.name for group in spawner.user.groups]
         request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
-                                    environment_bundles=allowed)
+                                    environment_bundles=allowed, from_portal=requested_by_portal(spawner))
         spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
                          request.as_user_options())
         spawner.apply_launch(request)

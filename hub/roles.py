@@ -29,10 +29,13 @@ PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users'
 #: - read:servers — server models and the progress stream, and which interfaces the hub can serve (:mod:`.api`);
 #: - start:servers — start named servers with user_options (the hub still applies the launch rule to the
 #:   *user's* groups from the issuer, refreshed before every start);
-#: - delete:servers — stop and remove them.
+#: - delete:servers — stop and remove them;
+#: - HANDOVER_SCOPE (a custom scope) — move a leaving user's home folder into a colleague's (:mod:`.handover`).
 #: Not granted: admin:users (create, rename, delete users), admin:groups (put anyone in any group), tokens,
 #: access:servers, admin:servers (server state), proxy, shutdown, read:hub.
-PORTAL_SCOPES = ("read:users", "read:servers", "start:servers", "delete:servers")
+#: The custom scope of the handover endpoint (``JupyterHub.custom_scopes``, defined in :mod:`.handover`).
+HANDOVER_SCOPE = "custom:gereedschapskist:handover"
+PORTAL_SCOPES = ("read:users", "read:servers", "start:servers", "delete:servers", HANDOVER_SCOPE)
 CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
 
