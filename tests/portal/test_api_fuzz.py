@@ -190,11 +190,15 @@ def check_database(app, hubs: FakeHubs, *, workspaces: int, stops: int) -> None:
             assert session.scalar(select(Member).where(
                 Member.user_id == workspace.user_id, Member.organisation_id == workspace.organisation_id,
                 Member.status == MemberStatus.ACTIVE)) is not None, workspace.id
+            # each restart follows a stop (the lifecycle: stop, restart, stop, …, then perhaps delete)
+            restarts = actions[RegisterAction.WORKSPACE_RESTARTED]
             if workspace.status is WorkspaceStatus.STOPPED:
                 assert workspace.stopped_at is not None and workspace.url is None
-                assert actions[RegisterAction.WORKSPACE_STOPPED] == 1, (workspace.id, actions)
+                assert actions[RegisterAction.WORKSPACE_STOPPED] == restarts + 1, (workspace.id, actions)
             if workspace.status is WorkspaceStatus.RUNNING:
-                assert workspace.url and actions[RegisterAction.WORKSPACE_STOPPED] == 0
+                assert workspace.url and actions[RegisterAction.WORKSPACE_STOPPED] == restarts, (workspace.id, actions)
+            if workspace.status is WorkspaceStatus.DELETED:
+                assert workspace.url is None and actions[RegisterAction.WORKSPACE_DELETED] == 1, (workspace.id, actions)
         assert count(select(RegisterEntry.id).where(RegisterEntry.action == RegisterAction.WORKSPACE_STOPPED)) == stops
 
         # the database and the hub agree on what runs
