@@ -186,6 +186,8 @@ class OidcProvider:
             "host": "127.0.0.1", "port": port, "clients": [c.as_config() for c in client_list],
             "accounts_file": str(Path(accounts_file).resolve()), "jwks_file": str(state / "jwks.json"),
             "cookie_keys_file": str(state / "cookie-keys.json"),
+            # sessions, grants and tokens: kept across restarts, so single sign-on holds (issue 12, defect 8)
+            "store_file": str(state / "store.json"),
         }
         if claim_names:
             config["claim_names"] = dict(claim_names)

@@ -25,6 +25,7 @@ PORTAL_SERVICE = "portal"
 PORTAL_ROLE = "gereedschapskist-portal"
 PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users' servers"
 #: What the portal needs, and no more:
+#: - list:users — one request lists every user with an active server (the portal's background sync);
 #: - read:users — is the user known to the hub (logged in there at least once), which groups and servers;
 #: - read:servers — server models and the progress stream, and which interfaces the hub can serve (:mod:`.api`);
 #: - start:servers — start named servers with user_options (the hub still applies the launch rule to the
@@ -35,7 +36,7 @@ PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users'
 #: access:servers, admin:servers (server state), proxy, shutdown, read:hub.
 #: The custom scope of the handover endpoint (``JupyterHub.custom_scopes``, defined in :mod:`.handover`).
 HANDOVER_SCOPE = "custom:gereedschapskist:handover"
-PORTAL_SCOPES = ("read:users", "read:servers", "start:servers", "delete:servers", HANDOVER_SCOPE)
+PORTAL_SCOPES = ("list:users", "read:users", "read:servers", "start:servers", "delete:servers", HANDOVER_SCOPE)
 CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
 

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: The hub's answer to "which interfaces can you serve?" (the hub's ``hub/api.py``), under its REST API.
 INTERFACES_PATH = "/gereedschapskist/interfaces"
+#: Users per page when the background sync lists every user with an active server.
+ACTIVE_PAGE = 200
 #: The hub's home-folder handover (the hub's ``hub/handover.py``), under its REST API.
 HANDOVER_PATH = "/gereedschapskist/handover"
 
@@ -230,6 +232,23 @@ class JupyterHubAdapter(WorkspaceHub):
         except NotFound:
             return {}
         return {name: _server_info(name, server) for name, server in (model.get("servers") or {}).items()}
+
+    def active_servers(self) -> dict[str, dict[str, ServerInfo]]:
+        """``GET /users?state=active``, page by page (JupyterHub's pagination; needs ``list:users``)."""
+        found: dict[str, dict[str, ServerInfo]] = {}
+        offset = 0
+        while True:
+            page = self._request("GET", "/users", ok=(200,), params={"state": "active", "offset": offset,
+                                                                     "limit": ACTIVE_PAGE},
+                                 headers={"Accept": "application/jupyterhub-pagination+json"}).json()
+            items = page.get("items", []) if isinstance(page, dict) else page
+            for user in items:
+                found[user["name"]] = {name: _server_info(name, server)
+                                       for name, server in (user.get("servers") or {}).items()}
+            following = (page.get("_pagination") or {}).get("next") if isinstance(page, dict) else None
+            if not following or not items:
+                return found
+            offset = following.get("offset", offset + len(items))
 
     async def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
         path = f"{self.api_url}/users/{_user(username)}/servers/{_path(server_name)}/progress"

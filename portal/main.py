@@ -32,6 +32,7 @@ from .oidc import OidcLogin
 from .routes import admin, auth, catalogue, docs, errors, home, members, organisations, workspaces
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
+from .services import sync as sync_service
 from .services.environments import register_environment
 from .sessions import ServerSessionMiddleware, SessionStore
 from .settings import PortalSettings, load_settings
@@ -72,8 +73,8 @@ def startup(state: PortalState) -> None:
 def sync_workspaces(state: PortalState) -> set[str]:
     """One pass of the background sync: ask the hubs about every active workspace."""
     with state.sessions() as session:
-        down = workspace_service.refresh(session, hubs=state.hubs,
-                                         workspaces=workspace_service.active_workspaces(session))
+        down = sync_service.sync_active(session, hubs=state.hubs,
+                                        workspaces=workspace_service.active_workspaces(session))
         session.commit()
         return down
 

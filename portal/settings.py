@@ -104,9 +104,9 @@ class PortalSettings(BaseSettings):
         default="development", description="development = flexible, production = strict")
     hub_timeout_seconds: float = Field(default=30.0, gt=0, description="timeout of one request to a hub")
     hub_status_ttl_seconds: float = Field(default=5.0, ge=0, description="how long a hub health check is reused")
-    reconcile_interval_seconds: float = Field(default=30.0, ge=0,
-                                              description="how often workspace states are synced from the hubs; "
-                                                          "0 turns the background sync off")
+    reconcile_interval_seconds: float = Field(default=5.0, ge=0,
+                                              description="how often workspace states are synced from the hubs "
+                                                          "(one request per hub); 0 turns the background sync off")
 
     catalogue_dir: Path | None = Field(default=None, description="catalogue folder; default: the project's")
 

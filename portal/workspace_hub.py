@@ -100,6 +100,11 @@ class WorkspaceHub(ABC):
     def servers(self, *, username: str) -> dict[str, ServerInfo]:
         """The user's servers the hub knows (running, pending and stopped)."""
 
+    @abstractmethod
+    def active_servers(self) -> dict[str, dict[str, ServerInfo]]:
+        """Every user's running or pending servers, by user name and server name, in as few requests as the hub
+        allows (the background sync asks this every few seconds, whatever the number of users)."""
+
     def interfaces(self) -> dict[str, InterfaceState] | None:
         """Which interfaces the hub can serve, by interface id; None when the hub does not say (availability
         unknown: the hub decides at launch). Raises :class:`HubUnavailable` when the hub does not answer."""

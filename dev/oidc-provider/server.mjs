@@ -71,6 +71,73 @@ function loadOrCreateCookieKeys(file) {
   return keys;
 }
 
+// Sessions, grants and tokens live in one JSON file (the `store_file`), so that a restart of the provider —
+// `make up` stopped and started again, or the supervisor restarting a crashed provider — keeps everyone
+// logged in: a real federated issuer does not forget its sessions when the workbench restarts, and the hub
+// checks a user's access token at the userinfo endpoint (and refreshes it) before it trusts its own cookie.
+// Expired entries are dropped on load and on every write. Small by design: a development stand-in only.
+const GRANT_BOUND = new Set(['AccessToken', 'AuthorizationCode', 'RefreshToken', 'DeviceCode',
+  'BackchannelAuthenticationRequest']);
+
+function fileStore(file) {
+  let entries = {};
+  if (fs.existsSync(file)) {
+    const data = readJson(file, 'provider store');
+    entries = data && typeof data === 'object' && data.entries && typeof data.entries === 'object' ? data.entries : {};
+  }
+  const nowSeconds = () => Math.floor(Date.now() / 1000);
+  const live = (entry) => entry && (!entry.expiresAt || entry.expiresAt > nowSeconds());
+  const save = () => {
+    for (const [key, entry] of Object.entries(entries)) if (!live(entry)) delete entries[key];
+    writeAtomically(file, JSON.stringify({ entries }));
+  };
+  save();
+  return class FileAdapter {
+    constructor(model) { this.model = model; }
+
+    key(id) { return `${this.model}:${id}`; }
+
+    async upsert(id, payload, expiresIn) {
+      entries[this.key(id)] = { payload, expiresAt: expiresIn ? nowSeconds() + expiresIn : null };
+      save();
+    }
+
+    async find(id) {
+      const entry = entries[this.key(id)];
+      return live(entry) ? entry.payload : undefined;
+    }
+
+    async findBy(field, value) {
+      const prefix = `${this.model}:`;
+      for (const [key, entry] of Object.entries(entries)) {
+        if (key.startsWith(prefix) && live(entry) && entry.payload[field] === value) return entry.payload;
+      }
+      return undefined;
+    }
+
+    async findByUid(uid) { return this.findBy('uid', uid); }
+
+    async findByUserCode(userCode) { return this.findBy('userCode', userCode); }
+
+    async consume(id) {
+      const entry = entries[this.key(id)];
+      if (entry) { entry.payload.consumed = nowSeconds(); save(); }
+    }
+
+    async destroy(id) {
+      delete entries[this.key(id)];
+      save();
+    }
+
+    async revokeByGrantId(grantId) {
+      for (const [key, entry] of Object.entries(entries)) {
+        if (GRANT_BOUND.has(key.split(':', 1)[0]) && entry.payload.grantId === grantId) delete entries[key];
+      }
+      save();
+    }
+  };
+}
+
 function loadAccounts(file) {
   const data = readJson(file, 'demo accounts');
   const byName = new Map();
@@ -189,6 +256,7 @@ function buildProvider(issuer, config, accounts) {
   };
 
   return new Provider(issuer, {
+    adapter: fileStore(config.store_file),
     clients,
     scopes: SCOPES,
     claims: claimsByScope(names),
@@ -282,7 +350,8 @@ function main() {
   const configFile = process.argv[2];
   if (!configFile) fail('usage: node server.mjs CONFIG.json');
   const config = readJson(configFile, 'configuration');
-  for (const field of ['host', 'port', 'clients', 'accounts_file', 'jwks_file', 'cookie_keys_file']) {
+  for (const field of ['host', 'port', 'clients', 'accounts_file', 'jwks_file', 'cookie_keys_file',
+    'store_file']) {
     if (config[field] === undefined) fail(`${configFile}: ${field} is missing`);
   }
   const accounts = liveAccounts(config.accounts_file);
@@ -305,7 +374,7 @@ function main() {
     });
     process.stdout.write(`${JSON.stringify({ event: 'ready', issuer })}\n`);
   });
-  // State is in memory (sessions end with the process), so stopping needs no draining.
+  // Every write to the store file is complete when it returns, so stopping needs no draining.
   const stop = () => { server.closeAllConnections(); process.exit(0); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, WorkspaceDep
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
-from ..models import WorkspaceStatus
+from ..models import ACTIVE_STATUSES, WorkspaceStatus
 from ..models.workspace import NAME_MAX
 from ..services import lifecycle
 from ..services import workspaces as workspace_service
@@ -107,7 +107,7 @@ def resume_launch(request: Request, user: CurrentUser, catalogue: CatalogueDep, 
 def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser, session: SessionDep,
                    hubs: HubsDep, catalogue: CatalogueDep):
     status = hubs.status(workspace.environment)
-    if status.available and workspace_service.in_transition([workspace]):
+    if status.available and workspace.status in ACTIVE_STATUSES:     # a running one may have died: ask (defect 8)
         workspace_service.refresh(session, hubs=hubs, workspaces=[workspace])
         session.commit()
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,

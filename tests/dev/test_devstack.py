@@ -127,6 +127,38 @@ def test_signing_keys_survive_a_restart(tmp_path):
     assert (tmp_path / "oidc" / "jwks.json").stat().st_mode & 0o777 == 0o600
 
 
+def test_single_sign_on_and_tokens_survive_a_provider_restart(tmp_path):
+    """Issue 12, defect 8: after `make up` was stopped and started again, "Open workspace" asked anna to log in
+    a second time — the provider kept sessions and tokens in memory, so the hub's check of her access token at
+    userinfo failed and its login found no session. Now they are in the state folder: after a restart on the
+    same port the access token still answers at userinfo, a new authorization request with the browser's
+    session cookie goes straight back to the client with no login form."""
+    secrets_ = DevSecrets.load_or_create(tmp_path)
+    client = hub_client(8999, secrets_)
+    with OidcProvider.start(tmp_path, [client]) as provider:
+        port = httpx.URL(provider.issuer).port
+        http, discovery, verifier, query = authorize(provider, client, "anna", "anna-demo",
+                                                     scope="openid profile groups")
+        tokens = http.post(discovery["token_endpoint"], auth=(client.client_id, client.client_secret), data={
+            "grant_type": "authorization_code", "code": query["code"][0], "redirect_uri": client.redirect_uris[0],
+            "code_verifier": verifier}).json()
+    store = tmp_path / "oidc" / "store.json"
+    assert store.stat().st_mode & 0o777 == 0o600     # as secret as the signing keys beside it (jwks.json)
+
+    with OidcProvider.start(tmp_path, [client], port=port) as provider:
+        info = http.get(discovery["userinfo_endpoint"], headers={"Authorization": f"Bearer {tokens['access_token']}"})
+        assert info.status_code == 200 and info.json()["sub"] == "anna", info.text
+        params = {"response_type": "code", "client_id": client.client_id, "redirect_uri": client.redirect_uris[0],
+                  "scope": "openid", "state": "s2", "code_challenge": b64url(hashlib.sha256(b"v" * 43).digest()),
+                  "code_challenge_method": "S256"}
+        response = http.get(f"{discovery['authorization_endpoint']}?{urlencode(params)}", follow_redirects=False)
+        while response.is_redirect and not response.headers["location"].startswith(client.redirect_uris[0]):
+            response = http.get(httpx.URL(str(response.url)).join(response.headers["location"]),
+                                follow_redirects=False)
+        assert response.is_redirect, "the provider asked anna to log in again after its restart"
+        assert "code" in parse_qs(urlparse(response.headers["location"]).query)
+
+
 def test_hub_groups_and_admins_come_from_the_token(hub_user):
     bram = hub_user("bram")
     assert bram.groups() == ["org:cbs", "role:ml"]

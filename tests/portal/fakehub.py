@@ -51,6 +51,12 @@ class FakeHub(WorkspaceHub):
         with self._lock:
             return dict(self.servers_by_user.get(username, {}))
 
+    def active_servers(self) -> dict[str, dict[str, ServerInfo]]:
+        with self._lock:
+            active = {user: {name: info for name, info in servers.items() if info.ready or info.pending}
+                      for user, servers in self.servers_by_user.items()}
+            return {user: servers for user, servers in active.items() if servers}
+
     async def progress(self, *, username: str, server_name: str) -> AsyncIterator[ProgressEvent]:
         info = self.servers(username=username).get(server_name)
         yield ProgressEvent(50, "starting (fake hub)")

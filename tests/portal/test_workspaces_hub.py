@@ -222,6 +222,65 @@ def test_a_server_the_hub_stops_by_itself_is_seen_as_stopped(database, tmp_path,
         assert _entries(server.app, workspace["id"])[-1] is RegisterAction.WORKSPACE_STOPPED
 
 
+def test_a_server_that_dies_is_seen_as_stopped_within_seconds(database, tmp_path, hub_stack, portal_user, hub):
+    """Issue 12, defect 8: a workspace whose server died (killed by a restart, the kernel's OOM killer…) showed
+    "running" for 30–45 s — the hub polled its servers every 30 s and the portal asked the hub about a running
+    workspace only in its background sync. Now the hub polls local servers every 3 s, and the workspace's page
+    and API ask the hub about an active workspace on every view. The background sync is off here: the view
+    alone must notice. The 60 s deadline only bounds a failure; the time it took is printed."""
+    import os
+    import signal
+
+    with PortalServer(create_app(stack_settings(database, tmp_path, hub_stack)), hub_stack.ports.portal) as server:
+        anna = portal_user("anna", server)
+        workspace = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"}).json()
+        assert anna.progress(workspace["id"])[-1][0] == "ready"
+        assert anna.get(f"/api/v1/workspaces/{workspace['id']}").json()["status"] == "running"
+        pids = [int(f.stem) for f in (hub_stack.state_dir / "hub" / "servers").glob("*.pid")
+                if json.loads(f.read_text())["server"] == f"anna/{workspace['server_name']}"]
+        assert len(pids) == 1, pids
+        os.kill(pids[0], signal.SIGKILL)
+        killed = time.monotonic()
+        deadline = killed + 60
+        while (now := anna.get(f"/api/v1/workspaces/{workspace['id']}").json())["status"] != "stopped":
+            assert now["status"] == "running", now
+            assert time.monotonic() < deadline, "the portal did not notice the dead server"
+            time.sleep(0.2)
+        print(f"\nkilled server seen as stopped after {time.monotonic() - killed:.1f} s")
+        assert _entries(server.app, workspace["id"])[-1] is RegisterAction.WORKSPACE_STOPPED
+        page = anna.get(f"/workspaces/{workspace['id']}", headers={"Accept-Language": "en"})
+        assert 'class="status status-stopped">stopped</span>' in page.text
+
+
+def test_the_background_sync_lists_active_servers_in_one_request(database, tmp_path, hub_stack, portal_user, hub):
+    """The sync asks each hub once per pass for every user's active servers (``GET /users?state=active``, which
+    needs the portal's ``list:users`` scope), so it can run every few seconds."""
+    from gereedschapskist.portal.jupyterhub import JupyterHubAdapter
+
+    with PortalServer(create_app(stack_settings(database, tmp_path, hub_stack)), hub_stack.ports.portal) as server:
+        anna = portal_user("anna", server)
+        workspace = anna.post("/api/v1/workspaces", {"bundle": "tiny-cowsay"}).json()
+        assert anna.progress(workspace["id"])[-1][0] == "ready"
+        seen: list[str] = []
+        transport = httpx.HTTPTransport()
+
+        class Counting(httpx.BaseTransport):
+            def handle_request(self, request: httpx.Request) -> httpx.Response:
+                seen.append(f"{request.method} {request.url.path}?{request.url.query.decode()}")
+                return transport.handle_request(request)
+
+        adapter = JupyterHubAdapter(api_url=f"{hub_stack.url}/hub/api", public_url=hub_stack.url,
+                                    token=hub_stack.portal_api_token, transport=Counting())
+        active = adapter.active_servers()
+        assert active["anna"][workspace["server_name"]].ready
+        assert len(seen) == 1 and "state=active" in seen[0], seen
+        assert anna.post(f"/api/v1/workspaces/{workspace['id']}/stop").status_code == 200
+        deadline = time.monotonic() + 60
+        while workspace["server_name"] in adapter.active_servers().get("anna", {}):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+
+
 def test_hub_down_then_back_launching_works_without_restart(database, tmp_path, hub_stack, demo_accounts, hub):
     """The hub's network goes down (a relay port closes), then comes back; the portal is not restarted."""
     relay = TcpRelay(int(hub_stack.url.rsplit(":", 1)[1]), free_port())
