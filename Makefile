@@ -5,6 +5,7 @@ PY    := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 UV    := $(shell command -v uv 2>/dev/null)
 CHROMIUM := /usr/bin/chromium
+IRKERNEL := /usr/lib/R/site-library/IRkernel/DESCRIPTION
 
 .PHONY: test up install bench check lint clean images
 
@@ -26,6 +27,15 @@ test: install $(CHROMIUM)
 $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
+
+# Debian's R with IRkernel: the R kernel of bundles that pin IRkernel (hub/bundle_tools.py, hub/kernelspecs.py).
+# A bundle whose CRAN pins this machine lacks is offered as unavailable, never started without its tools.
+# About 15 s with apt's lists present.
+$(IRKERNEL):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-base-core r-cran-irkernel || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-base-core r-cran-irkernel)
+
+test up: $(IRKERNEL)
 
 ## check: validate the catalogue as CI does
 check: install

@@ -85,7 +85,8 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
                                     f"&post_logout_redirect_uri={settings.public_url}/hub/login")
 
     # which interfaces this hub can serve, for the portal (``/hub/api/gereedschapskist/interfaces``, :mod:`.api`)
-    interfaces = LocalInterfaces() if settings.backend == "local" else InterfaceAvailability()
+    bundles = catalogue.bundles.values()
+    interfaces = LocalInterfaces(bundles=bundles) if settings.backend == "local" else InterfaceAvailability(bundles)
     c.JupyterHub.extra_handlers = extra_handlers(interfaces)
 
     # the portal's workspace handover (:mod:`.handover`): local home folders move; Kubernetes answers 501
@@ -155,6 +156,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.BundleSpawner.home_dir_template = str(settings.homes_dir.resolve() / "{username}")
     c.BundleSpawner.build_timeout = float(settings.start_timeout_seconds)
     c.BundleSpawner.interfaces = interfaces
+    c.BundleSpawner.portal_url = settings.portal_url  # linked from each bundle's first-start README
 
     def options_form(spawner) -> str:
         groups = [group.name for group in spawner.user.groups]

@@ -4,6 +4,11 @@ An environment is keyed by a hash of its requirement list, the Python version an
 so a later launch of the same bundle version reuses it and a changed package list gets a new
 one. It is built in a temporary directory next to its final place and renamed into place only
 when complete: a failed build leaves nothing behind, and the error names the failing package.
+
+Besides the packages, each environment gets what makes it this bundle's workspace (:mod:`.kernelspecs`): its
+declared kernels (:func:`gereedschapskist.catalogue.kernels.kernels_of`) named after the bundle, an R kernel
+registered with this machine's R where the bundle pins IRkernel, and the top-bar label. Platform packages
+(:data:`PLATFORM_REQUIREMENTS`) join the bundle's pins like JupyterLab itself.
 """
 
 from __future__ import annotations
@@ -23,8 +28,16 @@ from pathlib import Path
 from typing import Awaitable, Callable
 
 from gereedschapskist.catalogue import Bundle, Ecosystem
+from gereedschapskist.catalogue.kernels import Kernel, kernels_of
+
+from .kernelspecs import KernelMissing, install_kernels, top_bar_label, write_label
 
 MANIFEST = "gereedschapskist-env.json"
+#: Raised when what an environment holds besides its packages changes (kernels, label), so old ones are rebuilt.
+LAYOUT = 4
+#: In every environment, like JupyterLab: the Python kernel and the top-bar label's extension. A package the
+#: bundle pins itself is left out, so the catalogue's pin wins.
+PLATFORM_REQUIREMENTS = ("ipykernel==7.4.0", "jupyterlab-topbar-text==1.1.0")
 Progress = Callable[[str], Awaitable[None] | None]
 
 
@@ -48,15 +61,23 @@ class EnvSpec:
     bundle_id: str
     bundle_version: str
     requirements: tuple[str, ...]
+    kernels: tuple[Kernel, ...] = ()
+    label: str = ""   # the top-bar label; none when empty
 
     @classmethod
     def for_bundle(cls, bundle: Bundle, base: tuple[str, ...], extra: tuple[str, ...] = ()) -> "EnvSpec":
         own = tuple(p.requirement for p in bundle.packages_of(Ecosystem.PYPI))
-        return cls(bundle.id, bundle.version, own + tuple(extra) + base)
+        pinned = {_norm(_requirement_name(r)) for r in own + tuple(extra) + tuple(base)}
+        platform_pins = tuple(r for r in PLATFORM_REQUIREMENTS if _norm(_requirement_name(r)) not in pinned)
+        return cls(bundle.id, bundle.version, own + tuple(extra) + tuple(base) + platform_pins,
+                   kernels=kernels_of(bundle), label=top_bar_label(bundle))
 
     @property
     def key(self) -> str:
         data = json.dumps({
+            "layout": LAYOUT,
+            "kernels": [[k.name, k.language, k.display_name] for k in self.kernels],
+            "label": self.label,
             "requirements": sorted(self.requirements),
             "python": platform.python_version(),
             "platform": sys.platform,
@@ -73,15 +94,16 @@ def _requirement_name(requirement: str) -> str:
     return re.split(r"[\[=<>!~;\s]", requirement, maxsplit=1)[0]
 
 
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
 def failing_package(requirements: tuple[str, ...], error: str) -> str | None:
     """The first requirement the installer's error names (names compare case/punctuation-insensitively)."""
-    def norm(text: str) -> str:
-        return re.sub(r"[-_.]+", "-", text).lower()
-
-    text = norm(error)
+    text = _norm(error)
     hits = []
     for requirement in requirements:
-        name = norm(_requirement_name(requirement))
+        name = _norm(_requirement_name(requirement))
         match = re.search(rf"(?<![a-z0-9-]){re.escape(name)}(?![a-z0-9])", text)
         if match:
             hits.append((match.start(), requirement))
@@ -91,11 +113,12 @@ def failing_package(requirements: tuple[str, ...], error: str) -> str | None:
 class EnvBuilder:
     """Builds and caches bundle environments under ``root`` (one directory per :attr:`EnvSpec.dirname`)."""
 
-    def __init__(self, root: Path, *, uv: str, python: str, timeout: float = 900):
+    def __init__(self, root: Path, *, uv: str, python: str, timeout: float = 900, rscript: str | None = None):
         self.root = Path(root)
         self.uv = uv
         self.python = python
         self.timeout = timeout
+        self.rscript = rscript or shutil.which("Rscript")  # for R kernels (the bundle's CRAN pins are checked first)
         self._locks: dict[str, asyncio.Lock] = {}
 
     def path_for(self, spec: EnvSpec) -> Path:
@@ -133,9 +156,17 @@ class EnvBuilder:
             await self._run(spec, [self.uv, "pip", "install", "--compile-bytecode",
                                    "--python", str(work / "bin" / "python"), "--requirement", str(requirements)],
                             progress)
+            try:
+                kernels = await install_kernels(work, spec.kernels, rscript=self.rscript,
+                                                run=lambda argv, env=None: self._run(spec, argv, progress, env))
+            except KernelMissing as missing:
+                raise EnvBuildFailed(spec.bundle_id, None, str(missing)) from None
+            if spec.label:
+                write_label(work, spec.label)
             manifest = {
                 "bundle": spec.bundle_id, "version": spec.bundle_version, "key": spec.key,
-                "requirements": list(spec.requirements), "built_seconds": round(time.monotonic() - started, 2),
+                "requirements": list(spec.requirements), "kernels": kernels, "label": spec.label,
+                "built_seconds": round(time.monotonic() - started, 2),
             }
             (work / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
             try:
@@ -150,9 +181,11 @@ class EnvBuilder:
         await self._emit(progress, f"Environment of {spec.bundle_id} ready in {time.monotonic() - started:.1f} s")
         return final
 
-    async def _run(self, spec: EnvSpec, argv: list[str], progress: Progress | None) -> None:
+    async def _run(self, spec: EnvSpec, argv: list[str], progress: Progress | None,
+                   extra_env: dict[str, str] | None = None) -> None:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))}
         env.update({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"})
+        env.update(extra_env or {})
         proc = await asyncio.create_subprocess_exec(
             *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
         lines: list[str] = []

@@ -3,16 +3,19 @@
 JupyterLab is always there. RStudio and VS Code run behind jupyter-server-proxy and need their
 binaries (``rserver``, ``code-server``); on Kubernetes the bundle image brings them, on this
 machine they must be installed. Where a binary is missing the option says so instead of
-failing at spawn.
+failing at spawn. Asked about one bundle, the local backend also checks that bundle's own tools
+beyond PyPI (R and its CRAN pins, :mod:`.bundle_tools`): without them no interface of it can start.
 """
 
 from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import Callable, Iterable, Mapping
 
-from gereedschapskist.catalogue import Interface
+from gereedschapskist.catalogue import Bundle, Interface
+
+from .bundle_tools import LocalTools
 
 #: jupyter-server-proxy, installed into a bundle's environment only when it serves RStudio or VS Code.
 SERVER_PROXY_REQUIREMENT = "jupyter-server-proxy==4.6.0"
@@ -49,9 +52,13 @@ class InterfaceStatus:
 
 
 class InterfaceAvailability:
-    """Answers "can this backend serve interface X?" — the base class serves everything (images bring it)."""
+    """Answers "can this backend serve interface X (of bundle B)?" — the base class serves everything (images
+    bring it). ``bundles``: the catalogue's bundles, whose availability the hub reports one by one (:mod:`.api`)."""
 
-    def status(self, interface: Interface) -> InterfaceStatus:
+    def __init__(self, bundles: Iterable[Bundle] = ()):
+        self.bundles = tuple(bundles)
+
+    def status(self, interface: Interface, bundle: Bundle | None = None) -> InterfaceStatus:
         return InterfaceStatus(interface, True)
 
     def default_url(self, interface: Interface) -> str:
@@ -61,16 +68,35 @@ class InterfaceAvailability:
 
 
 class LocalInterfaces(InterfaceAvailability):
-    """The local backend: RStudio / VS Code only where their binaries are on this machine."""
+    """The local backend: RStudio / VS Code only where their binaries are on this machine, and a bundle's
+    interfaces only where its tools beyond PyPI are (``tools``)."""
 
-    def __init__(self, which: Callable[[str], str | None] = shutil.which):
+    def __init__(self, which: Callable[[str], str | None] = shutil.which, tools: LocalTools | None = None,
+                 bundles: Iterable[Bundle] = ()):
+        super().__init__(bundles)
         self._which = which
+        self.tools = tools if tools is not None else LocalTools()
 
     def binary(self, interface: Interface) -> str | None:
         app = PROXIED.get(interface)
         return self._which(app.binary) if app else None
 
-    def status(self, interface: Interface) -> InterfaceStatus:
+    def status(self, interface: Interface, bundle: Bundle | None = None) -> InterfaceStatus:
+        own = self._program_status(interface)
+        if not own.available or bundle is None:
+            return own
+        lacking = self.tools.missing(bundle)
+        if not lacking:
+            return own
+        listed = ", ".join(lacking)
+        return InterfaceStatus(
+            interface, False,
+            f"De eigen tools van {bundle.id} ontbreken op deze machine: {listed} / "
+            f"The tools of {bundle.id} are missing on this machine: {listed}",
+            missing=listed,
+        )
+
+    def _program_status(self, interface: Interface) -> InterfaceStatus:
         if interface is Interface.JUPYTERLAB:
             return InterfaceStatus(interface, True)
         app = PROXIED[interface]

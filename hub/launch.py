@@ -89,7 +89,7 @@ def authorise_request(
         raise LaunchForbidden("not-in-environment", f"Bundle {bundle_id!r} is not offered in this environment.")
     try:
         bundle, size = catalogue.authorise_launch(roles, bundle_id, size_id or None)
-        interface = bundle.choose_interface(interface_id, unavailable=lambda i: _unavailable(interfaces, i))
+        interface = bundle.choose_interface(interface_id, unavailable=lambda i: _unavailable(interfaces, i, bundle))
     except LaunchRefused as refused:
         raise LaunchForbidden(refused.reason, refused.message,
                               status=REFUSAL_STATUS.get(refused.reason, 403)) from None
@@ -118,8 +118,8 @@ def requested_by_portal(spawner) -> bool:
     return isinstance(requester, orm.Service) and requester.name == PORTAL_SERVICE
 
 
-def _unavailable(interfaces: InterfaceAvailability, interface: Interface) -> str | None:
-    status = interfaces.status(interface)
+def _unavailable(interfaces: InterfaceAvailability, interface: Interface, bundle: Bundle) -> str | None:
+    status = interfaces.status(interface, bundle)
     return None if status.available else status.note
 
 

@@ -59,7 +59,7 @@ def choices_for(
         choices.append(BundleChoice(
             bundle=bundle,
             sizes=bundle.sizes,
-            interfaces=tuple(interfaces.status(i) for i in bundle.interfaces),
+            interfaces=tuple(interfaces.status(i, bundle) for i in bundle.interfaces),
             deprecation=deprecation_note(bundle, catalogue),
         ))
     return choices

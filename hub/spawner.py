@@ -30,6 +30,7 @@ from traitlets import Float, Instance, List, Unicode, default
 
 from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec
 from .interfaces import SERVER_PROXY_REQUIREMENT, LocalInterfaces
+from .workspace_home import write_first_start
 from .launch import LaunchForbidden, LaunchRequest
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
@@ -67,6 +68,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
     env_python = Unicode(config=True, help="the Python interpreter environments are built for")
     base_requirements = List(Unicode(), config=True, help="packages every environment gets")
     build_timeout = Float(900.0, config=True, help="seconds a first environment build may take")
+    portal_url = Unicode("", config=True, help="the portal's URL, linked from a bundle's first-start README")
     interfaces = Instance(LocalInterfaces, args=()).tag(config=True)
 
     launch: LaunchRequest | None = None
@@ -210,6 +212,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
         self.cmd = [str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"]
         self._write_server_config(request)
         Path(self.home_dir).mkdir(parents=True, exist_ok=True)
+        write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url)  # README + sample data, once
         log_file = self._log_file()
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self._emit(60, "Starting the server process")

@@ -32,7 +32,7 @@ from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .errors import HubError, HubLoginNeeded, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
-from .workspace_hub import HomeHandover, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
+from .workspace_hub import HomeHandover, InterfaceState, InterfaceStates, ProgressEvent, ServerInfo, WorkspaceHub
 
 log = logging.getLogger(__name__)
 
@@ -162,10 +162,15 @@ class JupyterHubAdapter(WorkspaceHub):
         except NotFound:
             return None
         try:
-            document = response.json()["interfaces"]
-            return {str(name): InterfaceState(str(name), available=bool(entry["available"]),
-                                              reason=entry.get("reason"), missing=entry.get("missing"))
-                    for name, entry in document.items()}
+            body = response.json()
+
+            def states(document: dict) -> dict[str, InterfaceState]:
+                return {str(name): InterfaceState(str(name), available=bool(entry["available"]),
+                                                  reason=entry.get("reason"), missing=entry.get("missing"))
+                        for name, entry in document.items()}
+
+            by_bundle = {str(bundle): states(document) for bundle, document in body.get("bundles", {}).items()}
+            return InterfaceStates(states(body["interfaces"]), by_bundle)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("the hub at %s answered %s in an unknown shape", self.api_url, INTERFACES_PATH)
             return None

@@ -52,6 +52,23 @@ class InterfaceState:
     missing: str | None = None
 
 
+class InterfaceStates(dict):
+    """What a hub says it can serve: :class:`InterfaceState` by interface id, and ``by_bundle``: each bundle's own
+    interfaces (the hub's machine may lack a bundle's tools, e.g. R and its CRAN packages)."""
+
+    def __init__(self, states: dict[str, InterfaceState], by_bundle: dict[str, dict[str, InterfaceState]]):
+        super().__init__(states)
+        self.by_bundle = by_bundle
+
+
+def states_for_bundle(states: dict[str, InterfaceState] | None,
+                      bundle: str | None) -> dict[str, InterfaceState] | None:
+    """The states of ``bundle``'s interfaces where the hub names them per bundle, else its general ones."""
+    if states is None or bundle is None:
+        return states
+    return getattr(states, "by_bundle", {}).get(bundle, states)
+
+
 @dataclass(frozen=True)
 class HomeHandover:
     """What a hub did with a leaving user's home folder in a handover: ``folder`` is where it now is inside the
@@ -197,16 +214,16 @@ class Hubs:
 
         return self._remembered(self._status, environment.name, check)
 
-    def interfaces(self, environment: EnvironmentLike) -> dict[str, InterfaceState] | None:
+    def interfaces(self, environment: EnvironmentLike, bundle: str | None = None) -> dict[str, InterfaceState] | None:
         """Which interfaces the environment's hub can serve (remembered for ``status_ttl`` seconds, like its
-        health); None when unknown: the hub does not answer or does not say."""
+        health), for ``bundle`` when given; None when unknown: the hub does not answer or does not say."""
         def ask() -> dict[str, InterfaceState] | None:
             try:
                 return self.for_environment(environment).interfaces()
             except PortalError:
                 return None
 
-        return self._remembered(self._interfaces, environment.name, ask)
+        return states_for_bundle(self._remembered(self._interfaces, environment.name, ask), bundle)
 
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""

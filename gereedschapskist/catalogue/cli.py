@@ -14,6 +14,7 @@ import typer
 from .diff import RevisionError, diff_catalogues, materialise, render_markdown, temporary_folder
 from .loader import default_root, load_catalogue
 from .problems import Severity, display_path
+from .resolution import cuda_problems
 from .schema import check_schemas
 
 app = typer.Typer(help="Check the catalogue of tools and show what a change means for users.",
@@ -57,6 +58,9 @@ def check(
     strict: Annotated[bool, typer.Option(help="treat warnings as errors")] = False,
     extra: Annotated[bool, typer.Option(help="also run the checks other components register "
                                              "(e.g. image definitions in step)")] = True,
+    resolve: Annotated[bool, typer.Option(help="also resolve each bundle's PyPI packages with uv (needs the "
+                                               "package index) and warn when a bundle without a GPU size pulls "
+                                               "CUDA wheels")] = False,
 ) -> None:
     """Validate every file against the schema and the catalogue rules; list every problem.
 
@@ -66,6 +70,8 @@ def check(
     schema_problems = check_schemas()
     result = load_catalogue(root, today=_today(today), extra_checks=extra)
     problems = schema_problems + result.problems
+    if resolve:
+        problems += cuda_problems(result.catalogue)
     failed = any(p.severity is Severity.ERROR or strict for p in problems)
     catalogue = result.catalogue
     if format is Format.json:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator
 
+from .kernels import R_KERNEL_PACKAGE, lacks_r_kernel
 from .model import Bundle, Partner, Role, Status
 from .problems import Problem, Severity, json_path
 from .safeyaml import Document
@@ -35,7 +36,7 @@ class Context:
 def run(ctx: Context) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_unique_ids, _file_names, _bundle_roles, _lifecycle, _security_review, _packages, _sizes,
-                 _partners, _image_tag, _roles_have_bundles):
+                 _partners, _image_tag, _roles_have_bundles, _kernels):
         problems.extend(rule(ctx))
     return problems
 
@@ -140,6 +141,15 @@ def _packages(ctx: Context) -> Iterator[Problem]:
                 yield ctx.problem(bundle.file, ("packages", ecosystem.value, index),
                                   f"the package {key!r} is pinned {count} times; pin each package once",
                                   "packages.duplicate", value=key)
+
+
+def _kernels(ctx: Context) -> Iterator[Problem]:
+    for bundle in ctx.bundles:
+        if lacks_r_kernel(bundle):
+            yield ctx.problem(bundle.file, ("packages", "cran"),
+                              f"the bundle pins CRAN packages and offers JupyterLab, but not {R_KERNEL_PACKAGE}: its "
+                              f"JupyterLab would have no R kernel; add {R_KERNEL_PACKAGE}==<version> to packages.cran",
+                              "kernels.no-r-kernel", warning=True)
 
 
 def _sizes(ctx: Context) -> Iterator[Problem]:

@@ -36,7 +36,7 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
             environment = environment_for(session, organisation=memberships[0].organisation)
             status = hubs.status(environment)
             hub_problem = None if status.available else (status.reason or "hub-unavailable")
-            interface_states = hubs.interfaces(environment) if status.available else None
+            interface_states = hubs.interfaces(environment, bundle.id) if status.available else None
         except HubUnavailable as exc:
             hub_problem = exc.reason        # pages show the reason's text: the message names internal addresses
     launchable = interface_states is None or any(

@@ -215,7 +215,7 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     member = choose_membership(user, organisation=organisation)
     environment = environment_for(session, organisation=member.organisation)
     # an interface the hub says it cannot serve is refused here, before the hub (unknown: the hub decides)
-    interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment))
+    interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment, bundle.id))
     server_name = new_server_name(bundle.id)
     hub = hubs.for_environment(environment)
     failure: str | None = None

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from uv import find_uv_bin
 
-from gereedschapskist.hub.envbuilder import MANIFEST, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package
+from gereedschapskist.catalogue import Ecosystem, Package, default_root, load, load_catalogue
+from gereedschapskist.catalogue.kernels import Kernel, kernels_of
+from gereedschapskist.hub.envbuilder import (
+    MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package,
+)
+from gereedschapskist.hub.spawner import single_user_requirements
 
 UV_NO_VERSION = ("error: No solution found when resolving dependencies\n  cause: Because there is no version of "
                  "cowsay==999.0.1 and you require cowsay==999.0.1, we can conclude that your requirements are "
@@ -73,3 +81,129 @@ def test_failed_build_names_the_package_and_leaves_nothing(tmp_path):
     assert "failing package: cowsay-does-not-exist-gk==1.0" in str(failed.value)
     assert list((tmp_path / "envs").iterdir()) == []
     assert not envs.is_built(spec)
+
+
+# -- what makes an environment the bundle's workspace: kernels named after it, its label (issue 12, items 1-4) --
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "catalogue"
+R_ONLY = """\
+id: tiny-irkernel
+title: {nl: Testbundel met R-kernel, en: Test bundle with an R kernel}
+description: {nl: Alleen voor tests., en: Only for tests.}
+roles: [bi]
+version: "2.0.0"
+lifecycle: {status: active}
+interfaces: [jupyterlab]
+image: {repository: ghcr.io/gereedschapskist/tiny-irkernel, tag: "2.0.0"}
+packages:
+  cran:
+    - IRkernel==1.3.2
+sizes:
+  - {id: small, cpu: 1, memory: 1Gi}
+licence: {spdx: GPL-3.0-only, open_source: true}
+security_review: {reviewer: Hub tests, date: 2026-10-01, valid_until: 2099-10-01}
+supply_model: standard-contract
+maintainers:
+  - {name: Team Dataplatform, email: dataplatform@gereedschapskist.nl}
+"""
+
+
+def fixture_catalogue(tmp_path, **extra_bundles: str):
+    root = tmp_path / "catalogue"
+    shutil.copytree(FIXTURES, root)
+    for name, text in extra_bundles.items():
+        (root / "bundles" / "bi" / f"{name}.yaml").write_text(text, encoding="utf-8")
+    return load(root)
+
+
+def test_kernels_and_label_are_part_of_the_environment_key():
+    kernel = Kernel("python3", "python", "A 1.0.0")
+    plain = EnvSpec("b", "1.0.0", ("x==1",), kernels=(kernel,), label="A · 1.0.0")
+    assert plain.key != EnvSpec("b", "1.0.0", ("x==1",), kernels=(Kernel("python3", "python", "B 1.0.0"),),
+                                label="A · 1.0.0").key
+    assert plain.key != EnvSpec("b", "1.0.0", ("x==1",), kernels=(kernel,), label="B · 1.0.0").key
+
+
+def test_an_environment_gets_the_platform_packages_and_kernels_named_after_the_bundle(tmp_path):
+    catalogue = fixture_catalogue(tmp_path, **{"tiny-irkernel": R_ONLY})
+    spec = EnvSpec.for_bundle(catalogue.bundles["tiny-cowsay"], single_user_requirements())
+    assert set(PLATFORM_REQUIREMENTS) <= set(spec.requirements) and "cowsay==6.1" in spec.requirements
+    assert spec.kernels == (Kernel("python3", "python", "Test bundle with cowsay 1.0.0"),)
+    assert spec.label == "Testbundel met cowsay / Test bundle with cowsay · 1.0.0"
+    r_spec = EnvSpec.for_bundle(catalogue.bundles["tiny-irkernel"], single_user_requirements())
+    assert [(k.name, k.display_name) for k in r_spec.kernels] == [
+        ("python3", "Test bundle with an R kernel 2.0.0 (Python)"), ("ir", "Test bundle with an R kernel 2.0.0 (R)")]
+    # a bundle that pins a platform package itself keeps its own pin, once
+    pinned = dataclasses.replace(catalogue.bundles["tiny-cowsay"], packages=(
+        Package(Ecosystem.PYPI, "ipykernel", "6.29.5"),))
+    requirements = EnvSpec.for_bundle(pinned, single_user_requirements()).requirements
+    assert "ipykernel==6.29.5" in requirements and "ipykernel==7.4.0" not in requirements
+
+
+def test_every_bundle_of_the_catalogue_declares_a_kernel_for_each_language_it_pins():
+    """The catalogue's declarations: a Python kernel everywhere, an R kernel exactly where CRAN packages are pinned
+    (with IRkernel), each named after its bundle; no bundle draws the ``kernels.no-r-kernel`` warning."""
+    result = load_catalogue(default_root())
+    assert not [p for p in result.problems if p.code == "kernels.no-r-kernel"]
+    for bundle in result.catalogue.bundles.values():
+        kernels = kernels_of(bundle)
+        assert [k.language for k in kernels] == ["python"] + (["R"] if bundle.packages_of(Ecosystem.CRAN) else [])
+        assert all(k.display_name.startswith(f"{bundle.title.en} {bundle.version}") for k in kernels), kernels
+    assert [k.display_name for k in kernels_of(result.catalogue.bundles["bi-sql-duckdb"])] == [
+        "SQL analysis with DuckDB 1.0.0"]
+
+
+def test_cran_packages_without_irkernel_are_warned_about(tmp_path):
+    root = tmp_path / "catalogue"
+    shutil.copytree(FIXTURES, root)
+    (root / "bundles" / "bi" / "tiny-irkernel.yaml").write_text(
+        R_ONLY.replace("IRkernel==1.3.2", "DBI==1.2.3"), encoding="utf-8")
+    warnings = [p for p in load_catalogue(root).problems if p.code == "kernels.no-r-kernel"]
+    assert [(p.file, p.path, p.severity.value) for p in warnings] == [
+        ("bundles/bi/tiny-irkernel.yaml", "$.packages.cran", "warning")]
+    assert "add IRkernel==<version>" in warnings[0].message
+
+
+def kernelspecs(env: Path) -> dict:
+    listed = subprocess.run([str(env / "bin" / "jupyter"), "kernelspec", "list", "--json"], capture_output=True,
+                            text=True, check=True, env={"PATH": "/usr/bin:/bin", "HOME": str(env)})
+    return json.loads(listed.stdout)["kernelspecs"]
+
+
+@pytest.mark.network
+def test_the_declared_kernels_exist_in_the_built_environment(tmp_path):
+    """A real build with uv (and, for the R kernel, this machine's R with IRkernel: ``make test`` installs Debian's
+    ``r-cran-irkernel``): every kernel the bundle declares is in its environment under its name, the Python
+    kernel's command is relocatable, and the top-bar label is set."""
+    if not shutil.which("Rscript"):
+        pytest.fail("Rscript is missing: run `make test` (it installs Debian's r-base-core and r-cran-irkernel)",
+                    pytrace=False)
+    bundle = fixture_catalogue(tmp_path, **{"tiny-irkernel": R_ONLY}).bundles["tiny-irkernel"]
+    spec = EnvSpec.for_bundle(bundle, single_user_requirements())
+    env = asyncio.run(builder(tmp_path).ensure(spec))
+    found = kernelspecs(env)
+    assert {name: found[name]["spec"]["display_name"] for name in found} == {
+        k.name: k.display_name for k in kernels_of(bundle)}
+    assert all(found[name]["resource_dir"].startswith(str(env)) for name in found)
+    assert found["python3"]["spec"]["argv"][0] == "python"
+    assert Path(found["ir"]["spec"]["argv"][0]).is_file()    # this machine's R
+    # only these: a kernelspec of the machine (Debian's IRkernel in /usr/share/jupyter) is not offered
+    config = json.loads((env / "etc/jupyter/jupyter_server_config.json").read_text())
+    assert config["KernelSpecManager"] == {"allowed_kernelspecs": ["python3", "ir"]}
+    overrides = json.loads((env / "share/jupyter/lab/settings/overrides.json").read_text())
+    assert overrides["jupyterlab-topbar-text:plugin"] == {
+        "text": "Testbundel met R-kernel / Test bundle with an R kernel · 2.0.0", "editable": False}
+    manifest = json.loads((env / MANIFEST).read_text())
+    assert [k["display_name"] for k in manifest["kernels"]] == [k.display_name for k in kernels_of(bundle)]
+
+
+@pytest.mark.network
+def test_an_r_kernel_without_r_fails_the_build_and_leaves_nothing(tmp_path):
+    spec = EnvSpec("tiny", "1.0.0", ("cowsay==6.1", *PLATFORM_REQUIREMENTS),
+                   kernels=(Kernel("ir", "R", "Tiny 1.0.0 (R)"),))
+    envs = EnvBuilder(tmp_path / "envs", uv=find_uv_bin(), python=sys.executable, rscript=None)
+    envs.rscript = None      # as on a machine without R
+    with pytest.raises(EnvBuildFailed) as failed:
+        asyncio.run(envs.ensure(spec))
+    assert "R is not installed on this machine" in str(failed.value)
+    assert list((tmp_path / "envs").iterdir()) == []

@@ -63,4 +63,4 @@ def test_the_hub_tells_the_portal_what_it_can_serve_and_what_it_lacks(tmp_path):
     assert availability_document(fake_binaries(tmp_path, "code-server")) == {"interfaces": {
         "jupyterlab": {"available": True},
         "rstudio": {"available": False, "reason": "interface-unavailable", "missing": "rserver"},
-        "vscode": {"available": True}}}
+        "vscode": {"available": True}}, "bundles": {}}

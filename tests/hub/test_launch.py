@@ -5,11 +5,22 @@ from __future__ import annotations
 import pytest
 
 from gereedschapskist.catalogue import Interface, load
+from gereedschapskist.hub.bundle_tools import LocalTools
 from gereedschapskist.hub.interfaces import InterfaceAvailability, LocalInterfaces
 from gereedschapskist.hub.launch import REASON_HEADER, LaunchForbidden, authorise_request
 
 CATALOGUE = load()
-NOTHING_INSTALLED = LocalInterfaces(which=lambda name: None)
+NOTHING_INSTALLED = LocalInterfaces(which=lambda name: None, tools=LocalTools(None))
+
+
+class _Installed(LocalTools):
+    """Every CRAN pin installed at its version (the real R is asked in test_bundle_tools.py)."""
+
+    def missing(self, bundle):
+        return ()
+
+
+R_PACKAGES_INSTALLED = _Installed(None)
 EVERYTHING = InterfaceAvailability()
 
 
@@ -59,9 +70,14 @@ def test_unavailable_interface_is_refused_before_spawn_and_named():
     error = refused(["role:bi"], {"bundle": "bi-r-analysis", "interface": "rstudio"})
     assert (error.status_code, error.refusal) == (409, "interface-unavailable")
     assert "`rserver`" in error.message
-    # without a choice the first interface that works here is taken
-    request = authorise_request(CATALOGUE, ["role:bi"], {"bundle": "bi-r-analysis"}, interfaces=NOTHING_INSTALLED)
+    # without a choice the first interface that works here is taken (where the bundle's R packages are installed)
+    r_installed = LocalInterfaces(which=lambda name: None, tools=R_PACKAGES_INSTALLED)
+    request = authorise_request(CATALOGUE, ["role:bi"], {"bundle": "bi-r-analysis"}, interfaces=r_installed)
     assert request.interface is Interface.JUPYTERLAB
+    # without its R packages no interface of it starts here (hub/bundle_tools.py)
+    error = refused(["role:bi"], {"bundle": "bi-r-analysis"})
+    assert (error.status_code, error.refusal) == (409, "interface-unavailable")
+    assert "The tools of bi-r-analysis are missing on this machine" in error.message
     # where the image brings RStudio (Kubernetes) it is the bundle's first interface
     request = authorise_request(CATALOGUE, ["role:bi"], {"bundle": "bi-r-analysis"}, interfaces=EVERYTHING)
     assert request.interface is Interface.RSTUDIO

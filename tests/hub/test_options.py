@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from gereedschapskist.catalogue import load
+from gereedschapskist.hub.bundle_tools import LocalTools
 from gereedschapskist.hub.interfaces import LocalInterfaces
 from gereedschapskist.hub.options import choices_for, options_from_form, render_form
 
@@ -42,9 +43,20 @@ def test_form_with_installed_rstudio_offers_it(tmp_path):
     rserver = tmp_path / "rserver"
     rserver.write_text("#!/bin/sh\n")
     rserver.chmod(0o755)
-    installed = LocalInterfaces(which=lambda name: str(rserver) if name == "rserver" else None)
+    # and the bundle's own R packages (an Rscript that lists them as installed; hub/bundle_tools.py)
+    rscript = tmp_path / "Rscript"
+    pins = "\n".join(p.requirement for p in CATALOGUE.bundles["bi-r-analysis"].packages)
+    rscript.write_text(f"#!/bin/sh\ncat <<'EOF'\n{pins}\nEOF\n")
+    rscript.chmod(0o755)
+    installed = LocalInterfaces(which=lambda name: str(rserver) if name == "rserver" else None,
+                                tools=LocalTools(str(rscript)))
     html = render_form(choices_for(CATALOGUE, ["role:bi"], installed))
     assert '<option value="rstudio">RStudio</option>' in html
+    # without them, neither RStudio nor JupyterLab of the R bundle is offered: its workspace would lack its tools
+    lacking = LocalInterfaces(which=lambda name: str(rserver) if name == "rserver" else None, tools=LocalTools(None))
+    html = render_form(choices_for(CATALOGUE, ["role:bi"], lacking))
+    assert '<option value="rstudio">RStudio</option>' not in html
+    assert 'value="bi-r-analysis" disabled>' in html
 
 
 def test_form_data_becomes_launch_options():

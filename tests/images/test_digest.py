@@ -18,15 +18,15 @@ def test_the_digest_is_inserted_below_the_tag_and_nothing_else_changes(project):
     path = project.bundle_file(FILE)
     project.edit(path, "image:\n", "# reviewed by the CISO office\nimage:   # built by CI\n")
     before = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    written, changed = set_digest(project.catalogue, "ml-python", DIGEST, built_tag="2.0.0")
+    written, changed = set_digest(project.catalogue, "ml-python", DIGEST, built_tag="2.1.0")
     assert written == path and changed
     after = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    tag_index = next(i for i, line in enumerate(before) if line.strip() == 'tag: "2.0.0"')
+    tag_index = next(i for i, line in enumerate(before) if line.strip() == 'tag: "2.1.0"')
     assert after[tag_index + 1] == f"  digest: {DIGEST}\n"
     assert after[: tag_index + 1] + after[tag_index + 2:] == before
     bundle = project.load().bundles["ml-python"]
     assert bundle.image.digest == DIGEST
-    assert bundle.image.reference == f"ghcr.io/gereedschapskist/ml-python:2.0.0@{DIGEST}"
+    assert bundle.image.reference == f"ghcr.io/gereedschapskist/ml-python:2.1.0@{DIGEST}"
 
 
 def test_an_existing_digest_is_replaced_and_writing_again_changes_nothing(project):
@@ -60,7 +60,7 @@ def test_a_digest_for_a_tag_the_bundle_moved_away_from_is_refused(project):
     with pytest.raises(DigestError) as caught:
         set_digest(project.catalogue, "ml-python", DIGEST, built_tag="1.9.0")
     assert caught.value.reason == "digest.tag-moved"
-    assert "'1.9.0'" in caught.value.message and "'2.0.0'" in caught.value.message
+    assert "'1.9.0'" in caught.value.message and "'2.1.0'" in caught.value.message
     assert project.bundle_file(FILE).read_bytes() == before
 
 
@@ -72,8 +72,8 @@ def test_an_unknown_bundle_is_refused(project):
 
 def test_a_flow_style_image_is_refused_and_left_alone(project):
     path = project.bundle_file(FILE)
-    project.edit(path, 'image:\n  repository: ghcr.io/gereedschapskist/ml-python\n  tag: "2.0.0"\n',
-                 'image: {repository: ghcr.io/gereedschapskist/ml-python, tag: "2.0.0"}\n')
+    project.edit(path, 'image:\n  repository: ghcr.io/gereedschapskist/ml-python\n  tag: "2.1.0"\n',
+                 'image: {repository: ghcr.io/gereedschapskist/ml-python, tag: "2.1.0"}\n')
     before = path.read_bytes()
     with pytest.raises(DigestError) as caught:
         set_digest(project.catalogue, "ml-python", DIGEST)
@@ -83,7 +83,7 @@ def test_a_flow_style_image_is_refused_and_left_alone(project):
 
 def test_the_cli_writes_the_digest_and_reports_refusals(project):
     runner = CliRunner()
-    ok = runner.invoke(build_app(), ["images", "set-digest", "ml-python", DIGEST, "--tag", "2.0.0",
+    ok = runner.invoke(build_app(), ["images", "set-digest", "ml-python", DIGEST, "--tag", "2.1.0",
                                      "--catalogue", str(project.catalogue)])
     assert ok.exit_code == 0, ok.output
     assert f"wrote {DIGEST}" in ok.output

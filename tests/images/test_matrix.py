@@ -62,7 +62,7 @@ def test_only_the_bundle_whose_definition_changed_is_built(repo):
     assert bundles(result) == ["ml-python"]
     entry = result.bundles[0]
     assert entry["context"] == "images/bundles/ml-python"
-    assert entry["image"] == "ghcr.io/gereedschapskist/ml-python:2.0.0"
+    assert entry["image"] == "ghcr.io/gereedschapskist/ml-python:2.1.0"
     assert entry["base"] in entry["froms"].split()
     # the catalogue changed too, and the catalogue ships inside the project images
     assert [p["name"] for p in result.project] == ["portal", "hub"]
