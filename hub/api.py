@@ -9,6 +9,19 @@ every request::
                     "rstudio": {"available": false, "reason": "interface-unavailable", "missing": "rserver"},
                     "vscode": {"available": true}}}
 
+The same answer carries what the hub's machine can hold and whether sizes are enforced (:mod:`.limits`)::
+
+    "capacity": {"cpu": 2.0, "memory_bytes": 25276059648, "gpu": 0},      (local backend only)
+    "limits": {"enforced": true, "mechanism": "cgroup-v1"}                 ("reason" when not enforced)
+
+On Kubernetes there is no ``capacity`` (node pools decide) and ``limits`` is ``{"enforced": true, "mechanism":
+"kubernetes"}``.
+
+``GET /hub/api/gereedschapskist/usage/<user>/<server>`` (:data:`USAGE_PATH`, local backend): a server's live CPU and
+memory use, peaks, start, last activity and idle-cull timeout (:func:`.usage.usage_document`); the last figures
+of a stopped server while the hub remembers them, else 404. It needs ``read:servers`` for that server (the portal's
+token; a user's own token for their own servers).
+
 ``bundles`` lists every bundle of the catalogue with its own interfaces: on the local backend a bundle whose tools
 beyond PyPI this machine lacks (R and its CRAN pins, :mod:`.bundle_tools`) has them all unavailable, ``missing``
 naming what is lacking (``"R, tidyverse==2.0.0"``)::
@@ -29,14 +42,20 @@ from typing import Any
 
 from jupyterhub.apihandlers.base import APIHandler
 from jupyterhub.scopes import needs_scope
+from tornado import web
 
 from gereedschapskist.catalogue import Interface
 
+from gereedschapskist.core.capacity import Capacity
+
 from .interfaces import InterfaceAvailability, InterfaceStatus
+from .limits import Limits
 
 #: The path under the hub's prefix (``/hub``): the hub's REST API is at ``/hub/api``.
 INTERFACES_PATH = "/api/gereedschapskist/interfaces"
 UNAVAILABLE_REASON = "interface-unavailable"
+#: A server's usage: ``<user>`` and ``<server>`` (the default server's name is empty) in the path.
+USAGE_PATH = r"/api/gereedschapskist/usage/([^/]+)/([^/]*)"
 
 
 def _entry(status: InterfaceStatus) -> dict[str, Any]:
@@ -60,15 +79,52 @@ def availability_document(interfaces: InterfaceAvailability) -> dict[str, Any]:
 class InterfacesHandler(APIHandler):
     """Read-only: which interfaces this hub can serve."""
 
-    def initialize(self, interfaces: InterfaceAvailability) -> None:
+    def initialize(self, interfaces: InterfaceAvailability, capacity: Capacity | None = None,
+                   limits: Limits | None = None) -> None:
         self.interfaces = interfaces
+        self.capacity, self.limits = capacity, limits
 
     @needs_scope("read:servers")
     def get(self) -> None:
+        document = availability_document(self.interfaces)
+        if self.capacity is not None:
+            document["capacity"] = self.capacity.as_json()
+        if self.limits is not None:
+            document["limits"] = self.limits.as_json()
         self.set_header("Content-Type", "application/json")
-        self.write(json.dumps(availability_document(self.interfaces)))
+        self.write(json.dumps(document))
 
 
-def extra_handlers(interfaces: InterfaceAvailability) -> list[tuple[str, type, dict[str, Any]]]:
-    """``JupyterHub.extra_handlers``: the paths are relative to the hub's prefix."""
-    return [(INTERFACES_PATH, InterfacesHandler, {"interfaces": interfaces})]
+class UsageHandler(APIHandler):
+    """Read-only: one server's usage (local backend)."""
+
+    def initialize(self, book: Any, idle_timeout_seconds: int, cull_every_seconds: int) -> None:
+        self.book = book
+        self.idle_timeout_seconds, self.cull_every_seconds = idle_timeout_seconds, cull_every_seconds
+
+    @needs_scope("read:servers")
+    def get(self, user_name: str, server_name: str) -> None:
+        user = self.find_user(user_name)
+        spawner = user.spawners.get(server_name) if user is not None else None   # dict.get: creates nothing
+        document = None
+        if spawner is not None and hasattr(spawner, "usage"):
+            document = spawner.usage(idle_timeout_seconds=self.idle_timeout_seconds,
+                                     cull_every_seconds=self.cull_every_seconds)
+        if document is None and user is not None:
+            document = self.book.get(f"{user.name}/{server_name}")
+        if document is None:
+            raise web.HTTPError(404, f"No usage known for server {user_name}/{server_name}")
+        self.set_header("Content-Type", "application/json")
+        self.write(json.dumps(document))
+
+
+def extra_handlers(interfaces: InterfaceAvailability, *, capacity: Capacity | None = None,
+                   limits: Limits | None = None, usage: dict[str, Any] | None = None,
+                   ) -> list[tuple[str, type, dict[str, Any]]]:
+    """``JupyterHub.extra_handlers``: the paths are relative to the hub's prefix. ``usage`` (local backend): the
+    :class:`~.usage.UsageBook` as ``book`` and the culler's ``idle_timeout_seconds`` and ``cull_every_seconds``."""
+    handlers: list[tuple[str, type, dict[str, Any]]] = [
+        (INTERFACES_PATH, InterfacesHandler, {"interfaces": interfaces, "capacity": capacity, "limits": limits})]
+    if usage is not None:
+        handlers.append((USAGE_PATH, UsageHandler, usage))
+    return handlers

@@ -8,17 +8,20 @@ are built once and used by :mod:`.values` too: the authenticator settings here, 
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sys
 from pathlib import Path
 from typing import Any, Iterable
 
 from gereedschapskist.catalogue import Catalogue, load
+from gereedschapskist.core.capacity import Capacity
 
 from .authenticator import GereedschapskistAuthenticator
 from .api import extra_handlers
 from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
+from .limits import KubernetesLimits, Limits, machine_capacity, probe_limits
 from .launch import make_apply_user_options
 from .oidc import discover
 from .options import choices_for, options_from_form, render_form
@@ -87,7 +90,11 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     # which interfaces this hub can serve, for the portal (``/hub/api/gereedschapskist/interfaces``, :mod:`.api`)
     bundles = catalogue.bundles.values()
     interfaces = LocalInterfaces(bundles=bundles) if settings.backend == "local" else InterfaceAvailability(bundles)
-    c.JupyterHub.extra_handlers = extra_handlers(interfaces)
+    capacity = None
+    if settings.backend == "kubernetes":   # pods get their size as requests and limits; node pools decide the fit
+        c.JupyterHub.extra_handlers = extra_handlers(interfaces, limits=KubernetesLimits())
+    else:
+        capacity = _configure_sizes(c, settings, interfaces)
 
     # the portal's workspace handover (:mod:`.handover`): local home folders move; Kubernetes answers 501
     homes = LocalHomeFolders(settings.homes_dir.resolve()) if settings.backend == "local" else None
@@ -99,7 +106,7 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
 
         configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles)
         return
-    _configure_local(c, settings, catalogue, interfaces)
+    _configure_local(c, settings, catalogue, interfaces, capacity)
 
 
 def configure_freshness(c, settings: HubSettings) -> None:
@@ -125,7 +132,27 @@ def crypt_key(path: Path) -> str:
     return key
 
 
-def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces) -> None:
+def _configure_sizes(c, settings: HubSettings, interfaces: LocalInterfaces) -> Capacity:
+    """The local backend: this machine's capacity, how sizes are enforced here (probed, :mod:`.limits`), and the
+    usage endpoint; the spawner, the launch rule and the form get the same objects."""
+    from .usage import UsageBook
+
+    capacity = machine_capacity()
+    state = str(settings.hub_state_dir.resolve()).encode()
+    limits: Limits = probe_limits(hashlib.sha256(state).hexdigest()[:10])   # one group per hub (state folder)
+    limits.remove_stale()
+    book = UsageBook()
+    c.JupyterHub.extra_handlers = extra_handlers(
+        interfaces, capacity=capacity, limits=limits,
+        usage={"book": book, "idle_timeout_seconds": settings.idle_timeout_seconds,
+               "cull_every_seconds": settings.cull_every_seconds})
+    c.BundleSpawner.limits = limits
+    c.BundleSpawner.usage_book = book
+    return capacity
+
+
+def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces,
+                     capacity: Capacity | None) -> None:
     from .spawner import BundleSpawner, kill_recorded_servers
 
     state = settings.hub_state_dir.resolve()
@@ -160,11 +187,12 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
 
     def options_form(spawner) -> str:
         groups = [group.name for group in spawner.user.groups]
-        return render_form(choices_for(catalogue, groups, interfaces), previous=spawner.user_options or {})
+        return render_form(choices_for(catalogue, groups, interfaces, capacity=capacity),
+                           previous=spawner.user_options or {})
 
     c.Spawner.options_form = options_form
     c.Spawner.options_from_form = lambda formdata: options_from_form(formdata)
-    c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces)
+    c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces, capacity=capacity)
 
     services: list[dict[str, Any]] = [{
         "name": CULLER_SERVICE,

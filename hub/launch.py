@@ -3,7 +3,8 @@
 The hub calls :func:`apply_user_options` (``Spawner.apply_user_options``) before anything starts.
 It reads ``{"bundle", "size"[, "interface"]}`` (the form, the REST API and KubeSpawner's profile
 form alike), asks :meth:`Catalogue.authorise_launch` — the rule the portal uses too — and refuses
-with HTTP 403 and a clear message, or stores the :class:`LaunchRequest` on the spawner.
+with HTTP 403 and a clear message, or stores the :class:`LaunchRequest` on the spawner. On the local backend a
+size larger than the machine (:mod:`gereedschapskist.core.capacity`) is refused too (409, ``size-too-large``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tornado import web
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
 
+from gereedschapskist.core.capacity import SIZE_TOO_LARGE, Capacity, shortfall
 from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.refusal import REASON_HEADER
 
@@ -27,7 +29,7 @@ from .roles import PORTAL_SERVICE
 GRANTED_ROLES = "granted_roles"
 OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile", GRANTED_ROLES})
 #: The HTTP status of a refusal the catalogue decides, by reason (403 when not named here).
-REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409}
+REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409, SIZE_TOO_LARGE: 409}
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ def authorise_request(
     *,
     interfaces: InterfaceAvailability,
     environment_bundles: Iterable[str] | None = None,
+    capacity: Capacity | None = None,
     from_portal: bool = False,
 ) -> LaunchRequest:
     """Check a launch request against the catalogue and the user's groups; raise :class:`LaunchForbidden`.
@@ -93,6 +96,9 @@ def authorise_request(
     except LaunchRefused as refused:
         raise LaunchForbidden(refused.reason, refused.message,
                               status=REFUSAL_STATUS.get(refused.reason, 403)) from None
+    short = shortfall(size, capacity)
+    if short is not None:
+        raise LaunchForbidden(SIZE_TOO_LARGE, short.message, status=REFUSAL_STATUS[SIZE_TOO_LARGE])
     return LaunchRequest(bundle, size, interface)
 
 
@@ -125,6 +131,7 @@ def _unavailable(interfaces: InterfaceAvailability, interface: Interface, bundle
 
 def make_apply_user_options(
     catalogue: Catalogue, interfaces: InterfaceAvailability, environment_bundles: Iterable[str] | None = None,
+    capacity: Capacity | None = None,
 ):
     """The ``Spawner.apply_user_options`` hook: authorise, then hand the request to the spawner."""
     allowed = None if environment_bundles is None else tuple(environment_bundles)
@@ -132,7 +139,8 @@ def make_apply_user_options(
     def apply_user_options(spawner, user_options) -> None:
         groups = [group.name for group in spawner.user.groups]
         request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
-                                    environment_bundles=allowed, from_portal=requested_by_portal(spawner))
+                                    environment_bundles=allowed, capacity=capacity,
+                                    from_portal=requested_by_portal(spawner))
         spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
                          request.as_user_options())
         spawner.apply_launch(request)

@@ -2,7 +2,8 @@
 
 Used for the local backend's spawn form (:func:`render_form` / :func:`options_from_form`); the
 Kubernetes backend shows the same choices through KubeSpawner's profile list
-(:mod:`.kubernetes`). Retired bundles never appear, deprecated ones name their successor.
+(:mod:`.kubernetes`). Retired bundles never appear, deprecated ones name their successor. Sizes larger than the
+local machine (:mod:`gereedschapskist.core.capacity`) are left out, with a note saying which and why.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Iterable, Mapping
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Size
 
+from gereedschapskist.core.capacity import Capacity, Shortfall, shortfall
 from gereedschapskist.core.groups import roles_of
 from .interfaces import InterfaceAvailability, InterfaceStatus
 
@@ -23,10 +25,11 @@ class BundleChoice:
     sizes: tuple[Size, ...]
     interfaces: tuple[InterfaceStatus, ...]
     deprecation: str | None  # for people, Dutch / English; None when active
+    too_large: tuple[Shortfall, ...] = ()   # sizes left out: larger than this machine
 
     @property
     def startable(self) -> bool:
-        return any(i.available for i in self.interfaces)
+        return bool(self.sizes) and any(i.available for i in self.interfaces)
 
 
 def deprecation_note(bundle: Bundle, catalogue: Catalogue) -> str | None:
@@ -49,6 +52,7 @@ def choices_for(
     groups: Iterable[str],
     interfaces: InterfaceAvailability,
     environment_bundles: Iterable[str] | None = None,
+    capacity: Capacity | None = None,
 ) -> list[BundleChoice]:
     """The bundles a user with these groups may start here, in catalogue order."""
     allowed = None if environment_bundles is None else set(environment_bundles)
@@ -56,9 +60,11 @@ def choices_for(
     for bundle in catalogue.offered_for(roles_of(groups)):
         if allowed is not None and bundle.id not in allowed:
             continue
+        shortfalls = {size.id: shortfall(size, capacity) for size in bundle.sizes}
         choices.append(BundleChoice(
             bundle=bundle,
-            sizes=bundle.sizes,
+            sizes=tuple(size for size in bundle.sizes if shortfalls[size.id] is None),
+            too_large=tuple(short for short in shortfalls.values() if short is not None),
             interfaces=tuple(interfaces.status(i, bundle) for i in bundle.interfaces),
             deprecation=deprecation_note(bundle, catalogue),
         ))
@@ -98,6 +104,8 @@ def render_form(choices: list[BundleChoice], previous: Mapping[str, str] | None 
             sel = _selected(b.id == previous.get("bundle") and size.id == previous.get("size"))
             parts.append(f'<option value="{escape(size.id)}"{sel}>{escape(size.id)} — {escape(size.label)}</option>')
         parts.append('</select> ')
+        for short in choice.too_large:
+            parts.append(f'<div class="gk-too-large text-muted">{escape(too_large_note(short))}</div>')
         parts.append(f'<label for="interface-{bid}">Omgeving / Interface</label> '
                      f'<select name="interface--{bid}" id="interface-{bid}">')
         for status in choice.interfaces:
@@ -111,6 +119,12 @@ def render_form(choices: list[BundleChoice], previous: Mapping[str, str] | None 
         parts.append('</div>')
     parts.append('</fieldset>')
     return "\n".join(parts)
+
+
+def too_large_note(short: Shortfall) -> str:
+    asked, has = short.asked.describe(), short.available.describe()
+    return (f"Formaat {short.size_id} ({asked}) wordt hier niet aangeboden: deze machine heeft {has} / "
+            f"Size {short.size_id} ({asked}) is not offered here: this machine has {has}")
 
 
 def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:

@@ -6,7 +6,10 @@
 - the bundle's environment is built on first use by :class:`.envbuilder.EnvBuilder` (cached);
 - build and start progress reach the user through JupyterHub's progress events;
 - ``start()`` returns only once the server answers on its port, so the hub does not poll with
-  back-off, and a server that exits at once fails the start with its last log lines.
+  back-off, and a server that exits at once fails the start with its last log lines;
+- the size's CPU and memory are enforced where this machine allows it (:mod:`.limits`: the process joins its
+  control group before it runs any code, and the start fails if it is not inside), and the server's process tree
+  is sampled while it runs (:mod:`.usage`), its last figures kept when it stops.
 
 It gives no isolation between users: a development backend (``stage=production`` refuses it).
 """
@@ -21,7 +24,7 @@ import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
-from subprocess import DEVNULL, STDOUT
+from subprocess import DEVNULL, STDOUT, SubprocessError
 
 import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
@@ -32,6 +35,8 @@ from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec
 from .interfaces import SERVER_PROXY_REQUIREMENT, LocalInterfaces
 from .workspace_home import write_first_start
 from .launch import LaunchForbidden, LaunchRequest
+from .limits import Limits, ServerLimits
+from .usage import UsageBook, UsageTracker, usage_document
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
 _BUILDERS: dict[tuple[str, str, str], EnvBuilder] = {}
@@ -70,6 +75,10 @@ class BundleSpawner(SimpleLocalProcessSpawner):
     build_timeout = Float(900.0, config=True, help="seconds a first environment build may take")
     portal_url = Unicode("", config=True, help="the portal's URL, linked from a bundle's first-start README")
     interfaces = Instance(LocalInterfaces, args=()).tag(config=True)
+    limits = Instance(Limits, args=("not probed",), help="how sizes are enforced (:func:`.limits.probe_limits`)"
+                      ).tag(config=True)
+    usage_book = Instance(UsageBook, args=(), help="last usage of stopped servers (one per hub)").tag(config=True)
+    usage_interval = Float(5.0, config=True, help="seconds between two samples of a running server's usage")
 
     launch: LaunchRequest | None = None
 
@@ -209,7 +218,8 @@ class BundleSpawner(SimpleLocalProcessSpawner):
         except EnvBuildFailed as failed:
             self._emit(None, str(failed))
             raise SpawnFailed(str(failed), failed.reason) from None
-        self.cmd = [str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"]
+        self._server_limits = self._limits_for(request)
+        self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"])
         self._write_server_config(request)
         Path(self.home_dir).mkdir(parents=True, exist_ok=True)
         write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url)  # README + sample data, once
@@ -220,9 +230,19 @@ class BundleSpawner(SimpleLocalProcessSpawner):
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} start {bundle.id} {bundle.version}\n".encode())
             log.flush()
             self.popen_kwargs = {"stdout": log, "stderr": STDOUT, "stdin": DEVNULL}
-            ip, port = await super().start()
+            try:
+                ip, port = await super().start()
+            except SubprocessError as exc:   # raised by the child: it could not join its control groups
+                self._release_limits()
+                raise SpawnFailed(f"The server was not started: it could not be put inside the limits of size "
+                                  f"{size.id} ({exc}).", "limits-failed") from None
         self._record_pid()
+        if not self._server_limits.holds(self.pid):
+            await self.stop(now=True)
+            raise SpawnFailed(f"The server was stopped: it did not run inside the limits of size {size.id}.",
+                              "limits-failed")
         await self._wait_until_answering(ip, port, log_file)
+        self._begin_usage()
         self._emit(95, "Server is up; opening it")
         return ip, port
 
@@ -238,6 +258,7 @@ class BundleSpawner(SimpleLocalProcessSpawner):
                     tail = _tail(log_file, 15)
                     self.clear_state()
                     self._forget_pid()
+                    self._release_limits()
                     raise SpawnFailed(f"The server of {self.launch.bundle.id} exited at once (exit code {status}). "
                                       f"Last lines of its log:\n{tail}", "server-exited")
                 try:
@@ -251,6 +272,91 @@ class BundleSpawner(SimpleLocalProcessSpawner):
                                       "server-timeout")
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
                 delay = min(delay * 1.5, 0.1)
+
+    # -- limits and usage ----------------------------------------------------------------------------
+
+    @property
+    def _usage_key(self) -> str:
+        return f"{self.user.name}/{self.name}"
+
+    def _limits_for(self, request: LaunchRequest) -> ServerLimits:
+        try:
+            limits = self.limits.for_server(self._usage_key, cpu=float(request.size.cpu),
+                                            memory_bytes=request.size.memory_bytes)
+        except OSError as exc:
+            raise SpawnFailed(f"The limits of size {request.size.id} could not be set up ({exc}); the server was "
+                              "not started.", "limits-failed") from None
+        if self.limits.enforced:
+            self._emit(None, f"Size {request.size.id} enforced: {request.size.label} ({self.limits.mechanism})")
+        else:
+            self._emit(None, f"Size {request.size.id} is not enforced on this machine: {self.limits.reason}")
+        return limits
+
+    def make_preexec_fn(self, name):
+        preexec = super().make_preexec_fn(name)
+        limits = getattr(self, "_server_limits", None)
+        if limits is None or not limits.groups:
+            return preexec
+
+        def join_then_preexec():
+            limits.join()   # raises in the child: Popen fails in the hub, nothing runs unlimited
+            preexec()
+
+        return join_then_preexec
+
+    def _release_limits(self) -> None:
+        limits = getattr(self, "_server_limits", None)
+        if limits is not None:
+            limits.release()
+            self._server_limits = None
+
+    def _begin_usage(self) -> None:
+        self.usage_book.forget(self._usage_key)
+        self._usage = UsageTracker(self.pid)
+        self._usage_task = asyncio.ensure_future(self._sample_while_running(self._usage))
+
+    async def _sample_while_running(self, tracker: UsageTracker) -> None:
+        while getattr(self, "_usage", None) is tracker:
+            await asyncio.sleep(self.usage_interval)
+            if tracker.sample() is None:
+                return
+
+    def _size_document(self) -> dict | None:
+        if self.launch is None:
+            return None
+        size = self.launch.size
+        return {"id": size.id, "cpu": size.cpu, "memory_bytes": size.memory_bytes}
+
+    def usage(self, *, idle_timeout_seconds: int, cull_every_seconds: int) -> dict | None:
+        """This server's usage document (:func:`.usage.usage_document`); None when it never ran since the hub
+        started and is not running now. A running server the hub restored after a restart is tracked from now."""
+        running = bool(self.ready and self.pid)
+        if running and getattr(self, "_usage", None) is None:
+            started = self.orm_spawner.started if self.orm_spawner is not None else None
+            self._usage = UsageTracker(self.pid, started_at=started.timestamp() if started else None)
+            self._usage_task = asyncio.ensure_future(self._sample_while_running(self._usage))
+        tracker = getattr(self, "_usage", None) if running else None
+        if tracker is not None:
+            tracker.sample()
+        elif (kept := self.usage_book.get(self._usage_key)) is not None:
+            return kept
+        else:
+            return None
+        last = self.orm_spawner.last_activity if self.orm_spawner is not None else None
+        return usage_document(server=self.name, running=True, tracker=tracker, size=self._size_document(),
+                              limits=self.limits.as_json(), last_activity=last,
+                              idle_timeout_seconds=idle_timeout_seconds, cull_every_seconds=cull_every_seconds)
+
+    def _end_usage(self) -> None:
+        """Keep the last figures of a run that ends (read before the process is gone), then stop sampling."""
+        tracker = getattr(self, "_usage", None)
+        if tracker is None:
+            return
+        tracker.sample()
+        self._usage = None
+        self.usage_book.keep(self._usage_key, usage_document(
+            server=self.name, running=False, tracker=tracker, size=self._size_document(),
+            limits=self.limits.as_json(), last_activity=None, idle_timeout_seconds=0, cull_every_seconds=0))
 
     # -- pid bookkeeping so a hub that starts can stop the servers a killed hub left running --------
 
@@ -272,12 +378,16 @@ class BundleSpawner(SimpleLocalProcessSpawner):
     async def poll(self):
         status = await super().poll()
         if status is not None:
+            self._end_usage()
             self._forget_pid()
+            self._release_limits()
         return status
 
     async def stop(self, now: bool = False):
+        self._end_usage()
         await super().stop(now=now)
         self._forget_pid()
+        self._release_limits()
 
     def get_state(self) -> dict:
         state = super().get_state()

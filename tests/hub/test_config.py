@@ -13,9 +13,10 @@ from tornado import web
 from traitlets.config import Config
 
 from gereedschapskist.catalogue import Interface, load
-from gereedschapskist.hub.api import INTERFACES_PATH, InterfacesHandler, availability_document
+from gereedschapskist.hub.api import INTERFACES_PATH, USAGE_PATH, InterfacesHandler, availability_document
 from gereedschapskist.hub.config import configure
 from gereedschapskist.hub.interfaces import LocalInterfaces
+from gereedschapskist.hub.limits import machine_capacity
 from tests.devclient import follow_progress
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.core.environment import load_environment
@@ -132,9 +133,13 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     assert set(roles) == {PORTAL_ROLE, "idle-culler", "user", "gereedschapskist-platform-admin"}
     assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 2.0}
     # the portal learns which interfaces this hub can serve from the hub's API (hub/api.py)
-    [(path, handler, kwargs)] = c.JupyterHub.extra_handlers
-    assert path == INTERFACES_PATH and handler is InterfacesHandler
+    handlers = {path: (handler, kwargs) for path, handler, kwargs in c.JupyterHub.extra_handlers}
+    handler, kwargs = handlers[INTERFACES_PATH]
+    assert handler is InterfacesHandler
     assert isinstance(kwargs["interfaces"], LocalInterfaces)
+    # with this machine's capacity and how sizes are enforced here (hub/limits.py), and the usage endpoint
+    assert kwargs["capacity"] == machine_capacity() and kwargs["limits"] is c.BundleSpawner.limits
+    assert handlers[USAGE_PATH][1]["book"] is c.BundleSpawner.usage_book
 
 
 def test_local_configure_refuses_settings_that_cannot_work(tmp_path):
@@ -205,6 +210,10 @@ def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provi
         c.Spawner.apply_user_options(_Spawner(["role:bi"]), {"bundle": "ml-pytorch-gpu"})
     assert refused.value.status_code == 403
     # on Kubernetes the bundle images bring every interface: the hub says so to the portal
-    [(path, handler, kwargs)] = c.JupyterHub.extra_handlers
-    assert availability_document(kwargs["interfaces"]) == {
-        "interfaces": {i.value: {"available": True} for i in Interface}}
+    handlers = {path: (handler, kwargs) for path, handler, kwargs in c.JupyterHub.extra_handlers}
+    kwargs = handlers[INTERFACES_PATH][1]
+    assert availability_document(kwargs["interfaces"])["interfaces"] == {
+        i.value: {"available": True} for i in Interface}
+    # no single machine: no capacity (node pools decide), sizes enforced by Kubernetes; no usage endpoint
+    assert kwargs["capacity"] is None and kwargs["limits"].as_json() == {"enforced": True, "mechanism": "kubernetes"}
+    assert USAGE_PATH not in handlers
