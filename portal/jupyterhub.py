@@ -28,20 +28,24 @@ from urllib.parse import quote
 
 import httpx
 
+from gereedschapskist.core.capacity import Capacity
 from gereedschapskist.core.identity import HUB_LOGIN_NEEDED, hub_username
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .errors import HubError, HubLoginNeeded, HubRefused, HubStartFailed, HubUnavailable, NotFound, PortalError
-from .workspace_hub import HomeHandover, InterfaceState, InterfaceStates, ProgressEvent, ServerInfo, WorkspaceHub
+from .workspace_hub import InterfaceState, InterfaceStates, ProgressEvent, ServerInfo, WorkspaceHub
+from .workspace_hub import HomeHandover, HubSizing, WorkspaceUsage
 
 log = logging.getLogger(__name__)
 
 #: The hub's answer to "which interfaces can you serve?" (the hub's ``hub/api.py``), under its REST API.
 INTERFACES_PATH = "/gereedschapskist/interfaces"
-#: Users per page when the background sync lists every user with an active server.
-ACTIVE_PAGE = 200
 #: The hub's home-folder handover (the hub's ``hub/handover.py``), under its REST API.
 HANDOVER_PATH = "/gereedschapskist/handover"
+#: A server's usage (the hub's ``hub/api.py``): ``/gereedschapskist/usage/<user>/<server>``.
+USAGE_PATH = "/gereedschapskist/usage"
+#: Users per page when the background sync lists every user with an active server.
+ACTIVE_PAGE = 200
 
 
 def _path(value: str) -> str:
@@ -173,6 +177,50 @@ class JupyterHubAdapter(WorkspaceHub):
             return InterfaceStates(states(body["interfaces"]), by_bundle)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("the hub at %s answered %s in an unknown shape", self.api_url, INTERFACES_PATH)
+            return None
+
+    def sizing(self) -> HubSizing | None:
+        """``capacity`` and ``limits`` of ``GET /hub/api/gereedschapskist/interfaces``; None when the hub has no such
+        answer or not in the documented shape. No ``capacity`` there: no single machine (Kubernetes)."""
+        try:
+            body = self._request("GET", INTERFACES_PATH, ok=(200,), timeout=min(self._timeout, 3.0)).json()
+            limits = body.get("limits") or {}
+            capacity = Capacity.from_json(body["capacity"]) if body.get("capacity") is not None else None
+            enforced = limits.get("enforced")
+            return HubSizing(capacity, enforced if isinstance(enforced, bool) else None,
+                             str(limits["mechanism"]) if limits.get("mechanism") else None)
+        except NotFound:
+            return None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("the hub at %s answered %s without a known capacity shape", self.api_url, INTERFACES_PATH)
+            return None
+
+    def usage(self, *, username: str, server_name: str) -> WorkspaceUsage | None:
+        """``GET /hub/api/gereedschapskist/usage/<user>/<server>``; None when the hub does not know (404) or
+        answers in another shape."""
+        path = f"{USAGE_PATH}/{_user(username)}/{_path(server_name)}"
+        try:
+            body = self._request("GET", path, ok=(200,), timeout=min(self._timeout, 5.0)).json()
+        except NotFound:
+            return None
+        try:
+            usage = body.get("usage") or {}
+
+            def number(value: Any, kind: type) -> Any:
+                return kind(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+            return WorkspaceUsage(
+                running=bool(body["running"]), cpu_percent=number(usage.get("cpu_percent"), float),
+                rss_bytes=number(usage.get("rss_bytes"), int),
+                peak_cpu_percent=number(usage.get("peak_cpu_percent"), float),
+                peak_rss_bytes=number(usage.get("peak_rss_bytes"), int), samples=int(usage.get("samples") or 0),
+                started=_parse_time(usage.get("started")), last_activity=_parse_time(body.get("last_activity")),
+                idle_cull_at=_parse_time(body.get("idle_cull_at")),
+                idle_timeout_seconds=number(body.get("idle_timeout_seconds"), int),
+                cull_every_seconds=number(body.get("cull_every_seconds"), int),
+                enforced=(body.get("limits") or {}).get("enforced"))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            log.warning("the hub at %s answered %s in an unknown shape", self.api_url, path)
             return None
 
     def ensure_user(self, *, username: str, groups: Iterable[str]) -> None:

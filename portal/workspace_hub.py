@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, AsyncIterator, Callable, Iterable, Protocol
 
+from gereedschapskist.core.capacity import Capacity
+
 from .errors import HubRefused, HubUnavailable, PortalError
 
 
@@ -79,6 +81,36 @@ class HomeHandover:
 
 
 @dataclass(frozen=True)
+class HubSizing:
+    """What a hub says about sizes: the ``capacity`` of its machine (None: no single machine, e.g. Kubernetes, where
+    node pools decide) and whether it enforces a size's CPU and memory (``enforced``; None: it does not say), with
+    its ``mechanism`` (``cgroup-v1``, ``systemd-run``, ``kubernetes`` …)."""
+
+    capacity: Capacity | None
+    enforced: bool | None
+    mechanism: str | None = None
+
+
+@dataclass(frozen=True)
+class WorkspaceUsage:
+    """A server's usage as the hub reports it: CPU in percent of one CPU, memory in bytes; peaks since it started;
+    ``idle_cull_at``: when the hub's idle culler stops it if nobody uses it (None: unknown or not running)."""
+
+    running: bool
+    cpu_percent: float | None = None
+    rss_bytes: int | None = None
+    peak_cpu_percent: float | None = None
+    peak_rss_bytes: int | None = None
+    samples: int = 0
+    started: datetime | None = None
+    last_activity: datetime | None = None
+    idle_cull_at: datetime | None = None
+    idle_timeout_seconds: int | None = None
+    cull_every_seconds: int | None = None
+    enforced: bool | None = None
+
+
+@dataclass(frozen=True)
 class HubStatus:
     """Whether a hub answers. ``message`` is for operators (it can name the hub's internal API address); pages
     show the text of ``reason`` instead."""
@@ -136,6 +168,14 @@ class WorkspaceHub(ABC):
         their servers runs. A hub that cannot says so (``handover-unsupported``)."""
         raise HubRefused("this hub cannot hand over home folders", reason="handover-unsupported")
 
+    def sizing(self) -> HubSizing | None:
+        """The hub's machine capacity and whether sizes are enforced; None when the hub does not say."""
+        return None
+
+    def usage(self, *, username: str, server_name: str) -> WorkspaceUsage | None:
+        """A server's live usage and peaks (or the last of a stopped one); None when the hub does not know."""
+        return None
+
     def open_url(self, server_url: str) -> str:
         """Where to send a browser to open a running server (logging in at the hub on the way)."""
         return server_url
@@ -179,6 +219,7 @@ class Hubs:
         self._adapters: dict[tuple[str, str, str], WorkspaceHub] = {}
         self._status: dict[str, tuple[float, HubStatus]] = {}
         self._interfaces: dict[str, tuple[float, dict[str, InterfaceState] | None]] = {}
+        self._sizing: dict[str, tuple[float, HubSizing | None]] = {}
         self._lock = threading.Lock()
 
     def for_environment(self, environment: EnvironmentLike) -> WorkspaceHub:
@@ -224,6 +265,16 @@ class Hubs:
                 return None
 
         return states_for_bundle(self._remembered(self._interfaces, environment.name, ask), bundle)
+
+    def sizing(self, environment: EnvironmentLike) -> HubSizing | None:
+        """The environment's hub capacity and limits (remembered like its health); None when unknown."""
+        def ask() -> HubSizing | None:
+            try:
+                return self.for_environment(environment).sizing()
+            except PortalError:
+                return None
+
+        return self._remembered(self._sizing, environment.name, ask)
 
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""

@@ -7,11 +7,12 @@ from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Orga
 from .register import GENESIS, RegisterAction, RegisterEntry, RegisterIsAppendOnly, entry_digest
 from .session import PortalSession
 from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
+from .workspace_usage import WorkspaceUsage
 
 __all__ = [
     "ACTIVE_STATUSES", "Base", "GENESIS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
     "Member", "MembershipEnd", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession",
     "RegisterAction",
     "RegisterEntry", "RegisterIsAppendOnly", "RoleGrant", "User", "UserRole", "UTCDateTime", "Workspace",
-    "WorkspaceStatus", "entry_digest", "utcnow",
+    "WorkspaceStatus", "WorkspaceUsage", "entry_digest", "utcnow",
 ]

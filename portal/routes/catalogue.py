@@ -7,6 +7,7 @@ from fastapi import APIRouter, Request
 from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep
 from ..errors import HubUnavailable
 from ..services import catalogue as catalogue_service
+from ..services import usage_view
 from ..services.environments import environment_for
 from .rendering import render
 
@@ -30,6 +31,7 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     refusal = catalogue_service.launch_refusal(catalogue, roles=user.role_ids, bundle=bundle)
     hub_problem = None
     interface_states = None     # which interfaces the hub can serve; None: unknown (the hub does not say)
+    sizing = None               # the hub's machine capacity and whether it enforces sizes; None: it does not say
     memberships = user.active_memberships()
     if refusal is None and memberships:
         try:
@@ -37,11 +39,15 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
             status = hubs.status(environment)
             hub_problem = None if status.available else (status.reason or "hub-unavailable")
             interface_states = hubs.interfaces(environment, bundle.id) if status.available else None
+            sizing = hubs.sizing(environment) if status.available else None
         except HubUnavailable as exc:
             hub_problem = exc.reason        # pages show the reason's text: the message names internal addresses
     launchable = interface_states is None or any(
         (state := interface_states.get(i.value)) is None or state.available for i in bundle.interfaces)
+    size_options = usage_view.size_options(bundle, sizing)
+    launchable = launchable and any(option.available for option in size_options)
     return render(request, "bundle.html", user=user, bundle=bundle, refusal=refusal,
                   successor=catalogue_service.successor(catalogue, bundle),
                   packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,
-                  hub_problem=hub_problem, interface_states=interface_states, launchable=launchable)
+                  hub_problem=hub_problem, interface_states=interface_states, launchable=launchable,
+                  size_options=size_options, sizing=sizing)

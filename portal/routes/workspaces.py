@@ -23,6 +23,7 @@ from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import ACTIVE_STATUSES, WorkspaceStatus
 from ..models.workspace import NAME_MAX
 from ..services import lifecycle
+from ..services import usage_view
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
 from .home import safe_next
@@ -111,7 +112,9 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
         workspace_service.refresh(session, hubs=hubs, workspaces=[workspace])
         session.commit()
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,
-                  bundle=catalogue.bundles.get(workspace.bundle_id), name_max=NAME_MAX)
+                  bundle=catalogue.bundles.get(workspace.bundle_id), name_max=NAME_MAX,
+                  usage=usage_view.usage_view(session, hubs=hubs, catalogue=catalogue, workspace=workspace)
+                  if status.available else None)
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")

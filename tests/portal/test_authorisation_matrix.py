@@ -200,6 +200,11 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (200, 200, 403, 200, 403, 401),
         "cbs": (403, 403, 403, 200, 200, 401),
         "missing": API_MISSING},
+    # live usage and kept peaks (issue 12, right-sizing): whoever may see the workspace
+    ("GET", "/api/v1/workspaces/{workspace_id}/usage"): {
+        "minfin": (200, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 200, 401),
+        "missing": API_MISSING},
     ("POST", "/api/v1/workspaces/{workspace_id}/stop"): {
         "minfin": (200, 200, 403, 200, 403, 403),
         "cbs": (403, 403, 403, 200, 200, 403),
