@@ -46,7 +46,11 @@ def test_inside_a_workspace_kernel_label_readme_and_an_r_bundle_without_its_tool
         expect(item).to_have_attribute("data-available", "false")
         expect(item).to_have_text("JupyterLab: kan hier niet starten: tidyverse==2.0.0 is niet geïnstalleerd op de "
                                   "machine van de hub")
-        expect(page.get_by_role("button", name="Start werkplek")).to_be_disabled()
+        start = page.get_by_role("button", name="Start werkplek")
+        expect(start).to_be_disabled()
+        # and it looks disabled: grey, no pointer (it looked like an enabled button before)
+        looks = start.evaluate("b => [getComputedStyle(b).cursor, getComputedStyle(b).backgroundColor]")
+        assert looks == ["not-allowed", "rgb(230, 230, 230)"], looks
         shots(page, "r-bundle-unavailable")
 
         # 2. a bundle that can start: launch it and open it
