@@ -138,6 +138,7 @@ def _pages(world: World) -> list[str]:
     with world.app.state.portal.sessions() as session:
         workspaces = [str(w) for w in session.scalars(select(Workspace.id).order_by(Workspace.id)).all()]
     return (["/", "/catalogue", "/workspaces", "/organisations/minfin", "/organisations/cbs", "/login",
+             "/organisations/minfin/roles", "/organisations/cbs/roles",
              "/auth/callback", "/no-such-page", "/catalogue/no-such-bundle", "/catalogue?role=no-such-role",
              "/workspaces/999999", "/workspaces/resume"]
             + [f"/catalogue?role={role}" for role in CATALOGUE.roles]
