@@ -27,7 +27,9 @@ PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users'
 #: What the portal needs, and no more:
 #: - list:users — one request lists every user with an active server (the portal's background sync);
 #: - read:users — is the user known to the hub (logged in there at least once), which groups and servers;
-#: - read:servers — server models and the progress stream, and which interfaces the hub can serve (:mod:`.api`);
+#: - read:servers — server models and the progress stream, which interfaces the hub can serve, its capacity and
+#:   whether it enforces sizes, and each server's CPU and memory use (:mod:`.api`: the usage endpoint filters on the
+#:   server, so a user's own ``read:servers!user`` reads only their own servers' usage);
 #: - start:servers — start named servers with user_options (the hub still applies the launch rule to the
 #:   *user's* groups from the issuer, refreshed before every start);
 #: - delete:servers — stop and remove them;
