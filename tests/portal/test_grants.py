@@ -120,7 +120,8 @@ def test_bad_grants_are_refused_naming_the_field_and_nothing_is_stored(app, peop
 
 def test_an_admin_cannot_grant_themselves_a_role_and_a_platform_admin_grants_none(app, client, people, login):
     dana, _anna = people
-    refused = dana.post_form("/organisations/minfin/grants", grant_form(member="dana"), headers={"Accept-Language": "en"})
+    refused = dana.post_form("/organisations/minfin/grants", grant_form(member="dana"),
+                             headers={"Accept-Language": "en"})
     assert refused.status_code == 403 and "grant yourself a role" in refused.text
     femke = login("femke", ["gereedschapskist:admins"], on=client)
     assert femke.post_form("/organisations/minfin/grants", grant_form()).status_code == 403

@@ -18,8 +18,7 @@ from gereedschapskist.catalogue import load
 from gereedschapskist.portal.errors import LoginFailed
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import (
-    Environment, Member, MembershipEnd, MemberStatus, Organisation, RegisterEntry, RoleGrant, User, Workspace,
-    WorkspaceStatus,
+    Environment, Member, MembershipEnd, MemberStatus, RegisterEntry, RoleGrant, User, Workspace,
 )
 from gereedschapskist.portal.services.register import verify_chain
 from tests.portal.fakehub import FakeHubs
