@@ -36,7 +36,7 @@ from .interfaces import SERVER_PROXY_REQUIREMENT, LocalInterfaces
 from .workspace_home import write_first_start
 from .launch import LaunchForbidden, LaunchRequest
 from .limits import Limits, ServerLimits
-from .usage import UsageBook, UsageTracker, usage_document
+from .usage import UsageBook, UsageSampling
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
 _BUILDERS: dict[tuple[str, str, str], EnvBuilder] = {}
@@ -63,7 +63,7 @@ class SpawnFailed(web.HTTPError):
         return self.message
 
 
-class BundleSpawner(SimpleLocalProcessSpawner):
+class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     """Starts a bundle's JupyterLab (or RStudio / VS Code through jupyter-server-proxy) locally."""
 
     envs_dir = Unicode(config=True, help="where bundle environments are built and cached")
@@ -275,10 +275,6 @@ class BundleSpawner(SimpleLocalProcessSpawner):
 
     # -- limits and usage ----------------------------------------------------------------------------
 
-    @property
-    def _usage_key(self) -> str:
-        return f"{self.user.name}/{self.name}"
-
     def _limits_for(self, request: LaunchRequest) -> ServerLimits:
         try:
             limits = self.limits.for_server(self._usage_key, cpu=float(request.size.cpu),
@@ -309,54 +305,6 @@ class BundleSpawner(SimpleLocalProcessSpawner):
         if limits is not None:
             limits.release()
             self._server_limits = None
-
-    def _begin_usage(self) -> None:
-        self.usage_book.forget(self._usage_key)
-        self._usage = UsageTracker(self.pid)
-        self._usage_task = asyncio.ensure_future(self._sample_while_running(self._usage))
-
-    async def _sample_while_running(self, tracker: UsageTracker) -> None:
-        while getattr(self, "_usage", None) is tracker:
-            await asyncio.sleep(self.usage_interval)
-            if tracker.sample() is None:
-                return
-
-    def _size_document(self) -> dict | None:
-        if self.launch is None:
-            return None
-        size = self.launch.size
-        return {"id": size.id, "cpu": size.cpu, "memory_bytes": size.memory_bytes}
-
-    def usage(self, *, idle_timeout_seconds: int, cull_every_seconds: int) -> dict | None:
-        """This server's usage document (:func:`.usage.usage_document`); None when it never ran since the hub
-        started and is not running now. A running server the hub restored after a restart is tracked from now."""
-        running = bool(self.ready and self.pid)
-        if running and getattr(self, "_usage", None) is None:
-            started = self.orm_spawner.started if self.orm_spawner is not None else None
-            self._usage = UsageTracker(self.pid, started_at=started.timestamp() if started else None)
-            self._usage_task = asyncio.ensure_future(self._sample_while_running(self._usage))
-        tracker = getattr(self, "_usage", None) if running else None
-        if tracker is not None:
-            tracker.sample()
-        elif (kept := self.usage_book.get(self._usage_key)) is not None:
-            return kept
-        else:
-            return None
-        last = self.orm_spawner.last_activity if self.orm_spawner is not None else None
-        return usage_document(server=self.name, running=True, tracker=tracker, size=self._size_document(),
-                              limits=self.limits.as_json(), last_activity=last,
-                              idle_timeout_seconds=idle_timeout_seconds, cull_every_seconds=cull_every_seconds)
-
-    def _end_usage(self) -> None:
-        """Keep the last figures of a run that ends (read before the process is gone), then stop sampling."""
-        tracker = getattr(self, "_usage", None)
-        if tracker is None:
-            return
-        tracker.sample()
-        self._usage = None
-        self.usage_book.keep(self._usage_key, usage_document(
-            server=self.name, running=False, tracker=tracker, size=self._size_document(),
-            limits=self.limits.as_json(), last_activity=None, idle_timeout_seconds=0, cull_every_seconds=0))
 
     # -- pid bookkeeping so a hub that starts can stop the servers a killed hub left running --------
 

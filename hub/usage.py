@@ -14,6 +14,7 @@ A restarted hub has no book: the portal keeps what it read before (``workspace_u
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -152,3 +153,66 @@ def usage_document(*, server: str, running: bool, tracker: UsageTracker | dict[s
         moment = last_activity if last_activity.tzinfo else last_activity.replace(tzinfo=timezone.utc)
         document["idle_cull_at"] = _iso(moment.timestamp() + idle_timeout_seconds)
     return document
+
+
+class UsageSampling:
+    """The spawner's part (:class:`~.spawner.BundleSpawner`): sample the running server, keep its last figures.
+
+    Uses the spawner's ``limits``, ``usage_book``, ``usage_interval``, ``launch``, ``pid``, ``ready`` and
+    ``orm_spawner``.
+    """
+
+    @property
+    def _usage_key(self) -> str:
+        return f"{self.user.name}/{self.name}"
+
+    def _begin_usage(self) -> None:
+        self.usage_book.forget(self._usage_key)
+        self._track(UsageTracker(self.pid))
+
+    def _track(self, tracker: UsageTracker) -> None:
+        self._usage = tracker
+        self._usage_task = asyncio.ensure_future(self._sample_while_running(tracker))
+
+    async def _sample_while_running(self, tracker: UsageTracker) -> None:
+        while getattr(self, "_usage", None) is tracker:
+            await asyncio.sleep(self.usage_interval)
+            if tracker.sample() is None:
+                return
+
+    def _size_document(self) -> dict[str, Any] | None:
+        if self.launch is None:
+            return None
+        size = self.launch.size
+        return {"id": size.id, "cpu": size.cpu, "memory_bytes": size.memory_bytes}
+
+    def usage(self, *, idle_timeout_seconds: int, cull_every_seconds: int) -> dict[str, Any] | None:
+        """This server's usage document (:func:`usage_document`); the last one kept when it is not running; None
+        when it has not run since the hub started. A running server the hub restored after a restart is tracked
+        from now."""
+        running = bool(self.ready and self.pid)
+        if not running:
+            return self.usage_book.get(self._usage_key)
+        tracker = getattr(self, "_usage", None)
+        if tracker is None:
+            started = self.orm_spawner.started if self.orm_spawner is not None else None
+            if started is not None and started.tzinfo is None:
+                started = started.replace(tzinfo=timezone.utc)   # JupyterHub keeps naive UTC times
+            tracker = UsageTracker(self.pid, started_at=started.timestamp() if started else None)
+            self._track(tracker)
+        tracker.sample()
+        last = self.orm_spawner.last_activity if self.orm_spawner is not None else None
+        return usage_document(server=self.name, running=True, tracker=tracker, size=self._size_document(),
+                              limits=self.limits.as_json(), last_activity=last,
+                              idle_timeout_seconds=idle_timeout_seconds, cull_every_seconds=cull_every_seconds)
+
+    def _end_usage(self) -> None:
+        """Keep the last figures of a run that ends (read before the process is gone), then stop sampling."""
+        tracker = getattr(self, "_usage", None)
+        if tracker is None:
+            return
+        tracker.sample()
+        self._usage = None
+        self.usage_book.keep(self._usage_key, usage_document(
+            server=self.name, running=False, tracker=tracker, size=self._size_document(),
+            limits=self.limits.as_json(), last_activity=None, idle_timeout_seconds=0, cull_every_seconds=0))
