@@ -187,3 +187,19 @@ def test_the_roles_page_shows_grants_and_who_gave_them(app, people):
     page = dana.client.get("/organisations/minfin/roles?done=granted", headers={"Accept-Language": "en"}).text
     assert "The role was granted and recorded in the register." in page
     assert "through " + (date.today() + timedelta(days=30)).isoformat() + ", by Dana: Project fraude-signalen" in page
+
+
+def test_a_restart_passes_the_grant_too_and_a_revoked_grant_refuses_it(app, hubs, people):
+    dana, anna = people
+    assert dana.post_form("/organisations/minfin/grants", grant_form()).status_code == 303
+    workspace_id = anna.post_json("/api/v1/workspaces", {"bundle": ML_BUNDLE, "organisation": "minfin"}).json()["id"]
+    assert anna.post_json(f"/api/v1/workspaces/{workspace_id}/stop", {}).status_code == 200
+    hubs.made[0].options.clear()
+    assert anna.post_json(f"/api/v1/workspaces/{workspace_id}/restart").status_code == 202
+    (options,) = hubs.made[0].options.values()
+    assert options["granted_roles"] == ["ml"]
+    assert anna.post_json(f"/api/v1/workspaces/{workspace_id}/stop", {}).status_code == 200
+    (grant,) = rows(app, RoleGrant)
+    assert dana.post_form(f"/organisations/minfin/grants/{grant.id}/revoke", {}).status_code == 303
+    refused = anna.post_json(f"/api/v1/workspaces/{workspace_id}/restart")
+    assert refused.status_code == 403 and refused.json()["reason"] == "role"
