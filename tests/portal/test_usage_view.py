@@ -7,7 +7,10 @@ tested in ``tests/hub/test_usage.py`` and end to end in ``tests/e2e/test_sizes_u
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timedelta, timezone
+from http.server import ThreadingHTTPServer
+from typing import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -20,7 +23,7 @@ from gereedschapskist.portal.models import Environment, Organisation, User, Work
 from gereedschapskist.portal.services import usage_view
 from gereedschapskist.portal.workspace_hub import HubSizing, WorkspaceUsage as HubUsage
 from tests.portal.fakehub import FakeHub, FakeHubs
-from tests.portal.test_hub_refusals import fake_hub  # noqa: F401 - fixture: a server answering what a test says
+from tests.portal.test_hub_refusals import _Answers
 
 CATALOGUE = load()
 GIB = 2**30
@@ -85,6 +88,18 @@ def test_peaks_of_one_run_only_go_up_and_a_new_run_replaces_them():
 
 
 # -- the adapter ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def fake_hub() -> Iterator[ThreadingHTTPServer]:
+    """A real HTTP server answering ``server.answer`` (status, headers, JSON body) to every request."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Answers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+
 
 def adapter(server) -> JupyterHubAdapter:
     return JupyterHubAdapter(api_url=f"http://127.0.0.1:{server.server_address[1]}/hub/api",
