@@ -88,6 +88,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "launch.interface": ("Werkomgeving", "Interface"),
     "launch.organisation": ("Voor organisatie", "For organisation"),
     "launch.submit": ("Start werkplek", "Start workspace"),
+    "launch.starting": ("Uw werkplek wordt gestart…", "Starting your workspace…"),
+    "launch.starting_hint": ("Zodra de hub de start heeft aangenomen, ziet u hoe het ermee staat.",
+                             "As soon as the hub has accepted the start, you see how it is going."),
     "launch.not_allowed": ("U kunt dit pakket niet starten: {why}", "You cannot start this bundle: {why}"),
     "resume.title": ("Uw werkplek wordt gestart", "Starting your workspace"),
     "resume.intro": ("U bent nu ook aangemeld bij de hub van uw organisatie, waar uw werkplekken draaien. Dat is "
@@ -528,6 +531,10 @@ TEXTS.update({
     "error.role-already-held": ("Heeft deze rol al", "Already holds this role"),
     "error.unknown-grant": ("Onbekende toekenning", "Unknown grant"),
     "error.workspace-running": ("Er draaien nog werkplekken", "Workspaces are still running"),
+    "error.member-elsewhere": ("Nog lid van een andere organisatie", "Still a member of another organisation"),
+    "why.member-elsewhere": ("de thuismap bevat ook het werk voor die andere organisatie; beëindig dat lidmaatschap "
+                             "eerst", "the home folder holds the work for that other organisation too; end that "
+                                      "membership first"),
     "error.membership-ended": ("Uw lidmaatschap is beëindigd", "Your membership has ended"),
     "error.handover-unsupported": ("Deze hub kan geen thuismappen overdragen",
                                    "This hub cannot hand over home folders"),

@@ -2,7 +2,8 @@
 
 :func:`hand_over` (an admin of the organisation, or a platform admin — a handover must be possible when the last
 admin leaves): the leaving member and the colleague are active members of the same organisation, two different
-people, neither of them the admin doing it. Workspaces still running (starting, running, stopping) refuse the whole
+people, neither of them the admin doing it; the leaving member is a member of no other organisation (a hub keeps one
+home folder per user, which holds that organisation's work too: ``member-elsewhere``). Workspaces still running (starting, running, stopping) refuse the whole
 handover (``workspace-running``): stop them first. Then, in this order:
 
 1. each hub the leaving member's workspaces of this organisation ran on (and the organisation's own hub) moves
@@ -90,6 +91,11 @@ def hand_over(session: Session, *, hubs: Hubs, organisation: Organisation, actor
     if who.id == actor.id:
         raise Forbidden(f"leaving = {who.username!r}: you cannot hand over your own workspaces; another admin of "
                         f"{organisation.slug!r} or a platform admin can", reason="handover-of-self")
+    elsewhere = sorted(m.organisation.slug for m in who.active_memberships() if m.organisation_id != organisation.id)
+    if elsewhere:        # one home folder per user at a hub: moving it would take the other organisation's work too
+        raise Conflict(f"leaving = {who.username!r} is still a member of {', '.join(elsewhere)}: their home folder "
+                       f"holds that work too; end that membership first (or move the files by hand)",
+                       reason="member-elsewhere")
     workspaces = _workspaces(session, organisation=organisation, user=who)
     running = [w for w in workspaces if w.status in ACTIVE_STATUSES]
     if running:

@@ -47,6 +47,7 @@ def people(app, client, login, second_client):
     anna = login("anna", ["org:minfin", "role:bi"], on=second_client)
     make_user(app.state.portal.sessions, username="carla", groups=["org:minfin", "role:bi"])
     make_user(app.state.portal.sessions, username="bram", groups=["org:cbs", "role:ml"])
+    make_user(app.state.portal.sessions, username="piet", groups=["org:minfin", "org:cbs"])
     return dana, anna
 
 
@@ -153,6 +154,7 @@ def test_a_former_member_is_refused_at_login_until_re_admitted(app, people):
     ("anna", "bram", 422, "colleague = 'bram': not an active member of organisation 'minfin'"),
     ("nobody", "carla", 422, "leaving = 'nobody'"),
     ("", "carla", 422, "leaving: choose the member who leaves"),
+    ("piet", "carla", 409, "leaving = 'piet' is still a member of cbs"),      # one home folder holds both
 ])
 def test_bad_handovers_are_refused_naming_the_field_and_nothing_changes(app, hubs, people, leaving, colleague,
                                                                        status, named):
