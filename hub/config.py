@@ -192,7 +192,8 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
 
     c.Spawner.options_form = options_form
     c.Spawner.options_from_form = lambda formdata: options_from_form(formdata)
-    c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces, capacity=capacity)
+    c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces, capacity=capacity,
+                                                           running_limit=settings.running_server_limit)
 
     services: list[dict[str, Any]] = [{
         "name": CULLER_SERVICE,

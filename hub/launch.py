@@ -29,7 +29,9 @@ from .roles import PORTAL_SERVICE
 GRANTED_ROLES = "granted_roles"
 OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile", GRANTED_ROLES})
 #: The HTTP status of a refusal the catalogue decides, by reason (403 when not named here).
-REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409, SIZE_TOO_LARGE: 409}
+#: Refused when the user already runs as many servers as the hub allows at once (``running_server_limit``).
+RUNNING_LIMIT = "running-limit"
+REFUSAL_STATUS = {"unknown-interface": 400, "interface-unavailable": 409, SIZE_TOO_LARGE: 409, RUNNING_LIMIT: 409}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +131,22 @@ def _unavailable(interfaces: InterfaceAvailability, interface: Interface, bundle
     return None if status.available else status.note
 
 
+def check_running_limit(spawner, limit: int | None) -> None:
+    """At most ``limit`` of a user's servers run (or start) at once. JupyterHub's own named-server limit counts
+    stopped servers too — and a stopped workspace keeps its server (its home folder, for a restart), so that limit
+    is the size of the user's history, and this one protects the machine."""
+    if limit is None:
+        return
+    others = sorted(name for name, other in spawner.user.spawners.items() if other is not spawner and other.active)
+    if len(others) >= limit:
+        raise LaunchForbidden(RUNNING_LIMIT, f"You already have {len(others)} workspaces running or starting "
+                                             f"({', '.join(others)}), the most at once here; stop one first.",
+                              status=REFUSAL_STATUS[RUNNING_LIMIT])
+
+
 def make_apply_user_options(
     catalogue: Catalogue, interfaces: InterfaceAvailability, environment_bundles: Iterable[str] | None = None,
-    capacity: Capacity | None = None,
+    capacity: Capacity | None = None, running_limit: int | None = None,
 ):
     """The ``Spawner.apply_user_options`` hook: authorise, then hand the request to the spawner."""
     allowed = None if environment_bundles is None else tuple(environment_bundles)
@@ -141,6 +156,7 @@ def make_apply_user_options(
         request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
                                     environment_bundles=allowed, capacity=capacity,
                                     from_portal=requested_by_portal(spawner))
+        check_running_limit(spawner, running_limit)
         spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
                          request.as_user_options())
         spawner.apply_launch(request)

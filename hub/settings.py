@@ -111,8 +111,12 @@ class HubSettings(BaseSettings):
                                   "no portal service when unset")
     idle_timeout_seconds: int = Field(default=3600, ge=60, description="stop servers idle this long")
     cull_every_seconds: int = Field(default=300, ge=10, description="how often the idle culler looks")
-    named_server_limit: int = Field(default=3, ge=1, le=20, description="named servers a user may have "
-                                                                                 "(running or stopped)")
+    named_server_limit: int = Field(default=10, ge=1, le=50,
+                                    description="named servers a user may have, running or stopped: a stopped "
+                                                "workspace keeps its server (and home) for a restart, so this is "
+                                                "the user's history; deleting a workspace frees one")
+    running_server_limit: int = Field(default=3, ge=1, le=20,
+                                      description="servers a user may run (or start) at once")
     start_timeout_seconds: int = Field(default=900, ge=10,
                                        description="a start (including a first environment build) may take this long")
     slow_spawn_timeout_seconds: float = Field(

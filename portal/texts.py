@@ -573,6 +573,10 @@ TEXTS.update({
 # --- honest sizes, live usage and right-sizing advice (portal/services/usage_view.py; issue 12)
 TEXTS.update({
     "error.size-too-large": ("Dit formaat is groter dan de machine", "This size is larger than the machine"),
+    "error.running-limit": ("U heeft al het maximum aantal werkplekken actief",
+                            "You already have the most workspaces running at once"),
+    "why.running-limit": ("stop eerst een van uw actieve werkplekken (Mijn werkplekken) en start deze daarna",
+                          "stop one of your running workspaces first (My workspaces), then start this one"),
     "why.size-too-large": ("dit formaat vraagt meer processoren of geheugen dan de machine van de hub heeft; kies "
                            "een kleiner formaat",
                            "this size asks for more CPUs or memory than the hub's machine has; choose a smaller size"),

@@ -17,7 +17,7 @@ import pytest
 
 from gereedschapskist.dev.demo import ACCOUNTS_FILE
 from gereedschapskist.dev.devstack import DevSecrets, HubProcess, OidcProvider, free_port, hub_api, hub_client
-from tests.devclient import HubUser, follow_progress
+from tests.devclient import HubRequestFailed, HubUser, follow_progress
 
 TEST_CATALOGUE = Path(__file__).parent / "fixtures" / "catalogue"
 COWSAY = {"bundle": "tiny-cowsay", "size": "small"}
@@ -179,3 +179,31 @@ def test_a_role_removed_at_the_issuer_blocks_the_next_start_at_the_hub(other_iss
         for name in ("after", "after2"):
             portal.request("DELETE", f"/users/anna/servers/{name}", json={"remove": True})
         anna.close()
+
+
+def test_at_most_three_servers_run_at_once_but_stopped_ones_do_not_count(hub_stack, hub_user):
+    """A stopped workspace keeps its hub server (its home, for a restart), so JupyterHub's named-server limit — which
+    counts stopped servers too — is the user's history. What protects the machine is the running limit (3 by
+    default, ``RUNNING_SERVER_LIMIT``): a fourth start while three run is refused with its reason; once one is
+    stopped (and kept), the fourth starts."""
+    anna = hub_user("anna")      # the test catalogue's startable bundle is of anna's role (bi)
+    names = [f"limit-{i}" for i in range(4)]
+    try:
+        for name in names[:3]:
+            anna.start_server(name, {"bundle": "tiny-cowsay", "size": "small"})
+            anna.wait_until_ready(name, timeout=300)
+        with pytest.raises(HubRequestFailed) as refused:
+            anna.start_server(names[3], {"bundle": "tiny-cowsay", "size": "small"})
+        assert refused.value.status == 409 and refused.value.reason == "running-limit", refused.value
+        assert "limit-0, limit-1, limit-2" in str(refused.value)
+        anna.stop_server(names[0])                          # stopped, not removed: it stays in the history
+        kept = anna.api.get("/users/anna", params={"include_stopped_servers": 1}).json()["servers"]
+        assert kept[names[0]]["stopped"] is True
+        anna.start_server(names[3], {"bundle": "tiny-cowsay", "size": "small"})
+        anna.wait_until_ready(names[3], timeout=300)
+    finally:
+        for name in names:
+            try:
+                anna.stop_server(name, remove=True)
+            except HubRequestFailed:
+                pass
