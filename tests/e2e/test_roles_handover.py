@@ -84,7 +84,11 @@ def test_roles_and_handover_as_organisation_admin_and_data_scientist(chromium: B
             expect(advice).to_contain_text("U beheert minfin, maar uzelf geeft u geen rol")
             expect(advice).not_to_contain_text("Vraag uw organisatiebeheerder")
             shots(dana, "dana-home-advice")
-            advice.get_by_role("link", name="Rollen toekennen en werkplekken overdragen").click()
+            expect(advice.get_by_role("link", name="Rollen toekennen en werkplekken overdragen")).to_have_attribute(
+                "href", "/organisations/minfin/roles")
+            dana.get_by_role("navigation").get_by_role("link", name="Organisatie minfin").click()   # or from here
+            dana.wait_for_url(f"{portal.url}/organisations/minfin")
+            dana.locator("#roles-link").click()
             dana.wait_for_url(f"{portal.url}/organisations/minfin/roles")
             expect(dana.get_by_role("heading", level=1)).to_have_text("Rollen en overdracht — minfin")
             shots(dana, "dana-roles-page")
