@@ -115,7 +115,7 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     c = Config()
     configure(c, settings)
     assert c.JupyterHub.spawner_class is BundleSpawner
-    assert c.JupyterHub.allow_named_servers is True and c.JupyterHub.named_server_limit_per_user == 3
+    assert c.JupyterHub.allow_named_servers is True and c.JupyterHub.named_server_limit_per_user == 10
     assert c.GenericOAuthenticator.authorize_url == f"{oidc_provider.issuer}/auth"
     assert c.GenericOAuthenticator.allow_all is False
     assert c.GenericOAuthenticator.admin_groups == []
