@@ -67,13 +67,15 @@ async def relay(state: PortalState, *, workspace_id: int, username: str, server_
         return
     hub = state.hubs.for_environment(environment)
     try:
-        async for event in hub.progress(username=username, server_name=server_name):
-            if event.ready or event.failed:
-                final_status, message = await run_in_threadpool(_finish, state, workspace_id, event)
-                yield _final(workspace_id, final_status, without_urls(event.message) if event.failed else message)
-                return
-            yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=event.progress,
-                                           message=event.message))
+        with state.hubs.following(workspace_id):     # page views leave this start to this stream meanwhile
+            async for event in hub.progress(username=username, server_name=server_name):
+                if event.ready or event.failed:
+                    final_status, message = await run_in_threadpool(_finish, state, workspace_id, event)
+                    yield _final(workspace_id, final_status,
+                                 without_urls(event.message) if event.failed else message)
+                    return
+                yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=event.progress,
+                                               message=event.message))
         final_status, message = await run_in_threadpool(_refresh, state, workspace_id)
         yield _final(workspace_id, final_status, message)
     except HubUnavailable as exc:

@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, AsyncIterator, Callable, Iterable, Protocol
+from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Protocol
 
 from gereedschapskist.core.capacity import Capacity
 
@@ -204,7 +205,8 @@ class EnvironmentLike(Protocol):
 
 
 class Hubs:
-    """One adapter per environment, created on first use, plus a short-lived memory of hub health.
+    """One adapter per environment, created on first use, plus a short-lived memory of hub health and of the starts
+    this process follows on a hub's progress stream.
 
     Nothing here is cached for longer than ``status_ttl`` seconds, so a hub that comes back is used
     again without restarting the portal.
@@ -220,6 +222,7 @@ class Hubs:
         self._status: dict[str, tuple[float, HubStatus]] = {}
         self._interfaces: dict[str, tuple[float, dict[str, InterfaceState] | None]] = {}
         self._sizing: dict[str, tuple[float, HubSizing | None]] = {}
+        self._followed: dict[int, int] = {}      # workspace id → progress streams following its start now
         self._lock = threading.Lock()
 
     def for_environment(self, environment: EnvironmentLike) -> WorkspaceHub:
@@ -275,6 +278,25 @@ class Hubs:
                 return None
 
         return self._remembered(self._sizing, environment.name, ask)
+
+    @contextmanager
+    def following(self, workspace_id: int) -> Iterator[None]:
+        """While a progress stream relays this workspace's start from its hub (:mod:`..progress`): that stream
+        records how the start ends the moment the hub says so, so page views need not ask the hub meanwhile."""
+        with self._lock:
+            self._followed[workspace_id] = self._followed.get(workspace_id, 0) + 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                left = self._followed.pop(workspace_id) - 1
+                if left:
+                    self._followed[workspace_id] = left
+
+    def followed(self, workspace_id: int) -> bool:
+        """Whether a progress stream of this process follows this workspace's start right now."""
+        with self._lock:
+            return workspace_id in self._followed
 
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""

@@ -10,7 +10,6 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, StateDep, WorkspaceDep
-from ..models import ACTIVE_STATUSES
 from ..models.workspace import NAME_MAX
 from ..progress import relay
 from ..services import lifecycle
@@ -48,7 +47,7 @@ def launch(body: LaunchIn, user: CurrentUser, session: SessionDep, catalogue: Ca
 @router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses=ERRORS, summary="One workspace")
 def workspace(workspace: WorkspaceDep, session: SessionDep, hubs: HubsDep) -> WorkspaceOut:
     # a running one may have died: ask its hub (defect 8), unless the hub was just found down (no wait on a hung hub)
-    if workspace.status in ACTIVE_STATUSES and hubs.status(workspace.environment).available:
+    if workspace_service.to_ask(hubs, [workspace]) and hubs.status(workspace.environment).available:
         workspace_service.refresh(session, hubs=hubs, workspaces=[workspace])
         session.commit()
     return WorkspaceOut.of(workspace)

@@ -20,7 +20,7 @@ from fastapi.responses import RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, WorkspaceDep
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
-from ..models import ACTIVE_STATUSES, WorkspaceStatus
+from ..models import WorkspaceStatus
 from ..models.workspace import NAME_MAX
 from ..services import lifecycle
 from ..services import usage_view
@@ -45,7 +45,8 @@ def my_workspaces(request: Request, user: CurrentUser, session: SessionDep, hubs
     problems = hub_problems(hubs, list(environments.values()))
     hub_only: list[tuple[str, str]] = []
     if not problems:
-        workspace_service.refresh(session, hubs=hubs, workspaces=workspace_service.in_transition(items))
+        workspace_service.refresh(session, hubs=hubs,
+                                  workspaces=workspace_service.to_ask(hubs, workspace_service.in_transition(items)))
         session.commit()
         hub_only = workspace_service.hub_only_servers(
             session, hubs=hubs, user=user,
@@ -108,7 +109,7 @@ def resume_launch(request: Request, user: CurrentUser, catalogue: CatalogueDep, 
 def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser, session: SessionDep,
                    hubs: HubsDep, catalogue: CatalogueDep):
     status = hubs.status(workspace.environment)
-    if status.available and workspace.status in ACTIVE_STATUSES:     # a running one may have died: ask (defect 8)
+    if status.available and workspace_service.to_ask(hubs, [workspace]):   # a running one may have died: ask (defect 8)
         workspace_service.refresh(session, hubs=hubs, workspaces=[workspace])
         session.commit()
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,

@@ -206,7 +206,8 @@ def usage_view(session: Session, *, hubs: Hubs, catalogue: Catalogue, workspace:
     bundle = catalogue.bundles.get(workspace.bundle_id)
     size = bundle.size(workspace.size_id) if bundle is not None else None
     running = workspace.status is WorkspaceStatus.RUNNING
-    usage = read_usage(hubs=hubs, workspace=workspace)
+    # a starting one has no usage yet: no hub request while it starts (its page asks every few seconds; issue 12)
+    usage = read_usage(hubs=hubs, workspace=workspace) if workspace.status is not WorkspaceStatus.STARTING else None
     if keep:
         row = record_peaks(session, workspace=workspace, usage=usage)
         peaks = merged_peaks(row, None)

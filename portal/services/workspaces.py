@@ -337,6 +337,14 @@ def refresh(session: Session, *, hubs: Hubs, workspaces: list[Workspace]) -> set
     return down
 
 
+def to_ask(hubs: Hubs, workspaces: list[Workspace]) -> list[Workspace]:
+    """The active workspaces a page view asks their hub about: all but starts that a progress stream of this portal
+    follows — that stream records the end of the start as soon as the hub says it (issue 12: no hub request per view
+    while workspaces start). The background sync still looks at every active workspace."""
+    return [w for w in workspaces if w.status in ACTIVE_STATUSES
+            and not (w.status is WorkspaceStatus.STARTING and hubs.followed(w.id))]
+
+
 def in_transition(workspaces: list[Workspace]) -> list[Workspace]:
     """Those whose state the hub is changing right now (worth asking the hub about on a page view)."""
     return [w for w in workspaces if w.status in (WorkspaceStatus.STARTING, WorkspaceStatus.STOPPING)]
