@@ -29,6 +29,10 @@ naming what is lacking (``"R, tidyverse==2.0.0"``)::
     "bundles": {"bi-r-analysis": {"rstudio": {"available": false, …}, "jupyterlab": {"available": false,
                 "reason": "interface-unavailable", "missing": "tidyverse==2.0.0, duckdb==1.1.3"}}, …}
 
+On the local backend, ``environments`` says per bundle what the hub's background preparation (:mod:`.prepare`) is
+doing with its environment: ``{"tiny-cowsay": {"version": "1.0.0", "state": "preparing", "step": "Resolved 95
+packages"}}`` (``waiting``, ``preparing``, ``ready``, ``failed``); the portal shows "preparing" on a bundle's page.
+
 Every interface of the catalogue is listed. ``reason`` is the refusal reason a launch asking for it gets
 (``core.refusal``); ``missing`` names the program this machine lacks, where that is why. The portal renders its
 own texts from these; it never reads the hub's bilingual notes. Registered through ``JupyterHub.extra_handlers``
@@ -80,9 +84,10 @@ class InterfacesHandler(APIHandler):
     """Read-only: which interfaces this hub can serve."""
 
     def initialize(self, interfaces: InterfaceAvailability, capacity: Capacity | None = None,
-                   limits: Limits | None = None) -> None:
+                   limits: Limits | None = None, environments: Any = None) -> None:
         self.interfaces = interfaces
         self.capacity, self.limits = capacity, limits
+        self.environments = environments   # the local backend's EnvironmentPreparer (:mod:`.prepare`), if any
 
     @needs_scope("read:servers")
     def get(self) -> None:
@@ -91,6 +96,8 @@ class InterfacesHandler(APIHandler):
             document["capacity"] = self.capacity.as_json()
         if self.limits is not None:
             document["limits"] = self.limits.as_json()
+        if self.environments is not None:
+            document["environments"] = self.environments.status()
         self.set_header("Content-Type", "application/json")
         self.write(json.dumps(document))
 

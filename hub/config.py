@@ -18,7 +18,7 @@ from gereedschapskist.catalogue import Catalogue, load
 from gereedschapskist.core.capacity import Capacity
 
 from .authenticator import GereedschapskistAuthenticator
-from .api import extra_handlers
+from .api import INTERFACES_PATH, extra_handlers
 from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
 from .limits import KubernetesLimits, Limits, machine_capacity, probe_limits
@@ -153,7 +153,7 @@ def _configure_sizes(c, settings: HubSettings, interfaces: LocalInterfaces) -> C
 
 def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces,
                      capacity: Capacity | None) -> None:
-    from .spawner import BundleSpawner, kill_recorded_servers
+    from .spawner import BundleSpawner, kill_recorded_servers, single_user_requirements
 
     state = settings.hub_state_dir.resolve()
     state.mkdir(parents=True, exist_ok=True)
@@ -184,6 +184,8 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.BundleSpawner.build_timeout = float(settings.start_timeout_seconds)
     c.BundleSpawner.interfaces = interfaces
     c.BundleSpawner.portal_url = settings.portal_url  # linked from each bundle's first-start README
+    if settings.prepare_environments:
+        _prepare_environments(c, settings, catalogue, interfaces, capacity, single_user_requirements())
 
     def options_form(spawner) -> str:
         groups = [group.name for group in spawner.user.groups]
@@ -206,3 +208,32 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.JupyterHub.load_roles = [culler_role(), *hub_roles(admin_group=settings.admin_group,
                                                          organisations=settings.organisations,
                                                          portal=settings.portal_api_token is not None)]
+
+
+def _prepare_environments(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces,
+                          capacity: Capacity | None, base: tuple[str, ...]) -> None:
+    """The local pre-puller (:mod:`.prepare`): every offered bundle's environment built in the background, by the
+    spawners' own builder, and reported in the interfaces document. Started on the hub's event loop, which runs
+    while JupyterHub loads this configuration (a configuration loaded without one prepares nothing)."""
+    import asyncio
+
+    from uv import find_uv_bin
+
+    from .envbuilder import shared_builder
+    from .prepare import EnvironmentPreparer, bundle_env_spec, offered, startable_here
+
+    uv, python = find_uv_bin(), sys.executable
+    c.BundleSpawner.uv_command, c.BundleSpawner.env_python = uv, python    # the same builder as the spawners'
+    builder = shared_builder(settings.envs_dir.resolve(), uv=uv, python=python,
+                             timeout=float(settings.start_timeout_seconds))
+    preparer = EnvironmentPreparer(builder, spec_for=lambda bundle: bundle_env_spec(bundle, interfaces, base),
+                                   startable=lambda bundle: startable_here(bundle, interfaces, capacity))
+    preparer.add(offered(catalogue))
+    for handler in c.JupyterHub.extra_handlers:
+        if handler[0] == INTERFACES_PATH:
+            handler[2]["environments"] = preparer
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    preparer.start(catalogue_dir=catalogue.root, watch_seconds=settings.catalogue_watch_seconds)

@@ -123,6 +123,13 @@ class HubSettings(BaseSettings):
         default=2.0, ge=0.5, description="a start still running after this answers 202 and continues in the "
                                          "background (follow GET …/progress); refusals come sooner, as 403")
     http_timeout_seconds: int = Field(default=120, ge=5, description="a started server must answer within this")
+    prepare_environments: bool = Field(
+        default=True, description="local backend: build every offered bundle's environment in the background when "
+                                  "the hub starts (and what a catalogue change brings), so first launches find it "
+                                  "ready; the local analogue of z2jh's image pre-puller")
+    catalogue_watch_seconds: float = Field(
+        default=30.0, ge=0, description="local backend, with prepare_environments: how often the catalogue folder "
+                                        "is looked at for bundle versions to prepare; 0: only at the hub's start")
 
     proxy_command: tuple[str, ...] = Field(
         default=(str(HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),),

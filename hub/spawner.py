@@ -3,7 +3,10 @@
 ``BundleSpawner`` is JupyterHub's ``SimpleLocalProcessSpawner`` (no system users needed) plus:
 
 - the launch request authorised by :mod:`.launch` picks the bundle, size and interface;
-- the bundle's environment is built on first use by :class:`.envbuilder.EnvBuilder` (cached);
+- the bundle's environment is built on first use by :class:`.envbuilder.EnvBuilder` (cached), unless the hub's
+  background preparation (:mod:`.prepare`) built it before; a launch that finds it being built joins that build;
+- the server starts before the environment's bytecode is compiled (it compiles what it imports); the rest is
+  compiled in the background once the server answers;
 - build and start progress reach the user through JupyterHub's progress events;
 - ``start()`` returns only once the server answers on its port, so the hub does not poll with
   back-off, and a server that exits at once fails the start with its last log lines;
@@ -31,18 +34,18 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from tornado import web
 from traitlets import Float, Instance, List, Unicode, default
 
-from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec
-from .interfaces import SERVER_PROXY_REQUIREMENT, LocalInterfaces
+from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
+from .interfaces import LocalInterfaces
+from .prepare import bundle_env_spec
 from .workspace_home import write_first_start
 from .launch import LaunchForbidden, LaunchRequest
 from .limits import Limits, ServerLimits
 from .usage import UsageBook, UsageSampling
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
-_BUILDERS: dict[tuple[str, str, str], EnvBuilder] = {}
 #: Progress (percent) shown for the environment builder's messages, so the bar moves while it builds.
-_BUILD_STEPS = (("Building the environment", 10), ("Resolved", 20), ("Downloading", 25), ("Prepared", 35),
-                ("Installed", 45), ("Bytecode compiled", 55), ("Environment of", 58))
+_BUILD_STEPS = (("Joining the build", 10), ("Building the environment", 10), ("Resolved", 20), ("Downloading", 25),
+                ("Prepared", 35), ("Installed", 45), ("Environment of", 58))
 
 
 def single_user_requirements() -> tuple[str, ...]:
@@ -154,16 +157,11 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     # -- environment and process -------------------------------------------------------------------
 
     def _builder(self) -> EnvBuilder:
-        key = (self.envs_dir, self.uv_command, self.env_python)
-        if key not in _BUILDERS:
-            _BUILDERS[key] = EnvBuilder(Path(self.envs_dir), uv=self.uv_command, python=self.env_python,
-                                        timeout=self.build_timeout)
-        return _BUILDERS[key]
+        return shared_builder(Path(self.envs_dir), uv=self.uv_command, python=self.env_python,
+                              timeout=self.build_timeout)
 
     def _env_spec(self, request: LaunchRequest) -> EnvSpec:
-        proxied = self.interfaces.server_proxy_config(request.bundle.interfaces)
-        extra = (SERVER_PROXY_REQUIREMENT,) if proxied else ()
-        return EnvSpec.for_bundle(request.bundle, tuple(self.base_requirements), extra)
+        return bundle_env_spec(request.bundle, self.interfaces, tuple(self.base_requirements))
 
     def _log_file(self) -> Path:
         name = f"{self.user.name}-{self.name or 'default'}.log"
@@ -242,6 +240,7 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             raise SpawnFailed(f"The server was stopped: it did not run inside the limits of size {size.id}.",
                               "limits-failed")
         await self._wait_until_answering(ip, port, log_file)
+        builder.compile_later(spec)   # the rest of the environment's bytecode, at low priority (once)
         self._begin_usage()
         self._emit(95, "Server is up; opening it")
         return ip, port

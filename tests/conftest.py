@@ -134,7 +134,10 @@ def hub_stack(dev_state_dir, dev_ports, dev_secrets, oidc_provider) -> Iterator[
     # Test folders share this hub and its demo users: allow more named servers than the default 3.
     hub = HubProcess.start(dev_state_dir, oidc_provider, secrets=dev_secrets, port=dev_ports.hub,
                            catalogue_dir=HUB_TEST_CATALOGUE, portal_url=f"http://127.0.0.1:{dev_ports.portal}",
-                           extra_env={"GEREEDSCHAPSKIST_HUB_NAMED_SERVER_LIMIT": "20"})
+                           # no background preparation: tests observe first launches (tiny-fresh) themselves;
+                           # tests/hub/test_prepare.py runs a hub of its own with it
+                           extra_env={"GEREEDSCHAPSKIST_HUB_NAMED_SERVER_LIMIT": "20",
+                                      "GEREEDSCHAPSKIST_HUB_PREPARE_ENVIRONMENTS": "false"})
     try:
         yield HubStack(oidc_provider, hub, dev_secrets, dev_ports, HUB_TEST_CATALOGUE, dev_state_dir)
     finally:

@@ -16,7 +16,7 @@ from uv import find_uv_bin
 from gereedschapskist.catalogue import Ecosystem, Package, default_root, load, load_catalogue
 from gereedschapskist.catalogue.kernels import Kernel, kernels_of
 from gereedschapskist.hub.envbuilder import (
-    MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package,
+    COMPILED, MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package,
 )
 from gereedschapskist.hub.spawner import single_user_requirements
 
@@ -47,27 +47,66 @@ def builder(tmp_path) -> EnvBuilder:
 
 @pytest.mark.network
 def test_build_once_reuse_and_share_concurrent_builds(tmp_path):
+    """Two launches at once: one build; the second joins it and gets its progress (what came before it joined,
+    then the rest). The environment is ready without bytecode (a server compiles what it imports); compile()
+    adds the rest once and marks it."""
     envs = builder(tmp_path)
     spec = EnvSpec("tiny", "1.0.0", ("cowsay==6.1",))
-    messages: list[str] = []
+    first_messages: list[str] = []
+    joined_messages: list[str] = []
 
     async def both():
-        return await asyncio.gather(envs.ensure(spec, messages.append), envs.ensure(spec, messages.append))
+        first = asyncio.ensure_future(envs.ensure(spec, first_messages.append))
+        while not first_messages:             # the build is under way (it has said so) before the second comes
+            await asyncio.sleep(0.01)
+        assert envs.is_building(spec)
+        return await asyncio.gather(first, envs.ensure(spec, joined_messages.append))
 
     first, second = asyncio.run(both())
     assert first == second == envs.path_for(spec)
     assert sorted(p.name for p in (tmp_path / "envs").iterdir()) == [spec.dirname]  # one build, no leftovers
-    assert sum(m.startswith("Building the environment of tiny 1.0.0") for m in messages) == 1
-    assert any(m.startswith("Installed 1 package") for m in messages), messages
+    assert sum(m.startswith("Building the environment of tiny 1.0.0") for m in first_messages) == 1
+    assert any(m.startswith("Installed 1 package") for m in first_messages), first_messages
+    assert joined_messages[0] == "Joining the build of the environment of tiny 1.0.0 already under way"
+    assert joined_messages[1:] == first_messages     # replayed, then live: the same story, once
+    assert not envs.is_building(spec)
     manifest = json.loads((first / MANIFEST).read_text())
     assert manifest["requirements"] == ["cowsay==6.1"] and manifest["key"] == spec.key
     run = subprocess.run([str(first / "bin" / "python"), "-c", "import cowsay, sys; print(sys.prefix)"],
                          capture_output=True, text=True, check=True)
     assert run.stdout.strip() == str(first)
 
+    site = next(first.glob("lib/python3*/site-packages"))
+    assert not list((site / "cowsay").glob("__pycache__/*.pyc"))  # not compiled by the build
+    assert not envs.is_compiled(spec)
+    asyncio.run(envs.compile(spec))
+    assert envs.is_compiled(spec) and (first / COMPILED).is_file()
+    sources = {p.stem for p in (site / "cowsay").glob("*.py")}
+    assert sources and sources <= {p.name.split(".")[0] for p in (site / "cowsay").glob("__pycache__/*.pyc")}
+
     built = (first / MANIFEST).stat().st_mtime_ns
     assert asyncio.run(envs.ensure(spec)) == first
     assert (first / MANIFEST).stat().st_mtime_ns == built
+
+
+@pytest.mark.network
+def test_a_cancelled_launch_leaves_the_build_to_those_who_joined(tmp_path):
+    """The user who started a build stops their launch: the build goes on for the one who joined (and, with the
+    hub's preparation, for the next launch)."""
+    envs = builder(tmp_path)
+    spec = EnvSpec("tiny", "1.1.0", ("cowsay==6.0",))
+
+    async def scenario():
+        started: list[str] = []
+        first = asyncio.ensure_future(envs.ensure(spec, started.append))
+        while not started:
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(envs.ensure(spec))
+        await asyncio.sleep(0)
+        first.cancel()
+        return await second
+
+    assert asyncio.run(scenario()) == envs.path_for(spec) and envs.is_built(spec)
 
 
 @pytest.mark.network
