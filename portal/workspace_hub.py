@@ -66,10 +66,13 @@ class InterfaceStates(dict):
 
 def states_for_bundle(states: dict[str, InterfaceState] | None,
                       bundle: str | None) -> dict[str, InterfaceState] | None:
-    """The states of ``bundle``'s interfaces where the hub names them per bundle, else its general ones."""
+    """The states of ``bundle``'s interfaces where the hub names them per bundle, else its general ones (a hub
+    whose catalogue is older than the portal's does not know every interface of the portal's bundle by bundle, but
+    it still knows which programs it has)."""
     if states is None or bundle is None:
         return states
-    return getattr(states, "by_bundle", {}).get(bundle, states)
+    specific = getattr(states, "by_bundle", {}).get(bundle)
+    return states if specific is None else {**states, **specific}
 
 
 @dataclass(frozen=True)
