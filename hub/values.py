@@ -5,7 +5,13 @@ environment: the hub image of this project (``ghcr.io/gereedschapskist/hub:<vers
 :func:`gereedschapskist.hub.config.configure` from ``hub.extraConfig``, GenericOAuthenticator
 against the environment's issuer, the catalogue files mounted into the hub and the roles and bundles
 the environment offers as hub settings (``GEREEDSCHAPSKIST_HUB_ROLES`` / ``_BUNDLES``), idle culling,
-non-root security contexts and network policies. The values carry no profiles: the hub renders them
+non-root security contexts and network policies. Speed (issue 13): z2jh's image pre-puller (the install/upgrade
+hook and the continuous DaemonSet) pulls every offered bundle's image onto every user node, the GPU pool included,
+before the hub is upgraded and on each node that joins; pod priority lets a user's pod preempt a placeholder, and
+:func:`user_placeholders` says per node pool (each role's pool; not the GPU pool, which would keep a GPU node paid
+for) how many placeholder pods of which size keep room for a start, under ``custom.gereedschapskist``. The chart's
+own ``scheduling.userPlaceholder`` stays off: it has one set for the whole release, placed by
+``singleuser.nodeSelector``, which would also confine the image puller to that one pool. The values carry no profiles: the hub renders them
 from the catalogue it loads (:func:`gereedschapskist.hub.kubernetes.configure_kubernetes`), the same
 catalogue that authorises every launch.
 """
@@ -21,7 +27,7 @@ from gereedschapskist.catalogue import Catalogue
 
 from gereedschapskist.core.environment import EnvironmentSpec, OfferInvalid, environment_offer
 from gereedschapskist.core.groups import organisation_group
-from gereedschapskist.core.placement import LABEL_PREFIX
+from gereedschapskist.core.placement import GPU_POOL, GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
 
 from .config import authenticator_settings
 from .kubernetes import USER_GID, USER_UID
@@ -36,6 +42,8 @@ HUB_UID = 1000  # the z2jh k8s-hub image's non-root user
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 CRYPT_KEY_SECRET_KEY = "crypt-key"
 CONFIG_SNIPPET = "from gereedschapskist.hub.config import configure\nconfigure(c)  # noqa: F821\n"
+#: Placeholder pods per role pool: one keeps room for the next start (node scale-up takes minutes, see infra/README).
+PLACEHOLDERS_PER_POOL = 1
 
 
 class ValuesInvalid(Exception):
@@ -181,10 +189,16 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         "scheduling": {
             "userScheduler": {"enabled": False},
             "userPods": {"nodeAffinity": {"matchNodePurpose": "ignore"}},
-            "podPriority": {"enabled": False},
-            "userPlaceholder": {"enabled": False},
+            "podPriority": {"enabled": True},           # user pods preempt placeholders
+            "userPlaceholder": {"enabled": False},      # one set per release, one pool: see user_placeholders()
         },
-        "prePuller": {"hook": {"enabled": False}, "continuous": {"enabled": False}},
+        "prePuller": {
+            "hook": {"enabled": True, "pullOnlyOnChanges": True},   # before the hub is upgraded
+            "continuous": {"enabled": True},                         # on every node that joins later
+            "pullProfileListImages": False,        # the hub renders the profiles; the images are listed here
+            "extraImages": bundle_images(catalogue, bundles),
+            "extraTolerations": [GPU_TAINT.toleration()],            # the GPU pool pulls too
+        },
         "cull": {
             "enabled": True,
             "timeout": spec.idle_timeout_seconds,
@@ -199,7 +213,39 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
                 "organisation": spec.organisation,
                 "contract": spec.contract,
                 "stage": spec.stage,
+                "userPlaceholders": user_placeholders(catalogue, bundles),
             },
         },
         "debug": {"enabled": False},
     }
+
+
+def bundle_images(catalogue: Catalogue, bundles: list[str]) -> dict[str, dict[str, str]]:
+    """``prePuller.extraImages``: each offered bundle's image, named after the bundle (a DNS label)."""
+    images = {}
+    for bundle_id in sorted(bundles):
+        image = catalogue.bundles[bundle_id].image
+        images[re.sub(r"[^a-z0-9-]+", "-", bundle_id.lower())[:63].strip("-")] = {"name": image.repository,
+                                                                                 "tag": image.tag}
+    return images
+
+
+def user_placeholders(catalogue: Catalogue, bundles: list[str]) -> dict[str, dict[str, Any]]:
+    """Per node pool that offered bundles start on (their default sizes; the GPU pool left out): how many
+    placeholder pods keep room for a start, their requests (the largest default size starting there) and node
+    selector. A placeholder runs with the chart's user-placeholder priority class, so a user's pod preempts it and the
+    autoscaler adds a node for the placeholder, not for the user."""
+    pools: dict[str, dict[str, Any]] = {}
+    for bundle_id in sorted(bundles):
+        bundle = catalogue.bundles[bundle_id]
+        size = bundle.default_size
+        pool = node_pool(bundle, size)
+        if pool == GPU_POOL:
+            continue
+        entry = pools.setdefault(pool, {"replicas": PLACEHOLDERS_PER_POOL, "nodeSelector": node_selector(pool),
+                                        "cpu": 0.0, "memory": 0})
+        entry["cpu"] = max(entry["cpu"], float(size.cpu))
+        entry["memory"] = max(entry["memory"], size.memory_bytes)
+    return {pool: {"replicas": e["replicas"], "nodeSelector": e["nodeSelector"],
+                   "resources": {"requests": {"cpu": e["cpu"], "memory": e["memory"]}}}
+            for pool, e in sorted(pools.items())}

@@ -167,3 +167,68 @@ def test_cli_names_a_missing_environment(tmp_path):
     assert result.exit_code == 1
     assert "Pulumi.nope.yaml does not exist" in result.stderr
     assert "minfin-dev" in result.stderr  # the known ones are listed
+
+
+# -- speed on Kubernetes (issue 13): images pulled before anyone asks, room kept per pool ------------------------
+
+Z2JH = Path(__file__).parent / "fixtures" / "z2jh-4.3.3"
+
+
+def _merged(defaults: dict, values: dict) -> dict:
+    """Helm's merge of user values over the chart's values.yaml (maps merge, everything else replaces)."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        merged[key] = _merged(merged[key], value) if isinstance(value, dict) and isinstance(
+            merged.get(key), dict) else value
+    return merged
+
+
+def test_the_values_are_valid_for_the_z2jh_chart(dev_values, prod_values):
+    """What ``helm install`` checks first: the values merged over the chart's values.yaml against the chart's
+    values.schema.json (z2jh 4.3.3, the chart infra deploys: infra/versions.py; copied from the chart's repository at
+    that tag, descriptions stripped as its tools/generate-json-schema.py does). The schema itself is checked to
+    refuse a wrong value, so this test can fail."""
+    import jsonschema
+
+    from gereedschapskist.infra import versions
+
+    assert versions.JUPYTERHUB_CHART_VERSION == "4.3.3", "update tests/hub/fixtures/z2jh-* with the chart"
+    schema = json.loads((Z2JH / "values.schema.json").read_text(encoding="utf-8"))
+    defaults = yaml.safe_load((Z2JH / "values.yaml").read_text(encoding="utf-8"))
+    validator = jsonschema.Draft7Validator(schema)
+    for values in (dev_values, prod_values):
+        errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}"
+                  for e in validator.iter_errors(_merged(defaults, json.loads(json.dumps(values))))]
+        assert not errors, errors
+    wrong = _merged(defaults, {**dev_values, "prePuller": {**dev_values["prePuller"], "hook": {"enabled": "yes"}}})
+    assert list(validator.iter_errors(wrong))
+
+
+def test_every_offered_bundle_image_is_pulled_before_anyone_asks_on_every_pool(dev_values):
+    _, bundles = _offered(dev_values)
+    puller = dev_values["prePuller"]
+    assert puller["hook"]["enabled"] is True and puller["continuous"]["enabled"] is True
+    assert puller["pullProfileListImages"] is False       # the hub renders the profiles: the values list the images
+    pulled = {f"{image['name']}:{image['tag']}" for image in puller["extraImages"].values()}
+    assert pulled == {CATALOGUE.bundles[b].image.reference.split("@")[0] for b in bundles}
+    assert all(len(name) <= 63 and name == name.lower() for name in puller["extraImages"])
+    assert {"key": "nvidia.com/gpu", "operator": "Equal", "value": "present", "effect": "NoSchedule"} in \
+        puller["extraTolerations"]
+    assert "nodeSelector" not in dev_values["singleuser"]   # it would confine the puller to one pool
+
+
+def test_placeholders_keep_room_per_role_pool_and_user_pods_preempt_them(dev_values):
+    from gereedschapskist.core.placement import POOL_LABEL, node_pool
+
+    assert dev_values["scheduling"]["podPriority"]["enabled"] is True
+    assert dev_values["scheduling"]["userPlaceholder"]["enabled"] is False   # one set per release: not per pool
+    placeholders = dev_values["custom"]["gereedschapskist"]["userPlaceholders"]
+    _, bundles = _offered(dev_values)
+    pools = {node_pool(CATALOGUE.bundles[b], CATALOGUE.bundles[b].default_size) for b in bundles} - {"gpu"}
+    assert set(placeholders) == pools
+    for pool, placeholder in placeholders.items():
+        assert placeholder["nodeSelector"] == {POOL_LABEL: pool} and placeholder["replicas"] >= 1
+        starting_here = [CATALOGUE.bundles[b].default_size for b in bundles
+                         if node_pool(CATALOGUE.bundles[b], CATALOGUE.bundles[b].default_size) == pool]
+        assert placeholder["resources"]["requests"] == {"cpu": max(float(s.cpu) for s in starting_here),
+                                                        "memory": max(s.memory_bytes for s in starting_here)}
