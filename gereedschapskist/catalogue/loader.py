@@ -18,7 +18,7 @@ from gereedschapskist.core import paths
 
 from . import rules
 from .model import (
-    Bundle, Catalogue, ContractTemplate, Ecosystem, Image, Interface, Licence, Lifecycle, LocalText,
+    Bundle, Catalogue, ContractTemplate, Ecosystem, ExplicitPrice, Image, Interface, Licence, Lifecycle, LocalText,
     MachineSize, Maintainer, Package, Partner, Region, Role, SecurityReview, Size, Status, SupplyModel,
 )
 from .problems import Problem, Severity, json_path
@@ -249,6 +249,7 @@ def _partner(data: dict[str, Any], rel: str) -> Partner:
         machine_sizes=tuple(MachineSize(**m) for m in data["machine_sizes"]),
         contract_template=ContractTemplate(id=template["id"], title=_text(template["title"]),
                                            version=template["version"], framework=template.get("framework")),
+        size_prices=tuple(ExplicitPrice(**p) for p in data.get("size_prices", [])),
     )
 
 

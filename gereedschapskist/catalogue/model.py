@@ -263,6 +263,15 @@ class MachineSize:
 
 
 @dataclass(frozen=True, slots=True)
+class ExplicitPrice:
+    """A price the partner file gives for one bundle size, overriding the derived one (:mod:`.pricing`)."""
+
+    bundle: str
+    size: str
+    price_per_hour_eur: float
+
+
+@dataclass(frozen=True, slots=True)
 class ContractTemplate:
     id: str
     title: LocalText
@@ -280,6 +289,7 @@ class Partner:
     certifications: tuple[str, ...]
     machine_sizes: tuple[MachineSize, ...]
     contract_template: ContractTemplate
+    size_prices: tuple[ExplicitPrice, ...] = ()
 
     @property
     def offers_gpu(self) -> bool:
@@ -292,6 +302,11 @@ class Partner:
         """The cheapest machine size a workspace of ``size`` fits on, if any."""
         fitting = [m for m in self.machine_sizes if size.fits(m.cpu, m.memory, m.gpu)]
         return min(fitting, key=lambda m: m.price_per_hour_eur, default=None)
+
+    def explicit_price(self, bundle_id: str, size_id: str) -> float | None:
+        """The price ``size_prices`` gives for this bundle size, if any (the rule itself: :mod:`.pricing`)."""
+        return next((p.price_per_hour_eur for p in self.size_prices if (p.bundle, p.size) == (bundle_id, size_id)),
+                    None)
 
 
 class LaunchRefused(Refusal):

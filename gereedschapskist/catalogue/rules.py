@@ -10,6 +10,7 @@ from typing import Iterator
 
 from .kernels import R_KERNEL_PACKAGE, lacks_r_kernel
 from .model import Bundle, Partner, Role, Status
+from .pricing import FAR, price_per_hour
 from .problems import Problem, Severity, json_path
 from .safeyaml import Document
 
@@ -36,7 +37,7 @@ class Context:
 def run(ctx: Context) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_unique_ids, _file_names, _bundle_roles, _lifecycle, _security_review, _packages, _sizes,
-                 _partners, _image_tag, _roles_have_bundles, _kernels):
+                 _partners, _prices, _image_tag, _roles_have_bundles, _kernels):
         problems.extend(rule(ctx))
     return problems
 
@@ -183,6 +184,54 @@ def _partners(ctx: Context) -> Iterator[Problem]:
                     counts[item.id] = 0
                     yield ctx.problem(partner.file, (field, i, "id"), "is listed more than once", "partner.duplicate",
                                       value=item.id)
+
+
+def _prices(ctx: Context) -> Iterator[Problem]:
+    """The price rule's inputs (:mod:`.pricing`): every offered size has a price at every partner it fits on, and
+    every explicit price names a real bundle size that runs at the partner and is not far from the derived one."""
+    bundles = {b.id: b for b in ctx.bundles}
+    for partner in ctx.partners:
+        for bundle in ctx.bundles:
+            if bundle.lifecycle.status is Status.RETIRED:
+                continue
+            for i, size in enumerate(bundle.sizes):
+                price = price_per_hour(partner, bundle.id, size)
+                if partner.machine_for(size) is not None and (price is None or price.eur_per_hour <= 0):
+                    yield ctx.problem(bundle.file, ("sizes", i), f"has no price at partner {partner.id}, although it "
+                                                                 "fits one of its machines", "price.missing",
+                                      value=size.id)
+        seen: set[tuple[str, str]] = set()
+        for i, explicit in enumerate(partner.size_prices):
+            where = ("size_prices", i)
+            bundle = bundles.get(explicit.bundle)
+            if bundle is None:
+                yield ctx.problem(partner.file, (*where, "bundle"), "is not a bundle of the catalogue; name the "
+                                                                    "bundle's id", "price.unknown-bundle",
+                                  value=explicit.bundle)
+                continue
+            size = bundle.size(explicit.size)
+            if size is None:
+                yield ctx.problem(partner.file, (*where, "size"), f"is not a size of bundle {bundle.id!r}; choose "
+                                                                  f"{', '.join(s.id for s in bundle.sizes)}",
+                                  "price.unknown-size", value=explicit.size)
+                continue
+            if (bundle.id, size.id) in seen:
+                yield ctx.problem(partner.file, where, "prices this bundle size a second time; give each one price",
+                                  "price.duplicate", value=f"{bundle.id}/{size.id}")
+            seen.add((bundle.id, size.id))
+            price = price_per_hour(partner, bundle.id, size)
+            if price is None:
+                yield ctx.problem(partner.file, where, f"prices {bundle.id}/{size.id} ({size.label}), which fits no "
+                                                       f"machine of {partner.id}; remove the price or add a machine",
+                                  "price.size-does-not-fit", value=f"{bundle.id}/{size.id}")
+                continue
+            derived = price.derived_eur_per_hour
+            if not derived / FAR <= explicit.price_per_hour_eur <= derived * FAR:
+                yield ctx.problem(partner.file, (*where, "price_per_hour_eur"),
+                                  f"is more than {FAR:g} times off the derived price {derived:.4f} EUR per hour "
+                                  f"({price.share:.0%} of {price.machine.machine_type} at "
+                                  f"{price.machine.price_per_hour_eur} EUR); check the amount",
+                                  "price.far-from-derived", value=explicit.price_per_hour_eur, warning=True)
 
 
 def _image_tag(ctx: Context) -> Iterator[Problem]:

@@ -18,9 +18,9 @@ a restarted hub and the idle culler's stop.
   (1.5 ×) and whose CPUs cover the peak CPU → that size;
 - otherwise the size *fits*.
 
-**Saving in euros** — only where a price is known. A size costs its share of the cheapest machine of the
-environment's partner that it fits on (``Partner.machine_for``): the machine's price per hour × the larger of the
-size's CPU share and memory share of that machine. The saving is the difference per hour between the two sizes.
+**Saving in euros** — only where a price is known. A size costs what the catalogue's one price rule says
+(:func:`gereedschapskist.catalogue.price_per_hour`: an explicit price of the partner, else the size's share of the
+cheapest partner machine it fits on). The saving is the difference per hour between the two sizes.
 Environments get a partner with their contract (a later issue); until then :func:`partner_for` knows none and no
 amount is shown.
 """
@@ -33,7 +33,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Partner, Size
-from gereedschapskist.catalogue.model import memory_bytes
+from gereedschapskist.catalogue import price_per_hour as catalogue_price
 from gereedschapskist.core.capacity import Shortfall, shortfall
 
 from ..errors import PortalError
@@ -75,13 +75,10 @@ def partner_for(workspace: Workspace, catalogue: Catalogue) -> Partner | None:
     return None
 
 
-def price_per_hour(size: Size, partner: Partner | None) -> float | None:
-    """A size's share of the cheapest partner machine it fits on, in euros per hour; None when unknown."""
-    machine = partner.machine_for(size) if partner is not None else None
-    if machine is None:
-        return None
-    share = max(size.cpu / machine.cpu, size.memory_bytes / memory_bytes(machine.memory))
-    return machine.price_per_hour_eur * share
+def price_per_hour(bundle: Bundle, size: Size, partner: Partner | None) -> float | None:
+    """The catalogue's price of ``size`` of ``bundle`` at ``partner`` in euros per hour; None when unknown."""
+    price = catalogue_price(partner, bundle.id, size) if partner is not None else None
+    return None if price is None else price.eur_per_hour
 
 
 @dataclass(frozen=True)
@@ -113,7 +110,7 @@ def advise(bundle: Bundle, size: Size, *, peak_cpu_percent: float, peak_rss_byte
             suggested, kind = smaller[0], "smaller"
     saving = None
     if suggested is not None:
-        now, then = price_per_hour(size, partner), price_per_hour(suggested, partner)
+        now, then = price_per_hour(bundle, size, partner), price_per_hour(bundle, suggested, partner)
         saving = None if now is None or then is None else round(now - then, 4)
     return Advice(kind, size, suggested, saving)
 

@@ -57,8 +57,8 @@ def test_a_workspace_that_used_little_is_advised_the_smallest_size_that_holds_it
 def test_the_saving_is_the_difference_of_the_sizes_shares_of_the_cheapest_machine_they_fit():
     # aws: general-8 (8 CPU, 32 GiB, € 0.44) is the cheapest machine large fits on; xlarge (64 GiB) fits only
     # memory-16 (16 CPU, 128 GiB, € 1.13).
-    assert usage_view.price_per_hour(SIZES["large"], AWS) == pytest.approx(0.22)        # 4/16 CPU, 16/32 GiB: ½
-    assert usage_view.price_per_hour(SIZES["xlarge"], AWS) == pytest.approx(0.565)      # 64/128 GiB: ½
+    assert usage_view.price_per_hour(ML, SIZES["large"], AWS) == pytest.approx(0.22)        # 4/16 CPU, 16/32 GiB: ½
+    assert usage_view.price_per_hour(ML, SIZES["xlarge"], AWS) == pytest.approx(0.565)      # 64/128 GiB: ½
     advice = usage_view.advise(ML, SIZES["xlarge"], peak_cpu_percent=120, peak_rss_bytes=6 * GIB, partner=AWS)
     assert advice.saving_per_hour == pytest.approx(0.345)
     larger = usage_view.advise(ML, SIZES["large"], peak_cpu_percent=390, peak_rss_bytes=GIB, partner=AWS)
