@@ -120,8 +120,12 @@ class HubSettings(BaseSettings):
     start_timeout_seconds: int = Field(default=900, ge=10,
                                        description="a start (including a first environment build) may take this long")
     slow_spawn_timeout_seconds: float = Field(
-        default=2.0, ge=0.5, description="a start still running after this answers 202 and continues in the "
-                                         "background (follow GET …/progress); refusals come sooner, as 403")
+        default=0.5, ge=0.05, le=10,
+        description="a start request answers 202 after this and the start continues in the background (follow GET "
+                    "…/progress): short, so the portal shows its progress page soon (it was 2 s). Long enough that "
+                    "the launch rule refuses within it (403 with its reason header): on a busy 2-core machine the "
+                    "refusal comes ~0.2 s into the start, after 0.1 s it did not. A refusal that comes later still "
+                    "ends the progress stream as failed with the hub's message, and the portal removes the server")
     http_timeout_seconds: int = Field(default=120, ge=5, description="a started server must answer within this")
     prepare_environments: bool = Field(
         default=True, description="local backend: build every offered bundle's environment in the background when "

@@ -131,7 +131,7 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     assert roles[PORTAL_ROLE]["scopes"] == list(PORTAL_SCOPES) and roles[PORTAL_ROLE]["services"] == ["portal"]
     assert roles["idle-culler"]["scopes"] == list(CULLER_SCOPES)
     assert set(roles) == {PORTAL_ROLE, "idle-culler", "user", "gereedschapskist-platform-admin"}
-    assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 2.0}
+    assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 0.5}    # 202 soon, refusals still within
     # the portal learns which interfaces this hub can serve from the hub's API (hub/api.py)
     handlers = {path: (handler, kwargs) for path, handler, kwargs in c.JupyterHub.extra_handlers}
     handler, kwargs = handlers[INTERFACES_PATH]
