@@ -139,10 +139,12 @@ class JupyterHubAdapter(WorkspaceHub):
 
     # -- interface -------------------------------------------------------------------------------------
     def open_url(self, server_url: str) -> str:
-        """Through the hub's OAuth login (``/hub/oauth_login``): a user already logged in at the issuer (the
-        portal's login) passes without a click and lands in the server — single sign-on."""
-        path = httpx.URL(server_url).raw_path.decode()
-        return f"{self.public_url}/hub/oauth_login?{httpx.QueryParams({'next': path})}"
+        """The server's own URL (issue 13). The server sends a browser without its cookie through the hub's OAuth
+        (``/hub/api/oauth2/authorize``): with the hub's session cookie that passes without a page; without one the
+        hub's login comes first (``auto_login``: single sign-on at the issuer, which knows the user from the
+        portal's login, so no password either). No token travels in a URL. Sending every open through
+        ``/hub/oauth_login`` cost three more hops, the issuer's and the hub's login callback among them."""
+        return server_url
 
     def login_url(self, return_path: str) -> str:
         """Through the hub's single sign-on (``/hub/oauth_login``; the issuer knows the user from the portal's
