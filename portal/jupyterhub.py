@@ -176,7 +176,9 @@ class JupyterHubAdapter(WorkspaceHub):
                         for name, entry in document.items()}
 
             by_bundle = {str(bundle): states(document) for bundle, document in body.get("bundles", {}).items()}
-            return InterfaceStates(states(body["interfaces"]), by_bundle)
+            environments = {str(bundle): (str(entry["version"]), str(entry["state"]))   # the hub's preparation
+                            for bundle, entry in body.get("environments", {}).items()}
+            return InterfaceStates(states(body["interfaces"]), by_bundle, environments)
         except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("the hub at %s answered %s in an unknown shape", self.api_url, INTERFACES_PATH)
             return None

@@ -89,6 +89,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "launch.organisation": ("Voor organisatie", "For organisation"),
     "launch.submit": ("Start werkplek", "Start workspace"),
     "launch.starting": ("Uw werkplek wordt gestart…", "Starting your workspace…"),
+    "launch.preparing": ("De omgeving van deze bundel wordt nu klaargezet. Starten kan al; de eerste start wacht "
+                         "tot de omgeving klaar is.",
+                         "This bundle's environment is being prepared now. You can start already; the first start "
+                         "waits until it is ready."),
     "launch.starting_hint": ("Zodra de hub de start heeft aangenomen, ziet u hoe het ermee staat.",
                              "As soon as the hub has accepted the start, you see how it is going."),
     "launch.not_allowed": ("U kunt dit pakket niet starten: {why}", "You cannot start this bundle: {why}"),

@@ -59,9 +59,13 @@ class InterfaceStates(dict):
     """What a hub says it can serve: :class:`InterfaceState` by interface id, and ``by_bundle``: each bundle's own
     interfaces (the hub's machine may lack a bundle's tools, e.g. R and its CRAN packages)."""
 
-    def __init__(self, states: dict[str, InterfaceState], by_bundle: dict[str, dict[str, InterfaceState]]):
+    def __init__(self, states: dict[str, InterfaceState], by_bundle: dict[str, dict[str, InterfaceState]],
+                 environments: dict[str, tuple[str, str]] | None = None):
         super().__init__(states)
         self.by_bundle = by_bundle
+        #: bundle id → (version, state) of the hub's background preparation of its environment (``waiting``,
+        #: ``preparing``, ``ready``, ``failed``); empty where the hub prepares nothing (Kubernetes: images)
+        self.environments = environments or {}
 
 
 def states_for_bundle(states: dict[str, InterfaceState] | None,
@@ -271,6 +275,11 @@ class Hubs:
                 return None
 
         return states_for_bundle(self._remembered(self._interfaces, environment.name, ask), bundle)
+
+    def preparing(self, environment: EnvironmentLike, bundle_id: str, version: str) -> bool:
+        """Whether the environment's hub is preparing this bundle version's environment now (remembered with
+        :meth:`interfaces`): a start waits for that build."""
+        return getattr(self.interfaces(environment), "environments", {}).get(bundle_id) == (version, "preparing")
 
     def sizing(self, environment: EnvironmentLike) -> HubSizing | None:
         """The environment's hub capacity and limits (remembered like its health); None when unknown."""

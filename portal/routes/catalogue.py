@@ -32,6 +32,7 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     hub_problem = None
     interface_states = None     # which interfaces the hub can serve; None: unknown (the hub does not say)
     sizing = None               # the hub's machine capacity and whether it enforces sizes; None: it does not say
+    preparing = False           # the hub is building this bundle version's environment before anyone asked
     memberships = user.active_memberships()
     if refusal is None and memberships:
         try:
@@ -40,6 +41,7 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
             hub_problem = None if status.available else (status.reason or "hub-unavailable")
             interface_states = hubs.interfaces(environment, bundle.id) if status.available else None
             sizing = hubs.sizing(environment) if status.available else None
+            preparing = status.available and hubs.preparing(environment, bundle.id, bundle.version)
         except HubUnavailable as exc:
             hub_problem = exc.reason        # pages show the reason's text: the message names internal addresses
     launchable = interface_states is None or any(
@@ -50,4 +52,4 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
                   successor=catalogue_service.successor(catalogue, bundle),
                   packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,
                   hub_problem=hub_problem, interface_states=interface_states, launchable=launchable,
-                  size_options=size_options, sizing=sizing)
+                  size_options=size_options, sizing=sizing, preparing=preparing)
