@@ -244,11 +244,21 @@ class Bundle:
         return tuple(p for p in self.packages if p.ecosystem is ecosystem)
 
 
+#: ISO 3166-1 alpha-2 codes of the EU member states (the partner schema's ``regions[].country`` enum; a test keeps
+#: them equal).
+EU_COUNTRIES = frozenset({"AT", "BE", "BG", "HR", "CY", "CZ", "DK", "EE", "FI", "FR", "DE", "GR", "HU", "IE", "IT",
+                          "LV", "LT", "LU", "MT", "NL", "PL", "PT", "RO", "SK", "SI", "ES", "SE"})
+
+
 @dataclass(frozen=True, slots=True)
 class Region:
     id: str
     name: str
     country: str
+
+    @property
+    def in_eu(self) -> bool:
+        return self.country in EU_COUNTRIES
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,7 @@
 """The portal's domain model (SQLAlchemy 2). Importing this package registers every table on ``Base``."""
 
 from .base import Base, UTCDateTime, utcnow
+from .contract import HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .grant import MembershipEnd, RoleGrant
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
@@ -10,7 +11,8 @@ from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 from .workspace_usage import WorkspaceUsage
 
 __all__ = [
-    "ACTIVE_STATUSES", "Base", "GENESIS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
+    "ACTIVE_STATUSES", "Base", "Contract", "ContractState", "ContractTransition", "GENESIS", "HOLDING",
+    "TRANSITIONS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
     "Member", "MembershipEnd", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession",
     "RegisterAction",
     "RegisterEntry", "RegisterIsAppendOnly", "RoleGrant", "User", "UserRole", "UTCDateTime", "Workspace",

@@ -40,6 +40,15 @@ class RegisterAction(StrEnum):
     MEMBER_HANDED_OVER = "member-handed-over"
     WORKSPACE_HANDED_OVER = "workspace-handed-over"
     MEMBER_READMITTED = "member-readmitted"
+    #: a standard contract changed state (``models/contract.py``; migration 0008): one action per state reached
+    CONTRACT_DRAFTED = "contract-drafted"
+    CONTRACT_REQUESTED = "contract-requested"
+    CONTRACT_APPROVED = "contract-approved"
+    CONTRACT_REJECTED = "contract-rejected"
+    CONTRACT_PROVISIONING = "contract-provisioning"
+    CONTRACT_ACTIVATED = "contract-activated"
+    CONTRACT_SUSPENDED = "contract-suspended"
+    CONTRACT_ENDED = "contract-ended"
 
 
 class RegisterEntry(Base):

@@ -123,3 +123,11 @@ def test_every_offered_size_of_the_project_catalogue_has_a_price_at_every_partne
                     assert 0 < price.eur_per_hour <= price.machine.price_per_hour_eur * 2
                     priced += 1
     assert priced > 30
+
+
+def test_the_models_eu_countries_are_the_partner_schemas():
+    from gereedschapskist.catalogue.model import EU_COUNTRIES
+    from gereedschapskist.catalogue.schema import raw_schemas
+
+    schema = next(s for name, s in raw_schemas().items() if name.startswith("partner"))
+    assert set(schema["properties"]["regions"]["items"]["properties"]["country"]["enum"]) == EU_COUNTRIES

@@ -1,0 +1,104 @@
+"""Standard contracts: an organisation's order for an approved cloud partner, and its life as a state machine.
+
+A :class:`Contract` is one order (partner, EU region, stage, bundles and sizes, expected use, budget, period); its
+``state`` is one enum field, never a set of flags. Every change of state is a :class:`ContractTransition` row (who,
+when, why) and a register entry; :data:`TRANSITIONS` is the one table of what may follow what
+(``services/contracts.py`` applies it and decides who may). ``provisioner`` names the plug point that will create
+the contract's environment (``local`` or ``gitops``); ``environment_id`` is the environment it made.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, UTCDateTime, enum_column, utcnow
+from .environment import Environment, EnvironmentStage
+from .organisation import Organisation, User
+
+
+class ContractState(StrEnum):
+    DRAFT = "draft"
+    REQUESTED = "requested"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    PROVISIONING = "provisioning"
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    ENDED = "ended"
+
+
+S = ContractState
+#: What may follow what. ``rejected`` and ``ended`` are final. ``provisioning`` stays put while provisioning
+#: fails (a retry is no transition); ``suspended`` (budget spent) returns to ``active`` when the budget is raised.
+TRANSITIONS: dict[ContractState, frozenset[ContractState]] = {
+    S.DRAFT: frozenset({S.REQUESTED}),
+    S.REQUESTED: frozenset({S.APPROVED, S.REJECTED}),
+    S.APPROVED: frozenset({S.PROVISIONING, S.ENDED}),
+    S.PROVISIONING: frozenset({S.ACTIVE, S.ENDED}),
+    S.ACTIVE: frozenset({S.SUSPENDED, S.ENDED}),
+    S.SUSPENDED: frozenset({S.ACTIVE, S.ENDED}),
+    S.REJECTED: frozenset(),
+    S.ENDED: frozenset(),
+}
+#: States in which a contract holds its partner, stage and period for its organisation (no second one overlaps).
+HOLDING = frozenset({S.REQUESTED, S.APPROVED, S.PROVISIONING, S.ACTIVE, S.SUSPENDED})
+
+
+class Contract(Base):
+    __tablename__ = "contract"
+    __table_args__ = (Index("ix_contract_organisation_id_partner_stage", "organisation_id", "partner", "stage"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"), doc="the ordering organisation")
+    state: Mapped[ContractState] = mapped_column(enum_column(ContractState, "contract_state"), index=True)
+    partner: Mapped[str] = mapped_column(String(64), doc="catalogue partner id")
+    region: Mapped[str] = mapped_column(String(64), doc="the partner's EU region id")
+    stage: Mapped[EnvironmentStage] = mapped_column(enum_column(EnvironmentStage, "contract_stage"))
+    provisioner: Mapped[str] = mapped_column(String(32), default="local", doc="local or gitops (a later issue)")
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list, doc="catalogue role ids")
+    bundles: Mapped[list[str]] = mapped_column(JSON, default=list, doc="catalogue bundle ids")
+    sizes: Mapped[list[str]] = mapped_column(JSON, default=list, doc="allowed sizes as 'bundle/size'")
+    expected_users: Mapped[int] = mapped_column(Integer)
+    hours_per_week: Mapped[Decimal] = mapped_column(Numeric(6, 2), doc="per user")
+    budget_eur: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date, doc="the last day of the contract")
+    contact: Mapped[str] = mapped_column(String(200))
+    cost_centre: Mapped[str] = mapped_column(String(64))
+    estimate: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, doc="the price estimate as ordered")
+    environment_id: Mapped[int | None] = mapped_column(ForeignKey("environment.id"), doc="made by provisioning")
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    organisation: Mapped[Organisation] = relationship(lazy="joined")
+    created_by: Mapped[User] = relationship(lazy="joined")
+    environment: Mapped[Environment | None] = relationship()
+    transitions: Mapped[list["ContractTransition"]] = relationship(
+        back_populates="contract", cascade="all, delete-orphan", order_by="ContractTransition.id")
+
+    def may_become(self, state: ContractState) -> bool:
+        return state in TRANSITIONS[self.state]
+
+
+class ContractTransition(Base):
+    """One change of a contract's state: from what to what, by whom (NULL: the portal itself), when and why."""
+
+    __tablename__ = "contract_transition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    contract_id: Mapped[int] = mapped_column(ForeignKey("contract.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[ContractState | None] = mapped_column(enum_column(ContractState, "contract_from_state"))
+    to_state: Mapped[ContractState] = mapped_column(enum_column(ContractState, "contract_to_state"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    contract: Mapped[Contract] = relationship(back_populates="transitions")
+    actor: Mapped[User | None] = relationship(lazy="joined")

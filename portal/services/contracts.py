@@ -1,0 +1,248 @@
+"""Standard contracts: ordering, and the state machine every change of a contract goes through.
+
+The one way to change a contract's state is :func:`transition`: it refuses what :data:`~..models.TRANSITIONS` does
+not allow (``contract-illegal-transition``) and who may not make that change, stores a
+:class:`~..models.ContractTransition` (who, when, why) and appends the register entry of the state reached.
+
+Who may:
+
+- create a draft, and request it: an admin of the ordering organisation (``not-organisation-admin``);
+- approve and reject (a reason required): a platform admin who is no member of the ordering organisation
+  (``contract-own-organisation``); a request that would overlap another contract of the organisation for the same
+  partner and stage is refused on request and again on approval (``contract-overlap``);
+- provisioning, active, suspended: the portal itself (``actor=None``) or a platform admin;
+- ended: a platform admin with a reason, or the portal itself at the end date.
+
+Keyword-only functions; none of them commits.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date
+from typing import Any, Iterable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gereedschapskist.catalogue import Catalogue
+
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..models import (
+    HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition, Organisation, RegisterAction, User, utcnow,
+)
+from . import register
+from .admin_scope import NOT_PLATFORM_ADMIN
+from .contract_order import Estimate, Order, estimate, read_order
+from .grants import is_admin_of
+from .organisations import administered
+
+REASON_MIN, REASON_MAX = 3, 500
+ACTION = {
+    ContractState.DRAFT: RegisterAction.CONTRACT_DRAFTED,
+    ContractState.REQUESTED: RegisterAction.CONTRACT_REQUESTED,
+    ContractState.APPROVED: RegisterAction.CONTRACT_APPROVED,
+    ContractState.REJECTED: RegisterAction.CONTRACT_REJECTED,
+    ContractState.PROVISIONING: RegisterAction.CONTRACT_PROVISIONING,
+    ContractState.ACTIVE: RegisterAction.CONTRACT_ACTIVATED,
+    ContractState.SUSPENDED: RegisterAction.CONTRACT_SUSPENDED,
+    ContractState.ENDED: RegisterAction.CONTRACT_ENDED,
+}
+#: Transitions only a platform admin or the portal itself makes.
+SYSTEM_STATES = frozenset({ContractState.PROVISIONING, ContractState.ACTIVE, ContractState.SUSPENDED})
+
+
+def _reason(reason: str | None, *, required: bool) -> str | None:
+    text = " ".join((reason or "").split())
+    if not text and not required:
+        return None
+    if not REASON_MIN <= len(text) <= REASON_MAX:
+        raise InvalidInput(f"reason = {reason!r}: say in {REASON_MIN}–{REASON_MAX} characters why",
+                           reason="contract-reason-required")
+    return text
+
+
+def _require_platform_admin(actor: User, what: str) -> None:
+    if not actor.platform_admin:
+        raise Forbidden(f"only platform admins may {what}", reason=NOT_PLATFORM_ADMIN)
+
+
+def _check_actor(contract: Contract, to: ContractState, actor: User | None) -> None:
+    if to is ContractState.REQUESTED:
+        if actor is None or not is_admin_of(actor, contract.organisation):
+            raise Forbidden(f"only admins of organisation {contract.organisation.slug!r} may request its contracts",
+                            reason="not-organisation-admin")
+    elif to in (ContractState.APPROVED, ContractState.REJECTED):
+        if actor is None:
+            raise Forbidden("a platform admin decides on a contract, never the portal itself",
+                            reason=NOT_PLATFORM_ADMIN)
+        _require_platform_admin(actor, "approve or reject contracts")
+        if actor.membership(contract.organisation_id) is not None:
+            raise Forbidden(f"you are a member of {contract.organisation.slug!r}, which ordered contract "
+                            f"{contract.id}; a platform admin of another organisation decides on it",
+                            reason="contract-own-organisation")
+    elif actor is not None:
+        _require_platform_admin(actor, f"make a contract {to.value}")
+
+
+def transition(session: Session, *, contract: Contract, to: ContractState, actor: User | None,
+               reason: str | None = None) -> ContractTransition:
+    """Move ``contract`` to ``to`` (this module's rules); stored with who, when and why, and in the register."""
+    if not contract.may_become(to):
+        allowed = ", ".join(sorted(s.value for s in TRANSITIONS[contract.state])) or "nothing (it is final)"
+        raise Conflict(f"contract {contract.id} is {contract.state.value}; it cannot become {to.value} (from "
+                       f"{contract.state.value}: {allowed})", reason="contract-illegal-transition")
+    _check_actor(contract, to, actor)
+    required = to is ContractState.REJECTED or (to is ContractState.ENDED and actor is not None)
+    why = _reason(reason, required=required)
+    if to is ContractState.APPROVED:
+        _refuse_overlap(session, contract=contract)
+    return _record(session, contract=contract, before=contract.state, to=to, actor=actor, reason=why)
+
+
+def _record(session: Session, *, contract: Contract, before: ContractState | None, to: ContractState,
+            actor: User | None, reason: str | None) -> ContractTransition:
+    contract.state = to
+    step = ContractTransition(contract=contract, from_state=before, to_state=to, actor=actor, at=utcnow(),
+                              reason=reason)
+    session.add(step)
+    session.flush()
+    register.append(session, action=ACTION[to], actor_id=actor.id if actor else None,
+                    organisation_id=contract.organisation_id,
+                    subject=f"contract {contract.id} with {contract.partner} ({contract.stage.value}) "
+                            f"{before.value if before else 'new'} -> {to.value}",
+                    purpose=reason, details={"contract": contract.id, "from": before.value if before else None,
+                                             "to": to.value, "budget_eur": str(contract.budget_eur)})
+    return step
+
+
+def _overlapping(session: Session, *, organisation_id: int, partner: str, stage, starts_on: date, ends_on: date,
+                 other_than: int | None) -> Contract | None:
+    query = select(Contract).where(Contract.organisation_id == organisation_id, Contract.partner == partner,
+                                   Contract.stage == stage, Contract.state.in_(HOLDING),
+                                   Contract.starts_on <= ends_on, Contract.ends_on >= starts_on)
+    if other_than is not None:
+        query = query.where(Contract.id != other_than)
+    return session.scalars(query.order_by(Contract.id).limit(1)).first()
+
+
+def _refuse_overlap(session: Session, *, contract: Contract) -> None:
+    other = _overlapping(session, organisation_id=contract.organisation_id, partner=contract.partner,
+                         stage=contract.stage, starts_on=contract.starts_on, ends_on=contract.ends_on,
+                         other_than=contract.id)
+    if other is not None:
+        raise Conflict(f"organisation {contract.organisation.slug!r} already has contract {other.id} with "
+                       f"{contract.partner} for {contract.stage.value} from {other.starts_on.isoformat()} to "
+                       f"{other.ends_on.isoformat()} ({other.state.value}); the periods overlap",
+                       reason="contract-overlap")
+
+
+def order(session: Session, *, catalogue: Catalogue, organisation: Organisation, actor: User, data: dict[str, Any],
+          submit: bool, today: date | None = None) -> Contract:
+    """An organisation admin orders: the order is checked whole first (nothing stored on a refusal), stored as a
+    draft with its estimate and, with ``submit``, requested at once."""
+    if not is_admin_of(actor, organisation):
+        raise Forbidden(f"only admins of organisation {organisation.slug!r} may order contracts",
+                        reason="not-organisation-admin")
+    checked: Order = read_order(data, catalogue=catalogue, today=today or utcnow().date())
+    priced = estimate(checked, catalogue=catalogue)
+    contract = Contract(organisation=organisation, organisation_id=organisation.id, state=ContractState.DRAFT,
+                        partner=checked.partner.id, region=checked.region, stage=checked.stage,
+                        provisioner="local", roles=list(checked.roles), bundles=list(checked.bundles),
+                        sizes=list(checked.sizes), expected_users=checked.expected_users,
+                        hours_per_week=checked.hours_per_week, budget_eur=checked.budget_eur,
+                        starts_on=checked.starts_on, ends_on=checked.ends_on, contact=checked.contact,
+                        cost_centre=checked.cost_centre, estimate=priced.as_json(), created_by=actor)
+    if submit:
+        _refuse_overlap(session, contract=contract)
+    session.add(contract)
+    session.flush()
+    _record(session, contract=contract, before=None, to=ContractState.DRAFT, actor=actor, reason=None)
+    if submit:
+        transition(session, contract=contract, to=ContractState.REQUESTED, actor=actor)
+    return contract
+
+
+def price(*, catalogue: Catalogue, data: dict[str, Any], today: date | None = None) -> tuple[Order, Estimate]:
+    """Check an order and estimate it, storing nothing."""
+    checked = read_order(data, catalogue=catalogue, today=today or utcnow().date())
+    return checked, estimate(checked, catalogue=catalogue)
+
+
+def request(session: Session, *, contract: Contract, actor: User) -> ContractTransition:
+    """Submit a draft for approval (its admins); refused when it would overlap a contract already held."""
+    if contract.state is ContractState.DRAFT:
+        _check_actor(contract, ContractState.REQUESTED, actor)
+        _refuse_overlap(session, contract=contract)
+    return transition(session, contract=contract, to=ContractState.REQUESTED, actor=actor)
+
+
+# -- reading ---------------------------------------------------------------------------------------------------------
+
+def may_see(user: User, contract: Contract) -> bool:
+    return user.platform_admin or is_admin_of(user, contract.organisation)
+
+
+def get_contract(session: Session, *, user: User, contract_id: int) -> Contract:
+    """The get-or-404-and-authorise rule: its organisation's admins and platform admins see a contract."""
+    contract = session.get(Contract, contract_id) if 0 < contract_id <= 2**31 - 1 else None
+    if contract is None:
+        raise NotFound(f"there is no contract {contract_id}", reason="unknown-contract")
+    if not may_see(user, contract):
+        raise Forbidden(f"contract {contract_id} is for admins of {contract.organisation.slug!r} and platform admins",
+                        reason="not-organisation-admin")
+    return contract
+
+
+SORTS = {"id": Contract.id, "state": Contract.state, "partner": Contract.partner, "budget": Contract.budget_eur,
+         "start": Contract.starts_on, "end": Contract.ends_on, "organisation": Organisation.name}
+
+
+def list_contracts(session: Session, *, user: User, organisation: Organisation | None = None,
+                   state: str | None = None, partner: str | None = None, sort: str = "id",
+                   descending: bool = True) -> list[Contract]:
+    """Contracts the user may see: platform admins every one, organisation admins their organisations'; filtered by
+    organisation, state and partner (an unknown state or sort is refused, not ignored)."""
+    query = select(Contract).join(Contract.organisation)
+    if not user.platform_admin:
+        mine = [o.id for o in administered(user)]
+        if not mine:
+            raise Forbidden("only organisation admins and platform admins see contracts",
+                            reason="not-organisation-admin")
+        query = query.where(Contract.organisation_id.in_(mine))
+    if organisation is not None:
+        query = query.where(Contract.organisation_id == organisation.id)
+    if state:
+        try:
+            query = query.where(Contract.state == ContractState(state))
+        except ValueError:
+            raise InvalidInput(f"state = {state!r}: choose one of {', '.join(s.value for s in ContractState)}",
+                               reason="invalid-filter") from None
+    if partner:
+        query = query.where(Contract.partner == partner)
+    column = SORTS.get(sort)
+    if column is None:
+        raise InvalidInput(f"sort = {sort!r}: choose one of {', '.join(SORTS)}", reason="invalid-filter")
+    query = query.order_by(column.desc() if descending else column.asc(), Contract.id.desc())
+    return list(session.scalars(query))
+
+
+CSV_COLUMNS = ("id", "organisation", "state", "partner", "region", "stage", "budget_eur", "estimate_period_eur",
+               "starts_on", "ends_on", "cost_centre", "contact")
+
+
+def csv_text(contracts: Iterable[Contract]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for c in contracts:
+        writer.writerow([c.id, c.organisation.slug, c.state.value, c.partner, c.region, c.stage.value,
+                         f"{c.budget_eur:.2f}", f"{(c.estimate or {}).get('period', 0):.2f}", c.starts_on.isoformat(),
+                         c.ends_on.isoformat(), _cell(c.cost_centre), _cell(c.contact)])
+    return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A spreadsheet never runs a cell as a formula."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
