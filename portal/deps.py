@@ -7,20 +7,20 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Annotated, Iterator
+from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue
 
 from .errors import CsrfFailed, LoginExpired, LoginFailed, LoginRequired
-from .models import Member, Organisation, User, Workspace
+from .models import Organisation, User, Workspace
 from .services import organisations as organisation_service
 from .services.identity import Identity, admission, record_login
 from .services import workspaces as workspace_service
+from .sessions import REQUEST_DB, RequestDb
 from .settings import PortalSettings
 from .state import PortalState
 from .workspace_hub import Hubs
@@ -54,51 +54,38 @@ CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 HubsDep = Annotated[Hubs, Depends(_hubs)]
 
 
-#: Built once (every request runs one of them). API calls need the user's workbench roles; pages also show
-#: the user's organisations in their navigation, so for pages the memberships come in the same query.
-_API_USER = select(User).where(User.id == bindparam("user_id")).options(joinedload(User.roles))
-_PAGE_USER = _API_USER.options(joinedload(User.memberships).joinedload(Member.organisation),
-                               joinedload(User.memberships).joinedload(Member.roles))
-
-
 @dataclass(frozen=True, slots=True)
 class _RequestDb:
     session: Session
     user: User | None
 
 
-def _request_db(request: Request, state: StateDep) -> Iterator[_RequestDb]:
-    """One session per request, and the logged-in user read with it, in one worker-thread hop.
-
-    Opening the session and reading the user together (instead of two dependencies) saves a hop
-    to the thread pool on every request. Routes commit explicitly; anything uncommitted is rolled back.
-    """
-    session = state.sessions()
-    try:
-        user = None
-        user_id = request.session.get("uid")
-        if isinstance(user_id, int):
-            statement = _API_USER if request.url.path.startswith("/api/") else _PAGE_USER
-            user = session.execute(statement, {"user_id": user_id}).unique().scalar_one_or_none()
-        yield _RequestDb(session, user)
-    finally:
-        session.close()
+def _request_db(request: Request) -> _RequestDb:
+    """The request's database session and the logged-in user, both from the session middleware: it read the
+    session row and the user (roles, memberships, grants) in one query, so no dependency here needs a
+    worker thread. Routes commit explicitly; anything uncommitted is rolled back when the request ends."""
+    db: RequestDb | None = request.scope.get(REQUEST_DB)
+    if db is None:
+        raise RuntimeError("the portal's routes need ServerSessionMiddleware (it opens the request's database)")
+    user = db.user if db.user is not None and request.session.get("uid") == db.user.id else None
+    return _RequestDb(db.session, user)
 
 
-_RequestDbDep = Annotated[_RequestDb, Depends(_request_db)]
-
-
-async def db_session(db: _RequestDbDep) -> Session:
-    return db.session
+async def db_session(request: Request) -> Session:
+    return _request_db(request).session
 
 
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
-async def optional_user(request: Request, db: _RequestDbDep, state: StateDep) -> User | None:
+async def optional_user(request: Request) -> User | None:
     """The logged-in user, with groups at most ``GROUPS_MAX_AGE_SECONDS`` old: older ones are read again from
     the issuer first, so a role or organisation removed there stops counting (and launches stop writing it to
-    the hub) within that time. A session the issuer no longer vouches for ends here."""
+    the hub) within that time. A session the issuer no longer vouches for ends here.
+
+    It takes the request only (no sub-dependencies): every page and API call resolves it, and each dependency
+    FastAPI solves costs time on every request."""
+    db, state = _request_db(request), request.app.state.portal
     if db.user is None:
         if "uid" in request.session:
             request.session.clear()  # the user no longer exists

@@ -16,7 +16,6 @@ from typing import AsyncIterator
 from fastapi import FastAPI
 from sqlalchemy.exc import IntegrityError
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from gereedschapskist import __version__
@@ -30,6 +29,7 @@ from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
 from .routes import admin, auth, catalogue, docs, errors, home, members, organisations, workspaces
+from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
 from .services import sync as sync_service
@@ -107,7 +107,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
                hub_factory: HubFactory | None = None) -> FastAPI:
     settings = settings or load_settings()
     engine = make_engine(settings.resolved_database_url)
-    templates = Jinja2Templates(directory=HERE / "templates")
+    templates = compiled_templates(HERE / "templates")
     templates.env.filters["without_urls"] = without_urls   # hub messages on pages (they can name internal URLs)
     sessions = session_factory(engine)
     catalogue_model = catalogue_model or load(settings.catalogue_dir)
@@ -129,7 +129,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
                   openapi_url="/api/openapi.json")
     app.state.portal = state
     app.add_middleware(ServerSessionMiddleware, store=state.session_store, cookie_name=settings.session_cookie,
-                       https_only=settings.secure_cookies)
+                       https_only=settings.secure_cookies, skip_prefixes=("/static/", docs.ASSETS_PATH + "/"))
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
 
 from gereedschapskist.catalogue import Interface
 
@@ -13,6 +15,14 @@ from ..deps import CSRF_FIELD, csrf_token
 from ..models import User
 from ..services.organisations import administered
 from ..texts import TEXTS, pick_language, translator
+
+
+def compiled_templates(directory: Path) -> Jinja2Templates:
+    """The page templates, each compiled once per process and kept: Jinja does not look at the files again on a
+    render (``auto_reload`` off), so a changed template counts from the portal's next start."""
+    templates = Jinja2Templates(directory=directory)
+    templates.env.auto_reload = False
+    return templates
 
 
 def language(request: Request) -> str:

@@ -23,7 +23,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, lazyload
+from sqlalchemy.orm.interfaces import LoaderOption
 
 from gereedschapskist.core.groups import (
     DATA_OWNER_PREFIX, MEMBER_PREFIXES, ORG_ADMIN_PREFIX, ORG_PREFIX, Accepted, GroupPolicy, accept_groups,
@@ -76,6 +77,16 @@ def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognise
                       ignored=found.ignored, refused=found.refused,
                       organisations={org: {_MEMBER_ROLES[kind] for kind in kinds}
                                      for org, kinds in found.organisations.items()})
+
+
+def request_user_options() -> tuple[LoaderOption, ...]:
+    """How a request reads its user: with the issuer's roles, the memberships (organisation, member roles) and the
+    grants not revoked, all in the same query as the session row (``sessions.SessionStore.load``), so that
+    :attr:`User.role_ids`, the navigation and every permission check need no further query. Nothing of this is
+    cached between requests: a revoked grant or an ended membership counts from the next request on."""
+    memberships = joinedload(User.memberships)
+    return (joinedload(User.roles), memberships.joinedload(Member.organisation),
+            memberships.joinedload(Member.roles), joinedload(User.grants).options(lazyload("*")))
 
 
 def identity_from_claims(claims: Mapping[str, Any], *, issuer: str, username_claim: str,

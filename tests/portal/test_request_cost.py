@@ -1,0 +1,132 @@
+"""What one portal read costs the database (issue 13, portal reads), on SQLite and PostgreSQL: the session row, the
+user, their roles, memberships and grants in one query; nothing written when nothing changed; static files read no
+session; and, because nothing of it is cached between requests, a session or grant ended by another portal process
+(another worker or replica on the same database) counts at the very next request."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import event, select, update
+
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import Organisation, PortalSession, RoleGrant, utcnow
+from gereedschapskist.portal.routes.rendering import compiled_templates
+
+
+class Statements:
+    """The SQL statements the app's engine sends while the block runs (the pool's own pings are not statements)."""
+
+    def __init__(self, app):
+        self.engine = app.state.portal.engine
+        self.sent: list[str] = []
+
+    def _record(self, _conn, _cursor, statement, *_args) -> None:
+        self.sent.append(" ".join(statement.split()))
+
+    def __enter__(self) -> "Statements":
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    def writes(self) -> list[str]:
+        return [s for s in self.sent if s.split()[0].upper() in ("INSERT", "UPDATE", "DELETE")]
+
+
+def _grant(app, *, user_id: int, role: str, organisation: str) -> int:
+    """A grant as an organisation admin makes it (the granting itself is tested in test_grants.py)."""
+    with app.state.portal.sessions() as session:
+        organisation_id = session.scalar(select(Organisation.id).where(Organisation.slug == organisation))
+        grant = RoleGrant(user_id=user_id, organisation_id=organisation_id, role=role, reason="bench",
+                          granted_by_id=user_id, expires_at=utcnow() + timedelta(days=30))
+        session.add(grant)
+        session.commit()
+        return grant.id
+
+
+@pytest.fixture
+def kim(app, login):
+    """kim: two issuer roles, member of two organisations (admin of one), and a granted role (ml) on top."""
+    me = login("kim", ["role:bi", "role:dev", "org:cbs", "org:minfin", "org-admin:minfin"])
+    _grant(app, user_id=me.user_id, role="ml", organisation="minfin")
+    return me
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me", "/api/v1/bundles", "/catalogue"])
+def test_a_read_costs_one_query_for_session_user_roles_memberships_and_grants(app, client, kim, path):
+    client.get(path)                                          # the first request may refresh the session's activity
+    with Statements(app) as sql:
+        response = client.get(path, headers={"Accept-Language": "en"})
+    assert response.status_code == 200
+    assert len(sql.sent) == 1, sql.sent
+    (query,) = sql.sent
+    for table in ("portal_session", "app_user", "user_role", "member", "member_role", "organisation", "role_grant"):
+        assert f" {table}" in query, (table, query)
+    if path == "/api/v1/me":
+        me = response.json()
+        assert me["roles"] == ["bi", "dev", "ml"]             # the issuer's and the grant's
+        assert sorted(m["organisation"] for m in me["organisations"]) == ["cbs", "minfin"]
+
+
+def test_my_workspaces_costs_the_session_query_and_its_own(app, client, kim):
+    client.get("/api/v1/workspaces")
+    with Statements(app) as sql:
+        assert client.get("/api/v1/workspaces").status_code == 200
+    assert len(sql.sent) == 2 and "portal_session" in sql.sent[0] and "FROM workspace" in sql.sent[1], sql.sent
+
+
+def test_a_read_that_changes_nothing_writes_nothing_and_activity_is_written_at_most_once_a_minute(app, client, kim):
+    client.get("/api/v1/me")
+    with Statements(app) as sql:
+        for path in ("/api/v1/me", "/catalogue", "/api/v1/bundles"):
+            assert client.get(path).status_code == 200
+    assert sql.writes() == []
+    with app.state.portal.sessions() as session:                # a minute later: the next request counts as activity
+        session.execute(update(PortalSession).values(last_seen_at=utcnow() - timedelta(seconds=61)))
+        session.commit()
+    with Statements(app) as sql:
+        assert client.get("/api/v1/me").status_code == 200
+    assert [w.split()[0] for w in sql.writes()] == ["UPDATE"] and "portal_session" in sql.writes()[0]
+
+
+def test_static_files_read_no_session(app, client, kim):
+    with Statements(app) as sql:
+        response = client.get("/static/portal.css")
+    assert response.status_code == 200 and sql.sent == []
+    assert "set-cookie" not in response.headers
+
+
+def test_a_session_ended_by_another_portal_process_ends_here_at_the_next_request(app, client, kim, settings):
+    """Two workers on one database: logging kim out everywhere in the other one counts here at once."""
+    assert client.get("/api/v1/me").status_code == 200
+    other = create_app(settings)
+    assert other.state.portal.session_store.end_user_sessions(kim.user_id) == 1
+    other.state.portal.engine.dispose()
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/catalogue", follow_redirects=False).status_code in (302, 303, 401)
+
+
+def test_a_grant_revoked_elsewhere_stops_counting_at_the_next_request(app, client, kim):
+    catalogue = app.state.portal.catalogue
+    ml_only = {b.id for b in catalogue.offered_for(["ml"])} - {b.id for b in catalogue.offered_for(["bi", "dev"])}
+    assert ml_only, "the catalogue has a bundle for ml only"
+    assert client.get("/api/v1/me").json()["roles"] == ["bi", "dev", "ml"]
+    assert ml_only & {b["id"] for b in client.get("/api/v1/bundles").json()}
+    with app.state.portal.sessions() as session:                # another worker's revocation, straight in the table
+        session.execute(update(RoleGrant).values(revoked_at=utcnow(), revoked_by_id=kim.user_id))
+        session.commit()
+    assert client.get("/api/v1/me").json()["roles"] == ["bi", "dev"]
+    assert not ml_only & {b["id"] for b in client.get("/api/v1/bundles").json()}
+
+
+def test_templates_are_compiled_once_and_not_read_again(tmp_path: Path):
+    (tmp_path / "page.html").write_text("first {{ n }}")
+    templates = compiled_templates(tmp_path)
+    assert templates.env.get_template("page.html").render(n=1) == "first 1"
+    (tmp_path / "page.html").write_text("second {{ n }}")
+    assert templates.env.get_template("page.html").render(n=2) == "first 2"      # the compiled one is kept
+    assert compiled_templates(tmp_path).env.get_template("page.html").render(n=3) == "second 3"  # a new start
