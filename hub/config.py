@@ -21,6 +21,7 @@ from .authenticator import GereedschapskistAuthenticator
 from .api import INTERFACES_PATH, extra_handlers
 from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
+from .lab_static import lab_static_handlers
 from .limits import KubernetesLimits, Limits, machine_capacity, probe_limits
 from .launch import make_apply_user_options
 from .oidc import discover
@@ -173,6 +174,8 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.JupyterHub.named_server_limit_per_user = settings.named_server_limit
     c.JupyterHub.default_url = "/hub/home"
     c.JupyterHub.tornado_settings = {"slow_spawn_timeout": settings.slow_spawn_timeout_seconds}
+    # JupyterLab's files, one URL per environment for every server of it (the spawner points JupyterLab there)
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *lab_static_handlers(settings.envs_dir.resolve())]
 
     c.JupyterHub.spawner_class = BundleSpawner
     c.Spawner.start_timeout = settings.start_timeout_seconds

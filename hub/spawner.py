@@ -36,6 +36,7 @@ from traitlets import Float, Instance, List, Unicode, default
 
 from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
 from .interfaces import LocalInterfaces
+from .lab_static import static_url_prefix
 from .prepare import bundle_env_spec
 from .workspace_home import write_first_start
 from .launch import LaunchForbidden, LaunchRequest
@@ -174,6 +175,9 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         args = super().get_args()
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")
+        env_dir = getattr(self, "_env_dir", None)
+        if env_dir is not None:     # JupyterLab's files from the hub, one URL per environment: cached (issue 13)
+            args.append(f"--LabApp.static_url_prefix={static_url_prefix(self.hub.base_url, Path(env_dir).name)}")
         return args
 
     def get_env(self) -> dict:

@@ -6,6 +6,8 @@
   launch's single sign-on) the server's OAuth with the hub passes without the hub's login or the issuer; without
   that cookie the hub's login comes first — single sign-on at the issuer, no password form — and JupyterLab
   still opens. No token appears in any URL.
+- JupyterLab's own files come from the hub's URL of the environment (``hub/lab_static.py``), so the second open
+  takes them from the browser's cache.
 
 Real parts only: the shared development OIDC provider and JupyterHub (local backend), the portal under uvicorn,
 Debian's Chromium driven by Playwright.
@@ -34,6 +36,17 @@ new MutationObserver(() => {
     window.launchShown({text: box.innerText.trim(), busy: button && button.getAttribute('aria-disabled')});
   }
 }).observe(document, {subtree: true, attributes: true, childList: true});
+"""
+
+
+#: JupyterLab's files this page loaded from the hub's per-environment URL (hub/lab_static.py), how many of them
+#: came from the browser's cache, and whether its main script is among them.
+LAB_FILES = r"""
+(() => {
+  const files = performance.getEntriesByType('resource').filter(r => r.name.includes('/hub/gereedschapskist/lab-static/'));
+  return {from_hub: files.length, cached: files.filter(r => r.transferSize === 0).length,
+          main: files.some(r => /\/main\.[0-9a-f]+\.js/.test(r.name))};
+})()
 """
 
 
@@ -109,6 +122,9 @@ def test_start_shows_progress_at_once_and_open_goes_straight_to_the_server(brows
         assert not any("/hub/oauth_login" in url or url.startswith(issuer) for url in hops), hops
         assert not any("token=" in url for url in hops), hops
         assert len(hops) <= 7, hops
+        # JupyterLab's own files come from the hub, one URL per environment, for the browser to keep
+        files = page.evaluate(LAB_FILES)
+        assert files["from_hub"] >= 10 and files["main"], files
 
         # 4. without the hub's cookies (its session ended): the hub's login first, single sign-on, no password form
         context = page.context
@@ -127,6 +143,8 @@ def test_start_shows_progress_at_once_and_open_goes_straight_to_the_server(brows
         assert any("/hub/oauth_login" in url for url in hops) and any(url.startswith(issuer) for url in hops), hops
         assert any("/hub/api/oauth2/authorize" in url for url in hops), hops
         assert not any("token=" in url for url in hops), hops
+        again = page.evaluate(LAB_FILES)        # the second time JupyterLab's files come from the browser's cache
+        assert again["from_hub"] >= 10 and again["cached"] >= again["from_hub"] - 2, again
 
         # 5. stop it (the hub keeps the stopped server for a restart)
         page.goto(workspace_page)

@@ -16,6 +16,7 @@ from gereedschapskist.catalogue import Interface, load
 from gereedschapskist.hub.api import INTERFACES_PATH, USAGE_PATH, InterfacesHandler, availability_document
 from gereedschapskist.hub.config import configure
 from gereedschapskist.hub.interfaces import LocalInterfaces
+from gereedschapskist.hub.lab_static import LabStaticHandler
 from gereedschapskist.hub.limits import machine_capacity
 from tests.devclient import follow_progress
 from gereedschapskist.dev.devstack import hub_api
@@ -134,6 +135,9 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     assert c.JupyterHub.tornado_settings == {"slow_spawn_timeout": 0.5}    # 202 soon, refusals still within
     # the portal learns which interfaces this hub can serve from the hub's API (hub/api.py)
     handlers = {path: (handler, kwargs) for path, handler, kwargs in c.JupyterHub.extra_handlers}
+    # JupyterLab's files of each environment, for servers to load from one URL per environment (hub/lab_static.py)
+    lab_static = next(kw for path, (h, kw) in handlers.items() if h is LabStaticHandler)
+    assert lab_static["envs_dir"] == str(c.BundleSpawner.envs_dir)
     handler, kwargs = handlers[INTERFACES_PATH]
     assert handler is InterfacesHandler
     assert isinstance(kwargs["interfaces"], LocalInterfaces)
