@@ -28,7 +28,7 @@ from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
-from .routes import admin, auth, catalogue, docs, errors, home, members, organisations, workspaces
+from .routes import admin, auth, catalogue, contracts, docs, errors, home, members, organisations, workspaces
 from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
@@ -133,7 +133,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
-    for module in (home, auth, catalogue, workspaces, organisations, members, admin, docs):
+    for module in (home, auth, catalogue, workspaces, organisations, members, contracts, admin, docs):
         app.include_router(module.router)
     app.include_router(home.healthz)
     app.include_router(api.router)

@@ -205,6 +205,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "workspace.stopped_by": ("{who} ({role}) heeft deze werkplek gestopt op {at} (UTC).",
                              "{who} ({role}) stopped this workspace on {at} (UTC)."),
     "workspace.stopped_by_reason": ("Reden: {reason}", "Reason: {reason}"),
+    "workspace.stopped_by_hub": ("De hub heeft deze werkplek gestopt: hij werd lang niet gebruikt, of de werkplek of "
+                                 "de hub zelf stopte (bijvoorbeeld bij een herstart). Uw bestanden staan er nog; start "
+                                 "hem opnieuw wanneer u wilt.",
+                                 "The hub stopped this workspace: it was idle for long, or the workspace or the hub "
+                                 "itself stopped (a restart, for example). Your files are still there; restart it "
+                                 "whenever you like."),
     "workspace.stopped_by_role.platform": ("platformbeheerder", "platform admin"),
     "workspace.stopped_by_role.organisation": ("organisatiebeheerder", "organisation admin"),
     "workspace.restart_hint": ("Opnieuw starten gebruikt dezelfde thuismap: uw bestanden staan er nog.",
@@ -817,6 +823,8 @@ TEXTS.update({
     "contract.done.approved": ("Het contract is goedgekeurd.", "The contract is approved."),
     "contract.done.rejected": ("Het contract is afgewezen.", "The contract is rejected."),
     "contract.done.ended": ("Het contract is beëindigd.", "The contract is ended."),
+    "contract.provisioner.local": ("lokaal: de hub van deze installatie", "local: this installation's hub"),
+    "contract.provisioner.gitops": ("gitops: een pull request voor de cloud", "gitops: a pull request for the cloud"),
     "action.contract-drafted": ("contract als concept bewaard", "contract saved as draft"),
     "action.contract-requested": ("contract aangevraagd", "contract requested"),
     "action.contract-approved": ("contract goedgekeurd", "contract approved"),

@@ -57,13 +57,13 @@ class Order:
         return (self.ends_on - self.starts_on).days + 1
 
 
-def _list(value: Any) -> list[str]:
+def _list(value: Any, field: str = "roles") -> list[str]:
     if value is None or value == "":
         return []
     if isinstance(value, str):
         value = value.replace(",", " ").split()
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
-        raise OrderRefused("list", f"{value!r} is not a list of names", reason="invalid-input")
+        raise OrderRefused(field, f"{value!r} is not a list of names", reason="invalid-input")
     return list(dict.fromkeys(v.strip() for v in value if v.strip()))
 
 
@@ -122,14 +122,14 @@ def read_order(data: dict[str, Any], *, catalogue: Catalogue, today: date) -> Or
     except ValueError:
         raise OrderRefused("stage", f"{data.get('stage')!r}: choose development or production",
                            reason="unknown-stage") from None
-    roles = _list(data.get("roles"))
+    roles = _list(data.get("roles"), "roles")
     if not roles:
         raise OrderRefused("roles", "choose at least one workbench role", reason="unknown-role")
     for role in roles:
         if role not in catalogue.roles:
             raise OrderRefused("roles", f"{role!r} is not a workbench role of the catalogue; choose from "
                                f"{', '.join(sorted(catalogue.roles))}", reason="unknown-role")
-    bundle_ids = _list(data.get("bundles"))
+    bundle_ids = _list(data.get("bundles"), "bundles")
     if not bundle_ids:
         raise OrderRefused("bundles", "choose at least one bundle", reason="unknown-bundle")
     bundles = []
@@ -143,7 +143,7 @@ def read_order(data: dict[str, Any], *, catalogue: Catalogue, today: date) -> Or
                                "the order does not name; add the role or leave the bundle out",
                                reason="bundle-not-in-roles")
         bundles.append(bundle)
-    sizes = _sizes(_list(data.get("sizes")), bundles=bundles, partner=partner)
+    sizes = _sizes(_list(data.get("sizes"), "sizes"), bundles=bundles, partner=partner)
     users = _number("expected_users", data.get("expected_users"))
     if users != users.to_integral_value() or not 1 <= users <= MAX_USERS:
         raise OrderRefused("expected_users", f"{data.get('expected_users')!r}: a whole number from 1 to {MAX_USERS}",

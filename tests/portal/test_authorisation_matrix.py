@@ -229,6 +229,69 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 200, 403, 200, 403, 401),
         "cbs": (403, 403, 403, 200, 403, 401),
         "missing": API_MISSING},
+
+    # --- standard contracts (issue 14): an organisation's contracts for its admins and platform admins; ordering and
+    # requesting by its admins only; approving, rejecting and ending by platform admins only (never of their own
+    # organisation: tests/portal/test_contracts_service.py); every contract for platform admins. Targets are fresh
+    # contracts of minfin or cbs in the state the step needs (request: a draft; approve/reject: requested; end:
+    # approved).
+    ("GET", "/organisations/{slug}/contracts"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+    ("GET", "/organisations/{slug}/contracts/new"): {
+        "minfin": (403, 200, 403, 403, 403, 303),
+        "cbs": (403, 403, 403, 403, 403, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/organisations/{slug}/contracts"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/contracts/{contract_id}"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/contracts/{contract_id}/request"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/contracts/{contract_id}/approve"): {
+        "minfin": (403, 403, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/contracts/{contract_id}/reject"): {
+        "minfin": (403, 403, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/contracts/{contract_id}/end"): {
+        "minfin": (403, 403, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/admin/contracts"): {"-": (403, 403, 403, 200, 403, 303)},
+    ("GET", "/admin/contracts.csv"): {"-": (403, 403, 403, 200, 403, 303)},
+    ("GET", "/api/v1/contracts"): {"-": (403, 200, 403, 200, 403, 401)},      # scoped: see _content_check
+    ("POST", "/api/v1/contracts/estimate"): {"-": (200, 200, 200, 200, 200, 403)},
+    ("POST", "/api/v1/contracts"): {"minfin": (403, 201, 403, 403, 403, 403)},
+    ("GET", "/api/v1/contracts/{contract_id}"): {
+        "minfin": (403, 200, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 403, 401),
+        "missing": API_MISSING},
+    ("POST", "/api/v1/contracts/{contract_id}/request"): {
+        "minfin": (403, 200, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/contracts/{contract_id}/approve"): {
+        "minfin": (403, 403, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/contracts/{contract_id}/reject"): {
+        "minfin": (403, 403, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/contracts/{contract_id}/end"): {
+        "minfin": (403, 403, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
@@ -385,7 +448,39 @@ def _new_former(world: World, organisation: str) -> str:
         return username
 
 
+def _order(**changes) -> dict:
+    """A valid order of minfin (tests/portal/test_contracts_service.py checks the refusals)."""
+    return {"partner": "aws", "region": "eu-central-1", "stage": "development", "roles": ["bi"],
+            "bundles": [BI_BUNDLE], "sizes": [], "expected_users": 3, "hours_per_week": 8, "budget_eur": 2000,
+            "starts_on": (date.today() + timedelta(days=1)).isoformat(),
+            "ends_on": (date.today() + timedelta(days=60)).isoformat(), "contact": "Dana", "cost_centre": "KP-1",
+            **changes}
+
+
+def _new_contract(world: World, organisation: str, state: str) -> int:
+    """A contract of ``organisation`` in ``state``, stored as such (its way there is tested elsewhere)."""
+    from gereedschapskist.portal.models import Contract, ContractState, EnvironmentStage
+
+    with world.app.state.portal.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        by = session.scalar(select(User).where(User.username == {"minfin": "dana", "cbs": "bram"}[organisation]))
+        count = len(session.scalars(select(Contract.id)).all())
+        start = date.today() + timedelta(days=1 + 100 * count)       # never overlapping one another
+        contract = Contract(organisation=org, state=ContractState(state), partner="aws", region="eu-central-1",
+                            stage=EnvironmentStage.DEVELOPMENT, provisioner="local", roles=["bi"], bundles=[BI_BUNDLE],
+                            sizes=[f"{BI_BUNDLE}/small"], expected_users=3, hours_per_week=8, budget_eur=2000,
+                            starts_on=start, ends_on=start + timedelta(days=30), contact="Dana", cost_centre="KP-1",
+                            estimate={}, created_by=by)
+        session.add(contract)
+        session.commit()
+        return contract.id
+
+
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if "{contract_id}" in path:
+        state = "draft" if path.endswith("/request") else "approved" if path.endswith("/end") else "requested"
+        value = "999999" if target == "missing" else str(_new_contract(world, target, state))
+        return path.replace("{contract_id}", value)
     if "{grant_id}" in path:
         path = path.replace("{grant_id}", "999999" if target == "missing" else str(_new_grant(world, target)))
     if "{username}" in path:
@@ -423,6 +518,10 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         return client.delete(url, params={"confirm": "true"}, headers=headers)
     if path == "/api/v1/workspaces/{workspace_id}/stop":
         return client.post(url, json={"reason": "matrix"}, headers=headers)
+    if path in ("/api/v1/contracts", "/api/v1/contracts/estimate"):
+        return client.post(url, json=_order(organisation="minfin"), headers=headers)
+    if path.startswith("/api/v1/contracts/") and path.endswith(("/reject", "/end")):
+        return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/"):
         return client.post(url, headers=headers)
     form = {"csrf_token": csrf} if csrf else {}
@@ -438,6 +537,10 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"name": "matrix"}
     if path == "/admin/register/export":
         form |= {"format": "csv"}
+    if path == "/organisations/{slug}/contracts":
+        form |= {**_order(), "action": "submit"}
+    if path.startswith("/contracts/"):
+        form |= {"reason": "matrix"}
     if path == "/organisations/{slug}/grants":
         form |= {"member": "anna", "role": "ml", "until": (date.today() + timedelta(days=30)).isoformat(),
                  "reason": "matrix"}
@@ -460,6 +563,10 @@ def _content_check(world: World, persona: Persona, path: str, response) -> str |
         owners = {w["owner"] for w in response.json()}
         if owners - {persona.username}:
             return f"my workspaces lists workspaces of {sorted(owners - {persona.username})}"
+    if path == "/api/v1/contracts":
+        organisations = {c["organisation"] for c in response.json()}
+        if persona.key != "platform-admin" and organisations - {"minfin"}:
+            return f"sees contracts of {sorted(organisations - {'minfin'})}"
     if path == "/api/v1/organisations/{slug}/workspaces":
         organisations = {w["organisation"] for w in response.json()}
         if len(organisations) > 1:

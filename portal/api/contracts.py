@@ -1,0 +1,203 @@
+"""Standard contracts in the JSON API: estimate and order (organisation admins), list and read (organisation admins
+their own, platform admins all), request, approve, reject and end (``services/contracts.py`` decides who may)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
+
+from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep
+from ..models import Contract, ContractState
+from ..services import contracts as contract_service
+from ..services import organisations as organisation_service
+from ..services.contract_order import Estimate
+from .schemas import ERRORS
+
+router = APIRouter(tags=["contracts"])
+CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "not possible in the contract's state, or it "
+                                                                 "overlaps another contract"}}
+Value = str | int | float | None
+
+
+def contract_for_user(contract_id: int, session: SessionDep, user: CurrentUser) -> Contract:
+    """The get-or-404-and-authorise dependency of one contract (pages and API)."""
+    return contract_service.get_contract(session, user=user, contract_id=contract_id)
+
+
+ContractDep = Annotated[Contract, Depends(contract_for_user)]
+
+
+class OrderIn(BaseModel):
+    """An order; every value is checked by the portal, which names the field it refuses (422, or 409 on overlap)."""
+
+    partner: str = Field(description="catalogue partner id, e.g. aws")
+    region: str = Field(description="one of the partner's EU regions, e.g. eu-central-1")
+    stage: str = Field(description="development or production")
+    roles: list[str] = Field(description="workbench roles, e.g. [\"bi\"]")
+    bundles: list[str] = Field(description="active bundles of those roles")
+    sizes: list[str] = Field(default_factory=list, description="allowed sizes as bundle/size; a bundle with none "
+                                                                "listed allows every size that fits the partner")
+    expected_users: Value = Field(description="expected number of users (1–10000)")
+    hours_per_week: Value = Field(description="hours per week per user (more than 0, at most 168)")
+    budget_eur: Value = Field(description="budget in euros excluding VAT, more than 0")
+    starts_on: str = Field(description="first day, today or later (YYYY-MM-DD)")
+    ends_on: str = Field(description="last day, on or after the start (YYYY-MM-DD)")
+    contact: str = Field(description="contact person")
+    cost_centre: str = Field(description="cost centre")
+
+
+class NewContractIn(OrderIn):
+    organisation: str = Field(description="the ordering organisation's id (you are its admin)")
+    submit: bool = Field(default=True, description="request approval at once (else: stored as a draft)")
+
+
+class EstimateLineOut(BaseModel):
+    bundle: str
+    size: str
+    label: str
+    eur_per_hour: float = Field(description="the catalogue's price rule: explicit, or the share of the machine")
+    explicit: bool
+    machine: str
+    hours_per_month: float
+    per_month: float
+    period: float
+
+
+class EstimateOut(BaseModel):
+    lines: list[EstimateLineOut]
+    per_month: float
+    period: float = Field(description="for the whole period, start and end day included")
+    days: int
+    budget_eur: float
+    over_budget: bool
+
+    @classmethod
+    def of(cls, estimate: Estimate) -> "EstimateOut":
+        return cls(**{k: v for k, v in estimate.as_json().items() if k != "rule"})
+
+
+class TransitionOut(BaseModel):
+    from_state: ContractState | None
+    to_state: ContractState
+    by: str | None = Field(description="user name; null: the portal itself")
+    at: datetime
+    reason: str | None
+
+
+class ContractOut(BaseModel):
+    id: int
+    organisation: str
+    state: ContractState
+    partner: str
+    region: str
+    stage: str
+    provisioner: str
+    roles: list[str]
+    bundles: list[str]
+    sizes: list[str]
+    expected_users: int
+    hours_per_week: float
+    budget_eur: float
+    starts_on: date
+    ends_on: date
+    contact: str
+    cost_centre: str
+    estimate: EstimateOut | None
+    transitions: list[TransitionOut]
+
+    @classmethod
+    def of(cls, c: Contract) -> "ContractOut":
+        estimate = Estimate.from_json(c.estimate)
+        return cls(id=c.id, organisation=c.organisation.slug, state=c.state, partner=c.partner, region=c.region,
+                   stage=c.stage.value, provisioner=c.provisioner, roles=c.roles, bundles=c.bundles, sizes=c.sizes,
+                   expected_users=c.expected_users, hours_per_week=float(c.hours_per_week),
+                   budget_eur=float(c.budget_eur), starts_on=c.starts_on, ends_on=c.ends_on, contact=c.contact,
+                   cost_centre=c.cost_centre, estimate=EstimateOut.of(estimate) if estimate else None,
+                   transitions=[TransitionOut(from_state=t.from_state, to_state=t.to_state,
+                                              by=t.actor.username if t.actor else None, at=t.at, reason=t.reason)
+                                for t in c.transitions])
+
+
+class ReasonIn(BaseModel):
+    reason: str | None = Field(default=None, max_length=2000, description="why (required to reject and to end)")
+
+
+def _order_data(body: OrderIn) -> dict[str, Any]:
+    return body.model_dump(exclude={"organisation", "submit"})
+
+
+@router.post("/contracts/estimate", response_model=EstimateOut, responses=ERRORS, dependencies=[CsrfHeader],
+             summary="Price estimate of an order (stores nothing)")
+def estimate(body: OrderIn, user: CurrentUser, catalogue: CatalogueDep) -> EstimateOut:
+    _, priced = contract_service.price(catalogue=catalogue, data=_order_data(body))
+    return EstimateOut.of(priced)
+
+
+@router.post("/contracts", response_model=ContractOut, status_code=status.HTTP_201_CREATED,
+             responses={**ERRORS, **CONFLICT}, dependencies=[CsrfHeader], summary="Order a standard contract")
+def order(body: NewContractIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep) -> ContractOut:
+    """As an admin of ``organisation``: checked whole first (nothing is stored on a refusal), then stored as a draft
+    and, with ``submit``, requested for approval by a platform admin."""
+    organisation = organisation_service.get_organisation(session, user=user, slug=body.organisation)
+    contract = contract_service.order(session, catalogue=catalogue, organisation=organisation, actor=user,
+                                      data=_order_data(body), submit=body.submit)
+    session.commit()
+    return ContractOut.of(contract)
+
+
+@router.get("/contracts", response_model=list[ContractOut], responses=ERRORS,
+            summary="Contracts you may see (organisation admins: their own; platform admins: all)")
+def contracts(user: CurrentUser, session: SessionDep,
+              state: Annotated[str | None, Query(max_length=32)] = None,
+              partner: Annotated[str | None, Query(max_length=64)] = None,
+              organisation: Annotated[str | None, Query(max_length=64)] = None,
+              sort: Annotated[str, Query(max_length=32)] = "id",
+              order: Annotated[Literal["asc", "desc"], Query()] = "desc") -> list[ContractOut]:
+    org = organisation_service.get_organisation(session, user=user, slug=organisation) if organisation else None
+    rows = contract_service.list_contracts(session, user=user, organisation=org, state=state, partner=partner,
+                                           sort=sort, descending=order == "desc")
+    return [ContractOut.of(c) for c in rows]
+
+
+@router.get("/contracts/{contract_id}", response_model=ContractOut, responses=ERRORS, summary="One contract")
+def contract(contract: ContractDep) -> ContractOut:
+    return ContractOut.of(contract)
+
+
+def _step(session, contract: Contract, to: ContractState, user, reason: str | None) -> ContractOut:
+    if to is ContractState.REQUESTED:
+        contract_service.request(session, contract=contract, actor=user)
+    else:
+        contract_service.transition(session, contract=contract, to=to, actor=user, reason=reason)
+    session.commit()
+    return ContractOut.of(contract)
+
+
+@router.post("/contracts/{contract_id}/request", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="Submit a draft for approval (organisation admins)")
+def request(contract: ContractDep, user: CurrentUser, session: SessionDep) -> ContractOut:
+    return _step(session, contract, ContractState.REQUESTED, user, None)
+
+
+@router.post("/contracts/{contract_id}/approve", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="Approve a requested contract (platform admins of another "
+                                                "organisation)")
+def approve(contract: ContractDep, user: CurrentUser, session: SessionDep, body: ReasonIn | None = None
+            ) -> ContractOut:
+    return _step(session, contract, ContractState.APPROVED, user, body.reason if body else None)
+
+
+@router.post("/contracts/{contract_id}/reject", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="Reject a requested contract, with a reason (platform admins)")
+def reject(contract: ContractDep, user: CurrentUser, session: SessionDep, body: ReasonIn | None = None
+           ) -> ContractOut:
+    return _step(session, contract, ContractState.REJECTED, user, body.reason if body else None)
+
+
+@router.post("/contracts/{contract_id}/end", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="End a contract, with a reason (platform admins)")
+def end(contract: ContractDep, user: CurrentUser, session: SessionDep, body: ReasonIn | None = None) -> ContractOut:
+    return _step(session, contract, ContractState.ENDED, user, body.reason if body else None)

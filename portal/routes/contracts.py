@@ -1,0 +1,154 @@
+"""Standard contract pages: an organisation's contracts and the order form with its price estimate (its admins), one
+contract with its history and the decision (its admins, platform admins), and every contract for platform admins
+(sortable, filterable, CSV). A refused form shows the page again with the problem, its field marked and what was
+entered: nothing is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from ..api.contracts import ContractDep
+from ..deps import CatalogueDep, CsrfForm, CurrentUser, OrganisationDep, SessionDep
+from ..errors import Conflict, Forbidden, InvalidInput, PortalError
+from ..models import ContractState, Organisation, User, utcnow
+from ..services import contracts as contract_service
+from ..services.admin_scope import require_platform_admin
+from ..services.contract_order import Estimate, fields, order_form_values
+from ..services.grants import is_admin_of
+from .rendering import render
+
+router = APIRouter(include_in_schema=False)
+DONE = {"draft", "requested", "approved", "rejected", "ended"}
+Text = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("/organisations/{slug}/contracts", name="organisation_contracts")
+def organisation_contracts(request: Request, organisation: OrganisationDep, user: CurrentUser, session: SessionDep):
+    rows = contract_service.list_contracts(session, user=user, organisation=organisation)
+    return render(request, "contracts.html", user=user, organisation=organisation, contracts=rows,
+                  may_order=is_admin_of(user, organisation))
+
+
+def _require_orderer(user: User, organisation: Organisation) -> None:
+    if not is_admin_of(user, organisation):
+        raise Forbidden(f"only admins of organisation {organisation.slug!r} may order contracts",
+                        reason="not-organisation-admin")
+
+
+def _form(request: Request, *, user: User, organisation: Organisation, catalogue, entered: dict,
+          estimate: Estimate | None = None, problem: PortalError | None = None, status_code: int = 200):
+    today = utcnow().date()
+    return render(request, "contract_order.html", user=user, organisation=organisation, entered=entered,
+                  estimate=estimate, problem=problem, problem_field=getattr(problem, "field", None),
+                  status_code=status_code, today=today,
+                  partners=sorted(catalogue.partners.values(), key=lambda p: p.name),
+                  bundles=[b for b in sorted(catalogue.bundles.values(), key=lambda b: b.id) if b.offered
+                           and not b.deprecated])
+
+
+@router.get("/organisations/{slug}/contracts/new", name="order_contract")
+def order_form(request: Request, organisation: OrganisationDep, user: CurrentUser, catalogue: CatalogueDep):
+    _require_orderer(user, organisation)
+    return _form(request, user=user, organisation=organisation, catalogue=catalogue,
+                 entered={"stage": "development", "expected_users": "5", "hours_per_week": "8"})
+
+
+@router.post("/organisations/{slug}/contracts", name="place_order", dependencies=[CsrfForm])
+async def place_order(request: Request, organisation: OrganisationDep, user: CurrentUser, session: SessionDep,
+                      catalogue: CatalogueDep,
+                      action: Annotated[Literal["estimate", "draft", "submit"], Form()] = "estimate"):
+    _require_orderer(user, organisation)
+    form = await request.form()
+    data = {name: (form.getlist(name) if name in ("roles", "bundles", "sizes") else form.get(name, ""))
+            for name in fields()}
+    entered = order_form_values(data)
+    try:
+        if action == "estimate":
+            _, priced = contract_service.price(catalogue=catalogue, data=data)
+            return _form(request, user=user, organisation=organisation, catalogue=catalogue, entered=entered,
+                         estimate=priced)
+        contract = contract_service.order(session, catalogue=catalogue, organisation=organisation, actor=user,
+                                          data=data, submit=action == "submit")
+    except (InvalidInput, Conflict) as problem:
+        session.rollback()
+        return _form(request, user=user, organisation=organisation, catalogue=catalogue, entered=entered,
+                     problem=problem, status_code=problem.status)
+    session.commit()
+    return RedirectResponse(f"/contracts/{contract.id}?done={contract.state.value}", status_code=303)
+
+
+@router.get("/contracts/{contract_id}", name="contract")
+def contract_page(request: Request, contract: ContractDep, user: CurrentUser):
+    done = request.query_params.get("done")
+    return render(request, "contract.html", user=user, contract=contract, estimate=Estimate.from_json(contract.estimate),
+                  done=done if done in DONE else None, problem=None,
+                  may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
+                  may_request=contract.state is ContractState.DRAFT and is_admin_of(user, contract.organisation))
+
+
+def _step(request: Request, session, contract, user: User, to: ContractState, reason: str | None):
+    try:
+        if to is ContractState.REQUESTED:
+            contract_service.request(session, contract=contract, actor=user)
+        else:
+            contract_service.transition(session, contract=contract, to=to, actor=user, reason=reason)
+    except (InvalidInput, Conflict) as problem:
+        session.rollback()
+        session.refresh(contract)
+        return render(request, "contract.html", user=user, contract=contract, problem=problem,
+                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
+                      may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
+                      may_request=False)
+    session.commit()
+    return RedirectResponse(f"/contracts/{contract.id}?done={to.value}", status_code=303)
+
+
+@router.post("/contracts/{contract_id}/request", name="request_contract", dependencies=[CsrfForm])
+def request_contract(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep):
+    return _step(request, session, contract, user, ContractState.REQUESTED, None)
+
+
+@router.post("/contracts/{contract_id}/approve", name="approve_contract", dependencies=[CsrfForm])
+def approve_contract(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep,
+                     reason: Annotated[str, Form(max_length=2000)] = ""):
+    return _step(request, session, contract, user, ContractState.APPROVED, reason)
+
+
+@router.post("/contracts/{contract_id}/reject", name="reject_contract", dependencies=[CsrfForm])
+def reject_contract(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep,
+                    reason: Annotated[str, Form(max_length=2000)] = ""):
+    return _step(request, session, contract, user, ContractState.REJECTED, reason)
+
+
+@router.post("/contracts/{contract_id}/end", name="end_contract", dependencies=[CsrfForm])
+def end_contract(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep,
+                 reason: Annotated[str, Form(max_length=2000)] = ""):
+    return _step(request, session, contract, user, ContractState.ENDED, reason)
+
+
+def _admin_rows(session, user: User, state: str | None, partner: str | None, sort: str, order: str):
+    require_platform_admin(user)
+    return contract_service.list_contracts(session, user=user, state=state or None, partner=partner or None,
+                                           sort=sort, descending=order == "desc")
+
+
+@router.get("/admin/contracts", name="admin-contracts")
+def admin_contracts(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
+                    state: Text = None, partner: Text = None, sort: Annotated[str, Query(max_length=32)] = "id",
+                    order: Annotated[Literal["asc", "desc"], Query()] = "desc"):
+    rows = _admin_rows(session, user, state, partner, sort, order)
+    return render(request, "admin_contracts.html", user=user, contracts=rows, states=list(ContractState),
+                  partners=sorted(catalogue.partners), fields={"state": state or "", "partner": partner or ""},
+                  sort=sort, order=order, sorts=list(contract_service.SORTS))
+
+
+@router.get("/admin/contracts.csv", name="admin-contracts-csv")
+def admin_contracts_csv(user: CurrentUser, session: SessionDep, state: Text = None, partner: Text = None,
+                        sort: Annotated[str, Query(max_length=32)] = "id",
+                        order: Annotated[Literal["asc", "desc"], Query()] = "desc"):
+    rows = _admin_rows(session, user, state, partner, sort, order)
+    return Response(contract_service.csv_text(rows), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="contracts.csv"'})
