@@ -115,7 +115,7 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,
                   bundle=catalogue.bundles.get(workspace.bundle_id), name_max=NAME_MAX,
                   usage=usage_view.usage_view(session, hubs=hubs, catalogue=catalogue, workspace=workspace)
-                  if status.available else None)
+                  if status.available else None, stopped_by_hub=lifecycle.stopped_by_hub(session, workspace))
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")

@@ -20,7 +20,11 @@ import unicodedata
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
 
 from ..errors import Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed
-from ..models import ACTIVE_STATUSES, EnvironmentKind, RegisterAction, User, Workspace, WorkspaceStatus, utcnow
+from sqlalchemy import select
+
+from ..models import (
+    ACTIVE_STATUSES, EnvironmentKind, RegisterAction, RegisterEntry, User, Workspace, WorkspaceStatus, utcnow,
+)
 from ..models.workspace import NAME_MAX
 from ..workspace_hub import Hubs, ProgressEvent
 from . import register
@@ -140,6 +144,18 @@ def rename_workspace(session, *, workspace: Workspace, actor: User, name: str | 
     workspace.name = new
     session.flush()
     return workspace
+
+
+def stopped_by_hub(session, workspace: Workspace) -> bool:
+    """Whether the workspace's last stop came from the hub itself (the idle culler, a server that died, a hub
+    restart) rather than from someone in the portal: the register's last stop entry says so (``{"by": "hub"}``)."""
+    if workspace.status is not WorkspaceStatus.STOPPED or workspace.stopped_by_id is not None:
+        return False
+    details = session.scalar(select(RegisterEntry.details)
+                             .where(RegisterEntry.workspace_id == workspace.id,
+                                    RegisterEntry.action == RegisterAction.WORKSPACE_STOPPED)
+                             .order_by(RegisterEntry.id.desc()).limit(1))
+    return isinstance(details, dict) and details.get("by") == "hub"
 
 
 def home_is_per_workspace(workspace: Workspace) -> bool:

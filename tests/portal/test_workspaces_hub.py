@@ -250,6 +250,7 @@ def test_a_server_that_dies_is_seen_as_stopped_within_seconds(database, tmp_path
         assert _entries(server.app, workspace["id"])[-1] is RegisterAction.WORKSPACE_STOPPED
         page = anna.get(f"/workspaces/{workspace['id']}", headers={"Accept-Language": "en"})
         assert 'class="status status-stopped">stopped</span>' in page.text
+        assert "The hub stopped this workspace" in page.text      # and the page says who stopped it
 
 
 def test_the_background_sync_lists_active_servers_in_one_request(database, tmp_path, hub_stack, portal_user, hub):
