@@ -1,0 +1,155 @@
+"""Standard contracts in a real browser (issue 14): dana, admin of minfin, orders a contract — the estimate shows per
+size, per month and for the period, a budget of 0 is refused with the field marked and nothing stored — then
+submits it; femke, platform admin, finds it among all contracts, approves it with a reason, and dana sees it
+approved with its history.
+
+Real parts: the development OIDC provider and JupyterHub of the shared fixtures (the demo accounts log in for real),
+the portal served by uvicorn with the project's catalogue (the prices of its partners), Debian's Chromium.
+Screenshots go to tests/e2e/artifacts/test_contracts/ (the README uses them).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+from sqlalchemy import select
+
+from gereedschapskist.catalogue import load
+from gereedschapskist.portal.main import create_app
+from gereedschapskist.portal.models import Contract, ContractState
+from gereedschapskist.portal.services import contracts as contract_service
+from tests.e2e.conftest import ARTIFACTS, Screenshots
+from tests.portal.support import PortalServer
+from tests.portal.test_workspaces_hub import stack_settings
+
+CATALOGUE = load()
+
+
+@pytest.fixture
+def shots() -> Screenshots:
+    folder = ARTIFACTS / "test_contracts"
+    for old in folder.glob("*.png"):
+        old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return Screenshots(folder)
+
+
+def _login(browser: Browser, portal: PortalServer, hub_stack, account, next_path: str) -> Page:
+    context = browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(f"{portal.url}/login?next={next_path}")
+    page.wait_for_url(re.compile(re.escape(hub_stack.provider.issuer)))
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.get_by_role("button", name="Inloggen / Log in").click()
+    page.wait_for_url(f"{portal.url}{next_path}")
+    return page
+
+
+def _euros(amount: float) -> str:
+    return f"€ {amount:.2f}"
+
+
+def test_dana_orders_with_an_estimate_and_femke_approves(chromium: Browser, shots, database, tmp_path: Path,
+                                                         hub_stack, demo_accounts):
+    app = create_app(stack_settings(database, tmp_path, hub_stack), catalogue_model=CATALOGUE)
+    start, end = date.today() + timedelta(days=1), date.today() + timedelta(days=90)
+    order = {"partner": "aws", "region": "eu-central-1", "stage": "development", "roles": ["bi"],
+             "bundles": ["bi-sql-duckdb"], "sizes": ["bi-sql-duckdb/small", "bi-sql-duckdb/large"],
+             "expected_users": "4", "hours_per_week": "10", "budget_eur": "5000", "starts_on": start.isoformat(),
+             "ends_on": end.isoformat(), "contact": "Dana de Vries", "cost_centre": "KP-4711"}
+    _, expected = contract_service.price(catalogue=CATALOGUE, data=order)
+    with PortalServer(app, hub_stack.ports.portal) as portal:
+        # ---- dana orders
+        page = _login(chromium, portal, hub_stack, demo_accounts["dana"], "/")
+        with shots.on_failure(page):
+            page.get_by_role("navigation", name="Hoofdmenu").get_by_role("link", name="Contracten").click()
+            expect(page.get_by_role("heading", level=1)).to_have_text("Standaardcontracten — minfin")
+            expect(page.locator("#no-contracts")).to_be_visible()
+            page.get_by_role("link", name="Een standaardcontract bestellen").click()
+            page.select_option("#partner", "aws")
+            page.select_option("#region", "eu-central-1")
+            page.get_by_role("radio", name="ontwikkeling").check()
+            page.locator('#roles input[value="bi"]').check()
+            page.locator('input[name="bundles"][value="bi-sql-duckdb"]').check()
+            page.locator('input[name="sizes"][value="bi-sql-duckdb/small"]').check()
+            page.locator('input[name="sizes"][value="bi-sql-duckdb/large"]').check()
+            page.fill("#expected_users", "4")
+            page.fill("#hours_per_week", "10")
+            page.fill("#budget_eur", "0")
+            page.fill("#starts_on", start.isoformat())
+            page.fill("#ends_on", end.isoformat())
+            page.fill("#contact", "Dana de Vries")
+            page.fill("#cost_centre", "KP-4711")
+            page.get_by_role("button", name="Prijsschatting berekenen").click()
+            # a budget of 0: refused, the field marked, what was entered kept, nothing stored
+            expect(page.locator("#problem")).to_contain_text("Ongeldig budget")
+            expect(page.locator("#problem")).to_contain_text("Budget in euro")
+            expect(page.locator("#budget_eur")).to_have_attribute("aria-invalid", "true")
+            expect(page.locator("#cost_centre")).to_have_value("KP-4711")
+            expect(page.locator('input[name="sizes"][value="bi-sql-duckdb/large"]')).to_be_checked()
+            shots(page, "dana-budget-refused")
+            page.fill("#budget_eur", "5000")
+            page.get_by_role("button", name="Prijsschatting berekenen").click()
+            estimate = page.locator("#estimate")
+            expect(estimate).to_be_visible()
+            expect(page.locator("#estimate-month")).to_have_text(_euros(expected.per_month))
+            expect(page.locator("#estimate-period")).to_have_text(_euros(expected.period))
+            for line in expected.lines:
+                row = page.locator(f'tr[data-size="{line.bundle}/{line.size}"]')
+                expect(row).to_contain_text(_euros(line.per_month))
+                expect(row).to_contain_text(line.machine)
+            expect(page.locator("#within-budget")).to_be_visible()
+            shots(page, "dana-estimate")
+            with app.state.portal.sessions() as session:
+                assert session.scalars(select(Contract)).all() == []      # an estimate stores nothing
+            page.get_by_role("button", name="Indienen ter goedkeuring").click()
+            expect(page.locator("#done")).to_contain_text("ingediend")
+            expect(page.locator("#contract-state")).to_have_text("aangevraagd")
+            expect(page.locator("#estimate-period")).to_have_text(_euros(expected.period))
+            expect(page.locator("#decide")).to_have_count(0)             # dana does not decide
+            shots(page, "dana-requested")
+            contract_url = page.url.split("?")[0]
+
+        # ---- femke approves
+        admin = _login(chromium, portal, hub_stack, demo_accounts["femke"], "/")
+        with shots.on_failure(admin):
+            admin.get_by_role("navigation", name="Hoofdmenu").get_by_role("link", name="Contracten").click()
+            expect(admin.get_by_role("heading", level=1)).to_have_text("Alle standaardcontracten")
+            row = admin.locator("#contracts tbody tr").first
+            expect(row).to_have_attribute("data-state", "requested")
+            expect(row).to_contain_text("minfin")
+            expect(row).to_contain_text("€ 5000.00")
+            shots(admin, "femke-all-contracts")
+            row.get_by_role("link").first.click()
+            expect(admin.locator("#estimate-period")).to_have_text(_euros(expected.period))
+            admin.fill("#reason", "Binnen het raamcontract; budget past bij de schatting")
+            shots(admin, "femke-decides")
+            admin.get_by_role("button", name="Goedkeuren").click()
+            expect(admin.locator("#done")).to_contain_text("goedgekeurd")
+            expect(admin.locator("#contract-state")).to_have_text("goedgekeurd")
+            approved = admin.locator('#history tr[data-to="approved"]')
+            expect(approved).to_contain_text("Femke")
+            expect(approved).to_contain_text("Binnen het raamcontract")
+            shots(admin, "femke-approved")
+            admin.goto(f"{portal.url}/admin/contracts")
+            admin.select_option("#state", "approved")
+            admin.get_by_role("button", name="Filteren").click()
+            expect(admin.locator("#contracts tbody tr")).to_have_count(1)
+            shots(admin, "femke-filtered-approved")
+
+        # ---- dana sees it approved
+        with shots.on_failure(page):
+            page.goto(contract_url)
+            expect(page.locator("#contract-state")).to_have_text("goedgekeurd")
+            expect(page.locator("#history tbody tr")).to_have_count(3)
+        with app.state.portal.sessions() as session:
+            contract = session.scalars(select(Contract)).one()
+            assert contract.state is ContractState.APPROVED
+            assert [t.to_state for t in contract.transitions] == [ContractState.DRAFT, ContractState.REQUESTED,
+                                                                   ContractState.APPROVED]
