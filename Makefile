@@ -49,6 +49,15 @@ images: install
 bench: install
 	$(PY) -m pytest tests/bench -s $(PYTEST_ARGS)
 
+## screenshots: run the browser tests whose screenshots the README shows, and copy them to docs/screenshots
+SCREENSHOT_TESTS := tests/e2e/test_workspace_lifecycle.py tests/e2e/test_sizes_usage.py \
+  tests/e2e/test_inside_workspace.py tests/e2e/test_admin_screens.py tests/e2e/test_roles_handover.py
+.PHONY: screenshots
+screenshots: install $(CHROMIUM) node-deps
+	$(PY) -m pytest -q $(SCREENSHOT_TESTS)
+	grep -v '^#' docs/screenshots/SOURCES.txt | while read -r name source; do \
+	  [ -z "$$name" ] || cp "tests/e2e/artifacts/$$source" "docs/screenshots/$$name" || exit 1; done
+
 ## up: start the whole workbench on this machine
 up: install
 	$(VENV)/bin/gereedschapskist up

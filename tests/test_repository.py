@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -110,3 +111,28 @@ def test_the_bundle_template_is_a_valid_bundle(tmp_path):
     assert result.errors == [], [p.format() for p in result.errors]
     assert "bi-example" in result.catalogue.bundles
     assert (ROOT / ".github/PULL_REQUEST_TEMPLATE/new-bundle.md").exists()
+
+
+def test_the_readmes_screenshots_exist_and_come_from_browser_tests():
+    """The README shows the lifecycle and admin screens with screenshots of the browser tests (issue 12):
+    every image it links exists, every screenshot is listed in docs/screenshots/SOURCES.txt with the browser
+    test that takes it (`make screenshots` copies them), and that test exists."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    linked = set(re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", readme))
+    assert len(linked) >= 10, linked
+    missing = sorted(path for path in linked if not (ROOT / path).is_file())
+    assert not missing, missing
+    sources = {}
+    for line in (ROOT / "docs" / "screenshots" / "SOURCES.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, source = line.split()
+            sources[name] = source
+    on_disk = {p.name for p in (ROOT / "docs" / "screenshots").glob("*.png")}
+    assert on_disk == set(sources), on_disk ^ set(sources)
+    assert {Path(path).name for path in linked} <= on_disk
+    e2e = "\n".join(p.read_text(encoding="utf-8") for p in (ROOT / "tests" / "e2e").glob("test_*.py"))
+    for name, source in sources.items():
+        folder = source.split("/", 1)[0]
+        test = re.sub(r"_(sqlite|postgresql)_$", "", folder)
+        # the folder is the test's name, or one a test names itself (ARTIFACTS / "<folder>")
+        assert f"def {test}(" in e2e or f'ARTIFACTS / "{folder}"' in e2e, f"{name}: no browser test writes {folder}"
