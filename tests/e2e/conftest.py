@@ -77,3 +77,28 @@ class Screenshots:
         page.screenshot(path=str(path), full_page=True)
         self.taken.append(path)
         return path
+
+
+def fixed_shots(name: str) -> Screenshots:
+    """Screenshots in ``tests/e2e/artifacts/<name>/`` whatever the test's parameters (the README links some of
+    them, see docs/screenshots/SOURCES.txt), emptied first."""
+    folder = ARTIFACTS / name
+    for old in folder.glob("*.png"):
+        old.unlink()
+    folder.mkdir(parents=True, exist_ok=True)
+    return Screenshots(folder)
+
+
+def log_in(browser: Browser, portal_url: str, issuer: str, account, next_path: str = "/", **context_options) -> Page:
+    """A new browser context (Dutch, 1280×900) in which ``account`` logs in through the provider's form and lands
+    on ``next_path`` of the portal."""
+    context = browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900}, **context_options)
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(f"{portal_url}/login?next={next_path}")
+    page.wait_for_url(re.compile(re.escape(issuer)))
+    page.fill("#username", account.username)
+    page.fill("#password", account.password)
+    page.get_by_role("button", name="Inloggen / Log in").click()
+    page.wait_for_url(f"{portal_url}{next_path}")
+    return page

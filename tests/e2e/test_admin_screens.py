@@ -31,7 +31,7 @@ from gereedschapskist.portal.models import (
 )
 from gereedschapskist.portal.services.environments import register_environment
 from gereedschapskist.portal.services.register import append, record
-from tests.e2e.conftest import ARTIFACTS, Screenshots
+from tests.e2e.conftest import Screenshots, fixed_shots, log_in
 from tests.portal.conftest import closed_port
 from tests.portal.support import PortalServer, make_user
 from tests.portal.test_workspaces_hub import stack_settings
@@ -41,12 +41,8 @@ BUNDLES = ("tiny-cowsay", "tiny-fresh", "tiny-ml")
 
 @pytest.fixture
 def shots() -> Screenshots:
-    """One folder for the whole walk (the README links these), emptied first."""
-    folder = ARTIFACTS / "test_admin_screens"
-    for old in folder.glob("*.png"):
-        old.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    return Screenshots(folder)
+    """One folder for the whole walk (the README links these)."""
+    return fixed_shots("test_admin_screens")
 
 
 def _history(app, environment_name: str) -> None:
@@ -96,17 +92,8 @@ def _history(app, environment_name: str) -> None:
         session.commit()
 
 
-def _login(browser: Browser, portal: PortalServer, hub_stack, account, next_path: str) -> Page:
-    context = browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    page.goto(f"{portal.url}/login?next={next_path}")
-    page.wait_for_url(re.compile(re.escape(hub_stack.provider.issuer)))
-    page.fill("#username", account.username)
-    page.fill("#password", account.password)
-    page.get_by_role("button", name="Inloggen / Log in").click()
-    page.wait_for_url(f"{portal.url}{next_path}")
-    return page
+def _login(browser: Browser, portal: PortalServer, hub_stack, account, next_path: str = "/") -> Page:
+    return log_in(browser, portal.url, hub_stack.provider.issuer, account, next_path, accept_downloads=True)
 
 
 def test_admin_screens_as_platform_admin_organisation_admin_and_data_scientist(chromium: Browser, shots, database,
