@@ -26,6 +26,7 @@ WEEKS_PER_MONTH = 365.25 / 12 / 7
 MAX_BUDGET = Decimal("100000000")
 MAX_USERS = 10_000
 MAX_DAYS = 5 * 366
+CENT = Decimal("0.01")
 
 
 class OrderRefused(InvalidInput):
@@ -149,12 +150,16 @@ def read_order(data: dict[str, Any], *, catalogue: Catalogue, today: date) -> Or
         raise OrderRefused("expected_users", f"{data.get('expected_users')!r}: a whole number from 1 to {MAX_USERS}",
                            reason="invalid-number")
     hours = _number("hours_per_week", data.get("hours_per_week"))
+    if 0 < hours <= 168:
+        hours = hours.quantize(CENT)            # what is stored; 0.001 would be stored as 0
     if not 0 < hours <= 168:
-        raise OrderRefused("hours_per_week", f"{hours}: more than 0 and at most 168 hours per week",
+        raise OrderRefused("hours_per_week", f"{data.get('hours_per_week')!r}: more than 0 and at most 168 hours per week",
                            reason="invalid-number")
     budget = _number("budget_eur", data.get("budget_eur"), reason="invalid-budget")
+    if 0 < budget <= MAX_BUDGET:
+        budget = budget.quantize(CENT)
     if budget <= 0 or budget > MAX_BUDGET:
-        raise OrderRefused("budget_eur", f"{budget}: a budget must be more than 0 and at most {MAX_BUDGET} euros",
+        raise OrderRefused("budget_eur", f"{data.get('budget_eur')!r}: a budget must be more than 0 and at most {MAX_BUDGET} euros",
                            reason="invalid-budget")
     starts_on, ends_on = _date("starts_on", data.get("starts_on")), _date("ends_on", data.get("ends_on"))
     if starts_on < today:
@@ -168,7 +173,7 @@ def read_order(data: dict[str, Any], *, catalogue: Catalogue, today: date) -> Or
                            reason="invalid-date")
     return Order(partner=partner, region=region.id, stage=stage, roles=tuple(roles),
                  bundles=tuple(b.id for b in bundles), sizes=sizes, expected_users=int(users),
-                 hours_per_week=hours.quantize(Decimal("0.01")), budget_eur=budget.quantize(Decimal("0.01")),
+                 hours_per_week=hours, budget_eur=budget,
                  starts_on=starts_on, ends_on=ends_on, contact=_text("contact", data.get("contact"), 3, 200),
                  cost_centre=_text("cost_centre", data.get("cost_centre"), 1, 64))
 

@@ -118,6 +118,8 @@ REFUSALS = [
     ({"budget_eur": "-5"}, "budget_eur", "invalid-budget"),
     ({"budget_eur": "vijfduizend"}, "budget_eur", "invalid-budget"),
     ({"budget_eur": "NaN"}, "budget_eur", "invalid-budget"),
+    ({"budget_eur": "0.001"}, "budget_eur", "invalid-budget"),          # would be stored as 0.00
+    ({"budget_eur": "1e12"}, "budget_eur", "invalid-budget"),
     ({"ends_on": (TODAY + timedelta(days=0)).isoformat()}, "ends_on", "end-before-start"),
     ({"starts_on": (TODAY - timedelta(days=1)).isoformat()}, "starts_on", "start-in-past"),
     ({"starts_on": "1 januari"}, "starts_on", "invalid-date"),
