@@ -133,10 +133,12 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
-    for module in (home, auth, catalogue, workspaces, organisations, members, contracts, admin, docs):
+    # FastAPI tries routes one by one, in this order: the most used pages and the health check first, then the
+    # JSON API (every call from the pages' scripts), then the pages admins use now and then
+    for router in (home.router, home.healthz, auth.router, catalogue.router, workspaces.router, api.router):
+        app.include_router(router)
+    for module in (organisations, members, contracts, admin, docs):
         app.include_router(module.router)
-    app.include_router(home.healthz)
-    app.include_router(api.router)
     errors.install(app)
     return app
 
