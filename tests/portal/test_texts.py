@@ -28,7 +28,21 @@ def test_every_template_key_exists():
     assert fixed and fixed <= set(TEXTS), sorted(fixed - set(TEXTS))
     assert {key for key in used if key.endswith(".")} == {"action.", "bundle.status.", "environment.kind.",
                                                           "environment.stage.", "error.", "role.", "status.", "supply.",
-                                                          "why."}
+                                                          "why.", "contract.state.", "contract.stage.",
+                                                          "contract.provisioner.", "contract.done.", "order."}
+
+
+def test_every_contract_text_built_from_a_value_exists():
+    """The contract pages build keys from a contract's state, stage and provisioner, the state a decision reached
+    (``?done=``, only from a fixed set) and the order field a refusal names."""
+    from gereedschapskist.portal.models import EnvironmentStage
+    from gereedschapskist.portal.models.contract import ContractState
+    from gereedschapskist.portal.routes.contracts import DONE
+    from gereedschapskist.portal.services.contract_order import fields
+
+    keys = ([f"contract.state.{s.value}" for s in ContractState] + [f"contract.stage.{s.value}" for s in EnvironmentStage]
+            + ["contract.provisioner.local"] + [f"contract.done.{d}" for d in DONE] + [f"order.{f}" for f in fields()])
+    assert not [key for key in keys if key not in TEXTS]
 
 
 def test_every_reason_whose_message_pages_hide_has_a_text_to_show_instead():
