@@ -22,7 +22,7 @@ from gereedschapskist.catalogue import load
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import Contract, ContractState
 from gereedschapskist.portal.services import contracts as contract_service
-from tests.e2e.conftest import ARTIFACTS, Screenshots
+from tests.e2e.conftest import Screenshots, fixed_shots, log_in
 from tests.portal.support import PortalServer
 from tests.portal.test_workspaces_hub import stack_settings
 
@@ -31,24 +31,11 @@ CATALOGUE = load()
 
 @pytest.fixture
 def shots() -> Screenshots:
-    folder = ARTIFACTS / "test_contracts"
-    for old in folder.glob("*.png"):
-        old.unlink()
-    folder.mkdir(parents=True, exist_ok=True)
-    return Screenshots(folder)
+    return fixed_shots("test_contracts")
 
 
 def _login(browser: Browser, portal: PortalServer, hub_stack, account, next_path: str) -> Page:
-    context = browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    page.goto(f"{portal.url}/login?next={next_path}")
-    page.wait_for_url(re.compile(re.escape(hub_stack.provider.issuer)))
-    page.fill("#username", account.username)
-    page.fill("#password", account.password)
-    page.get_by_role("button", name="Inloggen / Log in").click()
-    page.wait_for_url(f"{portal.url}{next_path}")
-    return page
+    return log_in(browser, portal.url, hub_stack.provider.issuer, account, next_path)
 
 
 def _euros(amount: float) -> str:
