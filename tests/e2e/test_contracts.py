@@ -10,7 +10,6 @@ Screenshots go to tests/e2e/artifacts/test_contracts/ (the README uses them).
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 from pathlib import Path
 
