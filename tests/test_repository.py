@@ -88,7 +88,7 @@ def test_catalogue_workflow_checks_and_comments_on_catalogue_pull_requests():
     assert "catalogue-of-tools/**" in triggers["pull_request"]["paths"]
     steps = workflow["jobs"]["check"]["steps"]
     commands = "\n".join(step.get("run", "") for step in steps)
-    assert "gereedschapskist catalogue check --format github" in commands
+    assert "gereedschapskist catalogue check --resolve --format github" in commands    # CUDA wheels warned too
     assert "gereedschapskist catalogue diff" in commands and "gh pr comment" in commands
     assert any(step.get("with", {}).get("fetch-depth") == 0 for step in steps)
     assert workflow["permissions"]["pull-requests"] == "write"
