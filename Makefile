@@ -47,7 +47,7 @@ images: install
 
 ## bench: run the benchmarks under tests/bench and print their figures
 bench: install
-	$(PY) -m pytest tests/bench -s $(PYTEST_ARGS)
+	GEREEDSCHAPSKIST_BENCH_ROUNDS=$${GEREEDSCHAPSKIST_BENCH_ROUNDS:-6} $(PY) -m pytest tests/bench -s $(PYTEST_ARGS)
 
 ## screenshots: run the browser tests whose screenshots the README shows, and copy them to docs/screenshots
 SCREENSHOT_TESTS := tests/e2e/test_workspace_lifecycle.py tests/e2e/test_sizes_usage.py \

@@ -41,7 +41,7 @@ from gereedschapskist.portal.settings import PortalSettings
 from tests.devclient import HubUser, hub_sso_login, oidc_login
 from tests.portal.support import PortalServer, TestDatabase
 
-ROUNDS = int(os.environ.get("GEREEDSCHAPSKIST_BENCH_ROUNDS", "3"))
+ROUNDS = int(os.environ.get("GEREEDSCHAPSKIST_BENCH_ROUNDS", "2"))     # `make bench`: 6
 WARM, FIRST = "tiny-cowsay", "tiny-fresh"
 OPTIONS = {"bundle": WARM, "size": "small"}   # the hub's own start test (tests/hub) uses these
 GOALS = {"P1": 0.8, "P2": 1.3, "P2b": 3.0}

@@ -16,6 +16,7 @@ page with what it found.
 
 from __future__ import annotations
 
+import functools
 import re
 from html.parser import HTMLParser
 
@@ -37,7 +38,8 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def foreign_texts(language: str) -> tuple[set[str], set[str]]:
+@functools.lru_cache(maxsize=None)      # the same for every page: worked out once per language
+def foreign_texts(language: str) -> tuple[frozenset[str], frozenset[str]]:
     """(phrases of 2+ words, single words) of the *other* language's texts that a page in ``language`` must not hold."""
     own, other = LANGUAGES[language], 1 - LANGUAGES[language]
     own_words = {w for pair in TEXTS.values() for w in _words(pair[own])}
@@ -54,7 +56,12 @@ def foreign_texts(language: str) -> tuple[set[str], set[str]]:
         words = _words(pair[other])
         if len(words) == 1 and words[0] not in own_words:
             single.add(words[0])
-    return phrases, single
+    return frozenset(phrases), frozenset(single)
+
+
+@functools.lru_cache(maxsize=None)
+def _phrase_patterns(language: str) -> list[tuple[str, re.Pattern]]:
+    return [(p, re.compile(rf"\b{re.escape(p)}\b")) for p in sorted(foreign_texts(language)[0])]
 
 
 class _Visible(HTMLParser):
@@ -107,9 +114,8 @@ def visible_text(html: str, language: str) -> str:
 
 
 def foreign_in(text: str, language: str) -> list[str]:
-    phrases, single = foreign_texts(language)
-    found = [p for p in sorted(phrases) if re.search(rf"\b{re.escape(p)}\b", text)]
-    found += sorted(single & set(text.split()))       # whole words: "Python-package" is Dutch
+    found = [phrase for phrase, pattern in _phrase_patterns(language) if pattern.search(text)]
+    found += sorted(foreign_texts(language)[1] & set(text.split()))   # whole words: "Python-package" is Dutch
     return found
 
 
