@@ -12,14 +12,13 @@ from __future__ import annotations
 import math
 import os
 import re
-import signal
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from gereedschapskist.dev.processes import ManagedProcess, ProcessFailed
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 LOG_LEVEL_ENV = "GEREEDSCHAPSKIST_BENCH_PORTAL_LOG"
@@ -41,40 +40,27 @@ class PortalProcess:
         level = os.environ.get(LOG_LEVEL_ENV, "warning")
         if level == "debug":
             env["PYTHONASYNCIODEBUG"] = "1"
-        self._log = open(self.log_path, "wb")
         options = ["--factory", app, "--app-dir", str(REPOSITORY), "--host", "127.0.0.1", "--port", str(port),
                    "--log-level", level, "--no-access-log"]
         argv = [sys.executable, "-m", "uvicorn", *options]
         if level == "debug":
             argv = [sys.executable, "-c", _DEBUG_LAUNCHER, *options]
-        self.process = subprocess.Popen(argv, env=env, cwd=folder, stdout=self._log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = ManagedProcess("portal", argv, log_path=self.log_path, env=env, cwd=folder,
+                                      stop_timeout=15).start()
 
     def wait_ready(self, timeout: float = 60.0) -> "PortalProcess":
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=2, trust_env=False).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the portal did not start: {self.log_tail()}")
-            time.sleep(0.1)  # waiting on another process's port
+        try:
+            self.process.wait_for_http(f"{self.url}/healthz", timeout=timeout, ok=lambda r: r.status_code == 200)
+        except ProcessFailed as exc:
+            self.stop()
+            raise RuntimeError(f"the portal did not start: {exc}") from exc
+        return self
 
     def log_tail(self, chars: int = 4000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(5)
-        self._log.close()
+        self.process.stop()
 
 
 #: uvicorn with asyncio's slow-callback report at 50 ms (only with GEREEDSCHAPSKIST_BENCH_PORTAL_LOG=debug).
