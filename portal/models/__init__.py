@@ -1,17 +1,21 @@
 """The portal's domain model (SQLAlchemy 2). Importing this package registers every table on ``Base``."""
 
 from .base import Base, UTCDateTime, utcnow
-from .contract import HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition
+from .contract import HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition, ProvisioningStatus
+from .contract_notice import ContractNotice
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .grant import MembershipEnd, RoleGrant
+from .metering import Lease, WorkspaceSession
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
 from .register import GENESIS, RegisterAction, RegisterEntry, RegisterIsAppendOnly, entry_digest
 from .session import PortalSession
+from .size_request import SizeRequest, SizeRequestState
 from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 from .workspace_usage import WorkspaceUsage
 
 __all__ = [
-    "ACTIVE_STATUSES", "Base", "Contract", "ContractState", "ContractTransition", "GENESIS", "HOLDING",
+    "ACTIVE_STATUSES", "Base", "Contract", "ContractNotice", "ContractState", "ContractTransition", "GENESIS",
+    "HOLDING", "Lease", "ProvisioningStatus", "SizeRequest", "SizeRequestState", "WorkspaceSession",
     "TRANSITIONS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",
     "Member", "MembershipEnd", "MemberRole", "MemberRoleName", "MemberStatus", "Organisation", "PortalSession",
     "RegisterAction",

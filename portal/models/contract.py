@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, UTCDateTime, enum_column, utcnow
@@ -31,6 +31,18 @@ class ContractState(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     ENDED = "ended"
+
+
+class ProvisioningStatus(StrEnum):
+    """Where the provisioner is with an approved contract: ``pending`` (an attempt is due), ``running`` (one is
+    under way; taken by one worker), ``failed`` (the last attempt failed; retried at ``provisioning_next_at``, or at
+    once by an admin's "retry"), ``waiting`` (handed to CI, waiting for the deploy's activation), ``done``."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    FAILED = "failed"
+    WAITING = "waiting"
+    DONE = "done"
 
 
 S = ContractState
@@ -77,9 +89,26 @@ class Contract(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
+    # -- provisioning (migration 0009): the provisioner's progress, retried with back-off until it succeeds
+    provisioning_status: Mapped[ProvisioningStatus | None] = mapped_column(
+        enum_column(ProvisioningStatus, "contract_provisioning_status"), doc="NULL until approved")
+    provisioning_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provisioning_error: Mapped[str | None] = mapped_column(Text, doc="the last attempt's error, for admins")
+    provisioning_next_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), doc="when the next attempt is due")
+    provisioning_detail: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON, doc="what the provisioner made so far (environment name, stack file, branch, pull request URL, ...)")
+    callback_token_hash: Mapped[str | None] = mapped_column(
+        String(64), doc="sha256 of the token CI's deploy job uses to mark this contract active (gitops)")
+    # -- spend (migration 0009)
+    budget_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), doc="when the 80 % warning went out")
+    # -- the contract document (migration 0009), made from the partner's template with the order's details
+    document_html: Mapped[str | None] = mapped_column(Text)
+    document_pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    document_made_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     created_by: Mapped[User] = relationship(lazy="joined")
-    environment: Mapped[Environment | None] = relationship()
+    environment: Mapped[Environment | None] = relationship(foreign_keys=[environment_id])
     transitions: Mapped[list["ContractTransition"]] = relationship(
         back_populates="contract", cascade="all, delete-orphan", order_by="ContractTransition.id")
 

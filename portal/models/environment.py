@@ -2,8 +2,8 @@
 
 An environment is *local* (the embedded default on one machine) or *cloud* (a cluster stood up by
 ``infra/``), and *development* (flexible) or *production* (strict). An environment with no
-organisation is shared (the embedded default); later an environment belongs to a Contract
-(a nullable ``contract_id`` is all that needs adding).
+organisation is shared (the embedded default); one provisioned for a standard contract names it
+(``contract_id``, set by the contract's provisioner).
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ class Environment(Base):
     hub_api_url: Mapped[str] = mapped_column(String(500), doc="the hub's REST API")
     organisation_id: Mapped[int | None] = mapped_column(ForeignKey("organisation.id"),
                                                         doc="owner; NULL = shared by every organisation")
+    contract_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contract.id", use_alter=True), index=True,
+        doc="the standard contract it was provisioned for (migration 0009); NULL: the shared embedded default")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

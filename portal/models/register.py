@@ -49,6 +49,17 @@ class RegisterAction(StrEnum):
     CONTRACT_ACTIVATED = "contract-activated"
     CONTRACT_SUSPENDED = "contract-suspended"
     CONTRACT_ENDED = "contract-ended"
+    #: issue 14's operations (migration 0009): a provisioning attempt failed (it is retried); the 80 % budget
+    #: warning went out; the contract document was made; a size on request was asked for, decided or ended; a
+    #: workspace was stopped because its contract was suspended or ended or its size on request ended
+    CONTRACT_PROVISIONING_FAILED = "contract-provisioning-failed"
+    CONTRACT_BUDGET_WARNED = "contract-budget-warned"
+    CONTRACT_DOCUMENT_MADE = "contract-document-made"
+    SIZE_REQUESTED = "size-requested"
+    SIZE_APPROVED = "size-approved"
+    SIZE_REJECTED = "size-rejected"
+    SIZE_EXPIRED = "size-expired"
+    WORKSPACE_STOPPED_BY_CONTRACT = "workspace-stopped-by-contract"
 
 
 class RegisterEntry(Base):

@@ -60,6 +60,8 @@ class Workspace(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisation.id"))
     environment_id: Mapped[int] = mapped_column(ForeignKey("environment.id"))
+    contract_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contract.id"), index=True, doc="the contract it runs (and is metered) under (migration 0009)")
     server_name: Mapped[str] = mapped_column(String(255), doc="the named server at the hub")
     name: Mapped[str | None] = mapped_column(String(NAME_MAX), doc="the user's own name for it")
     bundle_id: Mapped[str] = mapped_column(String(64))
