@@ -29,6 +29,7 @@ down_revision = "0008"
 branch_labels = None
 depends_on = None
 
+_0005 = importlib.import_module("gereedschapskist.portal.migrations.versions.0005_workspace_lifecycle")
 _0006 = importlib.import_module("gereedschapskist.portal.migrations.versions.0006_role_grants")
 _0008 = importlib.import_module("gereedschapskist.portal.migrations.versions.0008_contracts")
 #: The actions 0008 allows.
@@ -44,6 +45,13 @@ def _time(name: str, nullable: bool = False) -> sa.Column:
 
 
 def upgrade() -> None:
+    with _0005._rebuilding():      # SQLite rebuilds tables others refer to: foreign keys off, then every one checked
+        _add_columns()
+    _create_tables()
+    _0006._actions(REGISTER_ACTION + NEW_ACTIONS)
+
+
+def _add_columns() -> None:
     with op.batch_alter_table("contract") as batch:
         batch.add_column(sa.Column("provisioning_status", sa.Enum(
             *PROVISIONING, name="contract_provisioning_status", native_enum=False, create_constraint=True,
@@ -65,6 +73,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("contract_id", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_workspace_contract_id_contract", "contract", ["contract_id"], ["id"])
         batch.create_index("ix_workspace_contract_id", ["contract_id"])
+
+
+def _create_tables() -> None:
     op.create_table(
         "workspace_session",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -129,7 +140,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_size_request"),
     )
     op.create_index("ix_size_request_contract_id_state", "size_request", ["contract_id", "state"])
-    _0006._actions(REGISTER_ACTION + NEW_ACTIONS)
 
 
 def downgrade() -> None:
@@ -146,6 +156,11 @@ def downgrade() -> None:
     op.drop_index("ix_workspace_session_contract_id_started_at", table_name="workspace_session")
     op.drop_index("ix_workspace_session_workspace_id", table_name="workspace_session")
     op.drop_table("workspace_session")
+    with _0005._rebuilding():
+        _drop_columns()
+
+
+def _drop_columns() -> None:
     with op.batch_alter_table("workspace") as batch:
         batch.drop_index("ix_workspace_contract_id")
         batch.drop_constraint("fk_workspace_contract_id_contract", type_="foreignkey")
@@ -155,6 +170,7 @@ def downgrade() -> None:
         batch.drop_constraint("fk_environment_contract_id_contract", type_="foreignkey")
         batch.drop_column("contract_id")
     with op.batch_alter_table("contract") as batch:
+        batch.drop_constraint(op.f("ck_contract_contract_provisioning_status"), type_="check")
         for column in ("document_made_at", "document_pdf", "document_html", "budget_warned_at", "callback_token_hash",
                        "provisioning_detail", "provisioning_next_at", "provisioning_error", "provisioning_attempts",
                        "provisioning_status"):
