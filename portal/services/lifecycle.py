@@ -27,7 +27,7 @@ from ..models import (
 )
 from ..models.workspace import NAME_MAX
 from ..workspace_hub import Hubs, ProgressEvent
-from . import register
+from . import metering, register
 from .grants import launch_options
 from .identity import hub_groups
 from .workspaces import apply_progress_end, apply_server_info, choose_available_interface, choose_membership
@@ -85,6 +85,7 @@ def stop_workspace(session, *, hubs: Hubs, workspace: Workspace, actor: User, re
     register.record(session, action=RegisterAction.WORKSPACE_STOPPED, workspace=workspace, actor=actor,
                     details=details)
     session.flush()
+    metering.meter(session, workspace=workspace)
     return workspace
 
 

@@ -26,7 +26,7 @@ from ..models import (
 )
 from ..models.workspace import ENDED_STATUSES
 from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
-from . import register
+from . import metering, register
 from .environments import environment_for, visible_environments
 from .grants import launch_options
 from .identity import hub_groups
@@ -283,6 +283,7 @@ def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInf
         workspace.status, workspace.url = WorkspaceStatus.STOPPED, None
         workspace.stopped_at = workspace.stopped_at or now
     session.flush()
+    metering.meter(session, workspace=workspace, now=now, started=info.started if info is not None else None)
     return (workspace.status, workspace.url) != before
 
 
@@ -297,6 +298,7 @@ def apply_progress_end(session: Session, *, workspace: Workspace, event: Progres
         register.record(session, action=RegisterAction.WORKSPACE_FAILED, workspace=workspace, actor=None,
                         details={"message": workspace.status_message})
         session.flush()
+        metering.meter(session, workspace=workspace)
 
 
 def remove_failed_server(hubs: Hubs, *, workspace: Workspace) -> None:
