@@ -110,6 +110,18 @@ class PortalSettings(BaseSettings):
 
     catalogue_dir: Path | None = Field(default=None, description="catalogue folder; default: the project's")
 
+    budget_watch_interval_seconds: float = Field(
+        default=60.0, ge=0, description="how often the budget watcher looks at every contract's spend (80 % "
+                                        "warning, stop at 100 % or the end date), once per deployment under a "
+                                        "database lease; 0 turns it off")
+    smtp_host: str | None = Field(default=None, description="SMTP server for the portal's e-mail (budget "
+                                                            "warnings); no e-mail when unset")
+    smtp_port: int = Field(default=25, ge=1, le=65535, description="the SMTP server's port")
+    smtp_from: str = Field(default="gereedschapskist@localhost", description="the sender of the portal's e-mail")
+    smtp_user: str | None = Field(default=None, description="SMTP login name (optional)")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password (optional)")
+    smtp_starttls: bool = Field(default=False, description="use STARTTLS after connecting")
+
     @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
