@@ -24,6 +24,8 @@ ENV_PREFIX = "GEREEDSCHAPSKIST_PORTAL_"
 PLACEHOLDER_SECRET = "development-only-change-me"
 MIN_SECRET_BYTES = 32
 #: Names the portal read before it took the hub's naming scheme: a start with one of them says what to use.
+#: The provisioners of standard contracts (``services/provisioning.py`` implements each).
+PROVISIONERS = ("local", "gitops")
 RENAMED = {"GROUPS_CLAIM": "OIDC_GROUPS_CLAIM", "USERNAME_CLAIM": "OIDC_USERNAME_CLAIM", "SCOPES": "OIDC_SCOPES"}
 
 
@@ -122,6 +124,37 @@ class PortalSettings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password (optional)")
     smtp_starttls: bool = Field(default=False, description="use STARTTLS after connecting")
 
+    provisioner: str = Field(default="local", description="provisioner of approved standard contracts: local (an "
+                                                          "environment on this installation's hub) or gitops (a stack "
+                                                          "file in a pull request, deployed by CI)")
+    provisioners_by_partner: dict[str, str] = Field(
+        default_factory=dict, description="provisioner per catalogue partner id, overriding PROVISIONER (JSON "
+                                          "object, e.g. {\"azure\": \"gitops\"}); an unknown partner or name stops "
+                                          "the start")
+    provisioning_interval_seconds: float = Field(default=5.0, ge=0,
+                                                 description="how often due provisioning attempts run (once per "
+                                                             "deployment: a database lease); 0 turns it off")
+    local_environments_dir: Path | None = Field(
+        default=None, description="where the local provisioner writes contract environment files: the local hub's "
+                                  "contract environments folder (<hub state>/environments); default: "
+                                  "state_dir/hub/environments")
+    gitops_repo_dir: Path | None = Field(default=None, description="gitops: the git checkout stack files are "
+                                                                   "committed in (a branch, never its working tree); "
+                                                                   "default: the project root")
+    gitops_base_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$",
+                                    description="gitops: the branch pull requests go to")
+    gitops_github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                                           description="gitops: owner/name of the GitHub repository pull requests "
+                                                       "are opened in (with GITOPS_GITHUB_TOKEN)")
+    gitops_github_token: SecretStr | None = Field(default=None, description="gitops: a GitHub token that may push "
+                                                                            "branches and open pull requests; unset: "
+                                                                            "the branch and PR text stay local")
+    gitops_github_api_url: str = Field(default="https://api.github.com", description="gitops: GitHub's REST API")
+    contract_activation_token_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 (hex) of the token CI's deploy job sends to POST /api/v1/contracts/{id}/activate; "
+                    "unset: the callback is refused (use gereedschapskist contracts activate)")
+
     @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -131,6 +164,21 @@ class PortalSettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError(f"{value!r} is not an http(s) URL like http://127.0.0.1:8000")
         return value.rstrip("/")
+
+    @field_validator("provisioner")
+    @classmethod
+    def _known_provisioner(cls, value: str) -> str:
+        if value not in PROVISIONERS:
+            raise ValueError(f"{value!r}: choose one of {', '.join(PROVISIONERS)}")
+        return value
+
+    @field_validator("provisioners_by_partner")
+    @classmethod
+    def _known_provisioners(cls, value: dict[str, str]) -> dict[str, str]:
+        wrong = [f"{partner} = {name!r}" for partner, name in value.items() if name not in PROVISIONERS]
+        if wrong:
+            raise ValueError(f"{'; '.join(wrong)}: choose one of {', '.join(PROVISIONERS)}")
+        return value
 
     @field_validator("oidc_scopes")
     @classmethod
@@ -195,10 +243,24 @@ class PortalSettings(BaseSettings):
     def secure_cookies(self) -> bool:
         return self.public_url.startswith("https://")
 
-    def hub_token(self, environment_name: str) -> str | None:
+    @property
+    def resolved_local_environments_dir(self) -> Path:
+        return (self.local_environments_dir or self.state_dir / "hub" / "environments").resolve()
+
+    def provisioner_for(self, partner: str) -> str:
+        """The provisioner of a contract with ``partner``: the partner's own, else the deployment's."""
+        return self.provisioners_by_partner.get(partner, self.provisioner)
+
+    def hub_token(self, environment_name: str, hub_api_url: str | None = None) -> str | None:
+        """The portal's token at an environment's hub: ``hub_tokens`` by name, else ``hub_api_token`` for the
+        default environment and for every environment on the same hub (a standard contract's local environment
+        shares the local hub: same ``hub_api_url``)."""
         if environment_name in self.hub_tokens:
             return self.hub_tokens[environment_name].get_secret_value()
-        if environment_name == self.environment_name and self.hub_api_token is not None:
+        local = environment_name == self.environment_name or (
+            hub_api_url is not None and self.hub_url is not None
+            and hub_api_url.rstrip("/") == (self.resolved_hub_api_url or "").rstrip("/"))
+        if local and self.hub_api_token is not None:
             return self.hub_api_token.get_secret_value()
         return None
 

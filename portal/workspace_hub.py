@@ -219,7 +219,7 @@ class Hubs:
     again without restarting the portal.
     """
 
-    def __init__(self, *, factory: HubFactory, token_for: Callable[[str], str | None], timeout: float,
+    def __init__(self, *, factory: HubFactory, token_for: Callable[[str, str], str | None], timeout: float,
                  status_ttl: float):
         self._factory = factory
         self._token_for = token_for
@@ -238,7 +238,8 @@ class Hubs:
             adapter = self._adapters.get(key)
             if adapter is None:
                 adapter = self._factory(api_url=environment.hub_api_url, public_url=environment.hub_url,
-                                        token=self._token_for(environment.name), timeout=self._timeout)
+                                        token=self._token_for(environment.name, environment.hub_api_url),
+                                        timeout=self._timeout)
                 self._adapters[key] = adapter
             return adapter
 

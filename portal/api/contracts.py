@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
-from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep
+from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep, SettingsDep, StateDep
 from ..models import Contract, ContractState
 from ..services import contracts as contract_service
+from ..services import provisioning
 from ..services import organisations as organisation_service
 from ..services.contract_order import Estimate
 from .schemas import ERRORS
@@ -87,6 +88,26 @@ class TransitionOut(BaseModel):
     reason: str | None
 
 
+class ProvisioningOut(BaseModel):
+    """Where provisioning is (platform admins and the organisation's admins see it)."""
+
+    status: str | None = Field(description="pending, running, failed, waiting (for CI's deploy), done; null before "
+                                           "approval")
+    attempts: int
+    error: str | None = Field(description="the last failed attempt's error")
+    next_at: datetime | None = Field(description="when the next attempt is due")
+    environment: str | None = Field(description="the environment it made")
+    detail: dict[str, Any] = Field(description="what the provisioner made: environment file, stack file, branch, "
+                                               "pull request")
+
+    @classmethod
+    def of(cls, c: Contract) -> "ProvisioningOut":
+        return cls(status=c.provisioning_status.value if c.provisioning_status else None,
+                   attempts=c.provisioning_attempts or 0, error=c.provisioning_error,
+                   next_at=c.provisioning_next_at, environment=c.environment.name if c.environment else None,
+                   detail=c.provisioning_detail or {})
+
+
 class ContractOut(BaseModel):
     id: int
     organisation: str
@@ -107,6 +128,7 @@ class ContractOut(BaseModel):
     cost_centre: str
     estimate: EstimateOut | None
     transitions: list[TransitionOut]
+    provisioning: ProvisioningOut | None = None
 
     @classmethod
     def of(cls, c: Contract) -> "ContractOut":
@@ -118,7 +140,8 @@ class ContractOut(BaseModel):
                    cost_centre=c.cost_centre, estimate=EstimateOut.of(estimate) if estimate else None,
                    transitions=[TransitionOut(from_state=t.from_state, to_state=t.to_state,
                                               by=t.actor.username if t.actor else None, at=t.at, reason=t.reason)
-                                for t in c.transitions])
+                                for t in c.transitions],
+                   provisioning=ProvisioningOut.of(c))
 
 
 class ReasonIn(BaseModel):
@@ -138,12 +161,14 @@ def estimate(body: OrderIn, user: CurrentUser, catalogue: CatalogueDep) -> Estim
 
 @router.post("/contracts", response_model=ContractOut, status_code=status.HTTP_201_CREATED,
              responses={**ERRORS, **CONFLICT}, dependencies=[CsrfHeader], summary="Order a standard contract")
-def order(body: NewContractIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep) -> ContractOut:
+def order(body: NewContractIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
+          settings: SettingsDep) -> ContractOut:
     """As an admin of ``organisation``: checked whole first (nothing is stored on a refusal), then stored as a draft
     and, with ``submit``, requested for approval by a platform admin."""
     organisation = organisation_service.get_organisation(session, user=user, slug=body.organisation)
     contract = contract_service.order(session, catalogue=catalogue, organisation=organisation, actor=user,
-                                      data=_order_data(body), submit=body.submit)
+                                      data=_order_data(body), submit=body.submit,
+                                      provisioner_for=settings.provisioner_for)
     session.commit()
     return ContractOut.of(contract)
 
@@ -185,9 +210,31 @@ def request(contract: ContractDep, user: CurrentUser, session: SessionDep) -> Co
 @router.post("/contracts/{contract_id}/approve", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
              dependencies=[CsrfHeader], summary="Approve a requested contract (platform admins of another "
                                                 "organisation)")
-def approve(contract: ContractDep, user: CurrentUser, session: SessionDep, body: ReasonIn | None = None
-            ) -> ContractOut:
-    return _step(session, contract, ContractState.APPROVED, user, body.reason if body else None)
+def approve(contract: ContractDep, user: CurrentUser, session: SessionDep, state: StateDep,
+            body: ReasonIn | None = None) -> ContractOut:
+    """Approval starts provisioning at once: the answer shows the contract after the first attempt (``active``
+    when the local provisioner made its environment, else ``provisioning`` with its status)."""
+    contract_service.transition(session, contract=contract, to=ContractState.APPROVED, actor=user,
+                                reason=body.reason if body else None)
+    provisioning.start(session, contract=contract)
+    session.commit()
+    return _attempted(session, contract, state)
+
+
+def _attempted(session, contract: Contract, state) -> ContractOut:
+    provisioning.attempt(state.sessions, contract_id=contract.id, settings=state.settings, catalogue=state.catalogue)
+    session.expire_all()
+    return ContractOut.of(session.get(Contract, contract.id))
+
+
+@router.post("/contracts/{contract_id}/retry", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="Retry provisioning now (platform admins)")
+def retry(contract: ContractDep, user: CurrentUser, session: SessionDep, state: StateDep) -> ContractOut:
+    """Makes the next provisioning attempt due now and runs it; refused (409) unless the contract is still
+    provisioning."""
+    provisioning.retry(session, contract=contract, actor=user)
+    session.commit()
+    return _attempted(session, contract, state)
 
 
 @router.post("/contracts/{contract_id}/reject", response_model=ContractOut, responses={**ERRORS, **CONFLICT},

@@ -11,17 +11,18 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from ..api.contracts import ContractDep
-from ..deps import CatalogueDep, CsrfForm, CurrentUser, OrganisationDep, SessionDep
+from ..deps import CatalogueDep, CsrfForm, CurrentUser, OrganisationDep, SessionDep, SettingsDep
 from ..errors import Conflict, Forbidden, InvalidInput, PortalError
 from ..models import ContractState, Organisation, User, utcnow
 from ..services import contracts as contract_service
+from ..services import provisioning
 from ..services.admin_scope import require_platform_admin
 from ..services.contract_order import Estimate, fields, order_form_values
 from ..services.grants import is_admin_of
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
-DONE = {"draft", "requested", "approved", "rejected", "ended"}
+DONE = {"draft", "requested", "approved", "rejected", "ended", "retried"}
 Text = Annotated[str | None, Query(max_length=64)]
 
 
@@ -58,7 +59,7 @@ def order_form(request: Request, organisation: OrganisationDep, user: CurrentUse
 
 @router.post("/organisations/{slug}/contracts", name="place_order", dependencies=[CsrfForm])
 async def place_order(request: Request, organisation: OrganisationDep, user: CurrentUser, session: SessionDep,
-                      catalogue: CatalogueDep,
+                      catalogue: CatalogueDep, settings: SettingsDep,
                       action: Annotated[Literal["estimate", "draft", "submit"], Form()] = "estimate"):
     _require_orderer(user, organisation)
     form = await request.form()
@@ -71,7 +72,8 @@ async def place_order(request: Request, organisation: OrganisationDep, user: Cur
             return _form(request, user=user, organisation=organisation, catalogue=catalogue, entered=entered,
                          estimate=priced)
         contract = contract_service.order(session, catalogue=catalogue, organisation=organisation, actor=user,
-                                          data=data, submit=action == "submit")
+                                          data=data, submit=action == "submit",
+                                          provisioner_for=settings.provisioner_for)
     except (InvalidInput, Conflict) as problem:
         session.rollback()
         return _form(request, user=user, organisation=organisation, catalogue=catalogue, entered=entered,
@@ -95,6 +97,8 @@ def _step(request: Request, session, contract, user: User, to: ContractState, re
             contract_service.request(session, contract=contract, actor=user)
         else:
             contract_service.transition(session, contract=contract, to=to, actor=user, reason=reason)
+            if to is ContractState.APPROVED:       # approval starts provisioning; a first attempt follows at once
+                provisioning.start(session, contract=contract)
     except (InvalidInput, Conflict) as problem:
         session.rollback()
         session.refresh(contract)
@@ -103,7 +107,32 @@ def _step(request: Request, session, contract, user: User, to: ContractState, re
                       may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
                       may_request=False)
     session.commit()
+    if to is ContractState.APPROVED:
+        _attempt_now(request, contract.id)
     return RedirectResponse(f"/contracts/{contract.id}?done={to.value}", status_code=303)
+
+
+def _attempt_now(request: Request, contract_id: int) -> None:
+    state = request.app.state.portal
+    provisioning.attempt(state.sessions, contract_id=contract_id, settings=state.settings, catalogue=state.catalogue)
+
+
+@router.post("/contracts/{contract_id}/retry", name="retry_provisioning", dependencies=[CsrfForm])
+def retry_provisioning(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep):
+    """A platform admin makes the next provisioning attempt due now, and it runs."""
+    require_platform_admin(user)
+    try:
+        provisioning.retry(session, contract=contract, actor=user)
+    except Conflict as problem:
+        session.rollback()
+        session.refresh(contract)
+        return render(request, "contract.html", user=user, contract=contract, problem=problem,
+                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
+                      may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
+                      may_request=False)
+    session.commit()
+    _attempt_now(request, contract.id)
+    return RedirectResponse(f"/contracts/{contract.id}?done=retried", status_code=303)
 
 
 @router.post("/contracts/{contract_id}/request", name="request_contract", dependencies=[CsrfForm])

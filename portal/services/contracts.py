@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -141,9 +141,10 @@ def _refuse_overlap(session: Session, *, contract: Contract) -> None:
 
 
 def order(session: Session, *, catalogue: Catalogue, organisation: Organisation, actor: User, data: dict[str, Any],
-          submit: bool, today: date | None = None) -> Contract:
+          submit: bool, today: date | None = None, provisioner_for: Callable[[str], str] | None = None) -> Contract:
     """An organisation admin orders: the order is checked whole first (nothing stored on a refusal), stored as a
-    draft with its estimate and, with ``submit``, requested at once."""
+    draft with its estimate and, with ``submit``, requested at once. ``provisioner_for`` names the provisioner of a
+    partner's contracts (``PortalSettings.provisioner_for``; default ``local``)."""
     if not is_admin_of(actor, organisation):
         raise Forbidden(f"only admins of organisation {organisation.slug!r} may order contracts",
                         reason="not-organisation-admin")
@@ -151,7 +152,7 @@ def order(session: Session, *, catalogue: Catalogue, organisation: Organisation,
     priced = estimate(checked, catalogue=catalogue)
     contract = Contract(organisation=organisation, organisation_id=organisation.id, state=ContractState.DRAFT,
                         partner=checked.partner.id, region=checked.region, stage=checked.stage,
-                        provisioner="local", roles=list(checked.roles), bundles=list(checked.bundles),
+                        provisioner=provisioner_for(checked.partner.id) if provisioner_for else "local", roles=list(checked.roles), bundles=list(checked.bundles),
                         sizes=list(checked.sizes), expected_users=checked.expected_users,
                         hours_per_week=checked.hours_per_week, budget_eur=checked.budget_eur,
                         starts_on=checked.starts_on, ends_on=checked.ends_on, contact=checked.contact,

@@ -66,7 +66,9 @@ def test_order_estimate_approve_through_the_api(people):
     own = people["gijs"].post_json(url + "/approve")
     assert (own.status_code, own.json()["reason"]) == (403, "contract-own-organisation")
     approved = people["femke"].post_json(url + "/approve", {"reason": "checked"})
-    assert approved.status_code == 200 and approved.json()["state"] == "approved"
+    # approval starts provisioning; the local provisioner makes the environment at once (test_provisioning.py)
+    assert approved.status_code == 200 and approved.json()["state"] == "active"
+    assert [t["to_state"] for t in approved.json()["transitions"]][-3:] == ["approved", "provisioning", "active"]
     again = people["femke"].post_json(url + "/reject", {"reason": "changed my mind"})
     assert (again.status_code, again.json()["reason"]) == (409, "contract-illegal-transition")
     no_reason = people["femke"].post_json(url + "/end")
@@ -180,10 +182,10 @@ def test_the_platform_admin_approves_on_the_page_and_sees_every_contract_sorted_
     assert listing.status_code == 200
     assert listing.text.index(f'data-contract="{theirs["id"]}"') < listing.text.index(f'data-contract="{mine["id"]}"')
     assert foreign_in(visible_text(listing.text, "nl"), "nl") == []
-    approved = femke.client.get("/admin/contracts", params={"state": "approved"})
+    approved = femke.client.get("/admin/contracts", params={"state": "active"})   # approved, then provisioned
     assert f'data-contract="{mine["id"]}"' in approved.text and f'data-contract="{theirs["id"]}"' not in approved.text
     exported = femke.client.get("/admin/contracts.csv", params={"sort": "budget", "order": "desc"})
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [(r["id"], r["organisation"], r["state"], r["budget_eur"]) for r in rows] == [
-        (str(mine["id"]), "minfin", "approved", "700.00"), (str(theirs["id"]), "cbs", "requested", "300.00")]
+        (str(mine["id"]), "minfin", "active", "700.00"), (str(theirs["id"]), "cbs", "requested", "300.00")]
     assert femke.client.get("/admin/contracts", params={"sort": "colour"}).status_code == 422
