@@ -23,9 +23,9 @@ from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
 from .lab_static import lab_static_handlers
 from .limits import KubernetesLimits, Limits, machine_capacity, probe_limits
-from .launch import make_apply_user_options
+from .launch import ContractEnvironments, make_apply_user_options
 from .oidc import discover
-from .options import choices_for, options_from_form, render_form
+from .options import contract_choices, options_from_form, render_form
 from .roles import CULLER_SERVICE, PORTAL_SERVICE, culler_role, hub_roles
 from .settings import HubSettings
 
@@ -190,15 +190,19 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     if settings.prepare_environments:
         _prepare_environments(c, settings, catalogue, interfaces, capacity, single_user_requirements())
 
+    contracts = ContractEnvironments(settings.environments_dir.resolve())   # standard contracts (issue 14)
+
     def options_form(spawner) -> str:
         groups = [group.name for group in spawner.user.groups]
-        return render_form(choices_for(catalogue, groups, interfaces, capacity=capacity),
-                           previous=spawner.user_options or {})
+        offer = contract_choices(catalogue, groups, interfaces, contracts, username=spawner.user.name,
+                                 capacity=capacity)
+        return render_form(offer.choices, previous=spawner.user_options or {}, contract=offer)
 
     c.Spawner.options_form = options_form
     c.Spawner.options_from_form = lambda formdata: options_from_form(formdata)
     c.Spawner.apply_user_options = make_apply_user_options(catalogue, interfaces, capacity=capacity,
-                                                           running_limit=settings.running_server_limit)
+                                                           running_limit=settings.running_server_limit,
+                                                           contract_environments=contracts)
 
     services: list[dict[str, Any]] = [{
         "name": CULLER_SERVICE,

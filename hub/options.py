@@ -4,19 +4,28 @@ Used for the local backend's spawn form (:func:`render_form` / :func:`options_fr
 Kubernetes backend shows the same choices through KubeSpawner's profile list
 (:mod:`.kubernetes`). Retired bundles never appear, deprecated ones name their successor. Sizes larger than the
 local machine (:mod:`gereedschapskist.core.capacity`) are left out, with a note saying which and why.
+
+A member of an organisation that works under a standard contract (:mod:`.launch`) sees that contract's offer
+(:func:`contract_choices`): its bundles, the sizes offered to them today, and the form sends the environment's name
+and organisation with the launch; a contract that is not active shows why, and nothing to start.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from html import escape
-from typing import Iterable, Mapping
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Size
 
 from gereedschapskist.core.capacity import Capacity, Shortfall, shortfall
-from gereedschapskist.core.groups import roles_of
+from gereedschapskist.core.contract_environment import ContractEnvironment
+from gereedschapskist.core.groups import organisations_of, roles_of
 from .interfaces import InterfaceAvailability, InterfaceStatus
+
+if TYPE_CHECKING:
+    from .launch import ContractEnvironments
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +62,12 @@ def choices_for(
     interfaces: InterfaceAvailability,
     environment_bundles: Iterable[str] | None = None,
     capacity: Capacity | None = None,
+    offered_sizes: Iterable[str] | None = None,
 ) -> list[BundleChoice]:
-    """The bundles a user with these groups may start here, in catalogue order."""
+    """The bundles a user with these groups may start here, in catalogue order (``offered_sizes``: only these
+    ``bundle/size``, a contract's offer; None: every size)."""
     allowed = None if environment_bundles is None else set(environment_bundles)
+    sizes_allowed = None if offered_sizes is None else set(offered_sizes)
     choices = []
     for bundle in catalogue.offered_for(roles_of(groups)):
         if allowed is not None and bundle.id not in allowed:
@@ -63,7 +75,8 @@ def choices_for(
         shortfalls = {size.id: shortfall(size, capacity) for size in bundle.sizes}
         choices.append(BundleChoice(
             bundle=bundle,
-            sizes=tuple(size for size in bundle.sizes if shortfalls[size.id] is None),
+            sizes=tuple(size for size in bundle.sizes if shortfalls[size.id] is None
+                        and (sizes_allowed is None or f"{bundle.id}/{size.id}" in sizes_allowed)),
             too_large=tuple(short for short in shortfalls.values() if short is not None),
             interfaces=tuple(interfaces.status(i, bundle) for i in bundle.interfaces),
             deprecation=deprecation_note(bundle, catalogue),
@@ -71,17 +84,72 @@ def choices_for(
     return choices
 
 
+@dataclass(frozen=True)
+class ContractOffer:
+    """What the spawn form offers a user: ``choices``, and — for a member of an organisation under a standard
+    contract — the contract environment they start in, or why they cannot start (``refusal``)."""
+
+    choices: list[BundleChoice]
+    environment: ContractEnvironment | None = None
+    refusal: str | None = None
+    notes: tuple[str, ...] = field(default=())
+
+
+def contract_choices(catalogue: Catalogue, groups: Iterable[str], interfaces: InterfaceAvailability,
+                     contracts: "ContractEnvironments | None", *, username: str, capacity: Capacity | None = None,
+                     today: date | None = None) -> ContractOffer:
+    """The form's offer under the launch rule of :mod:`.launch`: the shared environment's choices for users of no
+    organisation under contract; else the contract environment of their organisation (an active one first) with
+    exactly what it offers this user today."""
+    from .launch import LaunchForbidden
+
+    groups = list(groups)
+    today = today or date.today()
+    try:
+        environments = {} if contracts is None else contracts.load()
+    except LaunchForbidden as refused:
+        return ContractOffer([], refusal=refused.message)
+    mine = set(organisations_of(groups))
+    theirs = sorted((env for env in environments.values() if env.organisation in mine),
+                    key=lambda env: (env.state != "active", env.name))
+    if not theirs:
+        return ContractOffer(choices_for(catalogue, groups, interfaces, capacity=capacity))
+    environment = theirs[0]
+    if environment.state != "active":
+        why = f" {environment.reason}" if environment.reason else ""
+        return ContractOffer([], environment=environment,
+                             refusal=f"Contract {environment.contract} ({environment.name}) is {environment.state}: "
+                                     f"no workspaces start in its environment.{why}")
+    offered = set(environment.sizes) | {e.size for e in environment.extra_sizes
+                                        if e.username == username and today <= e.ends_on}
+    choices = choices_for(catalogue, groups, interfaces, environment_bundles=environment.bundles, capacity=capacity,
+                          offered_sizes=offered)
+    return ContractOffer(choices, environment=environment)
+
+
 def _selected(flag: bool) -> str:
     return " selected" if flag else ""
 
 
-def render_form(choices: list[BundleChoice], previous: Mapping[str, str] | None = None) -> str:
-    """The HTML inside JupyterHub's spawn form: one radio per bundle, its sizes and interfaces."""
+def render_form(choices: list[BundleChoice], previous: Mapping[str, str] | None = None,
+                contract: ContractOffer | None = None) -> str:
+    """The HTML inside JupyterHub's spawn form: one radio per bundle, its sizes and interfaces (under a standard
+    contract: which, and the environment's name and organisation as hidden fields)."""
     previous = previous or {}
+    head = ""
+    if contract is not None and contract.refusal is not None:
+        return ('<p class="alert alert-danger gk-contract-refused" role="alert">Er kan nu geen werkplek starten / '
+                f'No workspace can start now: {escape(contract.refusal)}</p>')
+    if contract is not None and contract.environment is not None:
+        env = contract.environment
+        head = (f'<p class="gk-contract">Standaardcontract / Standard contract {env.contract} '
+                f'(<code>{escape(env.name)}</code>): het aanbod van het contract / the contract\'s offer</p>\n'
+                f'<input type="hidden" name="environment" value="{escape(env.name)}">\n'
+                f'<input type="hidden" name="organisation" value="{escape(env.organisation)}">\n')
     if not choices:
-        return ('<p class="alert alert-warning" role="alert">Je rollen geven geen toegang tot bundels. '
-                'Vraag je organisatiebeheerder om een rol. / Your roles give access to no bundles; ask your '
-                'organisation admin for a role.</p>')
+        return head + ('<p class="alert alert-warning" role="alert">Je rollen geven geen toegang tot bundels. '
+                       'Vraag je organisatiebeheerder om een rol. / Your roles give access to no bundles; ask your '
+                       'organisation admin for a role.</p>')
     chosen = previous.get("bundle")
     if chosen not in {c.bundle.id for c in choices if c.startable}:
         chosen = next((c.bundle.id for c in choices if c.startable), None)
@@ -118,7 +186,7 @@ def render_form(choices: list[BundleChoice], previous: Mapping[str, str] | None 
             parts.append(f'<div class="gk-unavailable text-muted">{escape(note)}</div>')
         parts.append('</div>')
     parts.append('</fieldset>')
-    return "\n".join(parts)
+    return head + "\n".join(parts)
 
 
 def too_large_note(short: Shortfall) -> str:
@@ -128,7 +196,8 @@ def too_large_note(short: Shortfall) -> str:
 
 
 def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:
-    """Form fields → user_options ``{"bundle", "size", "interface"}`` (validation happens at launch)."""
+    """Form fields → user_options ``{"bundle", "size", "interface"[, "environment", "organisation"]}`` (validation
+    happens at launch)."""
     def first(key: str) -> str | None:
         values = formdata.get(key) or [None]
         return values[0]
@@ -141,4 +210,8 @@ def options_from_form(formdata: Mapping[str, list[str]]) -> dict[str, str]:
             value = first(f"{field}--{bundle}")
             if value:
                 options[field] = value
+    for where in ("environment", "organisation"):
+        value = first(where)
+        if value:
+            options[where] = value
     return options

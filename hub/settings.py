@@ -135,6 +135,11 @@ class HubSettings(BaseSettings):
         default=30.0, ge=0, description="local backend, with prepare_environments: how often the catalogue folder "
                                         "is looked at for bundle versions to prepare; 0: only at the hub's start")
 
+    contract_environments_dir: Path | None = Field(
+        default=None, description="local backend: the folder of standard contracts' environment files the hub "
+                                  "enforces at every launch (written by the portal's local provisioner; "
+                                  "hub/launch.py); <state_dir>/hub/environments when unset")
+
     proxy_command: tuple[str, ...] = Field(
         default=(str(HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),),
         description="command that starts configurable-http-proxy")
@@ -175,6 +180,11 @@ class HubSettings(BaseSettings):
     @property
     def hub_state_dir(self) -> Path:
         return self.state_dir / "hub"
+
+    @property
+    def environments_dir(self) -> Path:
+        """Standard contracts' environment files (:mod:`gereedschapskist.core.contract_environment`)."""
+        return self.contract_environments_dir or self.hub_state_dir / "environments"
 
     @property
     def envs_dir(self) -> Path:
