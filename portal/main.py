@@ -32,6 +32,7 @@ from .routes import admin, auth, catalogue, contracts, docs, errors, home, membe
 from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
+from .services import provisioning
 from .services import sync as sync_service
 from .services.environments import register_environment
 from .sessions import ServerSessionMiddleware, SessionStore
@@ -94,11 +95,20 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(startup, state)
     interval = state.settings.reconcile_interval_seconds
     task = asyncio.create_task(_sync_loop(state, interval)) if interval > 0 else None
+    provisioner_task = (asyncio.create_task(provisioning.worker_loop(state.sessions, settings=state.settings,
+                                                                     catalogue=state.catalogue))
+                        if state.settings.provisioning_interval_seconds > 0 else None)
     try:
         yield
     finally:
         if task:
             task.cancel()
+        if provisioner_task:
+            provisioner_task.cancel()
+            try:
+                await provisioner_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
         state.hubs.close()
         state.engine.dispose()
 
@@ -111,6 +121,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     templates.env.filters["without_urls"] = without_urls   # hub messages on pages (they can name internal URLs)
     sessions = session_factory(engine)
     catalogue_model = catalogue_model or load(settings.catalogue_dir)
+    provisioning.check_settings(settings, catalogue_model)      # fail closed: a misspelt partner stops the start
     state = PortalState(
         settings=settings, engine=engine, sessions=sessions, catalogue=catalogue_model,
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,

@@ -26,6 +26,7 @@ Keyword-only functions; none commits except :func:`attempt` and :func:`run_due`,
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
@@ -35,6 +36,7 @@ from typing import ClassVar
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from gereedschapskist.catalogue import Catalogue
 from gereedschapskist.core.contract_environment import ContractEnvironment, ExtraSize, write_environment
@@ -45,8 +47,8 @@ from ..models import (
     Contract, ContractState, EnvironmentKind, ProvisioningStatus, RegisterAction, SizeRequest, SizeRequestState,
     User, utcnow,
 )
-from ..settings import PROVISIONERS, PortalSettings
-from . import register
+from ..settings import PROVISIONERS, PortalSettings, SettingsInvalid
+from . import leases, register
 from .admin_scope import NOT_PLATFORM_ADMIN
 from .environments import register_environment
 
@@ -204,7 +206,7 @@ def check_settings(settings: PortalSettings, catalogue: Catalogue) -> None:
     silently fall back to the default provisioner)."""
     unknown = sorted(set(settings.provisioners_by_partner) - set(catalogue.partners))
     if unknown:
-        raise ValueError(f"GEREEDSCHAPSKIST_PORTAL_PROVISIONERS_BY_PARTNER names partners the catalogue does not "
+        raise SettingsInvalid(f"GEREEDSCHAPSKIST_PORTAL_PROVISIONERS_BY_PARTNER names partners the catalogue does not "
                          f"have: {', '.join(unknown)} (partners: {', '.join(sorted(catalogue.partners))})")
     assert set(PROVISIONERS) == {"local", "gitops"}
 
@@ -307,3 +309,34 @@ def run_due(sessions: sessionmaker[Session], *, settings: PortalSettings, catalo
     with sessions() as session:
         ids = due_contracts(session, now=now)
     return {i: attempt(sessions, contract_id=i, settings=settings, catalogue=catalogue, now=now) for i in ids}
+
+
+# -- the worker: once per deployment ---------------------------------------------------------------------------------
+
+def worker_pass(sessions: sessionmaker[Session], *, settings: PortalSettings, catalogue: Catalogue,
+                holder: str, now: datetime | None = None) -> bool:
+    """One pass of the provisioning worker when this process holds (or renews) the lease :data:`LEASE`; False when
+    another worker of the deployment holds it."""
+    seconds = max(settings.provisioning_interval_seconds * 3, 5.0)
+    if not leases.take(sessions, LEASE, holder=holder, seconds=seconds):
+        return False
+    run_due(sessions, settings=settings, catalogue=catalogue, now=now)
+    return True
+
+
+async def worker_loop(sessions: sessionmaker[Session], *, settings: PortalSettings, catalogue: Catalogue) -> None:
+    """The background loop of the portal's lifespan (``portal/main.py``): a pass every
+    ``provisioning_interval_seconds``; the lease is released when it stops."""
+    holder = leases.new_holder()
+    try:
+        while True:
+            await asyncio.sleep(settings.provisioning_interval_seconds)
+            try:
+                await run_in_threadpool(worker_pass, sessions, settings=settings, catalogue=catalogue, holder=holder)
+            except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
+                log.exception("provisioning pass failed")
+    finally:
+        try:
+            leases.release(sessions, LEASE, holder=holder)
+        except Exception:  # noqa: BLE001 - shutting down: the lease expires anyway
+            pass
