@@ -19,17 +19,17 @@ launch options say where a launch is for:
   ``contract-not-active`` while provisioning, ``contract-suspended``, ``contract-ended``, with the file's reason);
   the bundle must be one of the contract's (403 ``bundle-not-in-contract``) and the size offered to this user today,
   the contract's sizes or theirs on request (403 ``size-not-in-contract``; :meth:`ContractEnvironment.offers`).
-- ``organisation``: the organisation the launch is for (the portal always sends it). The user must be in its
-  ``org:`` group (403 ``not-a-member``); with ``environment`` it must be that environment's organisation (400
-  ``bad-options``).
+- ``organisation``: the organisation the launch is for (the portal always sends it). The user must be a member
+  of it (a group ``org:``, ``org-admin:`` or ``data-owner:`` of it; 403 ``not-a-member``); with ``environment`` it
+  must be that environment's organisation (400 ``bad-options``).
 
 **The shared environment rule.** A launch without ``environment`` runs in the shared environment, and only for
 organisations that do not work under a contract: an organisation that has a contract environment file (in any
 state) launches in it or not at all. The organisations a shared launch may be for are the one named in
-``organisation``, or — when none is named — every organisation of the user's ``org:`` groups; if any of them has a
-contract environment the launch is refused (403 ``contract-environment-required``, naming the environment). So
-leaving ``organisation`` out never escapes a contract, and a member of two organisations, one under contract, names
-the other to use the shared environment. Users in no organisation (demo accounts, platform admins) keep the shared
+``organisation``, or — when none is named — every organisation the user's groups make them a member of; if any
+of them has a contract environment the launch is refused (403 ``contract-environment-required``, naming the
+environment). So leaving ``organisation`` out never escapes a contract, and a member of two organisations, one under
+contract, names the other to use the shared environment. Users in no organisation (demo accounts, platform admins) keep the shared
 environment.
 
 Fail closed: a contract environments folder with a file that cannot be read or is invalid refuses every launch
@@ -53,7 +53,9 @@ from gereedschapskist.core.capacity import SIZE_TOO_LARGE, Capacity, shortfall
 from gereedschapskist.core.contract_environment import (
     ContractEnvironment, ContractEnvironmentInvalid, load_environments,
 )
-from gereedschapskist.core.groups import ORG_PREFIX, organisations_of, roles_of
+from gereedschapskist.core.groups import (
+    MEMBER_PREFIXES, ORG_PREFIX, organisations_of, roles_of, with_prefix,
+)
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .interfaces import InterfaceAvailability
@@ -161,10 +163,11 @@ def choose_contract_environment(
     (bundle, size) is checked after the catalogue's rule, by :func:`check_contract_offer`."""
     name = _string_option(options, ENVIRONMENT)
     organisation = _string_option(options, ORGANISATION)
-    mine = organisations_of(groups)
-    if organisation is not None and organisation not in mine:
+    mine = organisations_of(groups)         # where the user works (org:<id>): the only way into a contract
+    member_of = sorted({org for prefix in MEMBER_PREFIXES.values() for org in with_prefix(groups, prefix)})
+    if organisation is not None and organisation not in member_of:
         raise LaunchForbidden(NOT_A_MEMBER, f"You are not a member of organisation {organisation!r} (no group "
-                                            f"{ORG_PREFIX}{organisation}); yours: {', '.join(mine) or 'none'}.")
+                                            f"{ORG_PREFIX}{organisation}); yours: {', '.join(member_of) or 'none'}.")
     if name is not None:
         if environments is None:
             raise LaunchForbidden(UNKNOWN_ENVIRONMENT, f"This hub has no contract environments; leave out the "
@@ -188,7 +191,7 @@ def choose_contract_environment(
         return environment
     under_contract = {env.organisation: env.name for env in sorted((environments or {}).values(),
                                                                    key=lambda env: env.name)}
-    candidates = [organisation] if organisation is not None else mine
+    candidates = [organisation] if organisation is not None else member_of
     bound = [org for org in candidates if org in under_contract]
     if bound:
         names = ", ".join(f"{org}: {under_contract[org]}" for org in bound)

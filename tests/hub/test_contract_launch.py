@@ -104,6 +104,9 @@ def test_the_shared_environment_stays_open_to_organisations_without_a_contract()
     both = ANNA + ["org:cbs"]      # a member of two organisations names the one without a contract
     assert authorise({"bundle": "bi-sql-duckdb", "organisation": "cbs"}, groups=both).contract is None
     assert refused({"bundle": "bi-sql-duckdb"}, groups=both).refusal == "contract-environment-required"
+    admin = ["org-admin:minfin", "role:bi"]     # a member by another group is held to the contract too
+    assert refused({"bundle": "bi-sql-duckdb"}, groups=admin).refusal == "contract-environment-required"
+    assert refused({"bundle": "bi-sql-duckdb", "environment": "minfin-c7"}, groups=admin).refusal == "not-a-member"
     # an ended contract does not give the shared environment back
     ended = {"minfin-c7": contract_env(state="ended")}
     assert refused({"bundle": "bi-sql-duckdb"}, environments=ended).refusal == "contract-environment-required"
