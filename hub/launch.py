@@ -29,8 +29,8 @@ state) launches in it or not at all. The organisations a shared launch may be fo
 ``organisation``, or — when none is named — every organisation the user's groups make them a member of; if any
 of them has a contract environment the launch is refused (403 ``contract-environment-required``, naming the
 environment). So leaving ``organisation`` out never escapes a contract, and a member of two organisations, one under
-contract, names the other to use the shared environment. Users in no organisation (demo accounts, platform admins) keep the shared
-environment.
+contract, names the other to use the shared environment. Users in no organisation (demo accounts, platform admins)
+keep the shared environment.
 
 Fail closed: a contract environments folder with a file that cannot be read or is invalid refuses every launch
 (503 ``invalid-contract-environment``, naming the file) until it is fixed. Without a folder (the Kubernetes backend,
