@@ -28,11 +28,13 @@ from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
-from .routes import admin, auth, catalogue, contracts, docs, errors, home, members, organisations, workspaces
+from .routes import (
+    admin, auth, catalogue, contract_documents, contracts, docs, errors, home, members, organisations, size_requests,
+    workspaces,
+)
 from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
-from .services import provisioning
 from .services import sync as sync_service
 from .services.environments import register_environment
 from .sessions import ServerSessionMiddleware, SessionStore
@@ -95,20 +97,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(startup, state)
     interval = state.settings.reconcile_interval_seconds
     task = asyncio.create_task(_sync_loop(state, interval)) if interval > 0 else None
-    provisioner_task = (asyncio.create_task(provisioning.worker_loop(state.sessions, settings=state.settings,
-                                                                     catalogue=state.catalogue))
-                        if state.settings.provisioning_interval_seconds > 0 else None)
     try:
         yield
     finally:
         if task:
             task.cancel()
-        if provisioner_task:
-            provisioner_task.cancel()
-            try:
-                await provisioner_task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
-                pass
         state.hubs.close()
         state.engine.dispose()
 
@@ -121,7 +114,6 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     templates.env.filters["without_urls"] = without_urls   # hub messages on pages (they can name internal URLs)
     sessions = session_factory(engine)
     catalogue_model = catalogue_model or load(settings.catalogue_dir)
-    provisioning.check_settings(settings, catalogue_model)      # fail closed: a misspelt partner stops the start
     state = PortalState(
         settings=settings, engine=engine, sessions=sessions, catalogue=catalogue_model,
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
@@ -148,7 +140,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     # JSON API (every call from the pages' scripts), then the pages admins use now and then
     for router in (home.router, home.healthz, auth.router, catalogue.router, workspaces.router, api.router):
         app.include_router(router)
-    for module in (organisations, members, contracts, admin, docs):
+    for module in (organisations, members, contracts, contract_documents, size_requests, admin, docs):
         app.include_router(module.router)
     errors.install(app)
     return app

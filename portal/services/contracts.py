@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import select
@@ -87,8 +88,10 @@ def _check_actor(contract: Contract, to: ContractState, actor: User | None) -> N
 
 
 def transition(session: Session, *, contract: Contract, to: ContractState, actor: User | None,
-               reason: str | None = None) -> ContractTransition:
-    """Move ``contract`` to ``to`` (this module's rules); stored with who, when and why, and in the register."""
+               reason: str | None = None, catalogue: Catalogue | None = None) -> ContractTransition:
+    """Move ``contract`` to ``to`` (this module's rules); stored with who, when and why, and in the register.
+    Approved, the contract document is made from the partner's template and stored with it
+    (:mod:`.contract_document`; ``catalogue``: the portal's, else the default catalogue)."""
     if not contract.may_become(to):
         allowed = ", ".join(sorted(s.value for s in TRANSITIONS[contract.state])) or "nothing (it is final)"
         raise Conflict(f"contract {contract.id} is {contract.state.value}; it cannot become {to.value} (from "
@@ -98,7 +101,17 @@ def transition(session: Session, *, contract: Contract, to: ContractState, actor
     why = _reason(reason, required=required)
     if to is ContractState.APPROVED:
         _refuse_overlap(session, contract=contract)
-    return _record(session, contract=contract, before=contract.state, to=to, actor=actor, reason=why)
+    step = _record(session, contract=contract, before=contract.state, to=to, actor=actor, reason=why)
+    if to is ContractState.APPROVED:
+        from .contract_document import make_document   # the one place a contract document is made
+        make_document(session, contract=contract, catalogue=catalogue or _default_catalogue(), at=step.at)
+    return step
+
+
+@lru_cache(maxsize=1)
+def _default_catalogue() -> Catalogue:
+    from gereedschapskist.catalogue import load
+    return load()
 
 
 def _record(session: Session, *, contract: Contract, before: ContractState | None, to: ContractState,
