@@ -1,0 +1,166 @@
+"""The portal's ASGI app: ``gereedschapskist.portal.main:app``, built by :func:`create_app`.
+
+At start it refuses an un-migrated database (run ``gereedschapskist db upgrade``), registers the default
+environment (the local hub) when ``HUB_URL`` is set, and keeps workspace states in step with the hubs in
+the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from sqlalchemy.exc import IntegrityError
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from gereedschapskist import __version__
+from gereedschapskist.catalogue import Catalogue, load
+from gereedschapskist.core.groups import GroupPolicy
+
+from . import api
+from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
+from .errors import without_urls
+from .jupyterhub import JupyterHubAdapter
+from .models import EnvironmentKind, EnvironmentStage
+from .oidc import OidcLogin
+from .routes import (
+    admin, auth, catalogue, contract_documents, contracts, docs, errors, home, members, organisations, size_requests,
+    workspaces,
+)
+from .routes.rendering import compiled_templates
+from .security import SecurityHeadersMiddleware
+from .services import workspaces as workspace_service
+from .services import provisioning
+from .services import sync as sync_service
+from .services.environments import register_environment
+from .sessions import ServerSessionMiddleware, SessionStore
+from .settings import PortalSettings, load_settings
+from .state import PortalState
+from .workspace_hub import HubFactory, Hubs
+
+log = logging.getLogger("gereedschapskist.portal")
+HERE = Path(__file__).parent
+
+
+class PortalStartRefused(RuntimeError):
+    """The portal will not start (un-migrated or unreachable database); the message says what to do."""
+
+
+def startup(state: PortalState) -> None:
+    try:
+        revision = check_migrated(state.engine)
+    except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
+        log.critical("%s", exc)
+        raise PortalStartRefused(str(exc)) from None
+    log.info("portal database at revision %s", revision)
+    settings = state.settings
+    if settings.hub_url:
+        for attempt in (1, 2):      # several workers start at once: one inserts, the others update
+            try:
+                with state.sessions() as session:
+                    register_environment(session, name=settings.environment_name,
+                                         kind=EnvironmentKind(settings.environment_kind),
+                                         stage=EnvironmentStage(settings.environment_stage),
+                                         hub_url=settings.hub_url, hub_api_url=settings.resolved_hub_api_url or "")
+                    session.commit()
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+
+
+def sync_workspaces(state: PortalState) -> set[str]:
+    """One pass of the background sync: ask the hubs about every active workspace."""
+    with state.sessions() as session:
+        down = sync_service.sync_active(session, hubs=state.hubs,
+                                        workspaces=workspace_service.active_workspaces(session))
+        session.commit()
+        return down
+
+
+async def _sync_loop(state: PortalState, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(sync_workspaces, state)
+        except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
+            log.exception("workspace sync failed")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state: PortalState = app.state.portal
+    await run_in_threadpool(startup, state)
+    interval = state.settings.reconcile_interval_seconds
+    task = asyncio.create_task(_sync_loop(state, interval)) if interval > 0 else None
+    provisioner_task = (asyncio.create_task(provisioning.worker_loop(state.sessions, settings=state.settings,
+                                                                     catalogue=state.catalogue))
+                        if state.settings.provisioning_interval_seconds > 0 else None)
+    try:
+        yield
+    finally:
+        if task:
+            task.cancel()
+        if provisioner_task:
+            provisioner_task.cancel()
+            try:
+                await provisioner_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
+        state.hubs.close()
+        state.engine.dispose()
+
+
+def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catalogue | None = None,
+               hub_factory: HubFactory | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    engine = make_engine(settings.resolved_database_url)
+    templates = compiled_templates(HERE / "templates")
+    templates.env.filters["without_urls"] = without_urls   # hub messages on pages (they can name internal URLs)
+    sessions = session_factory(engine)
+    catalogue_model = catalogue_model or load(settings.catalogue_dir)
+    provisioning.check_settings(settings, catalogue_model)      # fail closed: a misspelt partner stops the start
+    state = PortalState(
+        settings=settings, engine=engine, sessions=sessions, catalogue=catalogue_model,
+        hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
+                  status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory or JupyterHubAdapter),
+        oidc=OidcLogin(settings), templates=templates,
+        session_store=SessionStore(sessions, secret=settings.session_secret.get_secret_value(),
+                                   max_age_seconds=settings.session_max_age_seconds,
+                                   idle_seconds=settings.session_idle_seconds),
+        group_policy=GroupPolicy(admin_group=settings.admin_group, organisations=settings.accepted_organisations,
+                                 roles=frozenset(catalogue_model.roles), mapping=dict(settings.oidc_group_mapping)))
+    app = FastAPI(title="Gereedschapskist portal", version=__version__, lifespan=lifespan,
+                  description="Browse the catalogue of tools for your roles and launch, follow and stop "
+                              "workspaces. Log in through the portal's pages first (session cookie); send "
+                              "the CSRF token from GET /api/v1/me as X-CSRF-Token on POST requests.",
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+                  openapi_url="/api/openapi.json")
+    app.state.portal = state
+    app.add_middleware(ServerSessionMiddleware, store=state.session_store, cookie_name=settings.session_cookie,
+                       https_only=settings.secure_cookies, skip_prefixes=("/static/", docs.ASSETS_PATH + "/"))
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")
+    # FastAPI tries routes one by one, in this order: the most used pages and the health check first, then the
+    # JSON API (every call from the pages' scripts), then the pages admins use now and then
+    for router in (home.router, home.healthz, auth.router, catalogue.router, workspaces.router, api.router):
+        app.include_router(router)
+    for module in (organisations, members, contracts, contract_documents, size_requests, admin, docs):
+        app.include_router(module.router)
+    errors.install(app)
+    return app
+
+
+def __getattr__(name: str) -> FastAPI:
+    """``gereedschapskist.portal.main:app`` is built on first access, from the environment's settings."""
+    if name == "app":
+        global app
+        app = create_app()
+        return app
+    raise AttributeError(name)
