@@ -35,6 +35,8 @@ from .routes import (
 from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
+from .services import budget as budget_service
+from .services import leases
 from .services import provisioning
 from .services import sync as sync_service
 from .services.environments import register_environment
@@ -83,6 +85,33 @@ def sync_workspaces(state: PortalState) -> set[str]:
         return down
 
 
+def watch_budgets(state: PortalState, holder: str) -> bool:
+    """One budget-watcher pass when this process holds (or renews) the ``budget-watcher`` lease; False when another
+    worker holds it. The lease outlives three intervals, so a dead holder is replaced within about that time."""
+    seconds = max(state.settings.budget_watch_interval_seconds * 3, 5.0)
+    if not leases.take(state.sessions, budget_service.LEASE, holder=holder, seconds=seconds):
+        return False
+    budget_service.run_pass(state.sessions, hubs=state.hubs, mailer=budget_service.mailer_from(state.settings),
+                            holder=holder)
+    return True
+
+
+async def _budget_loop(state: PortalState, interval: float) -> None:
+    holder = leases.new_holder()
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(watch_budgets, state, holder)
+            except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
+                log.exception("budget watcher pass failed")
+    finally:
+        try:
+            leases.release(state.sessions, budget_service.LEASE, holder=holder)
+        except Exception:  # noqa: BLE001 - shutting down: the lease expires anyway
+            pass
+
+
 async def _sync_loop(state: PortalState, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -101,6 +130,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     provisioner_task = (asyncio.create_task(provisioning.worker_loop(state.sessions, settings=state.settings,
                                                                      catalogue=state.catalogue))
                         if state.settings.provisioning_interval_seconds > 0 else None)
+    budget_interval = state.settings.budget_watch_interval_seconds
+    budget_task = asyncio.create_task(_budget_loop(state, budget_interval)) if budget_interval > 0 else None
     try:
         yield
     finally:
@@ -111,6 +142,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             try:
                 await provisioner_task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping
+                pass
+        if budget_task:
+            budget_task.cancel()
+            try:
+                await budget_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         state.hubs.close()
         state.engine.dispose()
