@@ -104,6 +104,8 @@ def portal_environment(ctx: UpContext) -> dict[str, str]:
         "ENVIRONMENT_NAME": "local",
         "ENVIRONMENT_KIND": "local",
         "ENVIRONMENT_STAGE": "development",
+        # standard contracts' local environments: written where the hub reads them (its <state>/hub/environments)
+        "LOCAL_ENVIRONMENTS_DIR": str(ctx.state_dir.resolve() / "hub" / "environments"),
         # the organisations of the demo accounts: the portal accepts no organisation it is not told of
         "ORGANISATIONS": " ".join(sorted({org for account in load_accounts(ctx.provider.accounts_file).values()
                                           for org in account.organisations})),

@@ -138,22 +138,6 @@ class PortalSettings(BaseSettings):
         default=None, description="where the local provisioner writes contract environment files: the local hub's "
                                   "contract environments folder (<hub state>/environments); default: "
                                   "state_dir/hub/environments")
-    gitops_repo_dir: Path | None = Field(default=None, description="gitops: the git checkout stack files are "
-                                                                   "committed in (a branch, never its working tree); "
-                                                                   "default: the project root")
-    gitops_base_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$",
-                                    description="gitops: the branch pull requests go to")
-    gitops_github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
-                                           description="gitops: owner/name of the GitHub repository pull requests "
-                                                       "are opened in (with GITOPS_GITHUB_TOKEN)")
-    gitops_github_token: SecretStr | None = Field(default=None, description="gitops: a GitHub token that may push "
-                                                                            "branches and open pull requests; unset: "
-                                                                            "the branch and PR text stay local")
-    gitops_github_api_url: str = Field(default="https://api.github.com", description="gitops: GitHub's REST API")
-    contract_activation_token_sha256: str | None = Field(
-        default=None, pattern=r"^[0-9a-f]{64}$",
-        description="sha256 (hex) of the token CI's deploy job sends to POST /api/v1/contracts/{id}/activate; "
-                    "unset: the callback is refused (use gereedschapskist contracts activate)")
 
     @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
     @classmethod
