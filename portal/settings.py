@@ -124,6 +124,9 @@ class PortalSettings(BaseSettings):
     smtp_password: SecretStr | None = Field(default=None, description="SMTP password (optional)")
     smtp_starttls: bool = Field(default=False, description="use STARTTLS after connecting")
 
+    require_contract: bool = Field(
+        default=False, description="members launch only under an active standard contract of their organisation; "
+                                   "off: organisations that never ordered one use the shared environment (demos)")
     provisioner: str = Field(default="local", description="provisioner of approved standard contracts: local (an "
                                                           "environment on this installation's hub) or gitops (a stack "
                                                           "file in a pull request, deployed by CI)")
