@@ -100,7 +100,10 @@ def check(session: Session, *, catalogue: Catalogue, contract: Contract, user: U
         name = partner.name if partner else contract.partner
         raise SizeRequestRefused("size", f"{key!r} ({size.label}) is larger than every machine of {name}",
                                  reason="size-not-at-partner")
-    ends_on = _date("ends_on", data.get("ends_on"))
+    try:
+        ends_on = _date("ends_on", data.get("ends_on"))
+    except OrderRefused as bad:
+        raise SizeRequestRefused("ends_on", bad.message.removeprefix("ends_on: "), reason=bad.reason) from None
     if ends_on < today:
         raise SizeRequestRefused("ends_on", f"{ends_on.isoformat()} has passed; choose today "
                                  f"({today.isoformat()}) or later", reason="end-in-past")
