@@ -203,7 +203,7 @@ def test_every_allowed_transition_is_stored_with_who_when_and_why_and_in_the_reg
         assert all(t.at is not None for t in contract.transitions)
         actions = session.scalars(select(RegisterEntry.action).order_by(RegisterEntry.sequence)).all()
         assert [a.value for a in actions] == ["contract-drafted", "contract-requested", "contract-approved",
-                                              "contract-provisioning", "contract-activated", "contract-suspended",
+                                              "contract-document-made", "contract-provisioning", "contract-activated", "contract-suspended",
                                               "contract-activated", "contract-ended"]
         assert verify_chain(session).ok
 

@@ -29,7 +29,21 @@ def test_every_template_key_exists():
     assert {key for key in used if key.endswith(".")} == {"action.", "bundle.status.", "environment.kind.",
                                                           "environment.stage.", "error.", "role.", "status.", "supply.",
                                                           "why.", "contract.state.", "contract.stage.",
-                                                          "contract.provisioner.", "contract.done.", "order."}
+                                                          "contract.provisioner.", "contract.done.", "order.",
+                                                          "sizes_on_request.field.", "sizes_on_request.state.",
+                                                          "sizes_on_request.done."}
+
+
+def test_every_size_request_text_built_from_a_value_exists():
+    """The sizes-on-request page builds keys from a request's state, the decision reached (``?done=``, a fixed set)
+    and the field a refusal names."""
+    from gereedschapskist.portal.models import SizeRequestState
+    from gereedschapskist.portal.routes.size_requests import DONE
+    from gereedschapskist.portal.services.size_requests import FIELDS
+
+    keys = ([f"sizes_on_request.state.{s.value}" for s in SizeRequestState] + [f"sizes_on_request.done.{d}" for d in DONE]
+            + [f"sizes_on_request.field.{f}" for f in FIELDS])
+    assert not [key for key in keys if key not in TEXTS]
 
 
 def test_every_contract_text_built_from_a_value_exists():
