@@ -804,6 +804,31 @@ TEXTS.update({
     "contract.ordered_by": ("Besteld door", "Ordered by"),
     "contract.provisioner": ("Inrichting", "Provisioning"),
     "contract.history": ("Verloop", "History"),
+    "spend.title": ("Uitgaven", "Spend"),
+    "spend.so_far": ("Uitgegeven tot nu", "Spent so far"),
+    "spend.of_budget": ("{share} % van het budget van € {budget}", "{share} % of the budget of € {budget}"),
+    "spend.rate": ("Huidig tempo per dag", "Current rate per day"),
+    "spend.forecast": ("Verwacht tot de einddatum", "Forecast to the end date"),
+    "spend.forecast_over": ("meer dan het budget", "more than the budget"),
+    "spend.chart_title": ("Uitgaven van contract {id} per dag, opgeteld, tegen het budget",
+                          "Cumulative spend of contract {id} per day against the budget"),
+    "spend.chart_desc": ("€ {spent} uitgegeven van € {budget}; verwacht € {forecast} op {end}.",
+                         "€ {spent} spent of € {budget}; forecast € {forecast} on {end}."),
+    "spend.budget_line": ("budget € {budget}", "budget € {budget}"),
+    "spend.today": ("vandaag", "today"),
+    "spend.axis_eur": ("euro (opgeteld)", "euros (cumulative)"),
+    "spend.caption": ("Doorgetrokken lijn: uitgaven tot vandaag; gestippeld: verwachting tot de einddatum bij het "
+                      "huidige tempo; rood: het budget; oranje: 80 %, waarop de beheerders gewaarschuwd worden.",
+                      "Solid line: spend up to today; dashed: forecast to the end date at the current rate; red: the "
+                      "budget; orange: 80 %, at which the admins are warned."),
+    "spend.table": ("De cijfers per dag", "The figures per day"),
+    "spend.day": ("Dag", "Day"),
+    "spend.cumulative": ("Opgeteld", "Cumulative"),
+    "spend.notice_at": ("Contract {id}, {at}", "Contract {id}, {at}"),
+    "spend.notices": ("Meldingen", "Notices"),
+    "contracts.col.spend": ("Uitgegeven", "Spent"),
+    "contracts.col.used": ("Deel van budget", "Share of budget"),
+    "contracts.used_min": ("Minstens % van budget", "At least % of budget"),
     "contract.at": ("Wanneer", "When"),
     "contract.by": ("Door", "By"),
     "contract.step": ("Stap", "Step"),
@@ -865,6 +890,12 @@ TEXTS.update({
     "action.contract-activated": ("contract actief", "contract activated"),
     "action.contract-suspended": ("contract opgeschort", "contract suspended"),
     "action.contract-ended": ("contract beëindigd", "contract ended"),
+    "action.contract-budget-warned": ("gewaarschuwd: 80 % van het budget", "warned: 80 % of the budget"),
+    "action.workspace-stopped-by-contract": ("werkplek gestopt door het contract (budget op, einddatum of "
+                                             "formaat afgelopen)", "workspace stopped by its contract (budget "
+                                             "spent, end date or size ended)"),
+    "workspace.stopped_by_portal": ("De portal heeft deze werkplek gestopt op {at}: {reason}",
+                                    "The portal stopped this workspace on {at}: {reason}"),
 })
 
 # --- sizes on request and the contract document (portal/services/size_requests.py, contract_document.py; issue 14)

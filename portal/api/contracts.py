@@ -4,6 +4,7 @@ their own, platform admins all), request, approve, reject and end (``services/co
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, status
@@ -12,6 +13,7 @@ from pydantic import BaseModel, Field
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep, SettingsDep, StateDep
 from ..models import Contract, ContractState
 from ..services import contracts as contract_service
+from ..services import metering
 from ..services import provisioning
 from ..services import organisations as organisation_service
 from ..services.contract_order import Estimate
@@ -108,6 +110,37 @@ class ProvisioningOut(BaseModel):
                    detail=c.provisioning_detail or {})
 
 
+class SpendDayOut(BaseModel):
+    day: date
+    cumulative_eur: float = Field(description="spend from the start up to the end of this day")
+
+
+class SpendOut(BaseModel):
+    """Spend under a contract: running time of its workspaces × the price per hour of their sizes (the catalogue's
+    price rule), summed in the database; workspaces still running count up to now."""
+
+    spent_eur: float = Field(description="spent so far")
+    budget_eur: float
+    used: float = Field(description="share of the budget spent (1.0 = all of it)")
+    warned_at: datetime | None = Field(default=None, description="when the 80 % warning went out")
+    rate_per_day_eur: float | None = Field(default=None, description="the current rate: the average day of the "
+                                                                     "last seven (one contract only)")
+    forecast_eur: float | None = Field(default=None, description="spend at the end date at the current rate (one "
+                                                                 "contract only)")
+    days: list[SpendDayOut] | None = Field(default=None, description="cumulative spend per day from the start to "
+                                                                     "today (one contract only)")
+
+    @classmethod
+    def of(cls, c: Contract, spent: Decimal, view: metering.SpendPicture | None = None) -> "SpendOut":
+        budget = float(c.budget_eur)
+        out = cls(spent_eur=float(spent), budget_eur=budget, used=round(float(spent) / budget, 4) if budget else 0.0,
+                  warned_at=c.budget_warned_at)
+        if view is not None:
+            out.rate_per_day_eur, out.forecast_eur = float(view.rate_per_day), float(view.forecast)
+            out.days = [SpendDayOut(day=d, cumulative_eur=float(v)) for d, v in view.days]
+        return out
+
+
 class ContractOut(BaseModel):
     id: int
     organisation: str
@@ -129,6 +162,7 @@ class ContractOut(BaseModel):
     estimate: EstimateOut | None
     transitions: list[TransitionOut]
     provisioning: ProvisioningOut | None = None
+    spend: SpendOut | None = Field(default=None, description="spend against the budget (in GET responses)")
 
     @classmethod
     def of(cls, c: Contract) -> "ContractOut":
@@ -184,12 +218,15 @@ def contracts(user: CurrentUser, session: SessionDep,
     org = organisation_service.get_organisation(session, user=user, slug=organisation) if organisation else None
     rows = contract_service.list_contracts(session, user=user, organisation=org, state=state, partner=partner,
                                            sort=sort, descending=order == "desc")
-    return [ContractOut.of(c) for c in rows]
+    spent = metering.spend_by_contract(session, contract_ids=[c.id for c in rows])
+    return [ContractOut.of(c).model_copy(update={"spend": SpendOut.of(c, spent.get(c.id, Decimal(0)))})
+            for c in rows]
 
 
 @router.get("/contracts/{contract_id}", response_model=ContractOut, responses=ERRORS, summary="One contract")
-def contract(contract: ContractDep) -> ContractOut:
-    return ContractOut.of(contract)
+def contract(contract: ContractDep, session: SessionDep) -> ContractOut:
+    view = metering.picture(session, contract=contract)
+    return ContractOut.of(contract).model_copy(update={"spend": SpendOut.of(contract, view.spent, view)})
 
 
 def _step(session, contract: Contract, to: ContractState, user, reason: str | None) -> ContractOut:

@@ -14,7 +14,9 @@ from ..api.contracts import ContractDep
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, OrganisationDep, SessionDep, SettingsDep
 from ..errors import Conflict, Forbidden, InvalidInput, PortalError
 from ..models import ContractState, Organisation, User, utcnow
+from ..services import contract_overview as overview_service
 from ..services import contracts as contract_service
+from ..services import metering, spend_chart
 from ..services import provisioning
 from ..services.admin_scope import require_platform_admin
 from ..services.contract_order import Estimate, fields, order_form_values
@@ -30,7 +32,23 @@ Text = Annotated[str | None, Query(max_length=64)]
 def organisation_contracts(request: Request, organisation: OrganisationDep, user: CurrentUser, session: SessionDep):
     rows = contract_service.list_contracts(session, user=user, organisation=organisation)
     return render(request, "contracts.html", user=user, organisation=organisation, contracts=rows,
-                  may_order=is_admin_of(user, organisation))
+                  may_order=is_admin_of(user, organisation),
+                  spend=overview_service.organisation_spend(session, contracts=rows),
+                  notices=overview_service.recent_notices(session, contract_ids=[c.id for c in rows]))
+
+
+#: Contract states whose page shows spend (the environment exists, or existed).
+SPENDING = (ContractState.ACTIVE, ContractState.SUSPENDED, ContractState.ENDED)
+
+
+def _spend(session, contract) -> dict:
+    """What the contract page shows of spend: figures and chart (active, suspended, ended), and its notices."""
+    notices = overview_service.recent_notices(session, contract_ids=[contract.id])
+    if contract.state not in SPENDING:
+        return {"spend": None, "chart": None, "notices": notices}
+    view = metering.picture(session, contract=contract)
+    return {"spend": view, "chart": spend_chart.chart(view, starts_on=contract.starts_on, ends_on=contract.ends_on),
+            "notices": notices}
 
 
 def _require_orderer(user: User, organisation: Organisation) -> None:
@@ -83,10 +101,10 @@ async def place_order(request: Request, organisation: OrganisationDep, user: Cur
 
 
 @router.get("/contracts/{contract_id}", name="contract")
-def contract_page(request: Request, contract: ContractDep, user: CurrentUser):
+def contract_page(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep):
     done = request.query_params.get("done")
     return render(request, "contract.html", user=user, contract=contract, estimate=Estimate.from_json(contract.estimate),
-                  done=done if done in DONE else None, problem=None,
+                  done=done if done in DONE else None, problem=None, **_spend(session, contract),
                   may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
                   may_request=contract.state is ContractState.DRAFT and is_admin_of(user, contract.organisation))
 
@@ -158,26 +176,33 @@ def end_contract(request: Request, contract: ContractDep, user: CurrentUser, ses
     return _step(request, session, contract, user, ContractState.ENDED, reason)
 
 
-def _admin_rows(session, user: User, state: str | None, partner: str | None, sort: str, order: str):
+UsedMin = Annotated[float | None, Query(ge=0, le=10000, description="at least this % of the budget spent")]
+
+
+def _admin_rows(session, user: User, state: str | None, partner: str | None, sort: str, order: str,
+                used_min: float | None = None):
     require_platform_admin(user)
-    return contract_service.list_contracts(session, user=user, state=state or None, partner=partner or None,
-                                           sort=sort, descending=order == "desc")
+    return overview_service.overview(session, user=user, state=state or None, partner=partner or None, sort=sort,
+                                     descending=order == "desc", used_min=used_min)
 
 
 @router.get("/admin/contracts", name="admin-contracts")
 def admin_contracts(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
                     state: Text = None, partner: Text = None, sort: Annotated[str, Query(max_length=32)] = "id",
-                    order: Annotated[Literal["asc", "desc"], Query()] = "desc"):
-    rows = _admin_rows(session, user, state, partner, sort, order)
-    return render(request, "admin_contracts.html", user=user, contracts=rows, states=list(ContractState),
-                  partners=sorted(catalogue.partners), fields={"state": state or "", "partner": partner or ""},
-                  sort=sort, order=order, sorts=list(contract_service.SORTS))
+                    order: Annotated[Literal["asc", "desc"], Query()] = "desc", used_min: UsedMin = None):
+    rows = _admin_rows(session, user, state, partner, sort, order, used_min)
+    return render(request, "admin_contracts.html", user=user, contracts=[c for c, _ in rows],
+                  spend={c.id: spent for c, spent in rows}, states=list(ContractState),
+                  partners=sorted(catalogue.partners),
+                  fields={"state": state or "", "partner": partner or "",
+                          "used_min": "" if used_min is None else "%g" % used_min},
+                  sort=sort, order=order, sorts=[*contract_service.SORTS, *overview_service.SPEND_SORTS])
 
 
 @router.get("/admin/contracts.csv", name="admin-contracts-csv")
 def admin_contracts_csv(user: CurrentUser, session: SessionDep, state: Text = None, partner: Text = None,
                         sort: Annotated[str, Query(max_length=32)] = "id",
-                        order: Annotated[Literal["asc", "desc"], Query()] = "desc"):
-    rows = _admin_rows(session, user, state, partner, sort, order)
-    return Response(contract_service.csv_text(rows), media_type="text/csv; charset=utf-8",
+                        order: Annotated[Literal["asc", "desc"], Query()] = "desc", used_min: UsedMin = None):
+    rows = _admin_rows(session, user, state, partner, sort, order, used_min)
+    return Response(overview_service.csv_text(rows), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="contracts.csv"'})

@@ -180,3 +180,18 @@ def test_an_smtp_failure_is_stored_and_the_watcher_goes_on(app, sessions):
         assert all("ConnectionRefusedError" in n.email_error and n.emailed_at is None for n in notices)
         assert session.scalar(select(func.count()).select_from(WorkspaceSession)
                               .where(WorkspaceSession.stopped_at.is_(None))) == 0
+
+
+def test_the_user_reads_why_the_portal_stopped_their_workspace(app, sessions, client, login):
+    with sessions() as session:
+        contract = make_contract(session, budget="10", eur_per_hour=10.0)
+        workspace_id = make_workspace(session, username="anna", organisation="minfin", contract=contract).id
+        session.commit()
+    _run(app, workspace_id)
+    budget.run_pass(sessions, hubs=app.state.portal.hubs, mailer=None, now=T0 + hours(1))
+    login("anna", ["org:minfin", "role:bi"])
+    english = client.get(f"/workspaces/{workspace_id}", headers={"Accept-Language": "en"}).text
+    assert 'id="stopped-by-portal"' in english and "The portal stopped this workspace" in english
+    assert "is spent: its workspaces were stopped; files and data are kept" in english
+    dutch = client.get(f"/workspaces/{workspace_id}", headers={"Accept-Language": "nl"}).text
+    assert "De portal heeft deze werkplek gestopt" in dutch and "bestanden en gegevens blijven bewaard" in dutch

@@ -1,0 +1,86 @@
+"""Every contract with its spend against its budget, for the platform admin's overview and its CSV: one SQL
+statement (the sessions summed per contract in a GROUP BY, joined to the contracts), sortable by any column of
+:data:`.contracts.SORTS` and by spend or share of budget, filtered by state, partner and a least share of budget.
+No Python loop over sessions: the benchmark (tests/bench/test_contract_overview.py) holds it to 200 ms p95 with
+100,000 sessions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, defer
+
+from ..errors import InvalidInput
+from ..models import Contract, ContractNotice, ContractState, User, WorkspaceSession, utcnow
+from .admin_scope import require_platform_admin
+from . import contracts as contract_service
+from .contracts import SORTS
+from .metering import spend_column
+
+SPEND_SORTS = ("spend", "used")
+
+
+def overview(session: Session, *, user: User, state: str | None = None, partner: str | None = None,
+             sort: str = "id", descending: bool = True, used_min: float | None = None,
+             now: datetime | None = None) -> list[tuple[Contract, Decimal]]:
+    """(contract, euros spent) of every contract, for platform admins; an unknown state or sort is refused."""
+    require_platform_admin(user)
+    now = now or utcnow()
+    spent_per = (select(WorkspaceSession.contract_id.label("contract_id"), spend_column(now).label("spent"))
+                 .where(WorkspaceSession.contract_id.is_not(None))
+                 .group_by(WorkspaceSession.contract_id).subquery("spent_per"))
+    spent = func.coalesce(spent_per.c.spent, 0)
+    used = spent / Contract.budget_eur
+    query = (select(Contract, spent).join(Contract.organisation)
+             .outerjoin(spent_per, spent_per.c.contract_id == Contract.id)
+             .options(defer(Contract.document_html), defer(Contract.document_pdf)))
+    if state:
+        try:
+            query = query.where(Contract.state == ContractState(state))
+        except ValueError:
+            raise InvalidInput(f"state = {state!r}: choose one of {', '.join(s.value for s in ContractState)}",
+                               reason="invalid-filter") from None
+    if partner:
+        query = query.where(Contract.partner == partner)
+    if used_min is not None:
+        query = query.where(used * 100 >= used_min)
+    column = {"spend": spent, "used": used}.get(sort, SORTS.get(sort))
+    if column is None:
+        raise InvalidInput(f"sort = {sort!r}: choose one of {', '.join([*SORTS, *SPEND_SORTS])}",
+                           reason="invalid-filter")
+    query = query.order_by(column.desc() if descending else column.asc(), Contract.id.desc())
+    return [(contract, Decimal(str(value or 0)).quantize(Decimal("0.01"))) for contract, value in session.execute(query)]
+
+
+def organisation_spend(session: Session, *, contracts: list[Contract], now: datetime | None = None
+                       ) -> dict[int, Decimal]:
+    """Spend of these contracts (an organisation's): one GROUP BY query."""
+    from .metering import spend_by_contract
+    return spend_by_contract(session, contract_ids=[c.id for c in contracts], now=now)
+
+
+CSV_COLUMNS = (*contract_service.CSV_COLUMNS, "spent_eur", "used_percent")
+
+
+def csv_text(rows: list[tuple[Contract, Decimal]]) -> str:
+    """The overview as CSV: every column of the contracts' CSV, then spend and share of budget."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    body = list(csv.reader(io.StringIO(contract_service.csv_text([c for c, _ in rows]))))[1:]
+    for line, (contract, spent) in zip(body, rows):
+        share = spent / contract.budget_eur * 100 if contract.budget_eur else Decimal(0)
+        writer.writerow([*line, f"{spent:.2f}", f"{share:.1f}"])
+    return out.getvalue()
+
+
+def recent_notices(session: Session, *, contract_ids: list[int], limit: int = 10) -> list[ContractNotice]:
+    """The latest notices of these contracts (budget warnings, stops, sizes ended), newest first."""
+    if not contract_ids:
+        return []
+    return list(session.scalars(select(ContractNotice).where(ContractNotice.contract_id.in_(contract_ids))
+                                .order_by(ContractNotice.at.desc(), ContractNotice.id.desc()).limit(limit)))
