@@ -983,3 +983,48 @@ TEXTS.update({
     "contract.document_html": ("Contractdocument (HTML)", "Contract document (HTML)"),
     "contract.document_made": ("Gemaakt op {at}", "Made on {at}"),
 })
+
+
+# --- only an active contract lets members work (portal/services/environments.py, hub/launch.py; issue 14)
+TEXTS.update({
+    "error.no-contract": ("Uw organisatie heeft geen standaardcontract", "Your organisation has no standard contract"),
+    "why.no-contract": ("werken kan alleen onder een actief standaardcontract van uw organisatie; een "
+                       "organisatiebeheerder kan er een bestellen",
+                       "you can work only under an active standard contract of your organisation; an organisation "
+                       "admin can order one"),
+    "error.contract-not-active": ("Het contract is nog niet actief", "The contract is not active yet"),
+    "why.contract-not-active": ("het standaardcontract van uw organisatie is aangevraagd, goedgekeurd of wordt "
+                                "ingericht; werkplekken starten zodra het actief is",
+                                "your organisation's standard contract is requested, approved or being provisioned; "
+                                "workspaces start once it is active"),
+    "error.contract-suspended": ("Het contract is opgeschort", "The contract is suspended"),
+    "why.contract-suspended": ("het budget van het standaardcontract is op; een organisatiebeheerder kan het "
+                               "budget verhogen",
+                               "the standard contract's budget is spent; an organisation admin can raise it"),
+    "error.contract-ended": ("Het contract is beëindigd", "The contract has ended"),
+    "why.contract-ended": ("het standaardcontract van uw organisatie is afgelopen; uw gegevens en thuismap blijven "
+                           "bewaard",
+                           "your organisation's standard contract has ended; your data and home folder are kept"),
+    "error.bundle-not-in-contract": ("Dit pakket zit niet in het contract", "This bundle is not in the contract"),
+    "why.bundle-not-in-contract": ("kies een pakket uit het standaardcontract van uw organisatie",
+                                   "choose a bundle of your organisation's standard contract"),
+    "error.size-not-in-contract": ("Dit formaat zit niet in het contract", "This size is not in the contract"),
+    "why.size-not-in-contract": ("kies een formaat uit het contract, of vraag een groter formaat aan bij uw "
+                                 "organisatiebeheerder",
+                                 "choose a size of the contract, or request a larger size from your organisation "
+                                 "admin"),
+    "error.contract-environment-required": ("Start in de omgeving van het contract",
+                                            "Start in the contract's environment"),
+    "why.contract-environment-required": ("uw organisatie werkt onder een standaardcontract: werkplekken starten in "
+                                          "de omgeving van dat contract, niet in de gedeelde",
+                                          "your organisation works under a standard contract: workspaces start in "
+                                          "that contract's environment, not in the shared one"),
+    "why.unknown-environment": ("de hub kent deze contractomgeving niet", "the hub does not know this contract "
+                                                                          "environment"),
+    "error.invalid-contract-environment": ("De contractomgevingen van de hub zijn onleesbaar",
+                                           "The hub's contract environments cannot be read"),
+    "why.invalid-contract-environment": ("de hub start niets tot een beheerder het bestand herstelt",
+                                         "the hub starts nothing until an admin fixes the file"),
+    "catalogue.contract_offer": ("Aanbod van contract {contract} ({partner}): pakketten en formaten van het contract",
+                                 "Offer of contract {contract} ({partner}): the contract's bundles and sizes"),
+})
