@@ -8,18 +8,32 @@ from pydantic import TypeAdapter
 
 from gereedschapskist.catalogue import Catalogue
 
-from ..deps import CatalogueDep, CurrentUser
+from ..deps import CatalogueDep, CurrentUser, SessionDep
+from ..models import utcnow
 from ..services import catalogue as catalogue_service
+from ..services.environments import member_offer
 from .schemas import ERRORS, BundleDetailOut, BundleOut, RefusalOut
 
 router = APIRouter(tags=["catalogue"])
 
 
 @router.get("/bundles", response_model=list[BundleOut], responses=ERRORS, summary="Bundles offered to you")
-def bundles(user: CurrentUser, catalogue: CatalogueDep,
+def bundles(user: CurrentUser, catalogue: CatalogueDep, session: SessionDep,
             role: str | None = Query(default=None, description="only this role's bundles")) -> list[BundleOut]:
-    """The bundles your roles may start (never retired ones), ordered by id."""
+    """The bundles your roles may start (never retired ones), ordered by id; a member of an organisation under a
+    standard contract gets that contract's bundles only."""
+    offer = _offer(session, user)
+    if offer is not None:
+        bundles = [b for b in catalogue_service.offered(catalogue, roles=user.role_ids, role=role)
+                   if b.id in offer.bundles]
+        return Response(_BUNDLE_LIST.dump_json([BundleOut.of(b) for b in bundles]), media_type="application/json")
     return Response(_listing(catalogue, tuple(user.role_ids), role), media_type="application/json")
+
+
+def _offer(session, user):
+    memberships = user.active_memberships()
+    return member_offer(session, user=user, organisation=memberships[0].organisation if memberships else None,
+                        today=utcnow().date())
 
 
 _BUNDLE_LIST = TypeAdapter(list[BundleOut])
@@ -43,9 +57,13 @@ def _listing(catalogue: Catalogue, roles: tuple[str, ...], role: str | None) -> 
 
 
 @router.get("/bundles/{bundle_id}", response_model=BundleDetailOut, responses=ERRORS, summary="One bundle in full")
-def bundle(bundle_id: str, user: CurrentUser, catalogue: CatalogueDep) -> BundleDetailOut:
-    """Packages and versions, licence, security review, lifecycle, supply model — and whether you may start it."""
+def bundle(bundle_id: str, user: CurrentUser, catalogue: CatalogueDep, session: SessionDep) -> BundleDetailOut:
+    """Packages and versions, licence, security review, lifecycle, supply model — and whether you may start it
+    (under a standard contract: whether the contract offers it and is active)."""
     found = catalogue_service.get_bundle(catalogue, bundle_id=bundle_id)
     refused = catalogue_service.launch_refusal(catalogue, roles=user.role_ids, bundle=found)
+    offer = _offer(session, user) if refused is None else None
+    if offer is not None:
+        refused = offer.bundle_refusal(found.id)
     refusal = RefusalOut(reason=refused.reason, message=refused.message) if refused else None
     return BundleDetailOut.of_bundle(found, refusal=refusal)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, StateDep, WorkspaceDep
+from ..deps import (
+    CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+)
 from ..models.workspace import NAME_MAX
 from ..progress import relay
 from ..services import lifecycle
@@ -32,14 +34,17 @@ _WORKSPACE_LIST = TypeAdapter(list[WorkspaceOut])
 @router.post("/workspaces", response_model=WorkspaceOut, status_code=status.HTTP_202_ACCEPTED,
              responses={**ERRORS, **HUB_ERRORS}, dependencies=[CsrfHeader], summary="Launch a workspace")
 def launch(body: LaunchIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
-           hubs: HubsDep) -> WorkspaceOut:
+           hubs: HubsDep, settings: SettingsDep) -> WorkspaceOut:
     """Checks the catalogue's role rule, then asks your organisation's hub to start the bundle. Follow
     ``progress_url`` for live progress. A refused launch (4xx) or an unavailable hub (503) starts and stores
     nothing; a start the hub accepted but that failed at once comes back as a workspace with status
-    ``failed`` and the hub's message."""
+    ``failed`` and the hub's message. A member of an organisation under a standard contract launches only while it
+    is active, with its bundles and sizes (refusals ``no-contract``, ``contract-not-active``, ``contract-suspended``,
+    ``contract-ended``, ``bundle-not-in-contract``, ``size-not-in-contract``)."""
     workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
                                                    bundle_id=body.bundle, size_id=body.size,
-                                                   interface=body.interface, organisation=body.organisation)
+                                                   interface=body.interface, organisation=body.organisation,
+                                                   require_contract=settings.require_contract)
     session.commit()
     return WorkspaceOut.of(workspace)
 

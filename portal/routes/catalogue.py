@@ -8,20 +8,33 @@ from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep
 from ..errors import HubUnavailable
 from ..services import catalogue as catalogue_service
 from ..services import usage_view
-from ..services.environments import environment_for
+from ..models import utcnow
+from ..services.environments import environment_for, member_offer
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
 
 
+def _offer(session, user):
+    """The contract offer of the user's (first) organisation, as the launch will hold it (issue 14); None: none."""
+    memberships = user.active_memberships()
+    return member_offer(session, user=user, organisation=memberships[0].organisation if memberships else None,
+                        today=utcnow().date())
+
+
 @router.get("/catalogue", name="catalogue")
-def catalogue_page(request: Request, user: CurrentUser, catalogue: CatalogueDep, role: str | None = None):
+def catalogue_page(request: Request, user: CurrentUser, catalogue: CatalogueDep, session: SessionDep,
+                   role: str | None = None):
     if role is not None:
         bundles = catalogue_service.offered(catalogue, roles=user.role_ids, role=role)
         shelves = [catalogue_service.Shelf(role=catalogue.roles[role], bundles=bundles)]
     else:
         shelves = catalogue_service.shelves(catalogue, roles=user.role_ids)
-    return render(request, "catalogue.html", user=user, shelves=shelves, selected_role=role)
+    offer = _offer(session, user)
+    if offer is not None:       # under a standard contract: that contract's bundles only
+        shelves = [catalogue_service.Shelf(role=s.role, bundles=tuple(b for b in s.bundles if b.id in offer.bundles))
+                   for s in shelves]
+    return render(request, "catalogue.html", user=user, shelves=shelves, selected_role=role, offer=offer)
 
 
 @router.get("/catalogue/{bundle_id}", name="bundle")
@@ -34,6 +47,9 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     sizing = None               # the hub's machine capacity and whether it enforces sizes; None: it does not say
     preparing = False           # the hub is building this bundle version's environment before anyone asked
     memberships = user.active_memberships()
+    offer = _offer(session, user)
+    if refusal is None and offer is not None:
+        refusal = offer.bundle_refusal(bundle.id)
     if refusal is None and memberships:
         try:
             environment = environment_for(session, organisation=memberships[0].organisation)
@@ -47,6 +63,8 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
     launchable = interface_states is None or any(
         (state := interface_states.get(i.value)) is None or state.available for i in bundle.interfaces)
     size_options = usage_view.size_options(bundle, sizing)
+    if offer is not None:       # the contract's sizes and the member's on request
+        size_options = [o for o in size_options if offer.offers_size(bundle.id, o.size.id)]
     launchable = launchable and any(option.available for option in size_options)
     return render(request, "bundle.html", user=user, bundle=bundle, refusal=refusal,
                   successor=catalogue_service.successor(catalogue, bundle),

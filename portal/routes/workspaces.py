@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, WorkspaceDep
+from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, SettingsDep, WorkspaceDep
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus
 from ..models.workspace import NAME_MAX
@@ -71,7 +71,7 @@ RESUME_PATH = "/workspaces/resume"
 
 @router.post("/workspaces", name="launch", dependencies=[CsrfForm])
 def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep,
-           bundle: Annotated[str, Form()], size: Annotated[str | None, Form()] = None,
+           settings: SettingsDep, bundle: Annotated[str, Form()], size: Annotated[str | None, Form()] = None,
            interface: Annotated[str | None, Form()] = None, organisation: Annotated[str | None, Form()] = None,
            resumed: Annotated[str | None, Form()] = None):
     choice = {"bundle": bundle, "size": size or None, "interface": interface or None,
@@ -81,7 +81,8 @@ def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: 
         workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
                                                        bundle_id=bundle, size_id=choice["size"],
                                                        interface=choice["interface"],
-                                                       organisation=choice["organisation"])
+                                                       organisation=choice["organisation"],
+                                                       require_contract=settings.require_contract)
     except HubLoginNeeded as needed:
         marker = secrets.token_urlsafe(16)
         request.session[PENDING_LAUNCH] = {"marker": marker, **choice}

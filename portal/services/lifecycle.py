@@ -28,6 +28,7 @@ from ..models import (
 from ..models.workspace import NAME_MAX
 from ..workspace_hub import Hubs, ProgressEvent
 from . import metering, register
+from .environments import restart_options
 from .grants import launch_options
 from .identity import hub_groups
 from .workspaces import apply_progress_end, apply_server_info, choose_available_interface, choose_membership
@@ -103,6 +104,7 @@ def restart_workspace(session, *, catalogue: Catalogue, hubs: Hubs, workspace: W
     except LaunchRefused as refused:
         raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
     choose_membership(actor, organisation=workspace.organisation.slug)      # still a member there
+    place = restart_options(session, workspace=workspace, user=actor, today=utcnow().date())   # its contract
     environment = workspace.environment
     interface = choose_available_interface(bundle, workspace.interface, hubs.interfaces(environment))
     hub = hubs.for_environment(environment)
@@ -110,7 +112,8 @@ def restart_workspace(session, *, catalogue: Catalogue, hubs: Hubs, workspace: W
     try:
         hub.ensure_user(username=actor.username, groups=hub_groups(actor))
         info = hub.start(username=actor.username, server_name=workspace.server_name,
-                         options=launch_options(actor, bundle=bundle.id, size=size.id, interface=interface))
+                         options=launch_options(actor, bundle=bundle.id, size=size.id, interface=interface,
+                                                **place))
     except HubStartFailed as exc:
         failure, info = exc.message, None
     except HubUnavailable as exc:

@@ -11,7 +11,7 @@ import logging
 import re
 import secrets
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
@@ -22,12 +22,15 @@ from ..errors import (
     Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
 )
 from ..models import (
-    ACTIVE_STATUSES, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
+    ACTIVE_STATUSES, Environment, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace,
+    WorkspaceStatus, utcnow,
 )
 from ..models.workspace import ENDED_STATUSES
 from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 from . import metering, register
-from .environments import environment_for, visible_environments
+from .environments import (
+    check_offer, environment_for, hub_place_options, launch_place, offered_sizes, visible_environments,
+)
 from .grants import launch_options
 from .identity import hub_groups
 
@@ -99,6 +102,14 @@ def choose_available_interface(bundle: Bundle, interface: str | None,
         raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
 
 
+def same_hub(environment_id: int):
+    """The ids of the environments served by the same hub as ``environment_id`` (a subquery): on a local hub the
+    shared environment and every contract environment are one hub, and one user's servers there are one set — a
+    server of the user's workspace in another of them is not unknown (issue 14)."""
+    api_url = select(Environment.hub_api_url).where(Environment.id == environment_id).scalar_subquery()
+    return select(Environment.id).where(Environment.hub_api_url == api_url)
+
+
 def unknown_hub_servers(session: Session, *, user: User, environment_id: int,
                         servers: dict[str, ServerInfo]) -> dict[str, ServerInfo]:
     """The named hub servers of this user that the portal has no workspace for (in this environment). The
@@ -108,7 +119,8 @@ def unknown_hub_servers(session: Session, *, user: User, environment_id: int,
     if not names:
         return {}
     known = set(session.scalars(select(Workspace.server_name).where(Workspace.user_id == user.id,
-                                                                   Workspace.environment_id == environment_id,
+                                                                   Workspace.environment_id.in_(
+                                                                       same_hub(environment_id)),
                                                                    Workspace.server_name.in_(names))))
     return {name: info for name, info in servers.items() if name not in known}
 
@@ -128,7 +140,7 @@ def reconcile_hub_servers(session: Session, *, hub: WorkspaceHub, user: User, en
     if not ours:
         return []
     ended = set(session.scalars(select(Workspace.server_name).where(
-        Workspace.user_id == user.id, Workspace.environment_id == environment_id,
+        Workspace.user_id == user.id, Workspace.environment_id.in_(same_hub(environment_id)),
         Workspace.server_name.in_(list(ours)), Workspace.status.in_(GONE_STATUSES))))
     unknown = unknown_hub_servers(session, user=user, environment_id=environment_id, servers=ours)
     removed = []
@@ -201,8 +213,11 @@ def hub_only_servers(session: Session, *, hubs: Hubs, user: User, environments: 
 
 def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user: User, bundle_id: str,
                      size_id: str | None, interface: str | None = None,
-                     organisation: str | None = None) -> Workspace:
-    """Check the role rule, then ask the organisation's hub to start the bundle; returns the new Workspace.
+                     organisation: str | None = None, require_contract: bool = False,
+                     today: date | None = None) -> Workspace:
+    """Check the role rule and the organisation's contract (``services/environments.py``: only an active contract
+    lets members work, with its bundles and sizes), then ask the environment's hub to start the bundle; returns the
+    new Workspace (``contract_id`` set under a contract).
 
     Nothing is left at the hub when the launch does not go through: the user's leftover servers are removed
     first (:func:`reconcile_hub_servers`), and the named server of a refused or failed start is removed."""
@@ -213,7 +228,14 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     except LaunchRefused as refused:
         raise LaunchNotAllowed(refused.message, reason=refused.reason) from None
     member = choose_membership(user, organisation=organisation)
-    environment = environment_for(session, organisation=member.organisation)
+    place = launch_place(session, organisation=member.organisation, require_contract=require_contract)
+    environment, contract = place.environment, place.contract
+    if contract is not None:
+        today = today or utcnow().date()
+        if size_id is None:      # no size chosen: the bundle's first size the contract offers this member
+            offered = offered_sizes(session, contract=contract, user=user, today=today)
+            size = next((s for s in bundle.sizes if f"{bundle.id}/{s.id}" in offered), size)
+        check_offer(session, contract=contract, user=user, bundle=bundle.id, size=size.id, today=today)
     # an interface the hub says it cannot serve is refused here, before the hub (unknown: the hub decides)
     interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment, bundle.id))
     server_name = new_server_name(bundle.id)
@@ -225,7 +247,8 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         reconcile_hub_servers(session, hub=hub, user=user, environment_id=environment.id)
         started = True
         info = hub.start(username=user.username, server_name=server_name,
-                         options=launch_options(user, bundle=bundle.id, size=size.id, interface=interface))
+                         options=launch_options(user, bundle=bundle.id, size=size.id, interface=interface,
+                                                **hub_place_options(place, organisation=member.organisation)))
     except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
         failure, info = exc.message, None
     except PortalError as exc:
@@ -236,7 +259,8 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         raise
     workspace = Workspace(user=user, organisation=member.organisation, environment=environment,
                           server_name=server_name, bundle_id=bundle.id, bundle_version=bundle.version,
-                          size_id=size.id, interface=interface, status=WorkspaceStatus.STARTING)
+                          size_id=size.id, interface=interface, status=WorkspaceStatus.STARTING,
+                          contract_id=contract.id if contract is not None else None)
     session.add(workspace)
     session.flush()
     register.record(session, action=RegisterAction.WORKSPACE_LAUNCHED, workspace=workspace, actor=user,

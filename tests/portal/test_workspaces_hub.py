@@ -148,7 +148,7 @@ def test_launch_progress_open_stop_with_the_real_hub(portal, portal_user, hub):
     model = hub.get("/users/anna").json()
     assert {"org:minfin", "role:bi"} <= set(model["groups"])
     assert model["servers"][workspace["server_name"]]["user_options"] == {
-        "bundle": "tiny-cowsay", "size": "small", "interface": "jupyterlab"}
+        "bundle": "tiny-cowsay", "size": "small", "interface": "jupyterlab", "organisation": "minfin"}
 
     events = anna.progress(workspace["id"])
     names = [name for name, _ in events]
