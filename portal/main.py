@@ -90,6 +90,7 @@ def watch_budgets(state: PortalState, holder: str) -> bool:
     worker holds it. The lease outlives three intervals, so a dead holder is replaced within about that time."""
     seconds = max(state.settings.budget_watch_interval_seconds * 3, 5.0)
     if not leases.take(state.sessions, budget_service.LEASE, holder=holder, seconds=seconds):
+        log.debug("budget-watcher skipped holder=%s: another worker holds the lease", holder)
         return False
     budget_service.run_pass(state.sessions, hubs=state.hubs, mailer=budget_service.mailer_from(state.settings),
                             holder=holder)
