@@ -1,5 +1,6 @@
 """``gereedschapskist db …``: migrate the portal database (SQLite by default, PostgreSQL in production), set up
-its PostgreSQL roles; ``gereedschapskist register …``: check the processing register's hash chain."""
+its PostgreSQL roles; ``gereedschapskist register …``: check the processing register's hash chain;
+``gereedschapskist contracts activate``: a gitops contract's environment is deployed."""
 
 from __future__ import annotations
 
@@ -19,6 +20,13 @@ db = typer.Typer(help="The portal database: apply migrations, show the revision,
                  no_args_is_help=True, pretty_exceptions_enable=False)
 register = typer.Typer(help="The processing register: check that no entry was changed, removed or reordered.",
                        no_args_is_help=True, pretty_exceptions_enable=False)
+contracts = typer.Typer(help="Standard contracts: mark one active once CI has deployed its environment.",
+                        no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@contracts.callback()
+def _contracts() -> None:
+    """Standard contracts: mark one active once CI has deployed its environment."""
 
 UrlOpt = Annotated[Optional[str], typer.Option(
     "--database-url", help="SQLAlchemy URL; default GEREEDSCHAPSKIST_PORTAL_DATABASE_URL, else SQLite in the "
@@ -207,3 +215,39 @@ def verify_command(database_url: UrlOpt = None,
     typer.secho(f"register BROKEN{at}: {report.broken}", fg="red")
     typer.echo(f"the {report.entries} entries before it are intact (their head {report.head}); {where}")
     raise typer.Exit(1)
+
+
+@contracts.command("activate")
+def activate_command(
+    contract_id: Annotated[int, typer.Argument(help="the contract's id in the portal")],
+    hub_url: Annotated[str, typer.Option("--hub-url", help="the deployed hub's public URL (the stack's public_url)")],
+    hub_api_url: Annotated[Optional[str], typer.Option("--hub-api-url", help="its REST API; default: hub URL + "
+                                                                             "/hub/api", show_default=False)] = None,
+    database_url: UrlOpt = None,
+) -> None:
+    """After ``pulumi up`` of a gitops contract's stack: register its cloud Environment and make it active (exit 1
+    when the contract is unknown or not being provisioned). The same as CI's callback, for an operator."""
+    from .errors import PortalError
+    from .models import Contract
+    from .services.gitops import activate
+
+    engine = _engine(database_url)
+    try:
+        check_migrated(engine)
+        with session_factory(engine)() as session:
+            contract = session.get(Contract, contract_id)
+            if contract is None:
+                typer.secho(f"error: there is no contract {contract_id}", fg="red", err=True)
+                raise typer.Exit(1)
+            activate(session, contract=contract, hub_url=hub_url, hub_api_url=hub_api_url)
+            session.commit()
+            typer.echo(f"contract {contract_id} is {contract.state.value}: environment {contract.environment.name} "
+                       f"at {contract.environment.hub_url}")
+    except PortalError as exc:
+        typer.secho(f"error: {exc.message}", fg="red", err=True)
+        raise typer.Exit(1) from None
+    except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()

@@ -141,8 +141,39 @@ class PortalSettings(BaseSettings):
         default=None, description="where the local provisioner writes contract environment files: the local hub's "
                                   "contract environments folder (<hub state>/environments); default: "
                                   "state_dir/hub/environments")
+    gitops_repo_dir: Path | None = Field(default=None, description="gitops: the git repository stack files are "
+                                                                   "committed in when no GitHub token is set (a "
+                                                                   "branch, never its working tree or index); "
+                                                                   "default: the project's checkout")
+    gitops_base_branch: str = Field(default="main", pattern=r"^[A-Za-z0-9._/-]+$",
+                                    description="gitops: the branch pull requests go to")
+    gitops_github_repo: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                                           description="gitops: owner/name of the GitHub repository pull requests "
+                                                       "are opened in (with GITOPS_GITHUB_TOKEN)")
+    gitops_github_token: SecretStr | None = Field(default=None, description="gitops: a GitHub token that may push "
+                                                                            "branches and open pull requests; unset: "
+                                                                            "the branch and PR text stay local")
+    gitops_github_api_url: str = Field(default="https://api.github.com", description="gitops: GitHub's REST API")
+    gitops_hub_domain: str | None = Field(default=None, pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$",
+                                          description="gitops: a contract environment's hub is "
+                                                      "https://<environment>.<domain>")
+    gitops_oidc_issuer: str | None = Field(default=None, description="gitops: the issuer the contract hubs log in "
+                                                                     "with; default: OIDC_ISSUER")
+    gitops_oidc_client_id: str = Field(default="gereedschapskist-hub", min_length=1,
+                                       description="gitops: the contract hubs' client id at the issuer")
+    gitops_cloud_accounts: dict[str, str] = Field(
+        default_factory=dict, description="gitops: the cloud account per partner id (Azure subscription, AWS "
+                                          "account, Google Cloud project) contract environments are created in "
+                                          "(JSON object)")
+    gitops_acme_email: str | None = Field(default=None, description="gitops: contact of the hubs' ACME (Let's "
+                                                                    "Encrypt) account")
+    contract_activation_token_sha256: str | None = Field(
+        default=None, pattern=r"^[0-9a-f]{64}$",
+        description="sha256 (hex) of the token CI's deploy job sends to POST /api/v1/contracts/{id}/activate; "
+                    "unset: the callback is refused (use gereedschapskist contracts activate)")
 
-    @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer")
+    @field_validator("public_url", "hub_url", "hub_api_url", "oidc_issuer", "gitops_oidc_issuer",
+                     "gitops_github_api_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

@@ -880,6 +880,7 @@ TEXTS.update({
     "error.stack-file-invalid": ("Het stackbestand is ongeldig", "The stack file is invalid"),
     "error.gitops-failed": ("Het pull request kon niet worden gemaakt", "The pull request could not be made"),
     "error.activation-refused": ("Activering geweigerd", "Activation refused"),
+    "error.invalid-hub-url": ("Ongeldig adres van de hub", "Invalid hub URL"),
     "contract.provisioner.local": ("lokaal: de hub van deze installatie", "local: this installation's hub"),
     "contract.provisioner.gitops": ("gitops: een pull request voor de cloud", "gitops: a pull request for the cloud"),
     "action.contract-drafted": ("contract als concept bewaard", "contract saved as draft"),

@@ -3,18 +3,21 @@ their own, platform admins all), request, approve, reject and end (``services/co
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Header, Query, status
 from pydantic import BaseModel, Field
 
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep, SettingsDep, StateDep
+from ..errors import LoginRequired, NotFound
 from ..models import Contract, ContractState
 from ..services import contracts as contract_service
 from ..services import metering
-from ..services import provisioning
+from ..services import gitops, provisioning
 from ..services import organisations as organisation_service
 from ..services.contract_order import Estimate
 from .schemas import ERRORS
@@ -262,6 +265,41 @@ def _attempted(session, contract: Contract, state) -> ContractOut:
     provisioning.attempt(state.sessions, contract_id=contract.id, settings=state.settings, catalogue=state.catalogue)
     session.expire_all()
     return ContractOut.of(session.get(Contract, contract.id))
+
+
+class ActivateIn(BaseModel):
+    hub_url: str = Field(max_length=500, description="the deployed hub's public URL (the stack's public_url)")
+    hub_api_url: str | None = Field(default=None, max_length=500, description="its REST API; default hub_url + "
+                                                                              "/hub/api")
+
+
+def activation_token(settings: SettingsDep,
+                     authorization: Annotated[str | None, Header(description="Bearer <the activation token>")] = None
+                     ) -> None:
+    """The callback's own authentication (no login): ``Authorization: Bearer <token>`` whose sha256 is
+    ``CONTRACT_ACTIVATION_TOKEN_SHA256``, compared in constant time; refused (401) without it, with another, or
+    when that setting is unset. A dependency, so it is decided before the body is read."""
+    expected = settings.contract_activation_token_sha256
+    scheme, _, token = (authorization or "").partition(" ")
+    given = hashlib.sha256(token.strip().encode()).hexdigest()
+    if not (expected and scheme.lower() == "bearer" and token.strip() and hmac.compare_digest(given, expected)):
+        raise LoginRequired("activating a contract needs the deploy's activation token (Authorization: Bearer ...)",
+                            reason="activation-refused")
+
+
+@router.post("/contracts/{contract_id}/activate", response_model=ContractOut, dependencies=[Depends(activation_token)],
+             responses={**ERRORS, **CONFLICT}, summary="CI: the contract's environment is deployed; make it active "
+                                                       "(the deploy's own token, no login)")
+def activate(contract_id: int, body: ActivateIn, session: SessionDep) -> ContractOut:
+    """Called by CI's deploy job (``.github/workflows/deploy-contract.yml``) after ``pulumi up``: registers the
+    contract's cloud Environment and makes the contract active. Authenticated only by the deploy's token
+    (:func:`activation_token`)."""
+    contract = session.get(Contract, contract_id) if 0 < contract_id <= 2**31 - 1 else None
+    if contract is None:
+        raise NotFound(f"there is no contract {contract_id}", reason="unknown-contract")
+    gitops.activate(session, contract=contract, hub_url=body.hub_url, hub_api_url=body.hub_api_url)
+    session.commit()
+    return ContractOut.of(contract)
 
 
 @router.post("/contracts/{contract_id}/retry", response_model=ContractOut, responses={**ERRORS, **CONFLICT},

@@ -127,7 +127,7 @@ def _record(session: Session, *, contract: Contract, before: ContractState | Non
                             f"{before.value if before else 'new'} -> {to.value}",
                     purpose=reason, details={"contract": contract.id, "from": before.value if before else None,
                                              "to": to.value, "budget_eur": str(contract.budget_eur)})
-    from .provisioning import publish   # the one place a state change reaches the hub's environment file
+    from .contract_files import publish   # the one place a state change reaches the hub's environment file
     publish(session, contract)
     return step
 

@@ -14,12 +14,8 @@ its own, the error, the next attempt (exponential back-off, at most :data:`BACKO
 attempt due now. The background loop (``portal/main.py``) runs :func:`run_due` once per deployment under the lease
 :data:`LEASE`.
 
-:func:`publish` (re)writes a locally provisioned contract's environment file (``core.contract_environment``) from the
-contract as it is now: its state (with a Dutch / English reason when it is not active), bundles, sizes, end date and
-the sizes on request an organisation admin approved. It is called after every change of a contract's state
-(``services/contracts.py`` ``_record``) and by whoever decides a size request; for a contract that was not
-provisioned locally it does nothing. The file is written before the caller commits: a rolled-back change leaves a
-file that the next :func:`publish` (e.g. the retried attempt) corrects.
+:func:`publish` (``services/contract_files.py``, re-exported here) rewrites the file a local hub enforces for a
+locally provisioned contract after every change of its state.
 
 Keyword-only functions; none commits except :func:`attempt` and :func:`run_due`, which take a session factory.
 """
@@ -30,8 +26,9 @@ import asyncio
 import logging
 import re
 from abc import ABC, abstractmethod
-from datetime import date, datetime, timedelta
-from pathlib import Path
+from datetime import datetime, timedelta
+from functools import cache
+from importlib.metadata import entry_points
 from typing import ClassVar
 
 from sqlalchemy import or_, select, update
@@ -39,17 +36,15 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from gereedschapskist.catalogue import Catalogue
-from gereedschapskist.core.contract_environment import ContractEnvironment, ExtraSize, write_environment
-from gereedschapskist.core.identity import hub_username
 
 from ..errors import Conflict, PortalError
-from ..models import (
-    Contract, ContractState, EnvironmentKind, ProvisioningStatus, RegisterAction, SizeRequest, SizeRequestState,
-    User, utcnow,
-)
+from ..errors import Forbidden
+from ..models import Contract, ContractState, EnvironmentKind, ProvisioningStatus, RegisterAction, User, utcnow
 from ..settings import PROVISIONERS, PortalSettings, SettingsInvalid
 from . import leases, register
 from .admin_scope import NOT_PLATFORM_ADMIN
+from .contract_files import publish
+from .contracts import transition
 from .environments import register_environment
 
 log = logging.getLogger("gereedschapskist.portal.provisioning")
@@ -69,60 +64,6 @@ class ProvisioningFailed(PortalError):
 
     status = 502
     reason = "provisioning-failed"
-
-
-#: Why a contract's environment is not open, as the hub shows it to users (Dutch / English).
-STATE_REASONS: dict[ContractState, str] = {
-    ContractState.PROVISIONING: "Deze omgeving wordt nog ingericht; het contract is nog niet actief. / "
-                                "This environment is still being provisioned; the contract is not active yet.",
-    ContractState.SUSPENDED: "Het contract is opgeschort: het budget is op. / "
-                             "The contract is suspended: its budget is spent.",
-    ContractState.ENDED: "Het contract is beëindigd. / The contract has ended.",
-}
-#: The contract states an environment file can name (the hub's own states); others are published as ``ended``
-#: (closed) should a provisioned contract ever be in one.
-FILE_STATES = {ContractState.PROVISIONING: "provisioning", ContractState.ACTIVE: "active",
-               ContractState.SUSPENDED: "suspended", ContractState.ENDED: "ended"}
-
-
-def local_file_folder(contract: Contract) -> Path | None:
-    """The environments folder a contract's environment file lives in; None when it was not provisioned locally."""
-    detail = contract.provisioning_detail or {}
-    if detail.get("provisioner") != "local" or not detail.get("environments_dir") or not detail.get("environment"):
-        return None
-    return Path(detail["environments_dir"])
-
-
-def extra_sizes(session: Session, *, contract: Contract, today: date) -> tuple[ExtraSize, ...]:
-    """The approved sizes on request still running (``ends_on`` today or later), per member."""
-    rows = session.scalars(select(SizeRequest).where(
-        SizeRequest.contract_id == contract.id, SizeRequest.state == SizeRequestState.APPROVED,
-        SizeRequest.ends_on >= today).order_by(SizeRequest.id))
-    return tuple(ExtraSize(username=hub_username(r.requester.username), size=f"{r.bundle}/{r.size}",
-                           ends_on=r.ends_on, request=r.id) for r in rows)
-
-
-def environment_of(session: Session, *, contract: Contract, name: str, today: date | None = None
-                   ) -> ContractEnvironment:
-    """What the hub enforces for ``contract`` now, as an environment named ``name``."""
-    state = FILE_STATES.get(contract.state, "ended")
-    reason = None if state == "active" else STATE_REASONS.get(contract.state, STATE_REASONS[ContractState.ENDED])
-    return ContractEnvironment(
-        name=name, organisation=contract.organisation.slug, contract=contract.id, partner=contract.partner,
-        stage=contract.stage.value, state=state, reason=reason, bundles=tuple(contract.bundles),
-        sizes=tuple(contract.sizes), extra_sizes=extra_sizes(session, contract=contract,
-                                                              today=today or utcnow().date()),
-        ends_on=contract.ends_on)
-
-
-def publish(session: Session, contract: Contract) -> None:
-    """(Re)write ``contract``'s environment file from the contract as it is now; nothing for a contract that was not
-    provisioned locally. Written atomically; an unwritable folder raises (the caller's transaction fails with it)."""
-    folder = local_file_folder(contract)
-    if folder is None:
-        return
-    name = (contract.provisioning_detail or {})["environment"]
-    write_environment(folder, environment_of(session, contract=contract, name=name))
 
 
 # -- provisioners ----------------------------------------------------------------------------------------------------
@@ -180,7 +121,6 @@ class LocalProvisioner(Provisioner):
                                      f"{settings.resolved_local_environments_dir}: {exc.strerror or exc}",
                                      reason="environment-file-unwritable") from exc
         _done(contract)
-        from .contracts import transition      # contracts imports this module for publish
         transition(session, contract=contract, to=S.ACTIVE, actor=None)
 
 
@@ -190,13 +130,21 @@ def _done(contract: Contract) -> None:
     contract.provisioning_next_at = None
 
 
+#: The entry-point group provisioners are found in by name (pyproject.toml), as JupyterHub finds its plug-ins.
+ENTRY_POINTS = "gereedschapskist.provisioners"
+
+
+@cache
+def provisioner_kinds() -> dict[str, type[Provisioner]]:
+    """Every provisioner by its short name (``local``, ``gitops``)."""
+    return {ep.name: ep.load() for ep in entry_points(group=ENTRY_POINTS)}
+
+
 def provisioner(name: str, *, settings: PortalSettings, catalogue: Catalogue) -> Provisioner:
     """The provisioner called ``name``; an unknown name is refused (fail closed)."""
-    from .gitops import GitopsProvisioner
-    kinds: dict[str, type[Provisioner]] = {LocalProvisioner.name: LocalProvisioner,
-                                           GitopsProvisioner.name: GitopsProvisioner}
+    kinds = provisioner_kinds()
     if name not in kinds:
-        raise ProvisioningFailed(f"provisioner = {name!r}: choose one of {', '.join(kinds)}",
+        raise ProvisioningFailed(f"provisioner = {name!r}: choose one of {', '.join(sorted(kinds))}",
                                  reason="unknown-provisioner")
     return kinds[name](settings=settings, catalogue=catalogue)
 
@@ -208,14 +156,16 @@ def check_settings(settings: PortalSettings, catalogue: Catalogue) -> None:
     if unknown:
         raise SettingsInvalid(f"GEREEDSCHAPSKIST_PORTAL_PROVISIONERS_BY_PARTNER names partners the catalogue does not "
                          f"have: {', '.join(unknown)} (partners: {', '.join(sorted(catalogue.partners))})")
-    assert set(PROVISIONERS) == {"local", "gitops"}
+    missing = sorted(set(PROVISIONERS) - set(provisioner_kinds()))
+    if missing:
+        raise SettingsInvalid(f"provisioners {', '.join(missing)} are not installed (entry points {ENTRY_POINTS}): "
+                              "reinstall the portal")
 
 
 # -- the state of provisioning ---------------------------------------------------------------------------------------
 
 def start(session: Session, *, contract: Contract, now: datetime | None = None) -> None:
     """An approved contract starts provisioning (the portal itself): ``provisioning``, an attempt due now."""
-    from .contracts import transition
     transition(session, contract=contract, to=S.PROVISIONING, actor=None)
     contract.provisioning_status = ProvisioningStatus.PENDING
     contract.provisioning_attempts = 0
@@ -227,7 +177,6 @@ def start(session: Session, *, contract: Contract, now: datetime | None = None) 
 def retry(session: Session, *, contract: Contract, actor: User, now: datetime | None = None) -> None:
     """A platform admin makes the next attempt due now (a contract in ``provisioning`` that is not done)."""
     if not actor.platform_admin:
-        from ..errors import Forbidden
         raise Forbidden("only platform admins may retry provisioning", reason=NOT_PLATFORM_ADMIN)
     if contract.state is not S.PROVISIONING or contract.provisioning_status not in DUE:
         status = contract.provisioning_status.value if contract.provisioning_status else "none"

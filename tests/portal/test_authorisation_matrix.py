@@ -301,6 +301,10 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 403, 403, 200, 403, 403),
         "cbs": (403, 403, 403, 200, 403, 403),
         "missing": FORM_MISSING},
+    # CI's activation callback: only the deploy's own token (tests/portal/test_gitops.py), never a login
+    ("POST", "/api/v1/contracts/{contract_id}/activate"): {
+        "minfin": (401, 401, 401, 401, 401, 401),
+        "missing": (401, 401, 401, 401, 401, 401)},
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's

@@ -22,7 +22,7 @@ from gereedschapskist.portal.models import (
     SizeRequestState, utcnow,
 )
 from gereedschapskist.portal.services import contracts, provisioning
-from gereedschapskist.portal.settings import PortalSettings, SettingsInvalid
+from gereedschapskist.portal.settings import PROVISIONERS, PortalSettings, SettingsInvalid
 from tests.portal.test_contracts_service import CATALOGUE, order_data, org, place, user
 from tests.portal.test_contracts_service import people  # noqa: F401 - fixture
 
@@ -214,6 +214,7 @@ def test_the_provisioner_is_chosen_per_partner_or_per_deployment_and_unknown_nam
         assert contract.provisioner == "gitops"
         session.rollback()
     assert settings.provisioner_for("azure") == "local"
+    assert set(provisioning.provisioner_kinds()) == set(PROVISIONERS)      # each name has its entry point
     with pytest.raises(ValueError, match="bogus"):
         PortalSettings(provisioner="bogus")
     with pytest.raises(ValueError, match="aws = 'cloudy'"):
