@@ -199,7 +199,11 @@ def hub_only_servers(session: Session, *, hubs: Hubs, user: User, environments: 
     """(environment name, server name) of the user's hub servers the portal does not know, for "my workspaces";
     hubs that do not answer are skipped (the page says they are down)."""
     found: list[tuple[str, str]] = []
+    asked: set[str] = set()
     for environment in environments:
+        if environment.hub_api_url in asked:            # one hub serving several environments: its servers once
+            continue
+        asked.add(environment.hub_api_url)
         if not hubs.status(environment).available:      # remembered for a few seconds: no wait on a hub that is down
             continue
         try:

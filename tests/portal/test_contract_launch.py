@@ -15,13 +15,12 @@ from sqlalchemy import select
 from gereedschapskist.catalogue import load
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import (
-    ContractState, Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus, Organisation, User, Workspace,
-    utcnow,
+    ContractState, Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus, User, Workspace, utcnow,
 )
 from gereedschapskist.portal.models.size_request import SizeRequest, SizeRequestState
 from gereedschapskist.portal.services.environments import register_environment
 from gereedschapskist.portal.texts import TEXTS, reason_title
-from tests.portal.fakehub import FakeHubs
+from tests.portal.fakehub import FakeHub, FakeHubs
 from tests.portal.spend_support import make_contract
 
 CATALOGUE = load()
@@ -30,9 +29,18 @@ OTHER_BI = next(b.id for b in CATALOGUE.offered_for(["bi"]) if b.id != "bi-sql-d
 S = ContractState
 
 
+class OneHubPerUrl(FakeHubs):
+    """As on a local installation, the shared environment and every contract environment are one hub (one API
+    URL): one fake hub per URL."""
+
+    def factory(self, **kwargs) -> FakeHub:
+        same = next((hub for hub in self.made if hub.api_url == kwargs["api_url"]), None)
+        return same or super().factory(**kwargs)
+
+
 @pytest.fixture
 def hubs() -> FakeHubs:
-    return FakeHubs()
+    return OneHubPerUrl()
 
 
 @pytest.fixture
@@ -219,7 +227,10 @@ def test_a_workspace_from_before_the_contract_is_not_restarted_in_the_shared_env
     restart = anna.post_json(f"/api/v1/workspaces/{launched['id']}/restart")
     assert restart.status_code == 409 and restart.json()["reason"] == "contract-environment-required"
     # and its server, on the same hub, is not taken for a leftover by a launch in the contract's environment
+    hubs.made[0].start(username="anna", server_name="handmatig", options={})     # a server the portal did not make
+    shown = client.get("/workspaces").text.count("handmatig")
+    assert shown > 0
     assert launch(anna, "bi-sql-duckdb").status_code == 202
     assert launched["server_name"] in hubs.made[0].servers(username="anna")
-    with app.state.portal.sessions() as session:
-        assert session.scalar(select(Organisation).where(Organisation.slug == "minfin")) is not None
+    # "my workspaces" asks the one hub of both environments once: the unknown server is listed once
+    assert client.get("/workspaces").text.count("handmatig") == shown
