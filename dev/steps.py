@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -112,7 +113,43 @@ def portal_environment(ctx: UpContext) -> dict[str, str]:
     }
     if ctx.catalogue_dir is not None:
         values["CATALOGUE_DIR"] = str(Path(ctx.catalogue_dir).resolve())
+    if "smtp" in ctx.ports:             # the local SMTP catcher (start_smtp_catcher): the budget warnings' e-mail
+        values.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(ctx.ports["smtp"]),
+                       "SMTP_FROM": "gereedschapskist@127.0.0.1"})
     return {f"{PORTAL_ENV_PREFIX}{key}": value for key, value in values.items()}
+
+
+def mail_folder(ctx: UpContext) -> Path:
+    """Where the local SMTP catcher keeps the portal's e-mail, one ``.eml`` file per message."""
+    return ctx.state_dir / "mail"
+
+
+def start_smtp_catcher(ctx: UpContext) -> ManagedProcess:
+    """The local SMTP catcher (``dev/smtp_catcher.py``) on a free loopback port, kept in ``ctx.ports["smtp"]`` so a
+    restarted portal finds it again; the portal's e-mail lands in :func:`mail_folder` instead of being sent."""
+    if "smtp" not in ctx.ports:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ctx.ports["smtp"] = sock.getsockname()[1]
+    process = ManagedProcess(
+        "smtp-catcher", [sys.executable, "-m", "gereedschapskist.dev.smtp_catcher", "--port", str(ctx.ports["smtp"]),
+                         "--folder", str(mail_folder(ctx))],
+        log_path=ctx.state_dir / "logs" / "smtp-catcher.log", cwd=ctx.state_dir)
+    process.start()
+    deadline = time.monotonic() + 15
+    while not port_in_use(ctx.ports["smtp"]):
+        if not process.running or time.monotonic() > deadline:
+            process.stop()
+            raise ProcessFailed(f"smtp-catcher: did not listen on 127.0.0.1:{ctx.ports['smtp']}; see "
+                                f"{process.log_path}")
+        time.sleep(0.05)
+    return process
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def migrate_portal_database(env: dict[str, str], log_path: Path, *, cwd: Path) -> None:
@@ -135,6 +172,7 @@ def migrate_portal_database(env: dict[str, str], log_path: Path, *, cwd: Path) -
 
 
 def start_portal(ctx: UpContext) -> Running:
+    catcher = start_smtp_catcher(ctx)
     env = {k: v for k, v in os.environ.items() if not k.startswith(PORTAL_ENV_PREFIX)}
     env.update(portal_environment(ctx))
     log_path = ctx.state_dir / "logs" / "portal.log"
@@ -150,10 +188,18 @@ def start_portal(ctx: UpContext) -> Running:
         process.wait_for_http(f"{url}/healthz", timeout=60, ok=lambda r: r.status_code == 200)
     except BaseException:
         process.stop()
+        catcher.stop()
         raise
-    return Running("portal", process.stop, lambda: process.running, f"{url}/",
+
+    def stop() -> None:
+        process.stop()
+        catcher.stop()
+
+    return Running("portal", stop, lambda: process.running and catcher.running, f"{url}/",
                    [f"Portal (start here / begin hier): {url}/  — catalogue, workspaces, your organisation",
-                    f"Portal API: {url}/api/docs  (OpenAPI: {url}/api/openapi.json)"], primary=True,
+                    f"Portal API: {url}/api/docs  (OpenAPI: {url}/api/openapi.json)",
+                    f"E-mail of the portal (budget warnings / budgetwaarschuwingen): {mail_folder(ctx)}/*.eml "
+                    f"(local SMTP catcher on 127.0.0.1:{ctx.ports['smtp']})"], primary=True,
                    log_path=log_path)
 
 

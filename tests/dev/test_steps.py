@@ -72,3 +72,35 @@ def test_a_failed_migration_stops_up_with_the_end_of_the_log(tmp_path):
     env["GEREEDSCHAPSKIST_PORTAL_DATABASE_URL"] = "postgresql+psycopg://nobody@127.0.0.1:1/nothing"
     with pytest.raises(ProcessFailed, match="db upgrade` failed"):
         migrate_portal_database(env, tmp_path / "logs" / "portal.log", cwd=tmp_path)
+
+
+def test_the_local_smtp_catcher_keeps_the_portals_mail_and_the_portal_is_pointed_at_it(tmp_path, monkeypatch):
+    """`make up`'s SMTP catcher (issue 14): a real process on a free loopback port; the portal's settings name it, and
+    a message sent the way the budget watcher sends it lands as an .eml file in the state folder."""
+    import email
+    import smtplib
+    from email.message import EmailMessage
+
+    from gereedschapskist.dev.steps import mail_folder, start_smtp_catcher
+
+    secrets = DevSecrets.load_or_create(tmp_path)
+    ctx = UpContext(tmp_path, {"portal": 8080, "hub": 8000, "provider": 8090}, secrets,
+                    provider=SimpleNamespace(issuer="http://127.0.0.1:8090", accounts_file=ACCOUNTS_FILE),
+                    hub=SimpleNamespace(url="http://127.0.0.1:8000"))
+    catcher = start_smtp_catcher(ctx)
+    try:
+        for name, value in portal_environment(ctx).items():
+            monkeypatch.setenv(name, value)
+        settings = PortalSettings()
+        assert (settings.smtp_host, settings.smtp_port) == ("127.0.0.1", ctx.ports["smtp"])
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = settings.smtp_from, "dana@example.nl", "80 %"
+        message.set_content("Contract 1 heeft 85 % van het budget gebruikt.")
+        with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=10) as smtp:
+            smtp.send_message(message)
+        [kept] = list(mail_folder(ctx).glob("*.eml"))
+        received = email.message_from_bytes(kept.read_bytes())
+        assert received["To"] == "dana@example.nl" and "85 % van het budget" in received.get_payload()
+    finally:
+        catcher.stop()
+    assert not catcher.running
