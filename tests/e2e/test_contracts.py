@@ -118,13 +118,15 @@ def test_dana_orders_with_an_estimate_and_femke_approves(chromium: Browser, shot
             shots(admin, "femke-decides")
             admin.get_by_role("button", name="Goedkeuren").click()
             expect(admin.locator("#done")).to_contain_text("goedgekeurd")
-            expect(admin.locator("#contract-state")).to_have_text("goedgekeurd")
+            # approval starts provisioning; the local provisioner makes the environment at once (test_provisioning)
+            expect(admin.locator("#contract-state")).to_have_text("actief")
+            expect(admin.locator("#provisioning")).to_have_attribute("data-status", "done")
             approved = admin.locator('#history tr[data-to="approved"]')
             expect(approved).to_contain_text("Femke")
             expect(approved).to_contain_text("Binnen het raamcontract")
             shots(admin, "femke-approved")
             admin.goto(f"{portal.url}/admin/contracts")
-            admin.select_option("#state", "approved")
+            admin.select_option("#state", "active")
             admin.get_by_role("button", name="Filteren").click()
             expect(admin.locator("#contracts tbody tr")).to_have_count(1)
             shots(admin, "femke-filtered-approved")
@@ -132,10 +134,11 @@ def test_dana_orders_with_an_estimate_and_femke_approves(chromium: Browser, shot
         # ---- dana sees it approved
         with shots.on_failure(page):
             page.goto(contract_url)
-            expect(page.locator("#contract-state")).to_have_text("goedgekeurd")
-            expect(page.locator("#history tbody tr")).to_have_count(3)
+            expect(page.locator("#contract-state")).to_have_text("actief")
+            expect(page.locator("#history tbody tr")).to_have_count(5)
         with app.state.portal.sessions() as session:
             contract = session.scalars(select(Contract)).one()
-            assert contract.state is ContractState.APPROVED
-            assert [t.to_state for t in contract.transitions] == [ContractState.DRAFT, ContractState.REQUESTED,
-                                                                   ContractState.APPROVED]
+            assert contract.state is ContractState.ACTIVE
+            assert [t.to_state for t in contract.transitions] == [
+                ContractState.DRAFT, ContractState.REQUESTED, ContractState.APPROVED, ContractState.PROVISIONING,
+                ContractState.ACTIVE]
