@@ -84,3 +84,12 @@ def recent_notices(session: Session, *, contract_ids: list[int], limit: int = 10
         return []
     return list(session.scalars(select(ContractNotice).where(ContractNotice.contract_id.in_(contract_ids))
                                 .order_by(ContractNotice.at.desc(), ContractNotice.id.desc()).limit(limit)))
+
+
+def organisation_notices(session: Session, *, organisation_id: int, limit: int = 10) -> list[ContractNotice]:
+    """The latest notices of the organisation's contracts that still hold (requested up to suspended), newest
+    first: what its admins see on the organisation page."""
+    from ..models import HOLDING
+    ids = select(Contract.id).where(Contract.organisation_id == organisation_id, Contract.state.in_(HOLDING))
+    return list(session.scalars(select(ContractNotice).where(ContractNotice.contract_id.in_(ids))
+                                .order_by(ContractNotice.at.desc(), ContractNotice.id.desc()).limit(limit)))

@@ -103,3 +103,13 @@ def test_the_platform_admin_overview_sorts_and_filters_by_spend_and_exports_it(c
     login("dana", ["org:minfin", "org-admin:minfin"])
     assert client.get("/admin/contracts").status_code == 403
     assert client.get("/admin/contracts.csv").status_code == 403
+
+
+def test_the_organisation_page_shows_its_admins_the_budget_warning(client, login, filled):
+    a, _, _ = filled
+    login("dana", ["org:minfin", "org-admin:minfin"])
+    html = client.get("/organisations/minfin", headers={"Accept-Language": "nl"}).text
+    assert 'id="contract-notices"' in html and f'data-contract="{a}"' in html
+    assert "Contract heeft 85 % van het budget gebruikt." in html and "Contract has used" not in html
+    login("bram", ["org:cbs", "org-admin:cbs"])
+    assert 'id="contract-notices"' not in client.get("/organisations/cbs").text
