@@ -52,6 +52,9 @@ def test_the_portal_is_configured_for_the_local_provider_and_hub(tmp_path, monke
     assert settings.resolved_database_url == f"sqlite:///{tmp_path / 'portal.sqlite'}"
     assert settings.catalogue_dir == tmp_path / "catalogue"
     assert settings.accepted_organisations == {"cbs", "minfin"}        # the demo accounts' organisations
+    # standard contracts' environment files go where the local hub reads them (devstack gives it the same state dir)
+    from gereedschapskist.hub.settings import HubSettings
+    assert settings.resolved_local_environments_dir == HubSettings(state_dir=tmp_path.resolve()).environments_dir
 
 
 def test_the_portal_database_is_migrated_by_the_cli_in_a_child_process(tmp_path):
