@@ -133,12 +133,21 @@ def test_a_contract_past_80_and_100_percent_is_warned_once_then_suspended_and_it
 
 
 def _launch_refused(app, contract_id: int) -> None:
-    from gereedschapskist.portal.services import workspaces as service
-    with app.state.portal.sessions() as session:
-        contract = session.get(Contract, contract_id)
-        assert contract.state is ContractState.SUSPENDED
-        if not hasattr(service, "contract_for_launch") and "contract" not in service.launch_workspace.__doc__:
-            return      # the launch gating (another part of issue 14) is not in yet: the state is what it reads
+    """anna's next launch is refused: her organisation's contract is suspended (the launch gating,
+    services/environments.py), and nothing reaches the hub."""
+    from gereedschapskist.portal.errors import PortalError
+    from gereedschapskist.portal.models import User
+    state = app.state.portal
+    with state.sessions() as session:
+        assert session.get(Contract, contract_id).state is ContractState.SUSPENDED
+        anna = session.scalar(select(User).where(User.username == "anna"))
+        before = session.scalar(select(func.count()).select_from(Workspace))
+        with pytest.raises(PortalError) as refused:
+            workspace_service.launch_workspace(session, catalogue=state.catalogue, hubs=state.hubs, user=anna,
+                                               bundle_id="bi-sql-duckdb", size_id="small")
+        assert refused.value.reason == "contract-suspended"
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Workspace)) == before
 
 
 def test_the_end_date_ends_the_contract_and_stops_its_workspaces(app, sessions, fake):
