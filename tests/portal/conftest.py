@@ -36,7 +36,8 @@ def settings(database: TestDatabase, tmp_path: Path, hub_port: int) -> PortalSet
     return PortalSettings(database_url=database.url, state_dir=tmp_path, session_secret="s" * 40,
                           organisations="cbs minfin",
                           hub_url=f"http://127.0.0.1:{hub_port}", hub_api_token="t" * 40,
-                          reconcile_interval_seconds=0, hub_timeout_seconds=5, hub_status_ttl_seconds=0)
+                          reconcile_interval_seconds=0, hub_timeout_seconds=5, hub_status_ttl_seconds=0,
+                          provisioning_interval_seconds=0)   # the worker is tested on its own (test_provisioning)
 
 
 @pytest.fixture
