@@ -262,7 +262,8 @@ def approve(contract: ContractDep, user: CurrentUser, session: SessionDep, state
 
 
 def _attempted(session, contract: Contract, state) -> ContractOut:
-    provisioning.attempt(state.sessions, contract_id=contract.id, settings=state.settings, catalogue=state.catalogue)
+    provisioning.attempt_soon(state.sessions, contract_id=contract.id, settings=state.settings,
+                              catalogue=state.catalogue)
     session.expire_all()
     return ContractOut.of(session.get(Contract, contract.id))
 

@@ -132,7 +132,8 @@ def _step(request: Request, session, contract, user: User, to: ContractState, re
 
 def _attempt_now(request: Request, contract_id: int) -> None:
     state = request.app.state.portal
-    provisioning.attempt(state.sessions, contract_id=contract_id, settings=state.settings, catalogue=state.catalogue)
+    provisioning.attempt_soon(state.sessions, contract_id=contract_id, settings=state.settings,
+                              catalogue=state.catalogue)
 
 
 @router.post("/contracts/{contract_id}/retry", name="retry_provisioning", dependencies=[CsrfForm])

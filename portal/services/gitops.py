@@ -258,6 +258,7 @@ def local_branch(*, repo: Path, base: str, branch: str, path: str, content: str,
 
 class GitopsProvisioner(Provisioner):
     name = "gitops"
+    immediate = False          # preview-config and GitHub take seconds: the worker runs it, not the approving request
 
     def check(self, name: str, text: str) -> str:
         """What ``gereedschapskist infra preview-config`` says of the stack file (:func:`check_stack`)."""

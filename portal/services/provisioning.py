@@ -75,6 +75,9 @@ class Provisioner(ABC):
     e.g. CI after a deploy). Failures raise; the attempt records them."""
 
     name: ClassVar[str]
+    #: Whether an attempt runs at once in the request that approved (or retried) the contract; a slow provisioner
+    #: leaves it to the background worker.
+    immediate: ClassVar[bool] = True
 
     def __init__(self, *, settings: PortalSettings, catalogue: Catalogue):
         self.settings = settings
@@ -249,6 +252,19 @@ def _failed(sessions: sessionmaker[Session], *, contract_id: int, error: str, no
                                                "next_at": contract.provisioning_next_at.isoformat()})
         session.commit()
         return ProvisioningStatus.FAILED
+
+
+def attempt_soon(sessions: sessionmaker[Session], *, contract_id: int, settings: PortalSettings,
+                 catalogue: Catalogue) -> ProvisioningStatus | None:
+    """Right after an approval or a retry (the routes call it once committed): the attempt at once when the
+    contract's provisioner is quick (``local``), else nothing — the worker takes it within
+    ``provisioning_interval_seconds`` (``gitops``: preview-config alone takes seconds)."""
+    with sessions() as session:
+        name = session.scalar(select(Contract.provisioner).where(Contract.id == contract_id))
+    kind = provisioner_kinds().get(name or "")
+    if kind is None or not kind.immediate:
+        return None
+    return attempt(sessions, contract_id=contract_id, settings=settings, catalogue=catalogue)
 
 
 def run_due(sessions: sessionmaker[Session], *, settings: PortalSettings, catalogue: Catalogue,

@@ -391,3 +391,20 @@ def test_the_deploy_workflow_runs_the_commands_that_exist(app):
     assert '/api/v1/contracts/$contract/activate' in script and "Authorization: Bearer $ACTIVATION_TOKEN" in script
     assert "post" in app.openapi()["paths"]["/api/v1/contracts/{contract_id}/activate"]
     assert "portal-contract-" in script and gitops.CONTRACT_TAG.startswith("portal-contract-")
+
+
+def test_approving_a_gitops_contract_leaves_the_attempt_to_the_worker(people, settings, login, quick_check):
+    """preview-config takes seconds: the approving request does not wait for it; the worker's pass does it."""
+    sessions = people
+    with sessions() as session:
+        contract = place(session)
+        contract.provisioner = "gitops"
+        session.commit()
+        contract_id = contract.id
+    femke = login("femke", ["gereedschapskist:admins"])
+    approved = femke.post_json(f"/api/v1/contracts/{contract_id}/approve", {"reason": "checked"})
+    assert approved.status_code == 200 and approved.json()["state"] == "provisioning"
+    assert (approved.json()["provisioning"]["status"], approved.json()["provisioning"]["attempts"]) == ("pending", 0)
+    assert quick_check == []
+    assert provisioning.worker_pass(sessions, settings=settings, catalogue=CATALOGUE, holder="w") is True
+    assert femke.client.get(f"/api/v1/contracts/{contract_id}").json()["provisioning"]["status"] == "waiting"
