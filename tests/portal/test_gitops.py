@@ -16,11 +16,11 @@ import hashlib
 import json
 import subprocess
 import threading
-from datetime import date, timedelta
+from datetime import date
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
-from decimal import Decimal
 
 import pytest
 import yaml
