@@ -180,8 +180,9 @@ def test_a_crash_during_an_attempt_leaves_it_due_again_and_provisioning_twice_ma
         contract.provisioning_status = ProvisioningStatus.RUNNING
         contract.provisioning_next_at = now + provisioning.RUNNING_TIMEOUT
         session.commit()
-    assert provisioning.due_contracts(sessions(), now=now) == []
-    assert provisioning.due_contracts(sessions(), now=now + provisioning.RUNNING_TIMEOUT) == [contract_id]
+    with sessions() as session:
+        assert provisioning.due_contracts(session, now=now) == []
+        assert provisioning.due_contracts(session, now=now + provisioning.RUNNING_TIMEOUT) == [contract_id]
     local = provisioning.LocalProvisioner(settings=settings, catalogue=CATALOGUE)
     with sessions() as session:       # a first run whose transaction is lost after the file was written
         local.provision(session, contract=session.get(Contract, contract_id), now=now)
