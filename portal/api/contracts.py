@@ -255,7 +255,7 @@ def approve(contract: ContractDep, user: CurrentUser, session: SessionDep, state
     """Approval starts provisioning at once: the answer shows the contract after the first attempt (``active``
     when the local provisioner made its environment, else ``provisioning`` with its status)."""
     contract_service.transition(session, contract=contract, to=ContractState.APPROVED, actor=user,
-                                reason=body.reason if body else None)
+                                reason=body.reason if body else None, catalogue=state.catalogue)
     provisioning.start(session, contract=contract)
     session.commit()
     return _attempted(session, contract, state)

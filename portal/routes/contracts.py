@@ -114,7 +114,8 @@ def _step(request: Request, session, contract, user: User, to: ContractState, re
         if to is ContractState.REQUESTED:
             contract_service.request(session, contract=contract, actor=user)
         else:
-            contract_service.transition(session, contract=contract, to=to, actor=user, reason=reason)
+            contract_service.transition(session, contract=contract, to=to, actor=user, reason=reason,
+                                        catalogue=request.app.state.portal.catalogue)
             if to is ContractState.APPROVED:       # approval starts provisioning; a first attempt follows at once
                 provisioning.start(session, contract=contract)
     except (InvalidInput, Conflict) as problem:
@@ -177,14 +178,29 @@ def end_contract(request: Request, contract: ContractDep, user: CurrentUser, ses
     return _step(request, session, contract, user, ContractState.ENDED, reason)
 
 
-UsedMin = Annotated[float | None, Query(ge=0, le=10000, description="at least this % of the budget spent")]
+#: The filter form sends the field empty when nobody typed a share: that is no filter, not a bad request.
+UsedMin = Annotated[str | None, Query(max_length=16, description="at least this % of the budget spent (0–10000)")]
+
+
+def _used_min(value: str | None) -> float | None:
+    text = (value or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 10000:
+        raise InvalidInput(f"used_min = {value!r}: give a percentage of the budget from 0 to 10000",
+                           reason="invalid-filter")
+    return share
 
 
 def _admin_rows(session, user: User, state: str | None, partner: str | None, sort: str, order: str,
-                used_min: float | None = None):
+                used_min: str | None = None):
     require_platform_admin(user)
     return overview_service.overview(session, user=user, state=state or None, partner=partner or None, sort=sort,
-                                     descending=order == "desc", used_min=used_min)
+                                     descending=order == "desc", used_min=_used_min(used_min))
 
 
 @router.get("/admin/contracts", name="admin-contracts")
@@ -196,7 +212,7 @@ def admin_contracts(request: Request, user: CurrentUser, session: SessionDep, ca
                   spend={c.id: spent for c, spent in rows}, states=list(ContractState),
                   partners=sorted(catalogue.partners),
                   fields={"state": state or "", "partner": partner or "",
-                          "used_min": "" if used_min is None else "%g" % used_min},
+                          "used_min": "" if _used_min(used_min) is None else "%g" % _used_min(used_min)},
                   sort=sort, order=order, sorts=[*contract_service.SORTS, *overview_service.SPEND_SORTS])
 
 
