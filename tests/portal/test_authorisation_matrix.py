@@ -305,6 +305,50 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     ("POST", "/api/v1/contracts/{contract_id}/activate"): {
         "minfin": (401, 401, 401, 401, 401, 401),
         "missing": (401, 401, 401, 401, 401, 401)},
+
+    # --- the contract document (issue 14): downloads for the organisation's admins and platform admins (targets:
+    # approved contracts with their document made)
+    ("GET", "/contracts/{contract_id}/document.html"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+    ("GET", "/contracts/{contract_id}/document.pdf"): {
+        "minfin": (403, 200, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 403, 303),
+        "missing": PAGE_MISSING},
+    # --- sizes on request (issue 14): the page and asking for members of the organisation (a platform admin is no
+    # member); deciding by its admins only, never on their own request (tests/portal/test_size_requests.py). Targets:
+    # a fresh active contract of the organisation; requests by anna (minfin) and bram (cbs, where no persona is admin)
+    ("GET", "/organisations/{slug}/sizes"): {
+        "minfin": (200, 200, 200, 403, 403, 303),
+        "cbs": (403, 403, 403, 403, 200, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/organisations/{slug}/sizes"): {
+        "minfin": (303, 303, 303, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 303, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/size-requests/{request_id}/approve"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/size-requests/{request_id}/reject"): {
+        "minfin": (403, 303, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/api/v1/size-requests"): {
+        "minfin": (200, 200, 200, 403, 403, 401),
+        "cbs": (403, 403, 403, 403, 200, 401)},
+    ("POST", "/api/v1/size-requests"): {
+        "minfin": (201, 201, 201, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 201, 403)},
+    ("POST", "/api/v1/size-requests/{request_id}/approve"): {
+        "minfin": (403, 200, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/size-requests/{request_id}/reject"): {
+        "minfin": (403, 200, 403, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
@@ -470,7 +514,7 @@ def _order(**changes) -> dict:
             **changes}
 
 
-def _new_contract(world: World, organisation: str, state: str) -> int:
+def _new_contract(world: World, organisation: str, state: str, *, document: bool = False) -> int:
     """A contract of ``organisation`` in ``state``, stored as such (its way there is tested elsewhere)."""
     from gereedschapskist.portal.models import Contract, ContractState, EnvironmentStage
 
@@ -485,8 +529,26 @@ def _new_contract(world: World, organisation: str, state: str) -> int:
                             starts_on=start, ends_on=start + timedelta(days=30), contact="Dana", cost_centre="KP-1",
                             estimate={}, created_by=by)
         session.add(contract)
+        session.flush()
+        if document:
+            from gereedschapskist.portal.services.contract_document import make_document
+            make_document(session, contract=contract, catalogue=CATALOGUE)
         session.commit()
         return contract.id
+
+
+def _new_size_request(world: World, organisation: str) -> int:
+    """A size request of anna (minfin) or bram (cbs) under a fresh active contract of ``organisation``."""
+    from gereedschapskist.portal.models import SizeRequest
+
+    contract_id = _new_contract(world, organisation, "active")
+    with world.app.state.portal.sessions() as session:
+        by = session.scalar(select(User).where(User.username == {"minfin": "anna", "cbs": "bram"}[organisation]))
+        row = SizeRequest(contract_id=contract_id, requester=by, bundle=BI_BUNDLE, size="medium", reason="matrix",
+                          ends_on=date.today() + timedelta(days=10))
+        session.add(row)
+        session.commit()
+        return row.id
 
 
 def _new_failed_provisioning(world: World, organisation: str) -> int:
@@ -504,6 +566,13 @@ def _new_failed_provisioning(world: World, organisation: str) -> int:
 
 
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if path == "/api/v1/size-requests":
+        return f"{path}?organisation={target}"
+    if "{request_id}" in path:
+        return path.replace("{request_id}", "999999" if target == "missing" else str(_new_size_request(world, target)))
+    if "{contract_id}" in path and "/document." in path:
+        return path.replace("{contract_id}", "999999" if target == "missing" else
+                            str(_new_contract(world, target, "approved", document=True)))
     if "{contract_id}" in path and path.endswith("/retry"):
         return path.replace("{contract_id}", "999999" if target == "missing" else str(_new_failed_provisioning(
             world, target)))
@@ -550,6 +619,13 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path in ("/api/v1/contracts", "/api/v1/contracts/estimate"):
         return client.post(url, json=_order(organisation="minfin"), headers=headers)
+    if path == "/api/v1/size-requests":
+        slug = url.split("=", 1)[1]
+        return client.post("/api/v1/size-requests", json={
+            "contract": _new_contract(world, slug, "active"), "bundle": BI_BUNDLE, "size": "medium",
+            "reason": "matrix", "ends_on": (date.today() + timedelta(days=10)).isoformat()}, headers=headers)
+    if path.startswith("/api/v1/size-requests/") and path.endswith("/reject"):
+        return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/contracts/") and path.endswith(("/reject", "/end")):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/"):
@@ -571,6 +647,13 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {**_order(), "action": "submit"}
     if path.startswith("/contracts/"):
         form |= {"reason": "matrix"}
+    if path.startswith("/size-requests/"):
+        form |= {"reason": "matrix"}
+    if path == "/organisations/{slug}/sizes":
+        slug = url.split("/")[2]
+        contract = _new_contract(world, slug, "active") if slug in ("minfin", "cbs") else 999999
+        form |= {"choice": f"{contract}:{BI_BUNDLE}/medium", "reason": "matrix",
+                 "ends_on": (date.today() + timedelta(days=10)).isoformat()}
     if path == "/organisations/{slug}/grants":
         form |= {"member": "anna", "role": "ml", "until": (date.today() + timedelta(days=30)).isoformat(),
                  "reason": "matrix"}
