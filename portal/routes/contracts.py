@@ -5,15 +5,17 @@ entered: nothing is stored."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
+from sqlalchemy import func, select
 from fastapi.responses import RedirectResponse, Response
 
 from ..api.contracts import ContractDep
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, OrganisationDep, SessionDep, SettingsDep
 from ..errors import Conflict, Forbidden, InvalidInput, PortalError
-from ..models import ContractState, Organisation, User, utcnow
+from ..models import ContractState, Organisation, User, WorkspaceSession, utcnow
 from ..services import contract_overview as overview_service
 from ..services import contracts as contract_service
 from ..services import metering, spend_chart
@@ -48,7 +50,15 @@ def _spend(session, contract) -> dict:
         return {"spend": None, "chart": None, "notices": notices}
     view = metering.picture(session, contract=contract)
     return {"spend": view, "chart": spend_chart.chart(view, starts_on=contract.starts_on, ends_on=contract.ends_on),
-            "notices": notices}
+            "notices": notices, "running": _running(session, contract.id)}
+
+
+def _running(session, contract_id: int) -> tuple[int, Decimal]:
+    """How many of the contract's workspaces run now, and what they cost per hour together (its open sessions)."""
+    count, per_hour = session.execute(
+        select(func.count(), func.coalesce(func.sum(WorkspaceSession.price_per_hour), 0))
+        .where(WorkspaceSession.contract_id == contract_id, WorkspaceSession.stopped_at.is_(None))).one()
+    return int(count), Decimal(str(per_hour)).quantize(Decimal("0.01"))
 
 
 def _require_orderer(user: User, organisation: Organisation) -> None:

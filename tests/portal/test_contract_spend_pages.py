@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from gereedschapskist.portal.models import ContractNotice, ContractState, WorkspaceSession, utcnow
+from gereedschapskist.portal.models import Contract, ContractNotice, ContractState, WorkspaceSession, utcnow
 from tests.portal.spend_support import make_contract, make_workspace
 
 TODAY = utcnow().date()
@@ -118,3 +118,22 @@ def test_the_organisation_page_shows_its_admins_the_budget_warning(client, login
     assert "Contract heeft 85 % van het budget gebruikt." in html and "Contract has used" not in html
     login("bram", ["org:cbs", "org-admin:cbs"])
     assert 'id="contract-notices"' not in client.get("/organisations/cbs").text
+
+def test_the_contract_page_says_what_runs_now_and_what_it_costs_per_hour(app, client, login, filled):
+    a, _, _ = filled
+    login("dana", ["org:minfin", "org-admin:minfin"])
+    assert 'data-workspaces="0"' in client.get(f"/contracts/{a}").text
+    now = utcnow()
+    with app.state.portal.sessions() as session:
+        contract = session.get(Contract, a)
+        for username, price in (("anna", "1.25"), ("dana", "0.5")):
+            w = make_workspace(session, username=username, organisation="minfin", contract=contract,
+                               server_name=f"now-{username}")
+            session.add(WorkspaceSession(workspace_id=w.id, organisation_id=w.organisation_id, contract_id=a,
+                                         size="bi-sql-duckdb/small", price_per_hour=Decimal(price),
+                                         started_at=now - timedelta(minutes=1)))
+        session.commit()
+    html = client.get(f"/contracts/{a}", headers={"Accept-Language": "en"}).text
+    assert 'data-workspaces="2" data-eur-per-hour="1.75"' in html
+    assert "2 workspace(s), together € 1.75 per hour" in html
+    assert "samen € 1.75 per uur" in client.get(f"/contracts/{a}", headers={"Accept-Language": "nl"}).text
