@@ -70,4 +70,4 @@ def bundle_page(request: Request, bundle_id: str, user: CurrentUser, catalogue: 
                   successor=catalogue_service.successor(catalogue, bundle),
                   packages=catalogue_service.packages_by_ecosystem(bundle), memberships=memberships,
                   hub_problem=hub_problem, interface_states=interface_states, launchable=launchable,
-                  size_options=size_options, sizing=sizing, preparing=preparing)
+                  size_options=size_options, sizing=sizing, preparing=preparing, offer=offer)

@@ -58,7 +58,7 @@ def _running(session, contract_id: int) -> tuple[int, Decimal]:
     count, per_hour = session.execute(
         select(func.count(), func.coalesce(func.sum(WorkspaceSession.price_per_hour), 0))
         .where(WorkspaceSession.contract_id == contract_id, WorkspaceSession.stopped_at.is_(None))).one()
-    return int(count), Decimal(str(per_hour)).quantize(Decimal("0.01"))
+    return int(count), Decimal(str(per_hour)).quantize(Decimal("0.0001"))      # prices per hour have 4 decimals
 
 
 def _require_orderer(user: User, organisation: Organisation) -> None:

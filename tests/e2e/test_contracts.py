@@ -10,7 +10,9 @@ Screenshots go to tests/e2e/artifacts/test_contracts/ (the README uses them).
 
 from __future__ import annotations
 
+import re
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,8 @@ from sqlalchemy import select
 
 from gereedschapskist.catalogue import load
 from gereedschapskist.portal.main import create_app
-from gereedschapskist.portal.models import Contract, ContractState
+from gereedschapskist.dev.devstack import hub_api
+from gereedschapskist.portal.models import Contract, ContractState, Workspace, WorkspaceSession
 from gereedschapskist.portal.services import contracts as contract_service
 from tests.e2e.conftest import Screenshots, fixed_shots, log_in
 from tests.portal.support import PortalServer
@@ -142,3 +145,105 @@ def test_dana_orders_with_an_estimate_and_femke_approves(chromium: Browser, shot
             assert [t.to_state for t in contract.transitions] == [
                 ContractState.DRAFT, ContractState.REQUESTED, ContractState.APPROVED, ContractState.PROVISIONING,
                 ContractState.ACTIVE]
+
+
+FLOW_RUNNING = 240_000      # ms: a first start may build the bundle's environment
+
+
+def test_from_order_to_a_member_working_under_the_contract_with_spend_visible(
+        chromium: Browser, database, tmp_path: Path, hub_stack, demo_accounts):
+    """The whole path on the real hub: dana orders (estimate first), femke approves, the local provisioner makes the
+    contract's environment on the local hub (its file in the hub's environments folder), anna sees the contract's
+    offer and starts a workspace under it, the hub runs it in the contract's environment, and dana's contract page
+    shows it running and what it costs per hour. The hub's test catalogue (partner azure, bundle tiny-cowsay) keeps
+    the first start short. The contract file is removed afterwards: the session's hub is shared by other tests."""
+    shots = fixed_shots("test_contract_flow")
+    folder = Path(hub_stack.state_dir) / "hub" / "environments"
+    settings = stack_settings(database, tmp_path, hub_stack).model_copy(update={"local_environments_dir": folder})
+    app = create_app(settings)
+    start, end = date.today(), date.today() + timedelta(days=60)
+    before = set(folder.glob("*.json")) if folder.is_dir() else set()
+    try:
+        with PortalServer(app, hub_stack.ports.portal) as portal:
+            # ---- dana orders tiny-cowsay at azure, sees the estimate, submits
+            dana = _login(chromium, portal, hub_stack, demo_accounts["dana"], "/organisations/minfin/contracts/new")
+            with shots.on_failure(dana):
+                dana.select_option("#partner", "azure")
+                dana.select_option("#region", "westeurope")
+                dana.get_by_role("radio", name="ontwikkeling").check()
+                dana.locator('#roles input[value="bi"]').check()
+                dana.locator('input[name="bundles"][value="tiny-cowsay"]').check()
+                dana.locator('input[name="sizes"][value="tiny-cowsay/small"]').check()
+                dana.fill("#expected_users", "3")
+                dana.fill("#hours_per_week", "8")
+                dana.fill("#budget_eur", "250")
+                dana.fill("#starts_on", start.isoformat())
+                dana.fill("#ends_on", end.isoformat())
+                dana.fill("#contact", "Dana de Vries")
+                dana.fill("#cost_centre", "KP-0815")
+                dana.get_by_role("button", name="Prijsschatting berekenen").click()
+                expect(dana.locator('tr[data-size="tiny-cowsay/small"]')).to_be_visible()
+                shots(dana, "dana-estimate")
+                dana.get_by_role("button", name="Indienen ter goedkeuring").click()
+                expect(dana.locator("#contract-state")).to_have_text("aangevraagd")
+                contract_url = dana.url.split("?")[0]
+
+            # ---- femke approves: the local provisioner makes the environment at once
+            femke = _login(chromium, portal, hub_stack, demo_accounts["femke"], contract_url.replace(portal.url, ""))
+            with shots.on_failure(femke):
+                femke.fill("#reason", "Past binnen het raamcontract")
+                femke.get_by_role("button", name="Goedkeuren").click()
+                expect(femke.locator("#contract-state")).to_have_text("actief")
+                expect(femke.locator("#provisioning")).to_have_attribute("data-status", "done")
+                shots(femke, "femke-approved-provisioned")
+            with app.state.portal.sessions() as session:
+                contract = session.scalars(select(Contract)).one()
+                environment = contract.environment.name
+                contract_id = contract.id
+            file = folder / f"{environment}.json"
+            assert file.is_file(), file                 # the hub's folder now holds the contract's environment
+            assert '"state": "active"' in file.read_text(encoding="utf-8")
+
+            # ---- anna sees the contract's offer and starts a workspace under it
+            anna = _login(chromium, portal, hub_stack, demo_accounts["anna"], "/catalogue/tiny-cowsay")
+            with shots.on_failure(anna):
+                expect(anna.get_by_label("Formaat").locator("option")).to_have_count(1)   # the contract's one size
+                expect(anna.locator("#contract-offer")).to_have_attribute("data-contract", str(contract_id))
+                shots(anna, "anna-contract-offer")
+                anna.get_by_label("Formaat").select_option("small")
+                anna.get_by_role("button", name="Start werkplek").click()
+                anna.wait_for_url(re.compile(rf"{re.escape(portal.url)}/workspaces/\d+$"), timeout=60_000)
+                workspace_url = anna.url
+                expect(anna.locator("#status")).to_have_text("actief", timeout=FLOW_RUNNING)
+                shots(anna, "anna-working-under-contract")
+            with app.state.portal.sessions() as session:
+                workspace = session.get(Workspace, int(workspace_url.rsplit("/", 1)[1]))
+                assert workspace.contract_id == contract_id and workspace.environment.name == environment
+                server = workspace.server_name
+            with hub_api(hub_stack.hub, hub_stack.portal_api_token) as hub:
+                options = hub.get("/users/anna").json()["servers"][server]["user_options"]
+            assert options.get("environment") == environment and options.get("organisation") == "minfin"
+
+            # ---- dana sees it running under the contract, and what it costs
+            with shots.on_failure(dana):
+                dana.goto(contract_url)
+                running = dana.locator("#spend-running")
+                expect(running).to_have_attribute("data-workspaces", "1")
+                price = float(running.get_attribute("data-eur-per-hour"))
+                assert price > 0
+                expect(dana.locator("#spend-chart")).to_be_visible()
+                dana.locator("#spend").scroll_into_view_if_needed()
+                shots(dana, "dana-spend")
+
+            # ---- anna stops it: the run is metered and closed
+            with shots.on_failure(anna):
+                anna.goto(workspace_url)
+                anna.get_by_role("link", name="Stop werkplek").click()
+                anna.get_by_role("button", name="Ja, stop de werkplek").click()
+                expect(anna.locator("#status")).to_have_text("gestopt", timeout=60_000)
+            with app.state.portal.sessions() as session:
+                runs = session.scalars(select(WorkspaceSession).where(WorkspaceSession.contract_id == contract_id)).all()
+            assert len(runs) == 1 and runs[0].stopped_at is not None and runs[0].price_per_hour == Decimal(str(price))
+    finally:
+        for leftover in set(folder.glob("*.json")) - before:
+            leftover.unlink()

@@ -134,6 +134,6 @@ def test_the_contract_page_says_what_runs_now_and_what_it_costs_per_hour(app, cl
                                          started_at=now - timedelta(minutes=1)))
         session.commit()
     html = client.get(f"/contracts/{a}", headers={"Accept-Language": "en"}).text
-    assert 'data-workspaces="2" data-eur-per-hour="1.75"' in html
-    assert "2 workspace(s), together € 1.75 per hour" in html
-    assert "samen € 1.75 per uur" in client.get(f"/contracts/{a}", headers={"Accept-Language": "nl"}).text
+    assert 'data-workspaces="2" data-eur-per-hour="1.7500"' in html
+    assert "2 workspace(s), together € 1.7500 per hour" in html
+    assert "samen € 1.7500 per uur" in client.get(f"/contracts/{a}", headers={"Accept-Language": "nl"}).text
