@@ -101,6 +101,10 @@ class Contract(Base):
         String(64), doc="sha256 of the token CI's deploy job uses to mark this contract active (gitops)")
     # -- spend (migration 0009)
     budget_warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), doc="when the 80 % warning went out")
+    closed_spend_eur: Mapped[Decimal] = mapped_column(
+        Numeric(18, 6), default=0, server_default="0",
+        doc="euros of the contract's CLOSED runs, added in SQL by metering.meter in the transaction that closes one "
+            "(spend = this + the open runs up to now; metering.verify_rollup checks it against the sessions)")
     # -- the contract document (migration 0009), made from the partner's template with the order's details
     document_html: Mapped[str | None] = mapped_column(Text)
     document_pdf: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -216,10 +216,15 @@ def _admin_rows(session, user: User, state: str | None, partner: str | None, sor
 @router.get("/admin/contracts", name="admin-contracts")
 def admin_contracts(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
                     state: Text = None, partner: Text = None, sort: Annotated[str, Query(max_length=32)] = "id",
-                    order: Annotated[Literal["asc", "desc"], Query()] = "desc", used_min: UsedMin = None):
-    rows = _admin_rows(session, user, state, partner, sort, order, used_min)
+                    order: Annotated[Literal["asc", "desc"], Query()] = "desc", used_min: UsedMin = None,
+                    page: Annotated[int, Query(ge=1, le=100_000, description="page of the overview, from 1")] = 1):
+    require_platform_admin(user)
+    found = overview_service.overview_page(session, user=user, page=page, per_page=overview_service.PER_PAGE,
+                                           state=state or None, partner=partner or None, sort=sort,
+                                           descending=order == "desc", used_min=_used_min(used_min))
+    rows = found.rows
     return render(request, "admin_contracts.html", user=user, contracts=[c for c, _ in rows],
-                  spend={c.id: spent for c, spent in rows}, states=list(ContractState),
+                  spend={c.id: spent for c, spent in rows}, listing=found, states=list(ContractState),
                   partners=sorted(catalogue.partners),
                   fields={"state": state or "", "partner": partner or "",
                           "used_min": "" if _used_min(used_min) is None else "%g" % _used_min(used_min)},

@@ -12,9 +12,15 @@ the one price rule (:func:`gereedschapskist.catalogue.price_per_hour`, the rule 
 estimate's own line when the size is in it, else the rule applied to the catalogue). A workspace under no contract
 (the shared demo environment) is metered at 0.
 
-Spend is never a counter: ``sum(price_per_hour × (coalesce(stopped_at, now) − started_at))`` in SQL
-(:func:`spend_column`), portable between SQLite and PostgreSQL (:class:`elapsed_seconds`). A run still going counts
-up to ``now``.
+Spend is ``sum(price_per_hour × (coalesce(stopped_at, now) − started_at))`` (:func:`spend_column`, portable between
+SQLite and PostgreSQL: :class:`elapsed_seconds`); a run still going counts up to ``now``. So that a spend figure does
+not sum every session ever run, each contract keeps the euros of its *closed* runs in ``contract.closed_spend_eur``
+(the rollup): :func:`meter` closes a run with one conditional UPDATE (``WHERE stopped_at IS NULL``, so one closer
+wins) and, only when it closed it, adds that run's amount (:func:`run_amount`, worked out in SQL from the row) to the
+rollup in the same transaction. A portal killed before the commit leaves neither; after it, both. Spend is then the
+rollup plus the open runs up to now (:func:`spend_expression`). :func:`verify_rollup` compares the rollup with the
+plain sum over the sessions; :func:`rebuild_rollup` sets it from them (migration 0009's backfill, sessions written
+straight to the database).
 
 Keyword-only functions; none of them commits.
 """
@@ -28,7 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import DateTime, Numeric, and_, func, literal, select, union_all
+from sqlalchemy import DateTime, Numeric, and_, cast, func, literal, select, union_all, update
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.functions import FunctionElement
@@ -95,6 +101,26 @@ def spend_column(now: datetime, *, until: Any = None):
     if until is not None:
         end = earliest(end, until)
     return func.sum(WorkspaceSession.price_per_hour * elapsed_seconds(WorkspaceSession.started_at, end) / 3600)
+
+
+def run_amount():
+    """Euros of one closed run, rounded to 6 decimals (the unit the rollup adds up, so it equals the plain sum)."""
+    hours = elapsed_seconds(WorkspaceSession.started_at, WorkspaceSession.stopped_at) / 3600
+    return func.round(cast(WorkspaceSession.price_per_hour * hours, Numeric), 6)
+
+
+def open_spend_subquery(now: datetime, *, contract_ids: list[int] | None = None):
+    """(contract_id, spent) of the runs still going, up to ``now`` (the partial index of open runs serves it)."""
+    query = (select(WorkspaceSession.contract_id.label("contract_id"), spend_column(now).label("spent"))
+             .where(WorkspaceSession.stopped_at.is_(None), WorkspaceSession.contract_id.is_not(None)))
+    if contract_ids is not None:
+        query = query.where(WorkspaceSession.contract_id.in_(contract_ids))
+    return query.group_by(WorkspaceSession.contract_id).subquery("open_spend")
+
+
+def spend_expression(open_spend) -> Any:
+    """A contract's spend in SQL: its rollup of closed runs plus its open runs (``open_spend`` outer-joined)."""
+    return Contract.closed_spend_eur + func.coalesce(open_spend.c.spent, 0)
 
 
 def _money(value: Any) -> Decimal:
@@ -172,31 +198,88 @@ def meter(session: Session, *, workspace: Workspace, now: datetime | None = None
         session.flush()
         return run
     if current is not None:
-        end = workspace.stopped_at or now
-        current.stopped_at = max(end, current.started_at)
-        session.flush()
+        close(session, run=current, at=workspace.stopped_at or now)
     return None
+
+
+def close(session: Session, *, run: WorkspaceSession, at: datetime) -> bool:
+    """Close an open run at ``at`` and add its amount to its contract's rollup, both in the caller's transaction;
+    False (nothing added) when it was closed already (by another worker: the UPDATE's ``stopped_at IS NULL`` lets one
+    closer through, PostgreSQL re-checking it after the other's commit)."""
+    session.flush()
+    end = max(at, run.started_at)
+    closed = session.execute(update(WorkspaceSession).where(WorkspaceSession.id == run.id,
+                                                            WorkspaceSession.stopped_at.is_(None))
+                             .values(stopped_at=end).execution_options(synchronize_session=False)).rowcount
+    session.expire(run, ["stopped_at"])
+    if closed != 1:
+        return False
+    if run.contract_id is not None:
+        table = Contract.__table__
+        amount = select(run_amount()).where(WorkspaceSession.id == run.id).scalar_subquery()
+        session.execute(update(table).where(table.c.id == run.contract_id)
+                        .values(closed_spend_eur=table.c.closed_spend_eur + amount,
+                                updated_at=table.c.updated_at))       # not a change of the contract itself
+        contract = session.identity_map.get((Contract, (run.contract_id,), None))
+        if contract is not None:
+            session.expire(contract, ["closed_spend_eur"])
+    return True
+
+
+def _closed_sums():
+    return (select(WorkspaceSession.contract_id, func.sum(run_amount()).label("closed"))
+            .where(WorkspaceSession.stopped_at.is_not(None), WorkspaceSession.contract_id.is_not(None))
+            .group_by(WorkspaceSession.contract_id))
+
+
+def rebuild_rollup(session: Session) -> None:
+    """Every contract's rollup from its closed sessions, one UPDATE (what migration 0009's backfill does; for sessions
+    written straight to the database)."""
+    session.flush()
+    session.execute(rebuild_statement())
+    session.expire_all()
+
+
+def rebuild_statement():
+    """The UPDATE of :func:`rebuild_rollup` (for a bulk load on a bare connection, as the benchmark's seed)."""
+    table = Contract.__table__
+    closed = (select(func.sum(run_amount())).where(WorkspaceSession.contract_id == table.c.id,
+                                                   WorkspaceSession.stopped_at.is_not(None)).scalar_subquery())
+    return update(table).values(closed_spend_eur=func.coalesce(closed, 0), updated_at=table.c.updated_at)
+
+
+def verify_rollup(session: Session) -> dict[int, tuple[Decimal, Decimal]]:
+    """Contracts whose rollup differs from the plain sum of their closed sessions: {id: (rollup, plain sum)}; empty
+    when every one agrees (to a millionth of a euro)."""
+    sums = {cid: Decimal(str(value or 0)) for cid, value in session.execute(_closed_sums())}
+    wrong = {}
+    for cid, rollup in session.execute(select(Contract.id, Contract.closed_spend_eur)):
+        rollup = Decimal(str(rollup or 0))
+        plain = sums.get(cid, ZERO)
+        if abs(rollup - plain) > Decimal("0.000001"):
+            wrong[cid] = (rollup, plain)
+    return wrong
 
 
 # -- spend -----------------------------------------------------------------------------------------------------------
 
 def contract_spend(session: Session, *, contract_id: int, now: datetime | None = None) -> Decimal:
-    """Euros spent under one contract so far (runs still going up to ``now``); one query."""
-    now = now or utcnow()
-    value = session.scalar(select(spend_column(now)).where(WorkspaceSession.contract_id == contract_id))
-    return _money(value)
+    """Euros spent under one contract so far (its rollup, and runs still going up to ``now``); one query."""
+    return spend_by_contract(session, contract_ids=[contract_id], now=now).get(contract_id, _money(0))
 
 
 def spend_by_contract(session: Session, *, contract_ids: list[int] | None = None,
                       now: datetime | None = None) -> dict[int, Decimal]:
-    """Euros spent per contract (all contracts with sessions, or those named); one GROUP BY query."""
+    """Euros spent per contract (every contract, or those named): the rollups plus the open runs, one query."""
     now = now or utcnow()
-    query = select(WorkspaceSession.contract_id, spend_column(now)).where(WorkspaceSession.contract_id.is_not(None))
+    if contract_ids is not None and not contract_ids:
+        return {}
+    open_spend = open_spend_subquery(now, contract_ids=contract_ids)
+    query = (select(Contract.id, spend_expression(open_spend))
+             .outerjoin(open_spend, open_spend.c.contract_id == Contract.id))
     if contract_ids is not None:
-        if not contract_ids:
-            return {}
-        query = query.where(WorkspaceSession.contract_id.in_(contract_ids))
-    return {cid: _money(value) for cid, value in session.execute(query.group_by(WorkspaceSession.contract_id))}
+        query = query.where(Contract.id.in_(contract_ids))
+    return {cid: _money(value) for cid, value in session.execute(query)}
 
 
 def hourly_rate(session: Session, *, contract_id: int) -> Decimal:

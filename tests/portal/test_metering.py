@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
-from gereedschapskist.portal.models import Workspace, WorkspaceSession, WorkspaceStatus
+from gereedschapskist.portal.models import Contract, Workspace, WorkspaceSession, WorkspaceStatus
 from gereedschapskist.portal.services import lifecycle, metering
 from gereedschapskist.portal.services import workspaces as workspace_service
 from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo
@@ -194,3 +194,6 @@ def test_a_portal_killed_during_metering_loses_nothing_and_counts_nothing_twice(
     assert state() == (WorkspaceStatus.STOPPED, [(T0, T0.replace(hour=12))], Decimal("6.00"))
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(WorkspaceSession)) == 1
+        # the closed run is in the contract's rollup exactly once (the killed close added nothing)
+        assert metering.verify_rollup(session) == {}
+        assert session.get(Contract, contract.id).closed_spend_eur == Decimal("6")

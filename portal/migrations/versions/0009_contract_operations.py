@@ -3,9 +3,12 @@ the contract document.
 
 - ``contract``: ``provisioning_status``/``_attempts``/``_error``/``_next_at``/``_detail`` (the provisioner's progress,
   retried with back-off), ``callback_token_hash`` (the gitops deploy's activation token), ``budget_warned_at``,
-  ``document_html``/``document_pdf``/``document_made_at``;
+  ``closed_spend_eur`` (the euros of the contract's closed runs, kept by metering in the transaction that closes a
+  run, backfilled here from the sessions), ``document_html``/``document_pdf``/``document_made_at``;
 - ``environment.contract_id`` and ``workspace.contract_id``: what was provisioned for, and runs under, a contract;
-- ``workspace_session`` (one run of a workspace with its price per hour; spend is summed from it in SQL), ``lease``
+- ``workspace_session`` (one run of a workspace with its price per hour; spend is summed from it in SQL, over an
+  index that covers the sum; at most one open run per workspace, a partial unique index; the open runs per contract,
+  a partial index), ``lease``
   (background work held by one worker at a time), ``contract_notice`` (warnings, once per contract and kind) and
   ``size_request``;
 - ``register_entry.action`` may also be ``contract-provisioning-failed``, ``contract-budget-warned``,
@@ -62,6 +65,7 @@ def _add_columns() -> None:
         batch.add_column(sa.Column("provisioning_detail", sa.JSON(), nullable=True))
         batch.add_column(sa.Column("callback_token_hash", sa.String(64), nullable=True))
         batch.add_column(_time("budget_warned_at", nullable=True))
+        batch.add_column(sa.Column("closed_spend_eur", sa.Numeric(18, 6), nullable=False, server_default="0"))
         batch.add_column(sa.Column("document_html", sa.Text(), nullable=True))
         batch.add_column(sa.Column("document_pdf", sa.LargeBinary(), nullable=True))
         batch.add_column(_time("document_made_at", nullable=True))
@@ -94,7 +98,17 @@ def _create_tables() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_workspace_session"),
     )
     op.create_index("ix_workspace_session_workspace_id", "workspace_session", ["workspace_id"])
-    op.create_index("ix_workspace_session_contract_id_started_at", "workspace_session", ["contract_id", "started_at"])
+    # covers every column the spend aggregate reads, so the overview scans the index alone (issue 14's bench)
+    op.create_index("ix_workspace_session_contract_spend", "workspace_session",
+                    ["contract_id", "started_at", "stopped_at", "price_per_hour"])
+    # at most one open run per workspace, whatever two workers or a replayed hub report do
+    op.create_index("uq_workspace_session_open", "workspace_session", ["workspace_id"], unique=True,
+                    sqlite_where=sa.text("stopped_at IS NULL"), postgresql_where=sa.text("stopped_at IS NULL"))
+    # spend sums only the open runs (the closed ones are in contract.closed_spend_eur)
+    op.create_index("ix_workspace_session_open_contract", "workspace_session",
+                    ["contract_id", "started_at", "price_per_hour"],
+                    sqlite_where=sa.text("stopped_at IS NULL"), postgresql_where=sa.text("stopped_at IS NULL"))
+    _backfill_closed_spend()
     op.create_table(
         "lease",
         sa.Column("name", sa.String(64), nullable=False),
@@ -142,6 +156,19 @@ def _create_tables() -> None:
     op.create_index("ix_size_request_contract_id_state", "size_request", ["contract_id", "state"])
 
 
+def _backfill_closed_spend() -> None:
+    """Every contract's ``closed_spend_eur`` from its closed sessions, one UPDATE (the same sum, each run rounded to
+    6 decimals, as ``portal.services.metering.rebuild_rollup``)."""
+    if op.get_bind().dialect.name == "sqlite":
+        hours = "((julianday(s.stopped_at) - julianday(s.started_at)) * 86400.0) / 3600"
+    else:
+        hours = "EXTRACT(EPOCH FROM (s.stopped_at - s.started_at)) / 3600"
+    op.execute(sa.text(
+        "UPDATE contract SET closed_spend_eur = coalesce((SELECT sum(round(CAST(s.price_per_hour * " + hours +
+        " AS NUMERIC), 6)) FROM workspace_session s WHERE s.contract_id = contract.id AND s.stopped_at IS NOT NULL),"
+        " 0)"))
+
+
 def downgrade() -> None:
     bind = op.get_bind()
     if bind.execute(sa.text("SELECT count(*) FROM register_entry WHERE " + _0006._in("action", NEW_ACTIONS))).scalar():
@@ -153,7 +180,9 @@ def downgrade() -> None:
     op.drop_index("ix_contract_notice_contract_id", table_name="contract_notice")
     op.drop_table("contract_notice")
     op.drop_table("lease")
-    op.drop_index("ix_workspace_session_contract_id_started_at", table_name="workspace_session")
+    op.drop_index("ix_workspace_session_open_contract", table_name="workspace_session")
+    op.drop_index("uq_workspace_session_open", table_name="workspace_session")
+    op.drop_index("ix_workspace_session_contract_spend", table_name="workspace_session")
     op.drop_index("ix_workspace_session_workspace_id", table_name="workspace_session")
     op.drop_table("workspace_session")
     with _0005._rebuilding():
@@ -171,7 +200,7 @@ def _drop_columns() -> None:
         batch.drop_column("contract_id")
     with op.batch_alter_table("contract") as batch:
         batch.drop_constraint(op.f("ck_contract_contract_provisioning_status"), type_="check")
-        for column in ("document_made_at", "document_pdf", "document_html", "budget_warned_at", "callback_token_hash",
-                       "provisioning_detail", "provisioning_next_at", "provisioning_error", "provisioning_attempts",
-                       "provisioning_status"):
+        for column in ("document_made_at", "document_pdf", "document_html", "closed_spend_eur", "budget_warned_at",
+                       "callback_token_hash", "provisioning_detail", "provisioning_next_at", "provisioning_error",
+                       "provisioning_attempts", "provisioning_status"):
             batch.drop_column(column)
