@@ -94,6 +94,9 @@ def test_a_member_launches_in_the_contracts_environment_and_the_hub_is_told(app,
     with app.state.portal.sessions() as session:
         (workspace,) = session.scalars(select(Workspace)).all()
         assert workspace.contract_id == contract_id and workspace.size_id == "small"
+    page = anna.client.get(f"/workspaces/{workspace.id}", headers={"Accept-Language": "en"}).text
+    assert f'id="workspace-contract" data-contract="{contract_id}"' in page
+    assert f"standard contract {contract_id} (its hours count against the budget)" in page
 
 
 def test_an_organisation_without_a_contract_keeps_the_shared_environment(app, client, login, hubs):
