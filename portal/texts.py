@@ -990,6 +990,7 @@ TEXTS.update({
     "action.size-rejected": ("formaat afgewezen", "size rejected"),
     "action.size-expired": ("formaat verlopen", "size expired"),
     "action.contract-document-made": ("contractdocument gemaakt", "contract document made"),
+    "action.contract-budget-changed": ("budget gewijzigd", "budget changed"),
     "contract.document": ("Contractdocument", "Contract document"),
     "contract.document_pdf": ("Contractdocument (PDF)", "Contract document (PDF)"),
     "contract.document_html": ("Contractdocument (HTML)", "Contract document (HTML)"),

@@ -60,6 +60,8 @@ class RegisterAction(StrEnum):
     SIZE_REJECTED = "size-rejected"
     SIZE_EXPIRED = "size-expired"
     WORKSPACE_STOPPED_BY_CONTRACT = "workspace-stopped-by-contract"
+    #: a platform admin changed a contract's budget (old and new in ``details``; ``services/contracts.py``)
+    CONTRACT_BUDGET_CHANGED = "contract-budget-changed"
 
 
 class RegisterEntry(Base):

@@ -12,8 +12,8 @@ the contract document.
   (background work held by one worker at a time), ``contract_notice`` (warnings, once per contract and kind) and
   ``size_request``;
 - ``register_entry.action`` may also be ``contract-provisioning-failed``, ``contract-budget-warned``,
-  ``contract-document-made``, ``size-requested``, ``size-approved``, ``size-rejected``, ``size-expired`` and
-  ``workspace-stopped-by-contract`` (the register is rebuilt on SQLite as in 0006/0008).
+  ``contract-document-made``, ``size-requested``, ``size-approved``, ``size-rejected``, ``size-expired``,
+  ``workspace-stopped-by-contract`` and ``contract-budget-changed`` (the register is rebuilt on SQLite as in 0006/0008).
 
 Revision ID: 0009
 Revises: 0008
@@ -38,7 +38,8 @@ _0008 = importlib.import_module("gereedschapskist.portal.migrations.versions.000
 #: The actions 0008 allows.
 REGISTER_ACTION = _0008.REGISTER_ACTION + _0008.NEW_ACTIONS
 NEW_ACTIONS = ("contract-provisioning-failed", "contract-budget-warned", "contract-document-made", "size-requested",
-               "size-approved", "size-rejected", "size-expired", "workspace-stopped-by-contract")
+               "size-approved", "size-rejected", "size-expired", "workspace-stopped-by-contract",
+               "contract-budget-changed")
 PROVISIONING = ("pending", "running", "failed", "waiting", "done")
 SIZE_STATES = ("requested", "approved", "rejected", "expired")
 
