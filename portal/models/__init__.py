@@ -3,6 +3,7 @@
 from .base import Base, UTCDateTime, utcnow
 from .contract import HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition, ProvisioningStatus
 from .contract_notice import ContractNotice
+from .dataset import AccessRequest, AccessRequestState, Dataset, DatasetCategory, DatasetGrant, SensitivityLevel
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .grant import MembershipEnd, RoleGrant
 from .metering import Lease, WorkspaceSession
@@ -14,6 +15,7 @@ from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 from .workspace_usage import WorkspaceUsage
 
 __all__ = [
+    "AccessRequest", "AccessRequestState", "Dataset", "DatasetCategory", "DatasetGrant", "SensitivityLevel",
     "ACTIVE_STATUSES", "Base", "Contract", "ContractNotice", "ContractState", "ContractTransition", "GENESIS",
     "HOLDING", "Lease", "ProvisioningStatus", "SizeRequest", "SizeRequestState", "WorkspaceSession",
     "TRANSITIONS", "Environment", "EnvironmentKind", "EnvironmentStage", "EnvironmentStatus",

@@ -62,6 +62,17 @@ class RegisterAction(StrEnum):
     WORKSPACE_STOPPED_BY_CONTRACT = "workspace-stopped-by-contract"
     #: a platform admin changed a contract's budget (old and new in ``details``; ``services/contracts.py``)
     CONTRACT_BUDGET_CHANGED = "contract-budget-changed"
+    #: access to data (issue 15; migration 0010): a request, its decision (an automatic one names the earlier
+    #: approval it relied on in ``details``), the grant it became, a data owner turning automatic approval on or off;
+    #: expiry, revocation and mounts are for the hub's part of issue 15 (the actions exist already)
+    ACCESS_REQUESTED = "access-requested"
+    ACCESS_APPROVED = "access-approved"
+    ACCESS_REJECTED = "access-rejected"
+    ACCESS_GRANTED = "access-granted"
+    ACCESS_EXPIRED = "access-expired"
+    ACCESS_REVOKED = "access-revoked"
+    DATASET_AUTO_APPROVAL_CHANGED = "dataset-auto-approval-changed"
+    DATASET_MOUNTED = "dataset-mounted"
 
 
 class RegisterEntry(Base):
