@@ -178,6 +178,10 @@ def start_portal(ctx: UpContext) -> Running:
     log_path = ctx.state_dir / "logs" / "portal.log"
     wait_for_free_port("portal", ctx.ports["portal"])
     migrate_portal_database(env, log_path, cwd=ctx.state_dir)
+    # the sample datasets (issue 15): generated data files in <state>/datasets, their metadata imported
+    subprocess.run([sys.executable, "-m", "gereedschapskist.dev.datasets", str(ctx.state_dir)], env=env,
+                   cwd=ctx.state_dir, stdin=subprocess.DEVNULL, check=True, timeout=120,
+                   stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
     url = env[f"{PORTAL_ENV_PREFIX}PUBLIC_URL"]
     process = ManagedProcess(
         "portal", [sys.executable, "-m", "uvicorn", "gereedschapskist.portal.main:app", "--host", "127.0.0.1",
