@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .datasets import load_sample
 from .demo import load_accounts
 from .devstack import HubProcess, OidcProvider, hub_client, portal_client
 from .processes import ManagedProcess, ProcessFailed, port_is_free
@@ -179,9 +180,7 @@ def start_portal(ctx: UpContext) -> Running:
     wait_for_free_port("portal", ctx.ports["portal"])
     migrate_portal_database(env, log_path, cwd=ctx.state_dir)
     # the sample datasets (issue 15): generated data files in <state>/datasets, their metadata imported
-    subprocess.run([sys.executable, "-m", "gereedschapskist.dev.datasets", str(ctx.state_dir)], env=env,
-                   cwd=ctx.state_dir, stdin=subprocess.DEVNULL, check=True, timeout=120,
-                   stdout=open(log_path, "ab"), stderr=subprocess.STDOUT)
+    load_sample(ctx.state_dir, env=env, log=log_path)
     url = env[f"{PORTAL_ENV_PREFIX}PUBLIC_URL"]
     process = ManagedProcess(
         "portal", [sys.executable, "-m", "uvicorn", "gereedschapskist.portal.main:app", "--host", "127.0.0.1",

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from .cli import UrlOpt, _engine
-from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, session_factory
+from .cli import UrlOpt
+from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
+from .settings import SettingsInvalid, load_settings
 
 app = typer.Typer(help="Datasets: import metadata from a publication point (DCAT-AP or CKAN).",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -28,14 +29,22 @@ def import_command(
                           ] = None,
     database_url: UrlOpt = None,
 ) -> None:
-    """Create or update datasets by their source identifier; malformed records are reported and skipped."""
+    """Create or update datasets by their source identifier; malformed records are reported and skipped.
+
+    The owner organisation must be in the portal or one it serves (GEREEDSCHAPSKIST_PORTAL_ORGANISATIONS)."""
     from .services.dataset_import import SourceUnreadable, import_source
 
-    engine = _engine(database_url)
+    try:
+        settings = load_settings(**({"database_url": database_url} if database_url else {}))
+    except SettingsInvalid as exc:
+        typer.secho(str(exc), fg="red", err=True)
+        raise typer.Exit(2) from None
+    engine = make_engine(settings.resolved_database_url)
     try:
         check_migrated(engine)
         with session_factory(engine)() as session:
-            summary = import_source(session, source=source, organisation=organisation, data_owner=data_owner)
+            summary = import_source(session, source=source, organisation=organisation, data_owner=data_owner,
+                                    accepted=settings.accepted_organisations)
             session.commit()
     except SourceUnreadable as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)

@@ -61,33 +61,16 @@ def generate(store: Path) -> list[Path]:
     return written
 
 
-ORGANISATIONS = {"cbs": "Centraal Bureau voor de Statistiek", "minfin": "Ministerie van Financiën"}
 
-
-def load_sample(state_dir: Path) -> str:
-    """``make up``: generate the data files into ``<state>/datasets`` and import the sample's metadata into the
-    portal database of the settings (the demo organisations are added first when no login has added them yet)."""
-    from sqlalchemy import select
-
-    from gereedschapskist.portal.db import make_engine, session_factory
-    from gereedschapskist.portal.models import Organisation
-    from gereedschapskist.portal.services.dataset_import import import_source
-    from gereedschapskist.portal.settings import load_settings
+def load_sample(state_dir: Path, *, env: dict[str, str], log: Path) -> None:
+    """``make up``: generate the data files into ``<state>/datasets`` and import the sample's metadata with
+    ``gereedschapskist datasets import`` (a child process with the portal's settings; its output goes to ``log``)."""
+    import subprocess
+    import sys
 
     generate(state_dir / "datasets")
-    engine = make_engine(load_settings().resolved_database_url)
-    try:
-        with session_factory(engine)() as session:
-            for slug, name in ORGANISATIONS.items():
-                if session.scalar(select(Organisation.id).where(Organisation.slug == slug)) is None:
-                    session.add(Organisation(slug=slug, name=name))
-            session.flush()
-            lines = []
-            for source in SOURCES:
-                summary = import_source(session, source=str(source))
-                lines.append(f"{source.name}: {summary.created} created, {summary.updated} updated, "
-                             f"{summary.skipped} skipped")
-            session.commit()
-    finally:
-        engine.dispose()
-    return "; ".join(lines)
+    with open(log, "ab") as out:
+        for source in SOURCES:
+            subprocess.run([sys.executable, "-m", "gereedschapskist", "datasets", "import", str(source)], env=env,
+                           cwd=state_dir, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, check=True,
+                           timeout=120)

@@ -233,15 +233,20 @@ def parse(document: Any) -> tuple[list[Record], list[Problem]]:
 
 
 def store(session: Session, *, records: list[Record], organisation: str | None = None,
-          data_owner: str | None = None) -> Summary:
+          data_owner: str | None = None, accepted: frozenset[str] = frozenset()) -> Summary:
     """Create or update the datasets (by identifier); ``organisation``/``data_owner`` apply where a record names
-    none. An unknown organisation, or a data owner who is no data owner of it, is refused per record."""
+    none. The owner organisation is one in the portal, or one the portal serves (``accepted``: its configured
+    organisations, whose row is made here as on its first member's login); any other is refused per record (fail
+    closed), and so is a data owner who is no data owner of it."""
     summary = Summary()
     organisations = {o.slug: o for o in session.scalars(select(Organisation))}
     by_name = {o.name.lower(): o for o in organisations.values()}
     for record in records:
         name = record.organisation or organisation
         owner_org = organisations.get(name or "") or by_name.get((name or "").lower())
+        if owner_org is None and name in accepted:
+            owner_org = organisations[name] = Organisation(slug=name, name=name)
+            session.add(owner_org)
         if owner_org is None:
             summary.problems.append(Problem(record.position, "organisation", f"{name!r}: no such organisation in the "
                                             "portal (give --organisation, or add it first)"))
@@ -275,11 +280,11 @@ def store(session: Session, *, records: list[Record], organisation: str | None =
 
 
 def import_source(session: Session, *, source: str, organisation: str | None = None,
-                  data_owner: str | None = None) -> Summary:
+                  data_owner: str | None = None, accepted: frozenset[str] = frozenset()) -> Summary:
     """:func:`read_source`, :func:`parse` and :func:`store` (the caller commits); problems of both passes, by
     position."""
     records, problems = parse(read_source(source))
-    summary = store(session, records=records, organisation=organisation, data_owner=data_owner)
+    summary = store(session, records=records, organisation=organisation, data_owner=data_owner, accepted=accepted)
     summary.problems = sorted(problems + summary.problems, key=lambda p: p.position)
     summary.skipped = len(summary.problems)
     return summary

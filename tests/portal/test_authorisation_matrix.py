@@ -349,6 +349,49 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 200, 403, 403, 403, 403),
         "cbs": (403, 403, 403, 403, 403, 403),
         "missing": FORM_MISSING},
+
+    # --- access to data (issue 15): datasets for every logged-in user; requests by members with a workbench role
+    # (dana and olga have none; femke is no member); decisions and automatic approval by the dataset's data owner only
+    # (olga for minfin's datasets; no persona is a data owner of cbs). Targets: a fresh dataset of minfin or cbs; a
+    # fresh request of anna (minfin's dataset) or bram (cbs's) (tests/portal/test_datasets.py checks the rules)
+    ("GET", "/datasets"): {"-": PAGE_LOGGED_IN},
+    ("GET", "/datasets/{dataset_id}"): {"minfin": PAGE_LOGGED_IN, "cbs": PAGE_LOGGED_IN, "missing": PAGE_MISSING},
+    ("POST", "/datasets/{dataset_id}/requests"): {
+        "minfin": (303, 403, 403, 403, 303, 403),
+        "cbs": (303, 403, 403, 403, 303, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/datasets/{dataset_id}/auto-approval"): {
+        "minfin": (403, 403, 303, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/access-requests"): {"-": PAGE_LOGGED_IN},
+    ("POST", "/access-requests/{request_id}/approve"): {
+        "minfin": (403, 403, 303, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/access-requests/{request_id}/reject"): {
+        "minfin": (403, 403, 303, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/api/v1/datasets"): {"-": API_LOGGED_IN},
+    ("GET", "/api/v1/datasets/{dataset_id}"): {"minfin": API_LOGGED_IN, "cbs": API_LOGGED_IN,
+                                               "missing": API_MISSING},
+    ("POST", "/api/v1/datasets/{dataset_id}/auto-approval"): {
+        "minfin": (403, 403, 200, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/api/v1/access-requests"): {"-": API_LOGGED_IN},      # only one's own: see _content_check
+    ("POST", "/api/v1/access-requests"): {
+        "minfin": (201, 403, 403, 403, 201, 403),
+        "cbs": (201, 403, 403, 403, 201, 403)},
+    ("POST", "/api/v1/access-requests/{request_id}/approve"): {
+        "minfin": (403, 403, 200, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/access-requests/{request_id}/reject"): {
+        "minfin": (403, 403, 200, 403, 403, 403),
+        "cbs": (403, 403, 403, 403, 403, 403),
+        "missing": FORM_MISSING},
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
@@ -565,7 +608,51 @@ def _new_failed_provisioning(world: World, organisation: str) -> int:
     return contract_id
 
 
+def _new_dataset(world: World, organisation: str) -> int:
+    """A fresh dataset of ``organisation``; minfin's data owner is olga, cbs's names none (any of its data owners)."""
+    from gereedschapskist.portal.models import Dataset, DatasetCategory, SensitivityLevel
+
+    with world.app.state.portal.sessions() as session:
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        owner = session.scalar(select(User).where(User.username == "olga")) if organisation == "minfin" else None
+        row = Dataset(identifier=f"{organisation}-{secrets.token_hex(4)}", title_nl="Matrix", description_nl="",
+                      organisation=org, data_owner=owner, category=DatasetCategory.OTHER,
+                      sensitivity=SensitivityLevel.INTERNAL, keywords=[], auto_approval=True)
+        session.add(row)
+        session.commit()
+        return row.id
+
+
+def _access_form(role: str | None) -> dict:
+    return {"role": role or "", "purpose": "Matrix of who may do what", "purpose_code": "statistics",
+            "legal_ground": "avg-6-1-e-cbs-wet", "starts_on": date.today().isoformat(),
+            "ends_on": (date.today() + timedelta(days=10)).isoformat()}
+
+
+def _new_access_request(world: World, organisation: str) -> int:
+    """A request of anna (for a fresh dataset of minfin) or bram (of cbs), for their own organisation."""
+    from gereedschapskist.portal.models import AccessRequest
+
+    dataset_id = _new_dataset(world, organisation)
+    with world.app.state.portal.sessions() as session:
+        by = session.scalar(select(User).where(User.username == {"minfin": "anna", "cbs": "bram"}[organisation]))
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        form = _access_form("bi")
+        row = AccessRequest(dataset_id=dataset_id, requester=by, organisation=org, role="bi", purpose=form["purpose"],
+                            purpose_code=form["purpose_code"], legal_ground=form["legal_ground"],
+                            starts_on=date.today(), ends_on=date.today() + timedelta(days=10), automatic=False)
+        session.add(row)
+        session.commit()
+        return row.id
+
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if "{dataset_id}" in path:
+        return path.replace("{dataset_id}", "999999" if target == "missing" else str(_new_dataset(world, target)))
+    if "{request_id}" in path and "/access-requests/" in path:
+        return path.replace("{request_id}", "999999" if target == "missing" else
+                            str(_new_access_request(world, target)))
+    if path == "/api/v1/access-requests" and target != "-":
+        return f"{path}?dataset={_new_dataset(world, target)}"
     if path == "/api/v1/size-requests":
         return f"{path}?organisation={target}"
     if "{request_id}" in path:
@@ -624,6 +711,13 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         return client.post("/api/v1/size-requests", json={
             "contract": _new_contract(world, slug, "active"), "bundle": BI_BUNDLE, "size": "medium",
             "reason": "matrix", "ends_on": (date.today() + timedelta(days=10)).isoformat()}, headers=headers)
+    if path == "/api/v1/access-requests":
+        return client.post("/api/v1/access-requests", json={"dataset": int(url.split("=", 1)[1]),
+                                                            **_access_form(persona.role)}, headers=headers)
+    if path == "/api/v1/datasets/{dataset_id}/auto-approval":
+        return client.post(url, json={"enabled": False}, headers=headers)
+    if path.startswith("/api/v1/access-requests/") and path.endswith("/reject"):
+        return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/size-requests/") and path.endswith("/reject"):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/contracts/") and path.endswith(("/reject", "/end")):
@@ -649,6 +743,10 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"reason": "matrix"}
     if path.startswith("/size-requests/"):
         form |= {"reason": "matrix"}
+    if path.startswith("/access-requests/"):
+        form |= {"reason": "matrix"}
+    if path == "/datasets/{dataset_id}/requests":
+        form |= _access_form(persona.role)
     if path == "/organisations/{slug}/sizes":
         slug = url.split("/")[2]
         contract = _new_contract(world, slug, "active") if slug in ("minfin", "cbs") else 999999
@@ -676,6 +774,10 @@ def _content_check(world: World, persona: Persona, path: str, response) -> str |
         owners = {w["owner"] for w in response.json()}
         if owners - {persona.username}:
             return f"my workspaces lists workspaces of {sorted(owners - {persona.username})}"
+    if path == "/api/v1/access-requests":
+        members = {r["member"] for r in response.json()}
+        if members - {persona.username}:
+            return f"my access requests lists requests of {sorted(members - {persona.username})}"
     if path == "/api/v1/contracts":
         organisations = {c["organisation"] for c in response.json()}
         if persona.key != "platform-admin" and organisations - {"minfin"}:

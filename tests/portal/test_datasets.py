@@ -219,3 +219,49 @@ def test_no_decision_on_ones_own_request_nor_for_someone_who_left(app, sessions)
             access.decide(session, access_request=leaving, actor=user(session, "dirk"), approve=True)
         assert refused.value.reason == "requester-left"
         assert session.scalar(select(func.count()).select_from(DatasetGrant)) == 0
+
+
+def test_the_pages_search_request_and_decide_in_dutch_and_english(app, sessions, client, login, second_client):
+    anna = login("anna", ["org:minfin", "role:bi"])
+    page = client.get("/datasets", params={"q": "woz"})
+    assert page.status_code == 200 and 'data-dataset="cbs-83625NED"' in page.text
+    assert 'data-dataset="knmi-daggegevens"' not in page.text
+    page = client.get("/datasets", params={"category": "sensor", "organisation": "minfin"})
+    assert 'data-dataset="knmi-daggegevens"' in page.text and 'data-dataset="cbs-83625NED"' not in page.text
+    client.get("/language/en")
+    page = client.get("/datasets", params={"q": "weather"})
+    assert "KNMI daily weather data" in page.text and "Search in title and description" in page.text
+    client.get("/language/nl")
+    with sessions() as session:
+        woz = session.scalar(select(Dataset.id).where(Dataset.identifier == "cbs-83625NED"))
+    page = client.get(f"/datasets/{woz}")
+    assert page.status_code == 200 and 'id="access-request-form"' in page.text and "Grondslag" in page.text
+    form = {"role": "bi", "purpose": "Onderzoek naar woningwaarde", "purpose_code": "policy-evaluation",
+            "legal_ground": "", "starts_on": TODAY.isoformat(), "ends_on": (TODAY + timedelta(days=10)).isoformat()}
+    refused = anna.post_form(f"/datasets/{woz}/requests", form)
+    assert refused.status_code == 422 and 'id="legal_ground" name="legal_ground" aria-invalid="true"' in refused.text
+    assert "Onderzoek naar woningwaarde" in refused.text                         # what was entered comes back
+    done = anna.post_form(f"/datasets/{woz}/requests", form | {"legal_ground": "avg-6-1-e-cw2016"})
+    assert done.status_code == 303 and done.headers["location"] == "/access-requests?done=requested"
+    eva = login("eva", ["org:cbs", "data-owner:cbs", "role:bi"], on=second_client)
+    queue = second_client.get("/access-requests")
+    with sessions() as session:
+        first = session.scalar(select(AccessRequest.id))
+    assert f'id="decide-{first}"' in queue.text
+    assert eva.post_form(f"/access-requests/{first}/approve", {"reason": ""}).status_code == 303
+    again = anna.post_form(f"/datasets/{woz}/requests", form | {"legal_ground": "avg-6-1-e-cw2016"})
+    assert again.headers["location"] == "/access-requests?done=approved"
+    mine = client.get("/access-requests")
+    assert f"automatisch, op goedkeuring {first}" in mine.text
+    listed = anna.client.get("/api/v1/access-requests").json()
+    assert [(r["state"], r["automatic"], r["relied_on"]) for r in listed] == [
+        ("approved", True, first), ("approved", False, None)]
+    assert listed[0]["grant_expires_at"] is not None
+    found = client.get("/api/v1/datasets", params={"q": "BAG"}).json()
+    assert [d["identifier"] for d in found] == ["kadaster-bag-verblijfsobjecten"]
+    assert found[0]["max_grant_days"] == 365 and found[0]["organisation"] == "cbs"
+    bad = anna.post_json("/api/v1/access-requests", {"dataset": woz, **form, "legal_ground": "avg-6-1-e-cw2016",
+                                                     "ends_on": (TODAY + timedelta(days=400)).isoformat()})
+    assert bad.status_code == 422 and "ends_on" in bad.text and "365 days" in bad.text
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert {"/api/v1/datasets", "/api/v1/datasets/{dataset_id}", "/api/v1/access-requests"} <= set(paths)
