@@ -991,6 +991,28 @@ TEXTS.update({
     "action.size-expired": ("formaat verlopen", "size expired"),
     "action.contract-document-made": ("contractdocument gemaakt", "contract document made"),
     "action.contract-budget-changed": ("budget gewijzigd", "budget changed"),
+    "contract.budget_change": ("Budget wijzigen", "Change the budget"),
+    "contract.budget_help": ("Op verzoek van de organisatie, met de reden. Een opgeschort contract wordt meteen weer "
+                             "actief als de uitgaven onder het nieuwe budget blijven; is een lager budget al op, dan "
+                             "schort de budgetbewaking het contract op.",
+                             "At the organisation's request, with the reason. A suspended contract becomes active at "
+                             "once when its spend is below the new budget; when a lower budget is already spent, the "
+                             "budget watcher suspends the contract."),
+    "contract.budget_new": ("Nieuw budget in euro (excl. btw)", "New budget in euros (excl. VAT)"),
+    "contract.budget_reason": ("Reden (bijvoorbeeld het verzoek van de organisatie)",
+                               "Reason (for example the organisation's request)"),
+    "contract.budget_submit": ("Budget wijzigen", "Change the budget"),
+    "contract.done.budget": ("Het budget is gewijzigd.", "The budget was changed."),
+    "contract.done.reactivated": ("Het budget is gewijzigd en het contract is weer actief.",
+                                  "The budget was changed and the contract is active again."),
+    "error.contract-budget-fixed": ("Het budget van dit contract kan niet meer veranderen",
+                                    "This contract's budget can no longer change"),
+    "why.contract-budget-fixed": ("een budget verandert alleen zolang het contract goedgekeurd is, ingericht wordt, "
+                                  "actief is of opgeschort is", "a budget changes only while the contract is "
+                                  "approved, being provisioned, active or suspended"),
+    "error.budget-unchanged": ("Dat is het huidige budget al", "That is the current budget already"),
+    "why.budget-unchanged": ("geef een ander bedrag dan het huidige budget", "give an amount other than the current "
+                             "budget"),
     "contract.document": ("Contractdocument", "Contract document"),
     "contract.document_pdf": ("Contractdocument (PDF)", "Contract document (PDF)"),
     "contract.document_html": ("Contractdocument (HTML)", "Contract document (HTML)"),
@@ -1011,9 +1033,12 @@ TEXTS.update({
                                 "your organisation's standard contract is requested, approved or being provisioned; "
                                 "workspaces start once it is active"),
     "error.contract-suspended": ("Het contract is opgeschort", "The contract is suspended"),
-    "why.contract-suspended": ("het budget van het standaardcontract is op; een organisatiebeheerder kan het "
-                               "budget verhogen",
-                               "the standard contract's budget is spent; an organisation admin can raise it"),
+    "why.contract-suspended": ("het budget van het standaardcontract is op; vraag uw organisatiebeheerder om het "
+                               "budget te laten verhogen (een platformbeheerder van Gereedschapskist verhoogt het op "
+                               "verzoek van de organisatie)",
+                               "the standard contract's budget is spent; ask your organisation admin to have the "
+                               "budget raised (a platform admin of Gereedschapskist raises it at the organisation's "
+                               "request)"),
     "error.contract-ended": ("Het contract is beëindigd", "The contract has ended"),
     "why.contract-ended": ("het standaardcontract van uw organisatie is afgelopen; uw gegevens en thuismap blijven "
                            "bewaard",

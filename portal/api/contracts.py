@@ -1,5 +1,6 @@
 """Standard contracts in the JSON API: estimate and order (organisation admins), list and read (organisation admins
-their own, platform admins all), request, approve, reject and end (``services/contracts.py`` decides who may)."""
+their own, platform admins all), request, approve, reject and end, and the budget (``services/contracts.py`` decides
+who may)."""
 
 from __future__ import annotations
 
@@ -185,6 +186,13 @@ class ReasonIn(BaseModel):
     reason: str | None = Field(default=None, max_length=2000, description="why (required to reject and to end)")
 
 
+class BudgetIn(BaseModel):
+    budget_eur: Value = Field(description="the new budget in euros excluding VAT: more than 0, at most 10000000, at "
+                                          "most 2 decimals, other than the current one")
+    reason: str | None = Field(default=None, max_length=2000, description="why, e.g. the organisation's request "
+                                                                          "(3–500 characters)")
+
+
 def _order_data(body: OrderIn) -> dict[str, Any]:
     return body.model_dump(exclude={"organisation", "submit"})
 
@@ -324,3 +332,18 @@ def reject(contract: ContractDep, user: CurrentUser, session: SessionDep, body: 
              dependencies=[CsrfHeader], summary="End a contract, with a reason (platform admins)")
 def end(contract: ContractDep, user: CurrentUser, session: SessionDep, body: ReasonIn | None = None) -> ContractOut:
     return _step(session, contract, ContractState.ENDED, user, body.reason if body else None)
+
+
+@router.post("/contracts/{contract_id}/budget", response_model=ContractOut, responses={**ERRORS, **CONFLICT},
+             dependencies=[CsrfHeader], summary="Raise or lower a contract's budget, with a reason (platform admins "
+                                                "of another organisation)")
+def change_budget(contract: ContractDep, user: CurrentUser, session: SessionDep, body: BudgetIn) -> ContractOut:
+    """At the organisation's request, while the contract is approved, provisioning, active or suspended (409
+    otherwise); registered as ``contract-budget-changed``. A suspended contract whose spend is below the new budget
+    is active again in the answer; an active one whose new budget is already spent is suspended by the budget
+    watcher's next pass."""
+    contract_service.change_budget(session, contract=contract, actor=user, budget_eur=body.budget_eur,
+                                   reason=body.reason)
+    session.commit()
+    view = metering.picture(session, contract=contract)
+    return ContractOut.of(contract).model_copy(update={"spend": SpendOut.of(contract, view.spent, view)})

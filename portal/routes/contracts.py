@@ -26,7 +26,7 @@ from ..services.grants import is_admin_of
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
-DONE = {"draft", "requested", "approved", "rejected", "ended", "retried"}
+DONE = {"draft", "requested", "approved", "rejected", "ended", "retried", "budget", "reactivated"}
 Text = Annotated[str | None, Query(max_length=64)]
 
 
@@ -163,6 +163,29 @@ def retry_provisioning(request: Request, contract: ContractDep, user: CurrentUse
     session.commit()
     _attempt_now(request, contract.id)
     return RedirectResponse(f"/contracts/{contract.id}?done=retried", status_code=303)
+
+
+@router.post("/contracts/{contract_id}/budget", name="change_budget", dependencies=[CsrfForm])
+def change_budget(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep,
+                  budget_eur: Annotated[str, Form(max_length=64)] = "",
+                  reason: Annotated[str, Form(max_length=2000)] = ""):
+    """A platform admin raises or lowers the budget with a reason (``services/contracts.py`` decides who may); a
+    refusal shows the page again with the problem and what was entered."""
+    try:
+        change = contract_service.change_budget(session, contract=contract, actor=user, budget_eur=budget_eur,
+                                                reason=reason)
+    except (InvalidInput, Conflict) as problem:
+        session.rollback()
+        session.refresh(contract)
+        return render(request, "contract.html", user=user, contract=contract, problem=problem,
+                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
+                      may_decide=True, may_request=False, budget_entered={"budget_eur": budget_eur, "reason": reason},
+                      problem_field=getattr(problem, "field", None) or (
+                          "reason" if problem.reason == "contract-reason-required" else None),
+                      **_spend(session, contract))
+    session.commit()
+    return RedirectResponse(f"/contracts/{contract.id}?done={'reactivated' if change.reactivated else 'budget'}",
+                            status_code=303)
 
 
 @router.post("/contracts/{contract_id}/request", name="request_contract", dependencies=[CsrfForm])

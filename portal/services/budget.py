@@ -9,7 +9,9 @@ One pass (:func:`check`), for every active or suspended contract, with its spend
 - spent ≥ 80 %: one ``budget-80`` :class:`~..models.ContractNotice` (unique per contract, so it goes out once however
   many workers or restarts see it), a ``contract-budget-warned`` register entry and ``budget_warned_at``; the
   organisation's admins read it in the portal and, when SMTP is configured, by e-mail;
-- suspended and spent < 100 % (its budget was raised): active again;
+- suspended and spent < 100 % (its budget was raised, :func:`.contracts.change_budget`, which also makes it active
+  at once and renames the ``budget-80``/``budget-100`` notices so they can go out again against the new budget):
+  active again;
 - any workspace still running under a suspended or ended contract (a launch that raced the stop) is stopped;
 - approved sizes on request past their end (:func:`.size_requests.expire_due`, when that module has it): the
   workspaces running in them are stopped.
@@ -110,8 +112,10 @@ def warning_text(contract: Contract, spent: Decimal) -> str:
 
 def spent_text(contract: Contract) -> str:
     return (f"Het budget van contract {contract.id} ({_eur(contract.budget_eur)}) is op: de werkplekken zijn gestopt; "
-            f"bestanden en gegevens blijven bewaard. / The budget of contract {contract.id} "
-            f"({_eur(contract.budget_eur)}) is spent: its workspaces were stopped; files and data are kept.")
+            f"bestanden en gegevens blijven bewaard. Een platformbeheerder van Gereedschapskist kan het budget op "
+            f"verzoek van de organisatiebeheerder verhogen. / The budget of contract {contract.id} "
+            f"({_eur(contract.budget_eur)}) is spent: its workspaces were stopped; files and data are kept. A platform "
+            f"admin of Gereedschapskist can raise the budget at the organisation admin's request.")
 
 
 def ended_text(contract: Contract) -> str:

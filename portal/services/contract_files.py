@@ -28,8 +28,9 @@ from ..models import Contract, ContractState, SizeRequest, SizeRequestState, utc
 STATE_REASONS: dict[ContractState, str] = {
     ContractState.PROVISIONING: "Deze omgeving wordt nog ingericht; het contract is nog niet actief. / "
                                 "This environment is still being provisioned; the contract is not active yet.",
-    ContractState.SUSPENDED: "Het contract is opgeschort: het budget is op. / "
-                             "The contract is suspended: its budget is spent.",
+    ContractState.SUSPENDED: "Het contract is opgeschort: het budget is op; vraag uw organisatiebeheerder om het "
+                             "budget te laten verhogen. / The contract is suspended: its budget is spent; ask your "
+                             "organisation admin to have the budget raised.",
     ContractState.ENDED: "Het contract is beëindigd. / The contract has ended.",
 }
 #: The contract states an environment file can name (the hub's own states); others are published as ``ended``

@@ -13,6 +13,15 @@ Who may:
 - provisioning, active, suspended: the portal itself (``actor=None``) or a platform admin;
 - ended: a platform admin with a reason, or the portal itself at the end date.
 
+The budget (:func:`change_budget`): a platform admin who is no member of the ordering organisation raises or lowers
+it, with a reason, at the organisation's request, while the contract is approved, provisioning, active or suspended
+(``contract-budget-fixed`` otherwise); registered as ``contract-budget-changed`` with the old and new budget. A
+suspended contract whose spend is now below its budget becomes active at once (the budget watcher would on its next
+pass); an active contract whose new budget is already spent is left to the watcher, which suspends it and stops its
+workspaces. The 80 % and 100 % notices already given are kept but renamed ``budget-80:before-<id>`` /
+``budget-100:before-<id>`` (their own row id: unique however often the budget changes) and ``budget_warned_at`` is
+cleared, so the watcher warns again against the new budget and tells again when it is spent.
+
 Keyword-only functions; none of them commits.
 """
 
@@ -20,7 +29,9 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any, Callable, Iterable
 
@@ -31,11 +42,12 @@ from gereedschapskist.catalogue import Catalogue
 
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models import (
-    HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition, Organisation, RegisterAction, User, utcnow,
+    HOLDING, TRANSITIONS, Contract, ContractNotice, ContractState, ContractTransition, Organisation, RegisterAction,
+    User, utcnow,
 )
 from . import register
 from .admin_scope import NOT_PLATFORM_ADMIN
-from .contract_order import Estimate, Order, estimate, read_order
+from .contract_order import Estimate, Order, OrderRefused, estimate, read_order
 from .grants import is_admin_of
 from .organisations import administered
 
@@ -69,6 +81,13 @@ def _require_platform_admin(actor: User, what: str) -> None:
         raise Forbidden(f"only platform admins may {what}", reason=NOT_PLATFORM_ADMIN)
 
 
+def _require_outsider(actor: User, contract: Contract) -> None:
+    if actor.membership(contract.organisation_id) is not None:
+        raise Forbidden(f"you are a member of {contract.organisation.slug!r}, which ordered contract "
+                        f"{contract.id}; a platform admin of another organisation decides on it",
+                        reason="contract-own-organisation")
+
+
 def _check_actor(contract: Contract, to: ContractState, actor: User | None) -> None:
     if to is ContractState.REQUESTED:
         if actor is None or not is_admin_of(actor, contract.organisation):
@@ -79,10 +98,7 @@ def _check_actor(contract: Contract, to: ContractState, actor: User | None) -> N
             raise Forbidden("a platform admin decides on a contract, never the portal itself",
                             reason=NOT_PLATFORM_ADMIN)
         _require_platform_admin(actor, "approve or reject contracts")
-        if actor.membership(contract.organisation_id) is not None:
-            raise Forbidden(f"you are a member of {contract.organisation.slug!r}, which ordered contract "
-                            f"{contract.id}; a platform admin of another organisation decides on it",
-                            reason="contract-own-organisation")
+        _require_outsider(actor, contract)
     elif actor is not None:
         _require_platform_admin(actor, f"make a contract {to.value}")
 
@@ -192,6 +208,77 @@ def request(session: Session, *, contract: Contract, actor: User) -> ContractTra
         _check_actor(contract, ContractState.REQUESTED, actor)
         _refuse_overlap(session, contract=contract)
     return transition(session, contract=contract, to=ContractState.REQUESTED, actor=actor)
+
+
+# -- the budget ------------------------------------------------------------------------------------------------------
+
+BUDGET_MAX = Decimal("10000000")
+CENT = Decimal("0.01")
+#: States in which a platform admin may change the budget.
+BUDGET_STATES = (ContractState.APPROVED, ContractState.PROVISIONING, ContractState.ACTIVE, ContractState.SUSPENDED)
+#: The notices that belong to one budget: renamed when it changes, so they can be given again.
+BUDGET_NOTICES = ("budget-80", "budget-100")
+
+
+@dataclass(frozen=True)
+class BudgetChange:
+    """What :func:`change_budget` did: the budget before and after, the spend it was compared with, and whether the
+    contract became active again."""
+
+    before: Decimal
+    after: Decimal
+    spent: Decimal
+    reactivated: bool
+
+
+def read_budget(value: Any) -> Decimal:
+    """A budget as entered: more than 0, at most :data:`BUDGET_MAX` euros, at most 2 decimals (``budget_eur``)."""
+    text = "" if value is None or isinstance(value, bool) else str(value).strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite():
+        raise OrderRefused("budget_eur", f"{value!r} is not a number; write it like 1500 or 1500.50",
+                           reason="invalid-budget")
+    if not 0 < number <= BUDGET_MAX or number != number.quantize(CENT):
+        raise OrderRefused("budget_eur", f"{value!r}: a budget is more than 0 and at most {BUDGET_MAX} euros, with "
+                           "at most 2 decimals", reason="invalid-budget")
+    return number.quantize(CENT)
+
+
+def change_budget(session: Session, *, contract: Contract, actor: User, budget_eur: Any, reason: str | None,
+                  now: datetime | None = None) -> BudgetChange:
+    """A platform admin raises or lowers the contract's budget, with a reason (this module's documentation). Checked
+    whole before anything changes; does not commit."""
+    _require_platform_admin(actor, "change a contract's budget")
+    _require_outsider(actor, contract)
+    if contract.state not in BUDGET_STATES:
+        raise Conflict(f"contract {contract.id} is {contract.state.value}; its budget can be changed only while it "
+                       f"is {', '.join(s.value for s in BUDGET_STATES)}", reason="contract-budget-fixed")
+    after = read_budget(budget_eur)
+    why = _reason(reason, required=True)
+    before = Decimal(contract.budget_eur).quantize(CENT)
+    if after == before:
+        raise OrderRefused("budget_eur", f"{budget_eur!r}: the budget of contract {contract.id} is € {before} "
+                           "already", reason="budget-unchanged")
+    from .metering import contract_spend
+    spent = contract_spend(session, contract_id=contract.id, now=now)
+    contract.budget_eur = after
+    contract.budget_warned_at = None
+    for row in session.scalars(select(ContractNotice).where(ContractNotice.contract_id == contract.id,
+                                                            ContractNotice.kind.in_(BUDGET_NOTICES))):
+        row.kind = f"{row.kind}:before-{row.id}"
+    session.flush()
+    register.append(session, action=RegisterAction.CONTRACT_BUDGET_CHANGED, actor_id=actor.id,
+                    organisation_id=contract.organisation_id,
+                    subject=f"contract {contract.id} with {contract.partner}: budget € {before} -> € {after}",
+                    purpose=why, details={"contract": contract.id, "from_eur": str(before), "to_eur": str(after),
+                                          "spent_eur": str(spent), "state": contract.state.value})
+    reactivate = contract.state is ContractState.SUSPENDED and spent < after
+    if reactivate:
+        transition(session, contract=contract, to=ContractState.ACTIVE, actor=actor, reason=why)
+    return BudgetChange(before=before, after=after, spent=spent, reactivated=reactivate)
 
 
 # -- reading ---------------------------------------------------------------------------------------------------------

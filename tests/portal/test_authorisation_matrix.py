@@ -272,6 +272,16 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 403, 403, 303, 403, 403),
         "cbs": (403, 403, 403, 303, 403, 403),
         "missing": FORM_MISSING},
+    # changing the budget: platform admins of another organisation (targets: active contracts; the refusals in
+    # tests/portal/test_contract_budget.py)
+    ("POST", "/contracts/{contract_id}/budget"): {
+        "minfin": (403, 403, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/contracts/{contract_id}/budget"): {
+        "minfin": (403, 403, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
     ("GET", "/admin/contracts"): {"-": (403, 403, 403, 200, 403, 303)},
     ("GET", "/admin/contracts.csv"): {"-": (403, 403, 403, 200, 403, 303)},
     ("GET", "/api/v1/contracts"): {"-": (403, 200, 403, 200, 403, 401)},      # scoped: see _content_check
@@ -664,7 +674,8 @@ def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
         return path.replace("{contract_id}", "999999" if target == "missing" else str(_new_failed_provisioning(
             world, target)))
     if "{contract_id}" in path:
-        state = "draft" if path.endswith("/request") else "approved" if path.endswith("/end") else "requested"
+        state = ("draft" if path.endswith("/request") else "approved" if path.endswith("/end") else
+                 "active" if path.endswith("/budget") else "requested")
         value = "999999" if target == "missing" else str(_new_contract(world, target, state))
         return path.replace("{contract_id}", value)
     if "{grant_id}" in path:
@@ -720,6 +731,8 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/size-requests/") and path.endswith("/reject"):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
+    if path.startswith("/api/v1/contracts/") and path.endswith("/budget"):
+        return client.post(url, json={"budget_eur": "2500.50", "reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/contracts/") and path.endswith(("/reject", "/end")):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/"):
@@ -741,6 +754,8 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {**_order(), "action": "submit"}
     if path.startswith("/contracts/"):
         form |= {"reason": "matrix"}
+    if path == "/contracts/{contract_id}/budget":
+        form |= {"budget_eur": "2500.50"}
     if path.startswith("/size-requests/"):
         form |= {"reason": "matrix"}
     if path.startswith("/access-requests/"):
