@@ -265,3 +265,19 @@ def test_the_pages_search_request_and_decide_in_dutch_and_english(app, sessions,
     assert bad.status_code == 422 and "ends_on" in bad.text and "365 days" in bad.text
     paths = client.get("/api/openapi.json").json()["paths"]
     assert {"/api/v1/datasets", "/api/v1/datasets/{dataset_id}", "/api/v1/access-requests"} <= set(paths)
+
+
+def test_an_organisation_the_portal_serves_is_made_others_are_refused(app, sessions, tmp_path):
+    from gereedschapskist.portal.services.dataset_import import parse, store
+
+    document = json.loads(SOURCES[1].read_text())
+    records, _ = parse(document)
+    records[0].organisation, records[0].data_owner = "rijkswaterstaat", None
+    with sessions() as session:
+        refused = store(session, records=records)
+        assert [str(p) for p in refused.problems] == [
+            "record 1 (organisation): 'rijkswaterstaat': no such organisation in the portal (give --organisation, "
+            "or add it first)"]
+        made = store(session, records=records, accepted=frozenset({"rijkswaterstaat"}))
+        session.commit()
+        assert (made.updated, made.skipped) == (1, 0) and org(session, "rijkswaterstaat") is not None
