@@ -47,7 +47,7 @@ from ..models import (
 )
 from . import register
 from .admin_scope import NOT_PLATFORM_ADMIN
-from .contract_order import Estimate, Order, OrderRefused, estimate, read_order
+from .contract_order import MAX_BUDGET, Estimate, Order, OrderRefused, estimate, read_order
 from .grants import is_admin_of
 from .organisations import administered
 
@@ -212,7 +212,7 @@ def request(session: Session, *, contract: Contract, actor: User) -> ContractTra
 
 # -- the budget ------------------------------------------------------------------------------------------------------
 
-BUDGET_MAX = Decimal("10000000")
+BUDGET_MAX = MAX_BUDGET          # the same limit as an order's budget
 CENT = Decimal("0.01")
 #: States in which a platform admin may change the budget.
 BUDGET_STATES = (ContractState.APPROVED, ContractState.PROVISIONING, ContractState.ACTIVE, ContractState.SUSPENDED)
