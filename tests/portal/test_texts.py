@@ -31,7 +31,23 @@ def test_every_template_key_exists():
                                                           "why.", "contract.state.", "contract.stage.",
                                                           "contract.provisioner.", "contract.done.", "order.",
                                                           "sizes_on_request.field.", "sizes_on_request.state.",
-                                                          "sizes_on_request.done."}
+                                                          "sizes_on_request.done.", "datasets.category.",
+                                                          "datasets.sensitivity.", "access.state.", "access.field.",
+                                                          "access.done."}
+
+
+def test_every_access_text_built_from_a_value_exists():
+    """The dataset and access-request pages build keys from a dataset's category and sensitivity level, a request's
+    state, the decision reached (``?done=``) and the field a refusal names."""
+    from gereedschapskist.portal.models import AccessRequestState, DatasetCategory, SensitivityLevel
+    from gereedschapskist.portal.routes.datasets import DONE
+    from gereedschapskist.portal.services.access import FIELDS
+
+    keys = ([f"datasets.category.{c.value}" for c in DatasetCategory]
+            + [f"datasets.sensitivity.{s.value}" for s in SensitivityLevel]
+            + [f"access.state.{s.value}" for s in AccessRequestState] + [f"access.done.{d}" for d in DONE]
+            + [f"access.field.{f}" for f in FIELDS])
+    assert not [key for key in keys if key not in TEXTS]
 
 
 def test_every_size_request_text_built_from_a_value_exists():
