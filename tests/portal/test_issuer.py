@@ -134,9 +134,10 @@ def test_an_unknown_organisation_in_the_claim_is_refused_at_login_with_a_page_th
 def test_a_role_removed_at_the_issuer_blocks_launches_within_the_groups_max_age(portal, second_issuer):
     client = _login(portal, "Wim", "wim-test")
     try:
-        # no hub is configured: a launch the role rule allows gets as far as "no environment" (503)
+        # no hub is configured: a launch the role rule allows gets as far as where to run it — no contract and no
+        # shared environment (403, issue 14)
         allowed = _launch(client, portal)
-        assert allowed.status_code == 503 and allowed.json()["reason"] == "no-environment"
+        assert allowed.status_code == 403 and allowed.json()["reason"] == "no-contract", allowed.text
         second_issuer.set_groups("Wim", [f"{URN}:org:cbs"])          # role bi taken away at the issuer
         time.sleep(1.1)                                               # GROUPS_MAX_AGE_SECONDS = 1
         refused = _launch(client, portal)

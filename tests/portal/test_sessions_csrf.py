@@ -60,7 +60,8 @@ def _dependencies(dependant) -> set:
 
 def test_every_post_route_checks_the_csrf_token_except_the_issuers_back_channel_logout(app):
     """The back-channel logout comes from the issuer, server to server (its logout token is its
-    authentication): the one route without a CSRF check."""
+    authentication); CI's contract activation (issue 14) likewise, with the deploy's bearer token and no session:
+    the only routes without a CSRF check, and the activation is held to its token."""
     try:
         from fastapi.routing import iter_route_contexts   # FastAPI keeps included routers as such
         routes = list(iter_route_contexts(app.routes))
@@ -70,7 +71,10 @@ def test_every_post_route_checks_the_csrf_token_except_the_issuers_back_channel_
     assert len(posts) >= 5
     unchecked = sorted(r.path for r in posts
                        if not _dependencies(r.dependant) & {check_csrf_form, check_csrf_header})
-    assert unchecked == ["/auth/backchannel-logout"]
+    assert unchecked == ["/api/v1/contracts/{contract_id}/activate", "/auth/backchannel-logout"]
+    from gereedschapskist.portal.api.contracts import activation_token
+    (activate,) = [r for r in posts if r.path == "/api/v1/contracts/{contract_id}/activate"]
+    assert activation_token in _dependencies(activate.dependant)
 
 
 def test_logout_needs_the_token_and_ends_the_session(client, login):

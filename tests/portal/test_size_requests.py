@@ -18,7 +18,7 @@ from gereedschapskist.portal.models import (
     Contract, ContractNotice, ContractState, EnvironmentKind, EnvironmentStage, RegisterAction, RegisterEntry, SizeRequest,
     SizeRequestState, Workspace, WorkspaceStatus,
 )
-from gereedschapskist.portal.services import provisioning, size_requests
+from gereedschapskist.portal.services import contract_files, size_requests
 from gereedschapskist.portal.services.environments import register_environment
 from gereedschapskist.portal.services.size_requests import SizeRequestRefused
 from tests.portal.test_contracts_service import org, user
@@ -133,7 +133,7 @@ def test_approved_reaches_extra_sizes_until_its_end_then_expires_and_names_the_w
         size_requests.decide(session, size_request=row, actor=user(session, "dana"), approve=True)
         session.commit()
         contract = session.get(Contract, contract_id)
-        extra = provisioning.extra_sizes(session, contract=contract, today=row.ends_on)
+        extra = contract_files.extra_sizes(session, contract=contract, today=row.ends_on)
         assert [(e.username, e.size, e.ends_on, e.request) for e in extra] == \
             [("anna", f"{BUNDLE}/large", row.ends_on, row.id)]
         with pytest.raises(SizeRequestRefused) as offered:
@@ -157,7 +157,7 @@ def test_approved_reaches_extra_sizes_until_its_end_then_expires_and_names_the_w
         session.commit()
         assert [w.server_name for w in stop] == ["large-1"]
         assert row.state is SizeRequestState.EXPIRED
-        assert provisioning.extra_sizes(session, contract=contract, today=row.ends_on) == ()
+        assert contract_files.extra_sizes(session, contract=contract, today=row.ends_on) == ()
         assert size_requests.expire_due(session, today=row.ends_on + timedelta(days=2)) == []
         actions = [e.action for e in session.scalars(select(RegisterEntry).order_by(RegisterEntry.id))]
         assert [a for a in actions if a.value.startswith("size-")] == [
