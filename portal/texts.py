@@ -114,6 +114,12 @@ TEXTS: dict[str, tuple[str, str]] = {
                       "the hub reported an unexpected error; try again later"),
     "why.start-failed": ("de hub kon de werkplek niet starten; probeer het opnieuw of kies een ander formaat",
                          "the hub could not start the workspace; try again or choose another size"),
+    "why.start-lost": ("de start bereikte de hub niet (de portal is misschien net opnieuw gestart); start de werkplek "
+                       "opnieuw", "the start did not reach the hub (the portal may have restarted meanwhile); start "
+                       "the workspace again"),
+    "why.hub-login-needed": ("de hub kent uw aanmelding niet (meer); meld u opnieuw aan bij de hub (zonder nieuw "
+                             "wachtwoord) en start de werkplek opnieuw", "the hub does not know your login (any "
+                             "more); sign in at the hub again (no new password) and start the workspace again"),
     "why.hidden": ("De details staan in het logboek van de portal; uw beheerder kan ze inzien.",
                    "The details are in the portal's log, where your administrator can read them."),
     # pages in Dutch show these instead of an error's own message (which is English, for the API and the log)

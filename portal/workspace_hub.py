@@ -5,13 +5,17 @@ implements it; imports go one way: adapter → this module, never back); impleme
 own errors (:class:`~gereedschapskist.portal.errors.HubUnavailable`, ``HubRefused``, ``HubError``), each with
 a ``reason``, never an ``httpx`` exception. :class:`Hubs` holds one adapter per Environment — made by the
 factory the app passes in (:func:`gereedschapskist.portal.main.create_app`) — and remembers for a few seconds
-whether each hub answers, so pages can say plainly when workspaces are unavailable.
+whether each hub answers, so pages can say plainly when workspaces are unavailable. It also runs the hub's half
+of launches in the background (issue 13, :meth:`Hubs.submit_start`): the launch request answers once the portal's
+own checks pass, and the hub is asked to start the server from a thread of its own.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +25,11 @@ from typing import Any, AsyncIterator, Callable, Iterable, Iterator, Protocol
 from gereedschapskist.core.capacity import Capacity
 
 from .errors import HubRefused, HubUnavailable, PortalError
+
+log = logging.getLogger(__name__)
+
+#: Threads that hand launches to the hubs (issue 13); more starts at once wait in line for one.
+START_THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -230,6 +239,8 @@ class Hubs:
         self._interfaces: dict[str, tuple[float, dict[str, InterfaceState] | None]] = {}
         self._sizing: dict[str, tuple[float, HubSizing | None]] = {}
         self._followed: dict[int, int] = {}      # workspace id → progress streams following its start now
+        self._starts: dict[int, threading.Event] = {}   # workspace id → set once its hub has answered the start
+        self._start_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def for_environment(self, environment: EnvironmentLike) -> WorkspaceHub:
@@ -311,11 +322,58 @@ class Hubs:
         with self._lock:
             return workspace_id in self._followed
 
+    def submit_start(self, workspace_id: int, start: Callable[[], None]) -> None:
+        """Run ``start`` (the hub's half of a launch, with its own database session) on one of this process's start
+        threads; until it returns, :meth:`start_pending` says so, and progress streams and page views wait for it
+        instead of asking the hub about a server it has not been asked for yet. ``start`` records its own
+        failures; an exception escaping it is logged (the background sync ends such a start after its grace)."""
+        done = threading.Event()
+        with self._lock:
+            self._starts[workspace_id] = done
+            if self._start_pool is None:
+                self._start_pool = ThreadPoolExecutor(max_workers=START_THREADS, thread_name_prefix="hub-start")
+            pool = self._start_pool
+
+        def run() -> None:
+            try:
+                start()
+            except Exception:  # noqa: BLE001 - a background start has no caller to raise to
+                log.exception("the background start of workspace %s failed", workspace_id)
+            finally:
+                with self._lock:
+                    if self._starts.get(workspace_id) is done:
+                        del self._starts[workspace_id]
+                done.set()
+
+        pool.submit(run)
+
+    def start_pending(self, workspace_id: int) -> bool:
+        """Whether this process is still handing this workspace's start to its hub."""
+        with self._lock:
+            return workspace_id in self._starts
+
+    def wait_start(self, workspace_id: int, timeout: float | None = None) -> bool:
+        """Wait until this process has handed this workspace's start to its hub (at once when it is not pending);
+        False when ``timeout`` passed first."""
+        with self._lock:
+            done = self._starts.get(workspace_id)
+        return done is None or done.wait(timeout)
+
+    def wait_starts(self, timeout: float | None = None) -> bool:
+        """Wait until every start this process is handing to a hub has its answer (tests, shutdown); False when
+        ``timeout`` passed first for one of them."""
+        with self._lock:
+            pending = list(self._starts.values())
+        return all(done.wait(timeout) for done in pending)
+
     def report_down(self, environment_name: str, message: str, reason: str = "hub-unavailable") -> None:
         """A request just failed to reach this hub: say so on pages until the next check."""
         self._status[environment_name] = (time.monotonic(), HubStatus(False, message, reason=reason))
 
     def close(self) -> None:
+        if self._start_pool is not None:      # starts under way finish (and record how they ended) first
+            self._start_pool.shutdown(wait=True)
+            self._start_pool = None
         for adapter in self._adapters.values():
             close = getattr(adapter, "close", None)
             if close:

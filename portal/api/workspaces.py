@@ -13,6 +13,7 @@ from ..deps import (
     CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
 )
 from ..models.workspace import NAME_MAX
+from .. import starts
 from ..progress import relay
 from ..services import lifecycle
 from ..services import workspaces as workspace_service
@@ -34,19 +35,23 @@ _WORKSPACE_LIST = TypeAdapter(list[WorkspaceOut])
 @router.post("/workspaces", response_model=WorkspaceOut, status_code=status.HTTP_202_ACCEPTED,
              responses={**ERRORS, **HUB_ERRORS}, dependencies=[CsrfHeader], summary="Launch a workspace")
 def launch(body: LaunchIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep,
-           hubs: HubsDep, settings: SettingsDep) -> WorkspaceOut:
-    """Checks the catalogue's role rule, then asks your organisation's hub to start the bundle. Follow
-    ``progress_url`` for live progress. A refused launch (4xx) or an unavailable hub (503) starts and stores
-    nothing; a start the hub accepted but that failed at once comes back as a workspace with status
-    ``failed`` and the hub's message. A member of an organisation under a standard contract launches only while it
-    is active, with its bundles and sizes (refusals ``no-contract``, ``contract-not-active``, ``contract-suspended``,
+           hubs: HubsDep, settings: SettingsDep, state: StateDep) -> WorkspaceOut:
+    """Checks the catalogue's role rule, your organisation's contract and that the hub knows you, stores the
+    workspace in ``starting`` and answers at once (202); the hub is asked to start it right after. Follow
+    ``progress_url`` for live progress. A launch the portal refuses (4xx) or an unavailable hub (503) starts and
+    stores nothing. A refusal or failure at the hub after the answer (its launch rule, its server limit, a start
+    that failed) makes the workspace ``failed``, with the hub's message: the progress stream ends with ``failed``
+    and its machine ``reason``. A member of an organisation under a standard contract launches only while it is
+    active, with its bundles and sizes (refusals ``no-contract``, ``contract-not-active``, ``contract-suspended``,
     ``contract-ended``, ``bundle-not-in-contract``, ``size-not-in-contract``)."""
-    workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
-                                                   bundle_id=body.bundle, size_id=body.size,
-                                                   interface=body.interface, organisation=body.organisation,
-                                                   require_contract=settings.require_contract)
+    launched = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
+                                                  bundle_id=body.bundle, size_id=body.size,
+                                                  interface=body.interface, organisation=body.organisation,
+                                                  require_contract=settings.require_contract)
     session.commit()
-    return WorkspaceOut.of(workspace)
+    answer = WorkspaceOut.of(launched.workspace)       # as stored: starting; the hub is asked after this
+    starts.submit(state, launched.start)
+    return answer
 
 
 @router.get("/workspaces/{workspace_id}", response_model=WorkspaceOut, responses=ERRORS, summary="One workspace")

@@ -18,11 +18,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, SettingsDep, WorkspaceDep
+from .. import starts
+from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus
 from ..models.workspace import NAME_MAX
-from ..services import lifecycle
+from ..services import hub_start, lifecycle
 from ..services import usage_view
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
@@ -71,14 +72,14 @@ RESUME_PATH = "/workspaces/resume"
 
 @router.post("/workspaces", name="launch", dependencies=[CsrfForm])
 def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep,
-           settings: SettingsDep, bundle: Annotated[str, Form()], size: Annotated[str | None, Form()] = None,
+           settings: SettingsDep, state: StateDep, bundle: Annotated[str, Form()], size: Annotated[str | None, Form()] = None,
            interface: Annotated[str | None, Form()] = None, organisation: Annotated[str | None, Form()] = None,
            resumed: Annotated[str | None, Form()] = None):
     choice = {"bundle": bundle, "size": size or None, "interface": interface or None,
               "organisation": organisation or None}
     request.session.pop(PENDING_LAUNCH, None)
     try:
-        workspace = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
+        launched = workspace_service.launch_workspace(session, catalogue=catalogue, hubs=hubs, user=user,
                                                        bundle_id=bundle, size_id=choice["size"],
                                                        interface=choice["interface"],
                                                        organisation=choice["organisation"],
@@ -92,7 +93,8 @@ def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: 
                           login_url=login_url)
         return RedirectResponse(login_url, status_code=303)
     session.commit()
-    return RedirectResponse(f"/workspaces/{workspace.id}", status_code=303)
+    starts.submit(state, launched.start)        # the hub is asked after this answer (issue 13: feedback at once)
+    return RedirectResponse(f"/workspaces/{launched.start.workspace_id}", status_code=303)
 
 
 @router.get(RESUME_PATH, name="resume_launch")
@@ -116,7 +118,9 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
     return render(request, "workspace.html", user=user, workspace=workspace, hub_status=status,
                   bundle=catalogue.bundles.get(workspace.bundle_id), name_max=NAME_MAX,
                   usage=usage_view.usage_view(session, hubs=hubs, catalogue=catalogue, workspace=workspace)
-                  if status.available else None, stopped_by_hub=lifecycle.stopped_by_hub(session, workspace))
+                  if status.available else None, stopped_by_hub=lifecycle.stopped_by_hub(session, workspace),
+                  failure_reason=hub_start.failure_reason(session, workspace=workspace)
+                  if workspace.status is WorkspaceStatus.FAILED else None)
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")

@@ -1,8 +1,9 @@
 """Workspaces: launch, follow and list — the portal checks the hub's own role rule first (stop, restart, name and
 delete: :mod:`.lifecycle`).
 
-Keyword-only functions; none of them commits. A launch writes nothing until the hub has accepted the
-start, so when the hub refuses or is down nothing changes (and no write lock is held while the hub works).
+Keyword-only functions; none of them commits. A launch (issue 13) is two halves: the portal's checks and the
+workspace row in ``starting`` (:func:`launch_workspace`), answered at once, then the hub's start in the background
+(:mod:`.hub_start`), whose refusal or failure marks the workspace failed. No write lock is held while the hub works.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import re
 import secrets
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, select
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session, joinedload
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused
 
 from ..errors import (
-    Conflict, Forbidden, HubStartFailed, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
+    Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
 )
 from ..models import (
     ACTIVE_STATUSES, Environment, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace,
@@ -48,6 +50,13 @@ SERVER_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,62}-[0-9a-f]{6}")
 #: (the row is written once the hub accepted the start): reconciling leaves it alone until it is older.
 RECONCILE_GRACE_SECONDS = 120
 INTERFACE_UNAVAILABLE = "interface-unavailable"
+#: A launch answers before its hub is asked (issue 13): a starting workspace the hub has no server for is given this
+#: long for the background start to reach the hub (the hub client's own timeout is 30 s) before it counts as failed
+#: — after a portal restart that lost the start, say.
+START_GRACE_SECONDS = 120
+START_LOST = "start-lost"
+NEVER_REACHED_HUB = ("the hub has no server for this workspace: its start did not reach the hub (the portal may "
+                     "have restarted meanwhile); start it again")
 
 log = logging.getLogger(__name__)
 
@@ -215,16 +224,30 @@ def hub_only_servers(session: Session, *, hubs: Hubs, user: User, environments: 
     return found
 
 
+@dataclass(frozen=True)
+class HubStart:
+    """The hub's half of a launch, handed to :func:`.hub_start.start_at_hub` once the workspace row is committed."""
+    workspace_id: int
+    options: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Launch:
+    workspace: Workspace
+    start: HubStart
+
+
 def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user: User, bundle_id: str,
                      size_id: str | None, interface: str | None = None,
                      organisation: str | None = None, require_contract: bool = False,
-                     today: date | None = None) -> Workspace:
-    """Check the role rule and the organisation's contract (``services/environments.py``: only an active contract
-    lets members work, with its bundles and sizes), then ask the environment's hub to start the bundle; returns the
-    new Workspace (``contract_id`` set under a contract).
-
-    Nothing is left at the hub when the launch does not go through: the user's leftover servers are removed
-    first (:func:`reconcile_hub_servers`), and the named server of a refused or failed start is removed."""
+                     today: date | None = None) -> Launch:
+    """The portal's half of a launch (issue 13: feedback at once): check the role rule and the organisation's
+    contract (``services/environments.py``: only an active contract lets members work, with its bundles and sizes),
+    the interface, and that the hub knows the user (its single sign-on: :class:`HubLoginNeeded`; a hub that does not
+    answer: :class:`HubUnavailable`, 503) — every refusal raised here, before anything is written — then add the
+    workspace in ``starting`` (``contract_id`` set under a contract). The caller commits and hands ``start`` to
+    :func:`.hub_start.start_at_hub` in the background; a refusal or failure at the hub then marks the workspace
+    failed with the hub's reason and message."""
     requested_interface = interface
     try:
         bundle, size = catalogue.authorise_launch(user.role_ids, bundle_id, size_id)
@@ -242,25 +265,14 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         check_offer(session, contract=contract, user=user, bundle=bundle.id, size=size.id, today=today)
     # an interface the hub says it cannot serve is refused here, before the hub (unknown: the hub decides)
     interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment, bundle.id))
-    server_name = new_server_name(bundle.id)
-    hub = hubs.for_environment(environment)
-    failure: str | None = None
-    started = False
-    try:
-        hub.ensure_user(username=user.username, groups=hub_groups(user))
-        reconcile_hub_servers(session, hub=hub, user=user, environment_id=environment.id)
-        started = True
-        info = hub.start(username=user.username, server_name=server_name,
-                         options=launch_options(user, bundle=bundle.id, size=size.id, interface=interface,
-                                                **hub_place_options(place, organisation=member.organisation)))
-    except HubStartFailed as exc:      # the hub accepted the launch and the start failed at once
-        failure, info = exc.message, None
-    except PortalError as exc:
-        if started:    # a refused start leaves its (stopped) named server at the hub: remove it
-            _remove_quietly(hub, username=user.username, server_name=server_name)
-        if isinstance(exc, HubUnavailable):
-            hubs.report_down(environment.name, exc.message, exc.reason)
+    try:        # one quick read: whether the hub knows the user (else its sign-on first) and answers at all
+        hubs.for_environment(environment).ensure_user(username=user.username, groups=hub_groups(user))
+    except HubUnavailable as exc:
+        hubs.report_down(environment.name, exc.message, exc.reason)
         raise
+    server_name = new_server_name(bundle.id)
+    options = launch_options(user, bundle=bundle.id, size=size.id, interface=interface,
+                             **hub_place_options(place, organisation=member.organisation))
     workspace = Workspace(user=user, organisation=member.organisation, environment=environment,
                           server_name=server_name, bundle_id=bundle.id, bundle_version=bundle.version,
                           size_id=size.id, interface=interface, status=WorkspaceStatus.STARTING,
@@ -269,12 +281,17 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     session.flush()
     register.record(session, action=RegisterAction.WORKSPACE_LAUNCHED, workspace=workspace, actor=user,
                     details={"server": server_name, "interface": interface})
-    if failure is not None:
-        apply_progress_end(session, workspace=workspace, event=ProgressEvent(100, failure, failed=True))
-        remove_failed_server(hubs, workspace=workspace)
-    else:
-        apply_server_info(session, workspace=workspace, info=info)
-    return workspace
+    return Launch(workspace, HubStart(workspace.id, options))
+
+
+def start_overdue(workspace: Workspace, *, now: datetime) -> bool:
+    """Whether a starting workspace is older than :data:`START_GRACE_SECONDS` (its start should be at the hub)."""
+    created = workspace.created_at
+    if created is None:
+        return True
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=now.tzinfo)
+    return (now - created).total_seconds() >= START_GRACE_SECONDS
 
 
 def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInfo | None,
@@ -298,12 +315,15 @@ def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInf
             register.record(session, action=RegisterAction.WORKSPACE_STOPPED, workspace=workspace, actor=None,
                             details={"by": "hub"})
         workspace.status = WorkspaceStatus.STOPPING
+    elif workspace.status is WorkspaceStatus.STARTING and info is None and not start_overdue(workspace, now=now):
+        pass    # not at the hub yet: its start is being handed over in the background (issue 13)
     elif workspace.status is WorkspaceStatus.STARTING:
         workspace.status, workspace.url = WorkspaceStatus.FAILED, None
-        workspace.status_message = workspace.status_message or "the hub reports the server stopped before it " \
-                                                               "was ready"
+        workspace.status_message = workspace.status_message or (
+            NEVER_REACHED_HUB if info is None else "the hub reports the server stopped before it was ready")
         register.record(session, action=RegisterAction.WORKSPACE_FAILED, workspace=workspace, actor=None,
-                        details={"message": workspace.status_message})
+                        details={"message": workspace.status_message,
+                                 **({"reason": START_LOST} if info is None else {})})
     elif workspace.status in (WorkspaceStatus.RUNNING, WorkspaceStatus.STOPPING):
         if workspace.status is WorkspaceStatus.RUNNING:
             register.record(session, action=RegisterAction.WORKSPACE_STOPPED, workspace=workspace, actor=None,
@@ -370,9 +390,9 @@ def refresh(session: Session, *, hubs: Hubs, workspaces: list[Workspace]) -> set
 def to_ask(hubs: Hubs, workspaces: list[Workspace]) -> list[Workspace]:
     """The active workspaces a page view asks their hub about: all but starts that a progress stream of this portal
     follows — that stream records the end of the start as soon as the hub says it (issue 12: no hub request per view
-    while workspaces start). The background sync still looks at every active workspace."""
+    while workspaces start) — and starts this process is still handing to the hub (issue 13). The background sync still looks at every active workspace."""
     return [w for w in workspaces if w.status in ACTIVE_STATUSES
-            and not (w.status is WorkspaceStatus.STARTING and hubs.followed(w.id))]
+            and not (w.status is WorkspaceStatus.STARTING and (hubs.followed(w.id) or hubs.start_pending(w.id)))]
 
 
 def in_transition(workspaces: list[Workspace]) -> list[Workspace]:

@@ -28,6 +28,8 @@
   source.addEventListener("failed", function (e) {
     var data = JSON.parse(e.data);
     source.close();
+    // refused by the hub (its launch rule, its server limit, …): the reloaded page says why, in the page's language
+    if (data.reason && data.reason !== "start-failed") { window.location.reload(); return; }
     box.dataset.status = "failed";
     status.textContent = box.dataset.textFailedStatus;
     status.className = "status status-failed";

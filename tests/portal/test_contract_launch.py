@@ -20,6 +20,7 @@ from gereedschapskist.portal.models import (
 from gereedschapskist.portal.models.size_request import SizeRequest, SizeRequestState
 from gereedschapskist.portal.services.environments import register_environment
 from gereedschapskist.portal.texts import TEXTS, reason_title
+from tests.portal.conftest import started
 from tests.portal.fakehub import FakeHub, FakeHubs
 from tests.portal.spend_support import make_contract
 
@@ -75,8 +76,8 @@ def contract(app, state: ContractState = S.ACTIVE, *, environment: bool = True) 
 
 def launch(anna, bundle: str, size: str | None = None, language: str = "en"):
     body = {"bundle": bundle, "organisation": "minfin", **({"size": size} if size else {})}
-    return anna.client.post("/api/v1/workspaces", json=body, headers={"X-CSRF-Token": anna.csrf,
-                                                                       "Accept-Language": language})
+    return started(anna.client, anna.client.post("/api/v1/workspaces", json=body,
+                                                 headers={"X-CSRF-Token": anna.csrf, "Accept-Language": language}))
 
 
 def options_sent(hubs: FakeHubs) -> list[dict]:

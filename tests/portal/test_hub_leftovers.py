@@ -10,6 +10,7 @@ from sqlalchemy import select
 from gereedschapskist.portal.errors import HubRefused
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import Workspace, WorkspaceStatus
+from gereedschapskist.portal.services import hub_start
 from gereedschapskist.portal.services import workspaces as service
 from gereedschapskist.portal.workspace_hub import InterfaceState, ServerInfo
 from tests.portal.fakehub import FakeHub
@@ -87,12 +88,19 @@ def test_where_the_hub_does_not_say_availability_is_unknown_and_the_hub_decides(
     assert launched.status_code == 202 and told[0][0].started[-1]["interface"] == "rstudio"
 
 
-def test_a_start_the_hub_refuses_leaves_no_server(client, login, told, monkeypatch):
+def test_a_start_the_hub_refuses_leaves_no_server(app, client, login, told, monkeypatch):
+    """Since issue 13 the launch answers (202, ``starting``) before the hub is asked; the hub's refusal then makes
+    the workspace failed with the hub's reason and message, and its server is removed."""
     monkeypatch.setattr(ToldHub, "refuse", {R_BUNDLE})
     anna = login("anna", ["org:minfin", "role:bi"])
     for _ in range(5):
-        refused = anna.post_json("/api/v1/workspaces", {"bundle": R_BUNDLE})
-        assert refused.status_code == 403 and refused.json()["reason"] == "role"
+        launched = anna.post_json("/api/v1/workspaces", {"bundle": R_BUNDLE})
+        assert launched.status_code == 202 and launched.json()["status"] == "starting"
+        stored = client.get(f"/api/v1/workspaces/{launched.json()['id']}").json()
+        assert stored["status"] == "failed"
+        with app.state.portal.sessions() as session:
+            workspace = session.get(Workspace, launched.json()["id"])
+            assert hub_start.failure_reason(session, workspace=workspace) == "role"
     assert told[0][0].servers(username="anna") == {}
 
 

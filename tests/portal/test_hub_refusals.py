@@ -121,11 +121,27 @@ def test_the_real_hubs_role_refusal_reaches_the_adapter_as_role(hub_stack, hub_u
         adapter.close()
 
 
+def _final_event(client, url: str) -> tuple[str, dict]:
+    """The last event of a workspace's progress stream (server-sent events): its name and data."""
+    event, data = None, None
+    with client.stream("GET", url) as stream:
+        for line in stream.iter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data = json.loads(line[5:])
+    return event, data
+
+
 def test_a_refusal_by_the_real_hub_reaches_the_user_with_its_reason_and_headline(database, tmp_path, hub_stack,
                                                                                 demo_accounts):
     """The portal's catalogue is out of step with the hub's (as during a rollout): it offers ``tiny-ml`` to the
     bi role too, the hub's does not. The portal lets anna (bi) launch it; the hub refuses with ``role``, and
-    anna reads that reason — not ``hub-refused`` — on the page and in the API, in her language."""
+    anna reads that reason — not ``hub-refused`` — on the page and in the API, in her language.
+
+    Since issue 13 (feedback at once) the launch answers before the hub is asked: 202 with the workspace
+    ``starting`` (the form: 303 to its page); the hub's refusal then makes it ``failed``, the progress stream ends
+    with ``failed`` and the reason ``role``, and the workspace page says why in Dutch or English."""
     hubs_catalogue = load(hub_stack.catalogue_dir)
     tiny_ml = dataclasses.replace(hubs_catalogue.bundles["tiny-ml"], roles=("ml", "bi"))
     portals_catalogue = Catalogue(root=hubs_catalogue.root, roles=hubs_catalogue.roles,
@@ -146,15 +162,27 @@ def test_a_refusal_by_the_real_hub_reaches_the_user_with_its_reason_and_headline
             csrf = client.get(f"{server.url}/api/v1/me").json()["csrf_token"]
             api = client.post(f"{server.url}/api/v1/workspaces", json={"bundle": "tiny-ml"},
                               headers={"X-CSRF-Token": csrf, "Accept-Language": "en"})
-            assert api.status_code == 403, api.text
-            body = api.json()
-            assert body["reason"] == "role" and body["title"] == "This bundle is not for your role"
-            assert "you do not have that role" in body["message"]
+            assert api.status_code == 202, api.text
+            launched = api.json()
+            assert launched["status"] == "starting"
+            event, data = _final_event(client, f"{server.url}/api/v1/workspaces/{launched['id']}/progress")
+            assert event == "failed" and data["reason"] == "role", (event, data)
+            assert "you do not have that role" in data["message"]
+            stored = client.get(f"{server.url}/api/v1/workspaces/{launched['id']}").json()
+            assert stored["status"] == "failed"
+            english = client.get(f"{server.url}/workspaces/{launched['id']}", headers={"Accept-Language": "en"})
+            assert 'data-reason="role"' in english.text and "this bundle is meant for another role" in english.text
 
             page = client.post(f"{server.url}/workspaces", data={"bundle": "tiny-ml", "csrf_token": csrf},
                                headers={"Accept-Language": "nl"}, follow_redirects=False)
-            assert page.status_code == 403
-            assert 'data-reason="role"' in page.text and "Dit pakket hoort niet bij uw rol" in page.text
-            assert client.get(f"{server.url}/api/v1/workspaces").json() == []   # nothing was recorded
+            assert page.status_code == 303
+            workspace_url = f"{server.url}{page.headers['location']}"
+            event, data = _final_event(client, f"{server.url}/api/v1{page.headers['location']}/progress")
+            assert event == "failed" and data["reason"] == "role", (event, data)
+            dutch = client.get(workspace_url, headers={"Accept-Language": "nl"})
+            assert 'data-reason="role"' in dutch.text
+            assert "Starten is mislukt: dit pakket is bedoeld voor een andere rol dan de uwe" in dutch.text
+            # both are in the register as failed with the hub's reason; the hub keeps no server of them
+            assert {w["status"] for w in client.get(f"{server.url}/api/v1/workspaces").json()} == {"failed"}
         finally:
             client.close()

@@ -6,14 +6,18 @@ The hub here is :mod:`tests.portal.fakehub` (in memory): this is about the porta
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from gereedschapskist.portal.main import create_app, sync_workspaces
-from gereedschapskist.portal.models import RegisterAction, RegisterEntry, Workspace, WorkspaceStatus
+from gereedschapskist.portal.models import RegisterAction, RegisterEntry, Workspace, WorkspaceStatus, utcnow
+from gereedschapskist.portal.services import hub_start
+from gereedschapskist.portal.services import workspaces as workspace_service
 from gereedschapskist.portal.workspace_hub import ServerInfo
 from tests.portal.fakehub import FakeHub
-from tests.portal.support import make_user
+from tests.portal.support import make_user, session_cookie
 from tests.portal.test_workspaces_service import add_workspace
 
 
@@ -69,3 +73,41 @@ def _run(app, made: list[CountingHub], ids: dict[str, int]) -> None:
     hub.calls.clear()
     sync_workspaces(app.state.portal)            # nothing changed: one request, nothing more
     assert hub.calls == ["active_servers"]
+
+
+def test_a_start_that_never_reached_the_hub_fails_after_the_grace_with_a_clear_message(settings):
+    """Issue 13: a launch answers before its hub is asked, so a portal that dies meanwhile leaves a workspace
+    ``starting`` with no server at the hub. The background sync leaves a young one alone (its start may be on its
+    way, in this or another portal process) and marks one older than the grace failed, with a message and the
+    reason ``start-lost`` that the workspace page shows in Dutch and English."""
+    made: list[CountingHub] = []
+
+    def factory(**kwargs) -> CountingHub:
+        made.append(CountingHub(**kwargs))
+        return made[-1]
+
+    app = create_app(settings, hub_factory=factory)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for name in ("young", "lost"):
+            make_user(app.state.portal.sessions, username=name, groups=["org:cbs", "role:bi"])
+        ids = {name: add_workspace(app, username=name, organisation="cbs", status=WorkspaceStatus.STARTING)
+               for name in ("young", "lost")}
+        with app.state.portal.sessions() as session:
+            lost = session.get(Workspace, ids["lost"])
+            lost.created_at = utcnow() - timedelta(seconds=workspace_service.START_GRACE_SECONDS + 1)
+            session.commit()
+
+        assert sync_workspaces(app.state.portal) == set()
+        with app.state.portal.sessions() as session:
+            young, lost = session.get(Workspace, ids["young"]), session.get(Workspace, ids["lost"])
+            assert young.status is WorkspaceStatus.STARTING
+            assert lost.status is WorkspaceStatus.FAILED
+            assert "did not reach the hub" in lost.status_message
+            assert hub_start.failure_reason(session, workspace=lost) == "start-lost"
+            assert hub_start.failure_reason(session, workspace=young) == "start-failed"     # none recorded
+
+        user_id = session.get(Workspace, ids["lost"]).user_id
+        client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": "c" * 22}))
+        for language, text in (("nl", "de start bereikte de hub niet"), ("en", "the start did not reach the hub")):
+            page = client.get(f"/workspaces/{ids['lost']}", headers={"Accept-Language": language}).text
+            assert 'data-reason="start-lost"' in page and text in page, language
