@@ -997,6 +997,17 @@ TEXTS.update({
     "action.size-expired": ("formaat verlopen", "size expired"),
     "action.contract-document-made": ("contractdocument gemaakt", "contract document made"),
     "action.contract-budget-changed": ("budget gewijzigd", "budget changed"),
+    "action.contract-provisioning-failed": ("inrichten mislukt (wordt opnieuw geprobeerd)",
+                                            "provisioning failed (will be retried)"),
+    "action.access-requested": ("toegang tot data gevraagd", "data access requested"),
+    "action.access-approved": ("toegang tot data goedgekeurd", "data access approved"),
+    "action.access-rejected": ("toegang tot data afgewezen", "data access rejected"),
+    "action.access-granted": ("toegang tot data verleend", "data access granted"),
+    "action.access-expired": ("toegang tot data verlopen", "data access expired"),
+    "action.access-revoked": ("toegang tot data ingetrokken", "data access revoked"),
+    "action.dataset-auto-approval-changed": ("automatisch goedkeuren van een dataset gewijzigd",
+                                             "a dataset's automatic approval changed"),
+    "action.dataset-mounted": ("dataset in een werkplek gezet", "dataset mounted in a workspace"),
     "contract.budget_change": ("Budget wijzigen", "Change the budget"),
     "contract.budget_help": ("Op verzoek van de organisatie, met de reden. Een opgeschort contract wordt meteen weer "
                              "actief als de uitgaven onder het nieuwe budget blijven; is een lager budget al op, dan "
