@@ -110,13 +110,24 @@ async def place_order(request: Request, organisation: OrganisationDep, user: Cur
     return RedirectResponse(f"/contracts/{contract.id}?done={contract.state.value}", status_code=303)
 
 
+def _page(request: Request, session, contract, user: User, *, done: str | None = None,
+          problem: PortalError | None = None, **extra):
+    """The contract page: as it is, or again after a refused form (the problem shown, its status; nothing stored)."""
+    if problem is not None:
+        session.rollback()
+        session.refresh(contract)
+    return render(request, "contract.html", user=user, contract=contract, estimate=Estimate.from_json(contract.estimate),
+                  done=done, problem=problem, status_code=problem.status if problem else 200,
+                  **_spend(session, contract),
+                  may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
+                  may_request=problem is None and contract.state is ContractState.DRAFT
+                  and is_admin_of(user, contract.organisation), **extra)
+
+
 @router.get("/contracts/{contract_id}", name="contract")
 def contract_page(request: Request, contract: ContractDep, user: CurrentUser, session: SessionDep):
     done = request.query_params.get("done")
-    return render(request, "contract.html", user=user, contract=contract, estimate=Estimate.from_json(contract.estimate),
-                  done=done if done in DONE else None, problem=None, **_spend(session, contract),
-                  may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
-                  may_request=contract.state is ContractState.DRAFT and is_admin_of(user, contract.organisation))
+    return _page(request, session, contract, user, done=done if done in DONE else None)
 
 
 def _step(request: Request, session, contract, user: User, to: ContractState, reason: str | None):
@@ -129,12 +140,7 @@ def _step(request: Request, session, contract, user: User, to: ContractState, re
             if to is ContractState.APPROVED:       # approval starts provisioning; a first attempt follows at once
                 provisioning.start(session, contract=contract)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        session.refresh(contract)
-        return render(request, "contract.html", user=user, contract=contract, problem=problem,
-                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
-                      may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
-                      may_request=False)
+        return _page(request, session, contract, user, problem=problem)
     session.commit()
     if to is ContractState.APPROVED:
         _attempt_now(request, contract.id)
@@ -154,12 +160,7 @@ def retry_provisioning(request: Request, contract: ContractDep, user: CurrentUse
     try:
         provisioning.retry(session, contract=contract, actor=user)
     except Conflict as problem:
-        session.rollback()
-        session.refresh(contract)
-        return render(request, "contract.html", user=user, contract=contract, problem=problem,
-                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
-                      may_decide=user.platform_admin and user.membership(contract.organisation_id) is None,
-                      may_request=False)
+        return _page(request, session, contract, user, problem=problem)
     session.commit()
     _attempt_now(request, contract.id)
     return RedirectResponse(f"/contracts/{contract.id}?done=retried", status_code=303)
@@ -175,14 +176,10 @@ def change_budget(request: Request, contract: ContractDep, user: CurrentUser, se
         change = contract_service.change_budget(session, contract=contract, actor=user, budget_eur=budget_eur,
                                                 reason=reason)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        session.refresh(contract)
-        return render(request, "contract.html", user=user, contract=contract, problem=problem,
-                      estimate=Estimate.from_json(contract.estimate), done=None, status_code=problem.status,
-                      may_decide=True, may_request=False, budget_entered={"budget_eur": budget_eur, "reason": reason},
-                      problem_field=getattr(problem, "field", None) or (
-                          "reason" if problem.reason == "contract-reason-required" else None),
-                      **_spend(session, contract))
+        return _page(request, session, contract, user, problem=problem,
+                     budget_entered={"budget_eur": budget_eur, "reason": reason},
+                     problem_field=getattr(problem, "field", None) or (
+                         "reason" if problem.reason == "contract-reason-required" else None))
     session.commit()
     return RedirectResponse(f"/contracts/{contract.id}?done={'reactivated' if change.reactivated else 'budget'}",
                             status_code=303)

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from ..errors import InvalidInput
-from ..models import Contract, ContractNotice, ContractState, User, utcnow
+from ..models import Contract, ContractNotice, User, utcnow
 from .admin_scope import require_platform_admin
 from . import contracts as contract_service
 from .contracts import SORTS
@@ -85,14 +85,7 @@ def _query(session: Session, *, user: User, state: str | None, partner: str | No
     query = (select(Contract, spent).join(Contract.organisation)
              .outerjoin(open_spend, open_spend.c.contract_id == Contract.id)
              .options(defer(Contract.document_html), defer(Contract.document_pdf)))
-    if state:
-        try:
-            query = query.where(Contract.state == ContractState(state))
-        except ValueError:
-            raise InvalidInput(f"state = {state!r}: choose one of {', '.join(s.value for s in ContractState)}",
-                               reason="invalid-filter") from None
-    if partner:
-        query = query.where(Contract.partner == partner)
+    query = contract_service.filtered(query, state=state, partner=partner)
     if used_min is not None:
         query = query.where(used * 100 >= used_min)
     column = {"spend": spent, "used": used}.get(sort, SORTS.get(sort))

@@ -316,6 +316,17 @@ def list_contracts(session: Session, *, user: User, organisation: Organisation |
         query = query.where(Contract.organisation_id.in_(mine))
     if organisation is not None:
         query = query.where(Contract.organisation_id == organisation.id)
+    query = filtered(query, state=state, partner=partner)
+    column = SORTS.get(sort)
+    if column is None:
+        raise InvalidInput(f"sort = {sort!r}: choose one of {', '.join(SORTS)}", reason="invalid-filter")
+    query = query.order_by(column.desc() if descending else column.asc(), Contract.id.desc())
+    return list(session.scalars(query))
+
+
+def filtered(query, *, state: str | None, partner: str | None):
+    """``query`` limited to contracts in ``state`` and with ``partner`` (either may be empty: no filter); an unknown
+    state is refused, not ignored. The contract lists and the platform admin's overview share it."""
     if state:
         try:
             query = query.where(Contract.state == ContractState(state))
@@ -324,11 +335,7 @@ def list_contracts(session: Session, *, user: User, organisation: Organisation |
                                reason="invalid-filter") from None
     if partner:
         query = query.where(Contract.partner == partner)
-    column = SORTS.get(sort)
-    if column is None:
-        raise InvalidInput(f"sort = {sort!r}: choose one of {', '.join(SORTS)}", reason="invalid-filter")
-    query = query.order_by(column.desc() if descending else column.asc(), Contract.id.desc())
-    return list(session.scalars(query))
+    return query
 
 
 CSV_COLUMNS = ("id", "organisation", "state", "partner", "region", "stage", "budget_eur", "estimate_period_eur",

@@ -1,18 +1,34 @@
 """Helpers of the spend tests (issue 14): an active contract and a workspace under it, written straight to the
-database (ordering and approval are tested in test_contracts_service.py)."""
+database (ordering and approval are tested in test_contracts_service.py), and the portal on fake hubs (fixtures
+``fake`` and ``app``, imported by the test modules that use them)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from sqlalchemy import select
 
+from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import (
     Contract, ContractState, EnvironmentStage, Environment, Organisation, User, Workspace, WorkspaceStatus,
 )
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def fake():
+    """The fake hubs the spend tests' portal talks to (import it with ``app`` into a test module)."""
+    from tests.portal.fakehub import FakeHubs
+    return FakeHubs()
+
+
+@pytest.fixture
+def app(settings, fake):
+    """The portal of the spend tests, on the fake hubs."""
+    return create_app(settings, hub_factory=fake.factory)
 
 
 def make_contract(session, *, organisation: str = "minfin", by: str = "dana", budget: str = "100",

@@ -14,7 +14,6 @@ import pytest
 from sqlalchemy import func, select
 
 from gereedschapskist.dev.smtp_catcher import SmtpCatcher
-from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import (
     Contract, ContractNotice, ContractState, RegisterAction, RegisterEntry, Workspace, WorkspaceSession,
     WorkspaceStatus,
@@ -23,8 +22,7 @@ from gereedschapskist.portal.services import budget, metering
 from gereedschapskist.portal.services import workspaces as workspace_service
 from gereedschapskist.portal.services.register import verify_chain
 from gereedschapskist.portal.workspace_hub import ServerInfo
-from tests.portal.fakehub import FakeHubs
-from tests.portal.spend_support import T0, hours, make_contract, make_workspace
+from tests.portal.spend_support import T0, app, fake, hours, make_contract, make_workspace  # noqa: F401 (fixtures)
 from tests.portal.support import make_user
 
 
@@ -32,16 +30,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-@pytest.fixture
-def fake() -> FakeHubs:
-    return FakeHubs()
-
-
-@pytest.fixture
-def app(settings, fake):
-    return create_app(settings, hub_factory=fake.factory)
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from gereedschapskist.portal.errors import Conflict, Forbidden, InvalidInput
-from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import (
     Contract, ContractNotice, ContractState, RegisterAction, RegisterEntry, User, Workspace,
 )
@@ -24,23 +23,12 @@ from gereedschapskist.portal.services import contracts as contract_service
 from gereedschapskist.portal.services import workspaces as workspace_service
 from gereedschapskist.portal.services.register import verify_chain
 from gereedschapskist.portal.workspace_hub import ServerInfo
-from tests.portal.fakehub import FakeHubs
-from tests.portal.spend_support import T0, hours, make_contract, make_workspace
+from tests.portal.spend_support import T0, app, fake, hours, make_contract, make_workspace  # noqa: F401 (fixtures)
 from tests.portal.test_page_language import foreign_in, visible_text
 
 PEOPLE = {"anna": ["org:minfin", "role:bi"], "dana": ["org:minfin", "org-admin:minfin"],
           "femke": ["gereedschapskist:admins"], "gijs": ["gereedschapskist:admins", "org:minfin"],
           "bram": ["org:cbs", "org-admin:cbs"]}
-
-
-@pytest.fixture
-def fake() -> FakeHubs:
-    return FakeHubs()
-
-
-@pytest.fixture
-def app(settings, fake):
-    return create_app(settings, hub_factory=fake.factory)
 
 
 @pytest.fixture

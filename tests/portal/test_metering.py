@@ -17,20 +17,8 @@ from gereedschapskist.portal.models import Contract, Workspace, WorkspaceSession
 from gereedschapskist.portal.services import lifecycle, metering
 from gereedschapskist.portal.services import workspaces as workspace_service
 from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo
-from gereedschapskist.portal.main import create_app
-from tests.portal.fakehub import FakeHubs
-from tests.portal.spend_support import T0, hours, make_contract, make_workspace
+from tests.portal.spend_support import T0, app, fake, hours, make_contract, make_workspace  # noqa: F401 (fixtures)
 from tests.portal.support import make_user
-
-
-@pytest.fixture
-def fake() -> FakeHubs:
-    return FakeHubs()
-
-
-@pytest.fixture
-def app(settings, fake):
-    return create_app(settings, hub_factory=fake.factory)
 
 
 @pytest.fixture
