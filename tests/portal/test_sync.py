@@ -105,8 +105,7 @@ def test_a_start_that_never_reached_the_hub_fails_after_the_grace_with_a_clear_m
             assert "did not reach the hub" in lost.status_message
             assert hub_start.failure_reason(session, workspace=lost) == "start-lost"
             assert hub_start.failure_reason(session, workspace=young) == "start-failed"     # none recorded
-
-        user_id = session.get(Workspace, ids["lost"]).user_id
+            user_id = lost.user_id          # inside the session: one used after its block keeps a connection open
         client.cookies.set(settings.session_cookie, session_cookie(settings, {"uid": user_id, "csrf": "c" * 22}))
         for language, text in (("nl", "de start bereikte de hub niet"), ("en", "the start did not reach the hub")):
             page = client.get(f"/workspaces/{ids['lost']}", headers={"Accept-Language": language}).text
