@@ -6,6 +6,14 @@ hash-chained: each stores :func:`entry_digest` of its own content and of the pre
 a gapless ``sequence``, so an edited, deleted or reordered entry breaks the chain (``gereedschapskist
 register verify``). Workspace launches and stops are recorded now; data use (dataset, grant, purpose, legal
 ground) joins in later with nullable columns.
+
+Since migration 0011 an entry also names the dataset it concerns (``dataset_id``) and the person whose data use or
+request it is (``person_id``: the requester or grantee, a workspace's owner), both indexed with ``sequence`` so the
+register is read and exported per dataset and per person without a scan. Their digest is version 2
+(:func:`entry_digest_v2`, which covers the two columns); ``digest_version`` says which version an entry was written
+with. Entries written before 0011 keep version 1 (:func:`entry_digest`, frozen) and are checked exactly as written;
+a version-1 entry never names a dataset or person in these columns (they are outside its digest), so
+``verify`` treats one that does as changed.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String, Text, event
+from sqlalchemy import JSON, ForeignKey, Index, SmallInteger, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, UTCDateTime, enum_column, utcnow
@@ -75,9 +83,16 @@ class RegisterAction(StrEnum):
     DATASET_MOUNTED = "dataset-mounted"
 
 
+#: The digest version new entries are written with (:func:`entry_digest_v2`).
+DIGEST_VERSION = 2
+
+
 class RegisterEntry(Base):
     __tablename__ = "register_entry"
-    __table_args__ = (Index("ix_register_entry_organisation_id_at", "organisation_id", "at"),)
+    __table_args__ = (Index("ix_register_entry_organisation_id_at", "organisation_id", "at"),
+                      Index("ix_register_entry_dataset_id_sequence", "dataset_id", "sequence"),
+                      Index("ix_register_entry_person_id_sequence", "person_id", "sequence"),
+                      Index("ix_register_entry_actor_id_sequence", "actor_id", "sequence"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -91,13 +106,20 @@ class RegisterEntry(Base):
     sequence: Mapped[int] = mapped_column(unique=True, doc="place in the chain: 1, 2, 3, … without gaps")
     previous_hash: Mapped[str] = mapped_column(String(64), doc="entry_hash of entry sequence - 1 (GENESIS for 1)")
     entry_hash: Mapped[str] = mapped_column(String(64), doc="entry_digest of this entry's content")
+    #: migration 0011: which dataset, whose data use (see the module's text); covered by digest version 2
+    dataset_id: Mapped[int | None] = mapped_column(ForeignKey("dataset.id"), doc="the dataset the entry concerns")
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"),
+                                                  doc="whose data use or request it is (requester, grantee, owner)")
+    digest_version: Mapped[int] = mapped_column(SmallInteger, default=DIGEST_VERSION, server_default="1",
+                                                doc="the entry_digest version entry_hash was made with (1 or 2)")
 
     def digest(self) -> str:
         """The digest this entry's stored content has now (equal to ``entry_hash`` unless it was altered)."""
-        return entry_digest(sequence=self.sequence, at=self.at, actor_id=self.actor_id,
-                            organisation_id=self.organisation_id, action=self.action, workspace_id=self.workspace_id,
-                            subject=self.subject, purpose=self.purpose, details=self.details,
-                            previous_hash=self.previous_hash)
+        return digest_of(digest_version=self.digest_version, sequence=self.sequence, at=self.at,
+                         actor_id=self.actor_id, organisation_id=self.organisation_id, action=self.action,
+                         workspace_id=self.workspace_id, subject=self.subject, purpose=self.purpose,
+                         details=self.details, previous_hash=self.previous_hash, dataset_id=self.dataset_id,
+                         person_id=self.person_id)
 
 
 #: The previous_hash of the first entry.
@@ -122,6 +144,45 @@ def entry_digest(*, sequence: int, at: datetime, actor_id: int | None, organisat
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def entry_digest_v2(*, sequence: int, at: datetime, actor_id: int | None, organisation_id: int | None, action: str,
+                    workspace_id: int | None, subject: str, purpose: str | None, details: Any, previous_hash: str,
+                    dataset_id: int | None, person_id: int | None) -> str:
+    """SHA-256 (hex) of an entry's canonical content, version 2 (migration 0011) — frozen like version 1: version 1's
+    content with ``"v": 2`` and the entry's ``dataset_id`` and ``person_id``."""
+    content = {
+        "v": 2, "sequence": sequence, "at": _utc_text(at), "actor_id": actor_id, "organisation_id": organisation_id,
+        "action": str(getattr(action, "value", action)), "workspace_id": workspace_id, "subject": subject,
+        "purpose": purpose, "details": details, "previous_hash": previous_hash, "dataset_id": dataset_id,
+        "person_id": person_id,
+    }
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _utc_text(at: datetime) -> str:
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class UnknownDigestVersion(ValueError):
+    pass
+
+
+def digest_of(*, digest_version: int | None, dataset_id: int | None = None, person_id: int | None = None,
+              **content: Any) -> str:
+    """The digest of an entry's content by its ``digest_version``. A version-1 entry that names a dataset or person
+    has content its digest does not cover: its digest is then refused (``"v1-with-v2-columns"``, never equal to a
+    SHA-256 hex), so ``verify`` reports it as changed."""
+    if digest_version == 2:
+        return entry_digest_v2(dataset_id=dataset_id, person_id=person_id, **content)
+    if digest_version == 1:
+        if dataset_id is not None or person_id is not None:
+            return "v1-with-v2-columns"
+        return entry_digest(**content)
+    raise UnknownDigestVersion(f"digest_version = {digest_version!r}: this portal knows versions 1 and 2")
 
 
 class RegisterIsAppendOnly(Exception):

@@ -106,7 +106,8 @@ def set_auto_approval(session: Session, *, dataset: Dataset, actor: User, enable
         register.append(session, action=RegisterAction.DATASET_AUTO_APPROVAL_CHANGED, actor_id=actor.id,
                         organisation_id=dataset.organisation_id,
                         subject=f"dataset {dataset.identifier}: automatic approval {'on' if enabled else 'off'}",
-                        details={"dataset": dataset.identifier, "dataset_id": dataset.id, "auto_approval": enabled})
+                        details={"dataset": dataset.identifier, "dataset_id": dataset.id, "auto_approval": enabled},
+                        dataset_id=dataset.id)
     return dataset
 
 
@@ -230,7 +231,8 @@ def _register(session: Session, row: AccessRequest, action: RegisterAction, acto
     register.append(session, action=action, actor_id=actor_id, organisation_id=row.organisation_id,
                     subject=f"dataset {row.dataset.identifier} for {row.requester.username} "
                             f"({row.starts_on.isoformat()}–{row.ends_on.isoformat()}): {action.value}",
-                    purpose=row.purpose, details={**row.details(), **extra})
+                    purpose=row.purpose, details={**row.details(), **extra}, dataset_id=row.dataset_id,
+                    person_id=row.requester_id)
 
 
 def _approve(session: Session, row: AccessRequest, *, actor: User | None, reason: str | None,

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from ..models import GENESIS, RegisterAction, RegisterEntry, User, Workspace, utcnow
+from ..models.register import DIGEST_VERSION, UnknownDigestVersion
 
 #: pg_advisory_xact_lock key of the register's chain (any constant; advisory locks are per database).
 CHAIN_LOCK_KEY = 0x6B5F7265676973   # "k_regis"
@@ -39,14 +40,20 @@ def _head(session: Session) -> tuple[int, str]:
 
 def append(session: Session, *, action: RegisterAction, subject: str, actor_id: int | None = None,
            organisation_id: int | None = None, workspace_id: int | None = None, purpose: str | None = None,
-           details: dict[str, Any] | None = None) -> RegisterEntry:
-    """Append one entry at the head of the chain (flushed; the caller commits, which releases the lock)."""
+           details: dict[str, Any] | None = None, dataset_id: int | None = None,
+           person_id: int | None = None) -> RegisterEntry:
+    """Append one entry at the head of the chain (flushed; the caller commits, which releases the lock).
+
+    ``dataset_id``: the dataset the entry concerns; ``person_id``: whose data use or request it is (the requester or
+    grantee, a workspace's owner) — both filter the register per dataset and per person (exports, who sees what).
+    The entry is written with digest version 2, which covers them."""
     session.flush()                     # pending changes first: the lock must not wait behind our own autoflush
     _lock_chain(session)
     sequence, previous_hash = _head(session)
     entry = RegisterEntry(at=utcnow(), action=action, workspace_id=workspace_id, actor_id=actor_id,
                           organisation_id=organisation_id, subject=subject, purpose=purpose, details=details or {},
-                          sequence=sequence + 1, previous_hash=previous_hash)
+                          sequence=sequence + 1, previous_hash=previous_hash, dataset_id=dataset_id,
+                          person_id=person_id, digest_version=DIGEST_VERSION)
     entry.entry_hash = entry.digest()
     session.add(entry)
     session.flush()
@@ -59,7 +66,7 @@ def record(session: Session, *, action: RegisterAction, workspace: Workspace, ac
               f"{workspace.environment.name}"
     return append(session, action=action, subject=subject, actor_id=actor.id if actor else None,
                   organisation_id=workspace.organisation_id, workspace_id=workspace.id, purpose=purpose,
-                  details=details)
+                  details=details, person_id=workspace.user_id)
 
 
 def entries_for_workspace(session: Session, *, workspace: Workspace) -> list[RegisterEntry]:
@@ -120,7 +127,10 @@ def verify_chain(session: Session, *, expect_head: str | None = None, batch: int
                            f"it was chained after an entry whose digest no entry has now (expected the one of "
                            f"{previous_where})")
             return ChainReport(broken=problem, **where)
-        digest = entry.digest()
+        try:
+            digest = entry.digest()
+        except UnknownDigestVersion:
+            digest = None
         if digest != entry.entry_hash:
             return ChainReport(broken=f"content changed: entry id {entry.id} (sequence {entry.sequence}) does "
                                       f"not match its stored digest", **where)

@@ -85,9 +85,10 @@ def test_verify_finds_an_edited_entry_even_with_its_digest_recomputed(database):
     with Session(database.engine) as session:
         entry = session.get(RegisterEntry, ids[1])
         entry_copy = {c: getattr(entry, c) for c in ("sequence", "at", "actor_id", "organisation_id", "action",
-                                                     "workspace_id", "purpose", "details", "previous_hash")}
-    from gereedschapskist.portal.models import entry_digest
-    forged = entry_digest(**entry_copy, subject="nothing happened")
+                                                     "workspace_id", "purpose", "details", "previous_hash",
+                                                     "dataset_id", "person_id", "digest_version")}
+    from gereedschapskist.portal.models.register import digest_of
+    forged = digest_of(**entry_copy, subject="nothing happened")
     with _tampering(database) as connection:
         connection.execute(text("UPDATE register_entry SET subject = 'nothing happened', entry_hash = :h "
                                 "WHERE id = :id"), {"id": ids[1], "h": forged})
