@@ -37,6 +37,7 @@ from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
 from .services import workspaces as workspace_service
 from .services import budget as budget_service
+from .services import dataset_grants as grant_service
 from .services import leases
 from .services import provisioning
 from .services import sync as sync_service
@@ -114,6 +115,31 @@ async def _budget_loop(state: PortalState, interval: float) -> None:
             pass
 
 
+def record_grant_expiries(state: PortalState, holder: str) -> int | None:
+    """One pass of the grant-expiry recorder (issue 15) when this process holds the ``grant-expiry`` lease: every
+    grant that expired gets its one ``access-expired`` register entry. None when another worker holds the lease."""
+    seconds = max(state.settings.grant_expiry_interval_seconds * 3, 5.0)
+    if not leases.take(state.sessions, grant_service.GRANT_EXPIRY_LEASE, holder=holder, seconds=seconds):
+        return None
+    return grant_service.record_expiries(state.sessions)
+
+
+async def _grant_expiry_loop(state: PortalState, interval: float) -> None:
+    holder = leases.new_holder()
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await run_in_threadpool(record_grant_expiries, state, holder)
+            except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
+                log.exception("grant expiry pass failed")
+    finally:
+        try:
+            leases.release(state.sessions, grant_service.GRANT_EXPIRY_LEASE, holder=holder)
+        except Exception:  # noqa: BLE001 - shutting down: the lease expires anyway
+            pass
+
+
 async def _sync_loop(state: PortalState, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -144,6 +170,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                         if state.settings.provisioning_interval_seconds > 0 else None)
     budget_interval = state.settings.budget_watch_interval_seconds
     budget_task = asyncio.create_task(_budget_loop(state, budget_interval)) if budget_interval > 0 else None
+    expiry_interval = state.settings.grant_expiry_interval_seconds
+    expiry_task = asyncio.create_task(_grant_expiry_loop(state, expiry_interval)) if expiry_interval > 0 else None
     try:
         yield
     finally:
@@ -160,6 +188,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             budget_task.cancel()
             try:
                 await budget_task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001
+                pass
+        if expiry_task:
+            expiry_task.cancel()
+            try:
+                await expiry_task
             except (asyncio.CancelledError, Exception):  # noqa: BLE001
                 pass
         state.hubs.close()

@@ -116,6 +116,10 @@ class PortalSettings(BaseSettings):
         default=60.0, ge=0, description="how often the budget watcher looks at every contract's spend (80 % "
                                         "warning, stop at 100 % or the end date), once per deployment under a "
                                         "database lease; 0 turns it off")
+    grant_expiry_interval_seconds: float = Field(
+        default=30.0, ge=0, description="how often expired dataset grants are written to the register as "
+                                        "access-expired (once per grant, once per deployment under a database "
+                                        "lease); 0 turns it off. Hubs take expired data away on their own")
     smtp_host: str | None = Field(default=None, description="SMTP server for the portal's e-mail (budget "
                                                             "warnings); no e-mail when unset")
     smtp_port: int = Field(default=25, ge=1, le=65535, description="the SMTP server's port")

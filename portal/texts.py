@@ -1181,3 +1181,27 @@ TEXTS.update({
     "access.done.rejected": ("Afgewezen, met de reden.", "Rejected, with the reason."),
     "access.done.auto-approval": ("Automatisch goedkeuren is aangepast.", "Automatic approval was changed."),
 })
+
+# --- grants where the data is used (portal/services/dataset_grants.py, hub/datasets.py; issue 15)
+TEXTS.update({
+    "error.hub-token-refused": ("Alleen een hub vraagt rechten op, met zijn eigen servicetoken",
+                                "Only a hub asks for grants, with its own service token"),
+    "error.unknown-user": ("Deze gebruiker is niet bekend in het portaal", "This user is not known to the portal"),
+    "error.unknown-grant": ("Deze toegang bestaat niet", "This grant does not exist"),
+    "error.grant-revoked": ("Deze toegang is al ingetrokken", "This access has already been revoked"),
+    "error.grant-expired": ("Deze toegang is al verlopen", "This access has already expired"),
+    "error.revocation-reason-required": ("Geef een reden voor het intrekken", "Give a reason for the revocation"),
+    "error.grants-unavailable": ("De hub kon het portaal niet vragen welke data u mag gebruiken; de werkplek is "
+                                 "niet gestart", "The hub could not ask the portal which data you may use; the "
+                                 "workspace was not started"),
+    "error.data-mount-failed": ("De data konden niet alleen-lezen in de werkplek worden gezet; de werkplek is niet "
+                                "gestart", "The data could not be put in the workspace read-only; the workspace "
+                                "was not started"),
+    "access.grants": ("Lopende toegang", "Current access"),
+    "access.grants.none": ("Niemand heeft nu toegang tot deze dataset.", "Nobody has access to this dataset now."),
+    "access.grant.active": ("toegang tot {at}", "access until {at}"),
+    "access.grant.revoked": ("ingetrokken op {at}", "revoked on {at}"),
+    "access.revoke": ("Intrekken", "Revoke"),
+    "access.done.revoked": ("De toegang is ingetrokken; lopende werkplekken verliezen de data binnen een minuut.",
+                            "The access was revoked; running workspaces lose the data within a minute."),
+})

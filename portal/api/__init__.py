@@ -2,8 +2,8 @@
 
 from fastapi import APIRouter
 
-from . import catalogue, contracts, datasets, me, organisations, size_requests, usage, workspaces
+from . import catalogue, contracts, dataset_grants, datasets, me, organisations, size_requests, usage, workspaces
 
 router = APIRouter(prefix="/api/v1")
-for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets):
+for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants):
     router.include_router(module.router)

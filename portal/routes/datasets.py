@@ -14,11 +14,12 @@ from ..deps import CsrfForm, CurrentUser, SessionDep
 from ..errors import Conflict, InvalidInput, PortalError
 from ..models import DatasetCategory, Organisation, User
 from ..services import access as service
+from ..services import dataset_grants as grant_service
 from ..services.access_policy import LEGAL_GROUNDS, MAX_GRANT_DAYS, PURPOSE_CODES, label
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
-DONE = {"requested", "approved", "rejected", "auto-approval"}
+DONE = {"requested", "approved", "rejected", "auto-approval", "revoked"}
 
 
 def _policy(lang: str) -> dict:
@@ -47,9 +48,12 @@ def _dataset_page(request: Request, session, *, user: User, dataset_id: int, ent
     from .rendering import language
     dataset = service.get_dataset(session, dataset_id=dataset_id)
     done = request.query_params.get("done")
+    is_owner = service.is_data_owner_of(user, dataset)
+    # the data owner and platform admins see who has access now, and may revoke it (issue 15)
+    grants = grant_service.grants_of_dataset(session, dataset=dataset) if is_owner or user.platform_admin else None
     return render(request, "dataset.html", user=user, dataset=dataset, entered=entered or {}, problem=problem,
                   problem_field=getattr(problem, "field", None), status_code=status_code,
-                  done=done if done in DONE else None, is_owner=service.is_data_owner_of(user, dataset),
+                  done=done if done in DONE else None, is_owner=is_owner, grants=grants,
                   memberships=user.active_memberships(), **_policy(language(request)))
 
 
@@ -125,3 +129,19 @@ def approve_access(request: Request, request_id: int, user: CurrentUser, session
 def reject_access(request: Request, request_id: int, user: CurrentUser, session: SessionDep,
                   reason: Annotated[str, Form(max_length=2000)] = ""):
     return _decide(request, session, user, request_id, False, reason)
+
+
+@router.post("/grants/{grant_id}/revoke", name="revoke_grant", dependencies=[CsrfForm])
+def revoke_grant(request: Request, grant_id: int, user: CurrentUser, session: SessionDep,
+                 reason: Annotated[str, Form(max_length=2000)] = ""):
+    """The data owner or a platform admin revokes a grant from the dataset's page (``services/dataset_grants.py``)."""
+    grant = grant_service.get_grant(session, grant_id=grant_id)
+    dataset_id = grant.dataset_id
+    try:
+        grant_service.revoke(session, grant=grant, actor=user, reason=reason)
+    except (InvalidInput, Conflict) as problem:
+        session.rollback()
+        return _dataset_page(request, session, user=user, dataset_id=dataset_id, problem=problem,
+                             status_code=problem.status)
+    session.commit()
+    return RedirectResponse(f"/datasets/{dataset_id}?done=revoked", status_code=303)

@@ -402,6 +402,19 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "minfin": (403, 403, 200, 403, 403, 403),
         "cbs": (403, 403, 403, 403, 403, 403),
         "missing": FORM_MISSING},
+    # revoking a grant (issue 15): the dataset's data owner (olga for minfin's; no persona owns cbs's) or a platform
+    # admin; never the grantee. Targets: a fresh active grant of anna (minfin's dataset) or bram (cbs's)
+    ("POST", "/grants/{grant_id}/revoke"): {
+        "minfin": (403, 403, 303, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/grants/{grant_id}/revoke"): {
+        "minfin": (403, 403, 200, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
+    # for hubs only: their service token, never a login (tests/portal/test_dataset_grants.py checks the token)
+    ("GET", "/api/v1/hub/grants/{username}"): {"anna": (401, 401, 401, 401, 401, 401)},
+    ("POST", "/api/v1/hub/grants/{username}/start"): {"anna": (401, 401, 401, 401, 401, 401)},
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
@@ -655,6 +668,26 @@ def _new_access_request(world: World, organisation: str) -> int:
         session.commit()
         return row.id
 
+def _new_dataset_grant(world: World, organisation: str) -> int:
+    """An active grant of anna (to a fresh dataset of minfin) or bram (of cbs), approved by a data owner."""
+    from datetime import datetime, time, timezone
+
+    from gereedschapskist.portal.models import AccessRequest, AccessRequestState, DatasetGrant
+
+    request_id = _new_access_request(world, organisation)
+    with world.app.state.portal.sessions() as session:
+        row = session.get(AccessRequest, request_id)
+        row.state = AccessRequestState.APPROVED
+        grant = DatasetGrant(access_request=row, dataset_id=row.dataset_id, user_id=row.requester_id,
+                             organisation_id=row.organisation_id,
+                             starts_at=datetime.combine(date.today(), time(0), tzinfo=timezone.utc),
+                             expires_at=datetime.combine(row.ends_on + timedelta(days=1), time(0),
+                                                         tzinfo=timezone.utc))
+        session.add(grant)
+        session.commit()
+        return grant.id
+
+
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
     if "{dataset_id}" in path:
         return path.replace("{dataset_id}", "999999" if target == "missing" else str(_new_dataset(world, target)))
@@ -678,6 +711,10 @@ def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
                  "active" if path.endswith("/budget") else "requested")
         value = "999999" if target == "missing" else str(_new_contract(world, target, state))
         return path.replace("{contract_id}", value)
+    if "{grant_id}" in path and path.startswith(("/grants/", "/api/v1/grants/")):
+        return path.replace("{grant_id}", "999999" if target == "missing" else str(_new_dataset_grant(world, target)))
+    if path.startswith("/api/v1/hub/grants/"):
+        return path.replace("{username}", target)
     if "{grant_id}" in path:
         path = path.replace("{grant_id}", "999999" if target == "missing" else str(_new_grant(world, target)))
     if "{username}" in path:
@@ -727,6 +764,8 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
                                                             **_access_form(persona.role)}, headers=headers)
     if path == "/api/v1/datasets/{dataset_id}/auto-approval":
         return client.post(url, json={"enabled": False}, headers=headers)
+    if path.startswith("/api/v1/grants/"):
+        return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/access-requests/") and path.endswith("/reject"):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/size-requests/") and path.endswith("/reject"):
@@ -758,7 +797,7 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"budget_eur": "2500.50"}
     if path.startswith("/size-requests/"):
         form |= {"reason": "matrix"}
-    if path.startswith("/access-requests/"):
+    if path.startswith(("/access-requests/", "/grants/")):
         form |= {"reason": "matrix"}
     if path == "/datasets/{dataset_id}/requests":
         form |= _access_form(persona.role)
