@@ -95,6 +95,11 @@ def _machine_by_id(partner: Partner, machine_id: str) -> MachineSize | None:
     return next((m for m in partner.machine_sizes if m.id == machine_id), None)
 
 
+def _allocatable(partner: Partner, machine: MachineSize) -> str:
+    return (f" (a {machine.machine_type} node at {partner.id} offers pods {partner.allocatable(machine).describe()} "
+            f"after the kubelet's reservations and the system DaemonSets)")
+
+
 def _machines(partner: Partner) -> str:
     return ", ".join(f"{m.id} ({m.cpu:g} CPU, {m.memory}{f', {m.gpu} GPU' if m.gpu else ''})"
                      for m in partner.machine_sizes)
@@ -115,22 +120,30 @@ def place(cloud: CloudSpec, catalogue: Catalogue, source: str) -> Placement:
                                                f"{offered}")
     recipe_class(partner).check_account(cloud, source)  # the registry checks that a recipe exists too
     core = _infrastructure_pool(partner, CORE_POOL, cloud.core_pool.machine_size, CORE_MINIMUM,
-                                cloud.core_pool.min_nodes, cloud.core_pool.max_nodes, (), source, "core_pool")
+                                cloud.core_pool.min_nodes, cloud.core_pool.max_nodes, (), source, "core_pool",
+                                nominal=True)
     return Placement(partner, region, core)
 
 
 def _infrastructure_pool(partner: Partner, name: str, machine_id: str | None, need: Size, min_nodes: int,
-                         max_nodes: int, taints: tuple[Taint, ...], source: str, path: str) -> NodePool:
+                         max_nodes: int, taints: tuple[Taint, ...], source: str, path: str, *,
+                         nominal: bool = False) -> NodePool:
+    """A pool for the platform's own pods. ``need`` is one pod's requests (it must fit a node's allocatable
+    capacity: the Kafka brokers), or with ``nominal`` the least machine for several pods (the core pool)."""
+
+    def room(machine: MachineSize) -> bool:
+        return need.fits(machine.cpu, machine.memory, machine.gpu) if nominal else partner.has_room(need, machine)
+
     if machine_id is not None:
         machine = _machine_by_id(partner, machine_id)
         if machine is None:
             raise StackInvalid(NO_MACHINE, f"{_field(source, path + '.machine_size')} = {machine_id!r}: partner "
                                            f"{partner.id!r} has no such machine size; it has {_machines(partner)}")
-        if not need.fits(machine.cpu, machine.memory, machine.gpu):
+        if not room(machine):
             raise StackInvalid(NO_MACHINE, f"{_field(source, path + '.machine_size')} = {machine_id!r}: too small "
-                                           f"for {need.label}")
+                                           f"for {need.label}{'' if nominal else _allocatable(partner, machine)}")
     else:
-        machine = partner.machine_for(need)
+        machine = partner.machine_for(need, nominal=nominal)
         if machine is None:
             raise StackInvalid(NO_MACHINE, f"{_field(source, path)}: partner {partner.id!r} has no machine size "
                                            f"with {need.label}; it has {_machines(partner)}")
@@ -177,11 +190,11 @@ def _workspace_pools(stack: ContractStack, partner: Partner, bundles: tuple[Bund
                 problems.append(f"{_field(src, f'pools.{name}.machine_size')} = {override.machine_size!r}: partner "
                                 f"{partner.id!r} has no such machine size; it has {_machines(partner)}")
                 continue
-            too_big = [f"{b.id}/{s.id} ({s.label})" for b, s in sizes if not s.fits(machine.cpu, machine.memory,
-                                                                                      machine.gpu)]
+            # requests = limits: a size must fit the node's allocatable capacity, not its nominal size
+            too_big = [f"{b.id}/{s.id} ({s.label})" for b, s in sizes if not partner.has_room(s, machine)]
             if too_big:
                 problems.append(f"{_field(src, f'pools.{name}.machine_size')} = {override.machine_size!r}: too small "
-                                f"for {', '.join(too_big)}")
+                                f"for {', '.join(too_big)}{_allocatable(partner, machine)}")
                 continue
         else:
             machine = partner.machine_for(envelope)

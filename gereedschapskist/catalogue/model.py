@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping
 
+from gereedschapskist.core.capacity import Capacity, allocatable, fits_allocatable
 from gereedschapskist.core.refusal import Refusal
 
 _MEMORY = re.compile(r"^(\d+)(Mi|Gi|Ti)$")
@@ -308,9 +309,23 @@ class Partner:
     def region(self, region_id: str) -> Region | None:
         return next((r for r in self.regions if r.id == region_id), None)
 
-    def machine_for(self, size: Size) -> MachineSize | None:
-        """The cheapest machine size a workspace of ``size`` fits on, if any."""
-        fitting = [m for m in self.machine_sizes if size.fits(m.cpu, m.memory, m.gpu)]
+    def allocatable(self, machine: MachineSize) -> Capacity:
+        """What a workspace pod can request on one node of ``machine`` at this partner: the nominal size less the
+        provider's kubelet reservations, eviction threshold and DaemonSets (:func:`gereedschapskist.core.capacity.
+        allocatable`, with its sources)."""
+        return allocatable(self.provider, machine.cpu, memory_bytes(machine.memory), machine.gpu,
+                           machine_type=machine.machine_type)
+
+    def has_room(self, size: Size, machine: MachineSize) -> bool:
+        """True when a pod of ``size`` (requests = limits) schedules on an empty node of ``machine`` here."""
+        return fits_allocatable(size, self.allocatable(machine))
+
+    def machine_for(self, size: Size, *, nominal: bool = False) -> MachineSize | None:
+        """The cheapest machine size a workspace of ``size`` fits on, if any — on its allocatable capacity (a size
+        that exactly fills a machine's nominal size never schedules there); ``nominal=True`` compares with the
+        machine's nominal size instead (for a pool's minimum machine, which is not one pod)."""
+        fitting = [m for m in self.machine_sizes
+                   if (size.fits(m.cpu, m.memory, m.gpu) if nominal else self.has_room(size, m))]
         return min(fitting, key=lambda m: m.price_per_hour_eur, default=None)
 
     def explicit_price(self, bundle_id: str, size_id: str) -> float | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterator
 
 from .kernels import R_KERNEL_PACKAGE, lacks_r_kernel
-from .model import Bundle, Partner, Role, Status
+from .model import Bundle, Partner, Role, Status, memory_bytes
 from .pricing import FAR, price_per_hour
 from .problems import Problem, Severity, json_path
 from .safeyaml import Document
@@ -165,13 +165,22 @@ def _sizes(ctx: Context) -> Iterator[Problem]:
                 ids[size.id] = 0  # report once
             if not machines:
                 continue
-            if not any(size.fits(m.cpu, m.memory, m.gpu) for _, m in machines):
-                largest = max(machines, key=lambda pm: (pm[1].gpu >= size.gpu, pm[1].cpu, pm[1].memory))
-                partner, machine = largest
+            # requests = limits: a size must fit what a node offers pods (its allocatable capacity: the nominal
+            # size less the kubelet's reservations, eviction threshold and DaemonSets; core.capacity), not the
+            # nominal size, or it never schedules and the autoscaler adds no node for it
+            if not any(p.has_room(size, m) for p, m in machines):
+                closest = []
+                for partner in ctx.partners:
+                    if not partner.machine_sizes:
+                        continue
+                    machine = max(partner.machine_sizes, key=lambda m: (m.gpu >= size.gpu, m.cpu, memory_bytes(m.memory)))
+                    closest.append(f"partner {partner.id}: its largest, {machine.machine_type} ({machine.cpu:g} CPU, "
+                                   f"{machine.memory}, {machine.gpu} GPU), offers pods "
+                                   f"{partner.allocatable(machine).describe()}")
                 yield ctx.problem(bundle.file, ("sizes", i),
-                                  f"{size.label} fits no machine an approved partner offers (the largest that "
-                                  f"comes closest: {machine.machine_type} at {partner.id}, {machine.cpu:g} CPU, "
-                                  f"{machine.memory}, {machine.gpu} GPU); choose a smaller size",
+                                  f"bundle {bundle.id!r} size {size.id!r} ({size.label}) fits no approved partner's "
+                                  f"machines once the node's reservations are taken off ({'; '.join(closest)}); "
+                                  f"choose a smaller size or add a larger machine size to a partner",
                                   "sizes.too-large", value={"cpu": size.cpu, "memory": size.memory, "gpu": size.gpu})
 
 

@@ -137,10 +137,25 @@ def test_review_dates_must_make_sense(tree):
 def test_sizes_must_fit_a_partner_machine(tree):
     tree.bundle(bundle("ml-huge", ["ml"], sizes=[{"id": "huge", "cpu": 64, "memory": "16Gi"},
                                                  {"id": "gpus", "cpu": 2, "memory": "8Gi", "gpu": 4},
-                                                 {"id": "ok", "cpu": 8, "memory": "32Gi", "gpu": 1}]))
+                                                 {"id": "ok", "cpu": 6, "memory": "24Gi", "gpu": 1}]))
     found = [p for p in problems(tree) if p.file == "bundles/ml/ml-huge.yaml"]
     assert [(p.path, p.code) for p in found] == [("$.sizes[0]", "sizes.too-large"), ("$.sizes[1]", "sizes.too-large")]
     assert "64 CPU" in found[0].message and "choose a smaller size" in found[0].message
+
+
+def test_a_size_that_exactly_fills_every_partners_machine_is_refused_naming_bundle_size_and_partner(tree):
+    """Requests = limits: a node offers pods its allocatable capacity (the nominal size less kube-reserved,
+    system-reserved, the eviction threshold and the DaemonSets), so 8 CPU / 32 GiB never schedules on an 8 CPU /
+    32 GiB machine (the fixture partner's largest, on provider gcp)."""
+    tree.bundle(bundle("ml-full", ["ml"], sizes=[{"id": "full", "cpu": 8, "memory": "32Gi"},
+                                                 {"id": "cpu-full", "cpu": 8, "memory": "8Gi"},
+                                                 {"id": "memory-full", "cpu": 2, "memory": "32Gi"},
+                                                 {"id": "roomy", "cpu": 6, "memory": "24Gi"}]))
+    found = [p for p in problems(tree) if p.file == "bundles/ml/ml-full.yaml"]
+    assert [(p.path, p.code) for p in found] == [(f"$.sizes[{i}]", "sizes.too-large") for i in range(3)]
+    message = found[0].message
+    assert "bundle 'ml-full' size 'full'" in message and "partner cloud-a" in message and "m8" in message
+    assert "reservations" in message
 
 
 def test_gpu_sizes_need_a_partner_with_gpus(tree):

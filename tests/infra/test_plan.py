@@ -159,7 +159,7 @@ def test_machine_is_the_cheapest_that_fits_from_the_catalogue(catalogue):
     plan = plan_environment(load_stack("minfin-bi-dev", INFRA_DIR), catalogue)
     for pool in plan.workspace_pools:
         fitting = [m for m in plan.partner.machine_sizes
-                   if all(plan.partner.machine_for(s) and s.fits(m.cpu, m.memory, m.gpu)
+                   if all(plan.partner.machine_for(s) and plan.partner.has_room(s, m)
                           for b in plan.bundles for s in b.sizes if node_pool(b, s) == pool.name)]
         assert pool.machine == min(fitting, key=lambda m: m.price_per_hour_eur)
 
