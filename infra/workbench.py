@@ -10,6 +10,7 @@ from gereedschapskist.hub.values import (  # the one import of another component
     CRYPT_KEY_SECRET_KEY, ValuesInvalid, render_values,
 )
 
+from . import gpu
 from . import kafka as kafka_cluster
 from . import services as base
 from . import versions
@@ -57,6 +58,9 @@ class ContractEnvironment(pulumi.ComponentResource):
         kube = k8s.Provider(f"{plan.name}-kubernetes", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True,
                             opts=pulumi.ResourceOptions(parent=self))
         cluster_services = recipe.cluster_services(kube)
+        # GPU pools: the NVIDIA device plugin where the cloud does not run one (item 4)
+        cluster_services += gpu.device_plugin(plan.pools, ships_plugin=recipe.ships_gpu_device_plugin, kube=kube,
+                                              parent=self)
         shared = base.install(tags=tags, tls=cloud.tls, store=store, secret_namespaces=[HUB_NAMESPACE], kube=kube,
                               parent=self, after=cluster_services)
 

@@ -89,6 +89,9 @@ class Recipe(abc.ABC):
     provider: ClassVar[str]
     account_pattern: ClassVar[str]
     account_help: ClassVar[str]
+    #: Whether the cloud runs the NVIDIA device plugin on GPU nodes itself (GKE); else the program installs it
+    #: (:mod:`..gpu`, issue 16 item 4).
+    ships_gpu_device_plugin: ClassVar[bool] = False
 
     def __init__(self, *, name: str, partner: Partner, region: Region, cloud: CloudSpec, tags: Tags,
                  parent: pulumi.Resource):

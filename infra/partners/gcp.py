@@ -71,6 +71,8 @@ class GcpSecretStore(SecretStore):
 
 class GcpRecipe(Recipe):
     provider = "gcp"
+    # GKE installs the driver (gpu_driver_installation_config) and runs its own device plugin on GPU nodes.
+    ships_gpu_device_plugin = True
     account_pattern = r"[a-z][a-z0-9-]{4,28}[a-z0-9]"
     account_help = "a Google Cloud project id is 6-30 lowercase letters, digits and hyphens, e.g. rws-werkbank-prod"
 
