@@ -187,6 +187,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.BundleSpawner.build_timeout = float(settings.start_timeout_seconds)
     c.BundleSpawner.interfaces = interfaces
     c.BundleSpawner.portal_url = settings.portal_url  # linked from each bundle's first-start README
+    _configure_data(c, settings, state)
     if settings.prepare_environments:
         _prepare_environments(c, settings, catalogue, interfaces, capacity, single_user_requirements())
 
@@ -215,6 +216,31 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.JupyterHub.load_roles = [culler_role(), *hub_roles(admin_group=settings.admin_group,
                                                          organisations=settings.organisations,
                                                          portal=settings.portal_api_token is not None)]
+
+
+def _configure_data(c, settings: HubSettings, state: Path) -> None:
+    """Granted datasets in ~/data (issue 15, :mod:`.datasets`), when the hub knows where to ask the portal; how they
+    are made read-only is probed here (``data_read_only=bind`` refuses to start where bind mounts are not allowed).
+    ``~/data`` mounts a killed hub left are released first."""
+    from .datasets import DataAccess, LocalDataMounts, PortalGrants, probe_read_only_mounts
+    from .settings import HubSettingsInvalid
+
+    if not settings.portal_api_url:
+        return
+    mechanism, why = probe_read_only_mounts(state / "data-probe")
+    if settings.data_read_only == "bind" and mechanism != "bind":
+        raise HubSettingsInvalid(f"GEREEDSCHAPSKIST_HUB_DATA_READ_ONLY=bind: {why}")
+    if settings.data_read_only == "copy":
+        mechanism, why = "copy", "files 0444 in folders 0555 (a server running as root can still change them)"
+    elif mechanism == "copy":
+        why = f"files 0444 in folders 0555 (a server running as root can still change them): {why}"
+    mounts = LocalDataMounts(store=settings.data_store_dir.resolve(), views=state / "data-views",
+                             mechanism=mechanism, why=why)
+    mounts.release_leftovers(settings.homes_dir)
+    token = settings.portal_api_token.get_secret_value() if settings.portal_api_token else ""
+    c.BundleSpawner.data_access = DataAccess(portal=PortalGrants(settings.portal_api_url, token), mounts=mounts,
+                                             interval=settings.data_reconcile_seconds,
+                                             stale_after=settings.data_stale_seconds)
 
 
 def _prepare_environments(c, settings: HubSettings, catalogue: Catalogue, interfaces: LocalInterfaces,

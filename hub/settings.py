@@ -109,6 +109,31 @@ class HubSettings(BaseSettings):
     portal_api_token: SecretStr | None = Field(
         default=None, description="API token of the `portal` service (role gereedschapskist-portal); "
                                   "no portal service when unset")
+    portal_api_url: str = Field(
+        default="", description="the portal's URL as the hub reaches it (e.g. http://127.0.0.1:8080 or "
+                                "http://portal.gereedschapskist.svc): at every start the hub asks it for the user's "
+                                "dataset grants with the portal service's token (PORTAL_API_TOKEN) and mounts "
+                                "exactly those read-only; a start is refused when it cannot be asked. Unset: no "
+                                "data in workspaces")
+    datasets_dir: Path | None = Field(
+        default=None, description="local backend: the data store the granted datasets' files are read from "
+                                  "(make up writes the sample's files there); <state_dir>/datasets when unset")
+    data_reconcile_seconds: float = Field(
+        default=15.0, ge=0.5, le=30, description="how often a running server's ~/data is checked against the "
+                                                 "portal's grants (expired or revoked datasets are taken away)")
+    data_stale_seconds: float = Field(
+        default=40.0, ge=1, le=45, description="when the portal has not answered for this long, a running "
+                                               "server's data is taken away until it answers again (fail closed); "
+                                               "with data_reconcile_seconds at most 60 s in all")
+    data_read_only: Literal["auto", "bind", "copy"] = Field(
+        default="auto", description="local backend: how ~/data is made read-only — bind: a read-only bind mount "
+                                    "(needs root with CAP_SYS_ADMIN; refused to start otherwise), copy: files 0444 in "
+                                    "folders 0555 (does not stop a server running as root), auto: bind where this "
+                                    "machine allows it, else copy")
+    datasets_claim: str = Field(
+        default="gereedschapskist-datasets", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Kubernetes backend: the PersistentVolumeClaim holding the data store; each granted dataset's "
+                    "files are mounted from it read-only (subPath) into ~/data/<identifier>/")
     idle_timeout_seconds: int = Field(default=3600, ge=60, description="stop servers idle this long")
     cull_every_seconds: int = Field(default=300, ge=10, description="how often the idle culler looks")
     named_server_limit: int = Field(default=10, ge=1, le=50,
@@ -143,6 +168,13 @@ class HubSettings(BaseSettings):
     proxy_command: tuple[str, ...] = Field(
         default=(str(HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),),
         description="command that starts configurable-http-proxy")
+
+    @field_validator("portal_api_url")
+    @classmethod
+    def _portal_api_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} is not an http(s) URL like http://127.0.0.1:8080")
+        return value.rstrip("/")
 
     @field_validator("public_url", "oidc_issuer", "portal_url")
     @classmethod
@@ -187,6 +219,11 @@ class HubSettings(BaseSettings):
         return self.contract_environments_dir or self.hub_state_dir / "environments"
 
     @property
+    def data_store_dir(self) -> Path:
+        """The granted datasets' files (local backend)."""
+        return self.datasets_dir or self.state_dir / "datasets"
+
+    @property
     def envs_dir(self) -> Path:
         """Bundle virtualenvs, one per bundle version and package list."""
         return self.state_dir / "envs"
@@ -210,3 +247,6 @@ class HubSettings(BaseSettings):
         if token is not None and (len(token) < 32 or token.lower() in PLACEHOLDER_SECRETS):
             raise HubSettingsInvalid(f"{ENV_PREFIX}PORTAL_API_TOKEN must be a random string of at least 32 "
                                      "characters")
+        if self.portal_api_url and token is None:
+            raise HubSettingsInvalid(f"{ENV_PREFIX}PORTAL_API_URL is set but {ENV_PREFIX}PORTAL_API_TOKEN is not: the "
+                                     "hub asks the portal for grants with the portal service's token")

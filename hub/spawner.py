@@ -32,8 +32,9 @@ from subprocess import DEVNULL, STDOUT, SubprocessError
 import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from tornado import web
-from traitlets import Float, Instance, List, Unicode, default
+from traitlets import Any, Float, Instance, List, Unicode, default
 
+from . import datasets as data
 from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
 from .interfaces import LocalInterfaces
 from .lab_static import static_url_prefix
@@ -83,6 +84,9 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
                       ).tag(config=True)
     usage_book = Instance(UsageBook, args=(), help="last usage of stopped servers (one per hub)").tag(config=True)
     usage_interval = Float(5.0, config=True, help="seconds between two samples of a running server's usage")
+    data_access = Any(None, allow_none=True, config=True,
+                      help="granted datasets (:class:`.datasets.DataAccess`): asked from the portal at every start, "
+                           "mounted read-only in ~/data, reconciled while the server runs; None: no data")
 
     launch: LaunchRequest | None = None
 
@@ -193,6 +197,9 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             env["JUPYTER_CONFIG_PATH"] = str(self._config_dir())
             env["GEREEDSCHAPSKIST_BUNDLE"] = self.launch.bundle.id if self.launch else ""
             env["GEREEDSCHAPSKIST_BUNDLE_VERSION"] = self.launch.bundle.version if self.launch else ""
+        grants = getattr(self, "_grants", None)
+        if grants is not None:
+            env.update(data.environment(grants, str(Path(self.home_dir) / data.DATA_FOLDER)))
         return env
 
     def _write_server_config(self, request: LaunchRequest) -> None:
@@ -225,6 +232,7 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         self._write_server_config(request)
         Path(self.home_dir).mkdir(parents=True, exist_ok=True)
         write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url)  # README + sample data, once
+        await self._show_granted_data()
         log_file = self._log_file()
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self._emit(60, "Starting the server process")
@@ -236,6 +244,7 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
                 ip, port = await super().start()
             except SubprocessError as exc:   # raised by the child: it could not join its control groups
                 self._release_limits()
+                self._end_data()
                 raise SpawnFailed(f"The server was not started: it could not be put inside the limits of size "
                                   f"{size.id} ({exc}).", "limits-failed") from None
         self._record_pid()
@@ -243,7 +252,12 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             await self.stop(now=True)
             raise SpawnFailed(f"The server was stopped: it did not run inside the limits of size {size.id}.",
                               "limits-failed")
-        await self._wait_until_answering(ip, port, log_file)
+        try:
+            await self._wait_until_answering(ip, port, log_file)
+        except SpawnFailed:
+            self._end_data()
+            raise
+        self._begin_data_reconciliation()
         builder.compile_later(spec)   # the rest of the environment's bytecode, at low priority (once)
         self._begin_usage()
         self._emit(95, "Server is up; opening it")
@@ -275,6 +289,64 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
                                       "server-timeout")
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
                 delay = min(delay * 1.5, 0.1)
+
+    # -- granted datasets (issue 15; :mod:`.datasets`) -----------------------------------------------
+
+    async def _show_granted_data(self) -> None:
+        """Ask the portal for the user's grants (refusing the start when it cannot be asked) and show exactly those
+        datasets read-only in ~/data."""
+        self._grants = None
+        access = self.data_access
+        if access is None:
+            return
+        self._emit(50, "Asking the portal which datasets you may use")
+        try:
+            grants = await access.portal.start(self.user.name, self.name or "")
+        except data.GrantsUnavailable as refused:
+            raise SpawnFailed(f"The workspace was not started: {refused}", refused.reason) from None
+        try:
+            access.mounts.show(Path(self.home_dir), self.user.name, grants)
+        except (data.DataMountFailed, OSError) as failed:
+            raise SpawnFailed(f"The workspace was not started: the granted data could not be put in ~/data "
+                              f"read-only ({failed})", "data-mount-failed") from None
+        self._grants = grants
+        if grants:
+            until = min(g.expires_at for g in grants).isoformat(timespec="minutes")
+            self._emit(None, f"{len(grants)} dataset(s) in ~/data, read-only (first access ends {until})")
+
+    def _begin_data_reconciliation(self) -> None:
+        if self.data_access is None or getattr(self, "_grants", None) is None:
+            return
+        self._data_task = asyncio.ensure_future(self._reconcile_data())
+
+    async def _reconcile_data(self) -> None:
+        access, home, last = self.data_access, Path(self.home_dir), time.monotonic()
+        while True:
+            await asyncio.sleep(access.interval)
+            try:
+                outcome, last = await data.reconcile(access, home=home, user=self.user.name, last_answer=last)
+            except Exception:  # noqa: BLE001 - the loop must go on; the next pass retries
+                self.log.exception("%s: reconciling ~/data failed", self._log_name)
+                continue
+            if outcome.removed:
+                self.log.info("%s: datasets taken away from ~/data: %s", self._log_name, ", ".join(outcome.removed))
+
+    def _end_data(self) -> None:
+        """The server stopped: no more reconciliation; ~/data goes when none of the user's other servers runs."""
+        task = getattr(self, "_data_task", None)
+        if task is not None:
+            task.cancel()
+            self._data_task = None
+        if self.data_access is None or getattr(self, "_grants", None) is None:
+            return
+        self._grants = None
+        others = [s for s in getattr(self.user, "spawners", {}).values()
+                  if s is not self and getattr(s, "_grants", None) is not None]
+        if not others:
+            try:
+                self.data_access.mounts.release(Path(self.home_dir), self.user.name)
+            except OSError:
+                self.log.exception("%s: ~/data could not be released", self._log_name)
 
     # -- limits and usage ----------------------------------------------------------------------------
 
@@ -329,12 +401,14 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     async def poll(self):
         status = await super().poll()
         if status is not None:
+            self._end_data()
             self._end_usage()
             self._forget_pid()
             self._release_limits()
         return status
 
     async def stop(self, now: bool = False):
+        self._end_data()
         self._end_usage()
         await super().stop(now=now)
         self._forget_pid()
