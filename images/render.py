@@ -23,6 +23,8 @@ from .dockerfile import exec_form, key_values, run, words
 GENERATOR = "gereedschapskist images render"
 DOCKERFILE = "Dockerfile"
 TOOLING_FILE = "tooling.txt"
+#: The bundle's ``system_packages`` (Debian/Ubuntu apt names), sorted, one a line.
+SYSTEM_FILE = "system.txt"
 CRAN_INSTALLER = "install-cran.R"
 PACKAGE_FILES: Mapping[Ecosystem, str] = MappingProxyType({
     Ecosystem.PYPI: "pypi.txt",
@@ -51,6 +53,8 @@ def render_bundle(bundle: Bundle) -> Definition:
     """The definition of ``bundle``'s workspace image; raises :class:`~.bases.UnsupportedBundle`."""
     base = select_base(bundle)
     files: dict[str, str] = {TOOLING_FILE: _tooling_file(bundle)}
+    if bundle.system_packages:
+        files[SYSTEM_FILE] = system_file(bundle)
     for ecosystem, name in PACKAGE_FILES.items():
         if bundle.packages_of(ecosystem):
             files[name] = package_file(bundle, ecosystem)
@@ -73,6 +77,13 @@ def package_file(bundle: Bundle, ecosystem: Ecosystem) -> str:
     """Exactly the bundle's pins for one package source, one ``name==version`` a line, sorted by name."""
     pins = sorted(bundle.packages_of(ecosystem), key=lambda p: (p.key.lower(), p.name))
     return _header(f"{ecosystem.value} packages", bundle) + "".join(f"{p.requirement}\n" for p in pins)
+
+
+def system_file(bundle: Bundle) -> str:
+    """The bundle's Debian/Ubuntu packages, one name a line, sorted (versions: the archive snapshot of the build)."""
+    return (_header("System packages (apt)", bundle)
+            + f"# Installed from the base's Ubuntu archive as it was at {tc.APT_SNAPSHOT} (apt --snapshot).\n"
+            + "".join(f"{name}\n" for name in sorted(bundle.system_packages)))
 
 
 def read_package_file(text: str) -> dict[str, str]:
@@ -123,7 +134,9 @@ def _dockerfile(bundle: Bundle, base: Base, files: Mapping[str, str]) -> str:
     sections.append('SHELL ["/bin/bash", "-o", "pipefail", "-c"]\nUSER 0')
     if base.family is Family.ROCKER:
         sections.append(_rocker_user())
-    sections.append(_python_environment(files))
+    if SYSTEM_FILE in files:
+        sections.append(_system_packages())
+    sections.append(_python_environment(files, bundle))
     if Ecosystem.CONDA_FORGE in bundle_ecosystems(bundle):
         sections.append(_conda_forge())
     if Ecosystem.CRAN in bundle_ecosystems(bundle):
@@ -195,19 +208,42 @@ def _rocker_user() -> str:
     )
 
 
-def _python_environment(files: Mapping[str, str]) -> str:
+def _system_packages() -> str:
+    return (
+        "# The bundle's system packages (Debian/Ubuntu names from its system_packages), from the base's archive\n"
+        f"# as it was at {tc.APT_SNAPSHOT} (Ubuntu's snapshot service), so every build installs the same versions.\n"
+        f"COPY {SYSTEM_FILE} {tc.IMAGE_SHARE}/\n"
+        + run(f"apt-get update --snapshot {tc.APT_SNAPSHOT}",
+              f"grep -v '^#' {tc.IMAGE_SHARE}/{SYSTEM_FILE} | xargs --no-run-if-empty apt-get install --yes "
+              f"--no-install-recommends --snapshot {tc.APT_SNAPSHOT}",
+              "apt-get clean",
+              "rm -rf /var/lib/apt/lists/*")
+    )
+
+
+def source_builds(bundle: Bundle) -> tuple[str, ...]:
+    """The bundle's PyPI pins that exist only as source archives (:data:`~.toolchain.SOURCE_ONLY`), sorted."""
+    return tuple(sorted(p.key for p in bundle.packages_of(Ecosystem.PYPI) if p.key in tc.SOURCE_ONLY))
+
+
+def _python_environment(files: Mapping[str, str], bundle: Bundle) -> str:
     lists = [TOOLING_FILE] + ([PACKAGE_FILES[Ecosystem.PYPI]] if PACKAGE_FILES[Ecosystem.PYPI] in files else [])
     requirements = [f"--requirement {tc.IMAGE_SHARE}/{name}" for name in lists]
+    sources = source_builds(bundle)
+    source_note = (f"# Built from source, having no wheels: {', '.join(sources)} "
+                   f"({'; '.join(tc.SOURCE_ONLY[name] for name in sources)}).\n" if sources else "")
     return (
         f"# The bundle's Python environment: CPython {tc.PYTHON_VERSION} (uv-managed), the interface tooling and\n"
         f"# the bundle's PyPI packages in one resolution, as PyPI was at {tc.RESOLVED_AT}; wheels only,\n"
         "# byte-compiled, owned by root: the workspace user cannot change what the catalogue approved.\n"
+        + source_note
         + key_values("ENV", [("UV_PYTHON_INSTALL_DIR", tc.PYTHON_INSTALL_DIR), ("VIRTUAL_ENV", tc.VENV),
                              ("PATH", f"{tc.VENV}/bin:${{PATH}}")], quoted=False)
         + f"\nCOPY {' '.join(lists)} {tc.IMAGE_SHARE}/\n"
         + run(f"uv venv --no-cache --managed-python --python {tc.PYTHON_VERSION} {tc.VENV}",
               words(f"uv pip install --no-cache --compile-bytecode --python {tc.VENV}/bin/python",
-                    f"--exclude-newer {tc.RESOLVED_AT}", f"--only-binary {tc.ONLY_BINARY}", *requirements),
+                    f"--exclude-newer {tc.RESOLVED_AT}", f"--only-binary {tc.ONLY_BINARY}",
+                    *(f"--no-binary {name}" for name in sources), *requirements),
               mounts=["from=uv,source=/uv,target=/usr/local/bin/uv"])
     )
 

@@ -34,6 +34,15 @@ VENV = "/opt/venv"
 RESOLVED_AT = "2026-11-20T00:00:00Z"
 #: Wheels only: no compilers in the images, no build-time surprises.
 ONLY_BINARY = ":all:"
+#: The exceptions, keyed by package (never by bundle) with why: PyPI packages published only as a source
+#: distribution that builds without a compiler. Each one a bundle pins is built from source (``--no-binary``).
+SOURCE_ONLY = {
+    "pyspark": "Apache Spark publishes PySpark on PyPI only as a source archive (the Spark jars inside); "
+               "building it copies files, no compiler runs",
+}
+#: The Debian/Ubuntu archive as of the same moment as PyPI (Ubuntu's snapshot service, apt --snapshot): a bundle's
+#: ``system_packages`` resolve to the versions of that date, so a definition installs the same every time.
+APT_SNAPSHOT = "20261120T000000Z"
 #: The platform the images are built for (the node pools run amd64 machines).
 PLATFORM = "linux/amd64"
 #: The manylinux level of the bases (Ubuntu 24.04, glibc 2.39), for resolving wheels off-image.

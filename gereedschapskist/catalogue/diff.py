@@ -107,6 +107,18 @@ def _bundle_change(before: Bundle, after: Bundle) -> BundleChange:
     if before.security_review.valid_until != after.security_review.valid_until:
         lines.append(f"Security review by {after.security_review.reviewer} on {after.security_review.date}, "
                      f"valid until {after.security_review.valid_until}.")
+    for name in after.system_packages:
+        if name not in before.system_packages:
+            lines.append(f"New system package (Debian): `{name}`.")
+    for name in before.system_packages:
+        if name not in after.system_packages:
+            lines.append(f"System package (Debian) removed: `{name}`.")
+    for example in after.examples:
+        if example not in before.examples:
+            lines.append(f"New example notebook: `{example}`.")
+    for example in before.examples:
+        if example not in after.examples:
+            lines.append(f"Example notebook removed: `{example}`.")
     change.packages = _package_changes(before.packages, after.packages)
     return change
 
@@ -168,7 +180,10 @@ def _bundle_summary(bundle: Bundle) -> str:
             f"{', '.join(f'`{r}`' for r in bundle.roles)}\n"
             f"  - Interfaces: {interfaces}\n  - Sizes: {sizes}\n"
             f"  - Packages: {', '.join(p.requirement for p in bundle.packages)}\n"
-            f"  - Licence: {licence}")
+            + (f"  - System packages (Debian): {', '.join(bundle.system_packages)}\n" if bundle.system_packages
+               else "")
+            + (f"  - Example notebooks: {', '.join(bundle.examples)}\n" if bundle.examples else "")
+            + f"  - Licence: {licence}")
 
 
 def render_markdown(report: Report, *, base_label: str, head_label: str, head_errors: int = 0) -> str:

@@ -27,6 +27,8 @@ from .schema import validate
 
 DATA_DIRS = ("roles", "bundles", "partners")
 EXTENSION = ".yaml"
+#: Example notebooks per bundle: ``examples/<bundle id>/*.ipynb`` (data, beside the YAML folders).
+EXAMPLES_DIR = "examples"
 CHECKS_GROUP = "gereedschapskist.catalogue.checks"
 
 #: Problems a running service tolerates: the bundle is withheld instead of the service refusing to start.
@@ -114,9 +116,10 @@ def load_catalogue(root: Path, *, today: date | None = None, extra_checks: bool 
 
     roles = {r.id: r for r in built["roles"]}
     partners = {p.id: p for p in built["partners"]}
-    bundles = built["bundles"]
+    examples = examples_by_bundle(root)
+    bundles = [replace(b, examples=examples.get(b.id, ())) if b.id in examples else b for b in built["bundles"]]
     context = rules.Context(root=root, today=today, docs=docs, roles=built["roles"], bundles=bundles,
-                            partners=built["partners"])
+                            partners=built["partners"], examples=examples)
     problems.extend(rules.run(context))
     expired = {p.file for p in problems if p.code == "review.expired"}
     bundle_map: dict[str, Bundle] = {}
@@ -153,6 +156,19 @@ def _discover(root: Path, problems: list[Problem]) -> Iterable[tuple[str, str, b
             continue
         depth = 2 if kind_dir == "bundles" else 1
         yield from ((kind_dir, rel, link) for rel, link in _walk(root, base, depth, problems))
+
+
+def examples_by_bundle(root: Path) -> dict[str, tuple[str, ...]]:
+    """``examples/<bundle id>/<name>`` → {bundle id: catalogue-relative paths, sorted}: a bundle's example
+    notebooks come from the tree, never from a list by hand (the rule ``examples.*`` checks what is there)."""
+    base = root / EXAMPLES_DIR
+    found: dict[str, tuple[str, ...]] = {}
+    if not base.is_dir():
+        return found
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = tuple(_rel(f, root) for f in sorted(folder.iterdir()) if f.is_file() and not f.name.startswith("."))
+        found[folder.name] = files
+    return found
 
 
 def _walk(root: Path, directory: Path, depth: int, problems: list[Problem]) -> Iterable[tuple[str, bool]]:
@@ -227,13 +243,15 @@ def _bundle(data: dict[str, Any], rel: str) -> Bundle:
         image=Image(**data["image"]),
         packages=tuple(packages),
         sizes=tuple(Size(id=s["id"], cpu=s["cpu"], memory=s["memory"], gpu=s.get("gpu", 0),
-                         title=_text(s.get("title"))) for s in data["sizes"]),
+                         title=_text(s.get("title")), max_executors=s.get("max_executors", 0))
+                    for s in data["sizes"]),
         licence=Licence(spdx=licence["spdx"], open_source=licence["open_source"],
                         justification=licence.get("justification")),
         security_review=SecurityReview(reviewer=review["reviewer"], date=_date(review["date"]),
                                        valid_until=_date(review["valid_until"])),
         supply_model=SupplyModel(data["supply_model"]),
         maintainers=tuple(Maintainer(**m) for m in data["maintainers"]),
+        system_packages=tuple(data.get("system_packages", ())),
     )
 
 

@@ -128,6 +128,8 @@ class Size:
     memory: str
     gpu: int = 0
     title: LocalText | None = None
+    #: Spark on Kubernetes: at most this many executor pods of this size (dynamic allocation); 0: none.
+    max_executors: int = 0
 
     @property
     def memory_bytes(self) -> int:
@@ -182,6 +184,10 @@ class Bundle:
     supply_model: SupplyModel
     maintainers: tuple[Maintainer, ...]
     review_expired: bool = False
+    #: Debian/Ubuntu packages (apt names) the tools need outside Python and R (``system_packages``, optional).
+    system_packages: tuple[str, ...] = ()
+    #: Example notebooks, catalogue-relative paths found in ``examples/<bundle id>/`` (the tree, not a field).
+    examples: tuple[str, ...] = ()
 
     @property
     def offered(self) -> bool:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator
@@ -25,6 +26,8 @@ class Context:
     roles: list[Role]
     bundles: list[Bundle]
     partners: list[Partner]
+    #: ``examples/<bundle id>/`` folders → their files (catalogue-relative), as the loader found them.
+    examples: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def problem(self, file: str, path: tuple, message: str, code: str, *, value=..., warning: bool = False) -> Problem:
         document = self.docs.get(file)
@@ -37,7 +40,7 @@ class Context:
 def run(ctx: Context) -> list[Problem]:
     problems: list[Problem] = []
     for rule in (_unique_ids, _file_names, _bundle_roles, _lifecycle, _security_review, _packages, _sizes,
-                 _partners, _prices, _image_tag, _roles_have_bundles, _kernels):
+                 _partners, _prices, _image_tag, _roles_have_bundles, _kernels, _examples):
         problems.extend(rule(ctx))
     return problems
 
@@ -151,6 +154,38 @@ def _kernels(ctx: Context) -> Iterator[Problem]:
                               f"the bundle pins CRAN packages and offers JupyterLab, but not {R_KERNEL_PACKAGE}: its "
                               f"JupyterLab would have no R kernel; add {R_KERNEL_PACKAGE}==<version> to packages.cran",
                               "kernels.no-r-kernel", warning=True)
+
+
+def _examples(ctx: Context) -> Iterator[Problem]:
+    """``examples/<bundle id>/*.ipynb``: the folder names a bundle, each file is a notebook (nbformat 4) without
+    outputs (a workspace runs it; stored outputs would go stale and bloat the diff)."""
+    ids = {b.id for b in ctx.bundles}
+    for bundle_id, files in sorted(ctx.examples.items()):
+        if bundle_id not in ids:
+            yield Problem(file=f"examples/{bundle_id}/", code="examples.unknown-bundle",
+                          message=f"is not a bundle id; example notebooks go in examples/<bundle id>/ "
+                                  f"(known: {', '.join(sorted(ids))})")
+        for rel in files:
+            if not rel.endswith(".ipynb"):
+                yield Problem(file=rel, code="examples.not-notebook",
+                              message="is not a notebook; examples/<bundle id>/ holds only .ipynb files")
+                continue
+            try:
+                notebook = json.loads((ctx.root / rel).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, ValueError) as exc:
+                yield Problem(file=rel, code="examples.invalid", message=f"is not a readable notebook (JSON): {exc}")
+                continue
+            if not isinstance(notebook, dict) or notebook.get("nbformat") != 4 \
+                    or not isinstance(notebook.get("cells"), list):
+                yield Problem(file=rel, path="$.nbformat", code="examples.invalid",
+                              message="must be a Jupyter notebook in format 4 (nbformat: 4, cells: [...])")
+                continue
+            for index, cell in enumerate(notebook["cells"]):
+                if isinstance(cell, dict) and (cell.get("outputs") or cell.get("execution_count")):
+                    yield Problem(file=rel, path=f"$.cells[{index}].outputs", code="examples.outputs",
+                                  message="an example is stored without outputs; clear them "
+                                          "(jupyter nbconvert --clear-output --inplace)")
+                    break
 
 
 def _sizes(ctx: Context) -> Iterator[Problem]:

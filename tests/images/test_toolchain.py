@@ -17,6 +17,7 @@ import pytest
 
 from gereedschapskist.catalogue import Ecosystem, Status, load
 from gereedschapskist.images import toolchain as tc
+from gereedschapskist.images.render import source_builds
 
 from .conftest import CATALOGUE, IMAGES
 
@@ -36,6 +37,8 @@ def _compile(bundle_id: str, out: Path) -> subprocess.CompletedProcess:
     command = [str(UV), "pip", "compile", "--quiet", "--no-header", *inputs, "--output-file", str(out),
                "--python-version", tc.PYTHON_VERSION, "--python-platform", tc.MANYLINUX,
                "--exclude-newer", tc.RESOLVED_AT, "--only-binary", tc.ONLY_BINARY]
+    for name in source_builds(load(CATALOGUE).bundles[bundle_id]):   # as the Dockerfile: no wheels exist for these
+        command += ["--no-binary", name]
     cached = subprocess.run(command + ["--offline"], capture_output=True, text=True, timeout=300)
     if cached.returncode == 0:
         return cached
