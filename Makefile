@@ -37,6 +37,14 @@ $(IRKERNEL):
 
 test up: $(IRKERNEL)
 
+# The Debian packages the catalogue's bundles declare (system_packages, e.g. Java for Spark): installed when this
+# runs as root with apt-get; otherwise it names what is missing and those bundles show as unavailable.
+.PHONY: system-packages
+system-packages: install
+	$(VENV)/bin/gereedschapskist system-packages --install
+
+test up: system-packages
+
 ## check: validate the catalogue as CI does
 check: install
 	$(VENV)/bin/gereedschapskist catalogue check

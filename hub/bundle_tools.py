@@ -3,7 +3,9 @@
 The local backend builds a bundle's Python packages with uv, but R and its CRAN packages come from the machine
 (Debian's ``r-base-core`` and ``r-cran-*``, which ``make up`` installs where missing): a bundle whose CRAN pins
 are not all installed here, at exactly their versions, cannot start here — its workspace would lack its own
-tools. conda-forge packages have no local installer at all. :class:`~.interfaces.LocalInterfaces` reports such a
+tools. A bundle's ``system_packages`` (Debian names) must be installed here too (``dpkg-query``; ``make up``
+installs them where it can, :mod:`gereedschapskist.dev.system_packages`). conda-forge packages have no local
+installer at all. :class:`~.interfaces.LocalInterfaces` reports such a
 bundle's interfaces as unavailable, naming what is missing, so neither the hub nor the portal offers it.
 """
 
@@ -17,6 +19,7 @@ import time
 from typing import Callable, Mapping
 
 from gereedschapskist.catalogue import Bundle, Ecosystem
+from gereedschapskist.core.system_packages import installed_system_packages
 
 #: Lists every installed R package as ``name==version``, one a line.
 _R_LIST = 'ip <- installed.packages()[, c("Package", "Version"), drop = FALSE]; ' \
@@ -40,6 +43,7 @@ class LocalTools:
         self._timeout = timeout
         self._lock = threading.Lock()
         self._cache: tuple[float, str | None, Mapping[str, str]] | None = None
+        self._system_cache: dict[tuple[str, ...], tuple[float, frozenset[str]]] = {}
 
     def __deepcopy__(self, memo: dict) -> "LocalTools":
         """One checker per hub (its memory and lock are shared): JupyterHub deep-copies the configuration."""
@@ -70,9 +74,22 @@ class LocalTools:
             self._cache = (now, rscript, found)
             return found
 
+    def system_packages(self, names: tuple[str, ...]) -> frozenset[str]:
+        """Which of ``names`` are installed on this machine (Debian's ``dpkg-query``; none without it), remembered
+        for ``ttl`` seconds like the R library."""
+        key = tuple(sorted(names))
+        now = time.monotonic()
+        cached = self._system_cache.get(key)
+        if cached and now - cached[0] < self._ttl:
+            return cached[1]
+        found = installed_system_packages(key, timeout=self._timeout)
+        self._system_cache[key] = (now, found)
+        return found
+
     def missing(self, bundle: Bundle) -> tuple[str, ...]:
         """What this machine lacks for the bundle: ``R``, ``name==version`` per CRAN pin not installed at that
-        version, ``conda-forge name==version`` per conda-forge pin. Empty: everything is here."""
+        version, ``debian name`` per system package not installed, ``conda-forge name==version`` per conda-forge pin.
+        Empty: everything is here."""
         lacking: list[str] = []
         cran = bundle.packages_of(Ecosystem.CRAN)
         if cran:
@@ -83,5 +100,9 @@ class LocalTools:
                 have = installed.get(package.name)
                 if have is None or _version(have) != _version(package.version):
                     lacking.append(package.requirement)
+        if bundle.system_packages:
+            have_system = self.system_packages(bundle.system_packages)
+            lacking += [f"debian {name}" for name in bundle.system_packages if name not in have_system]
         lacking += [f"conda-forge {p.requirement}" for p in bundle.packages_of(Ecosystem.CONDA_FORGE)]
         return tuple(lacking)
+
