@@ -43,6 +43,18 @@ def _placement() -> dict[str, Any]:
     }
 
 
+#: Requests = limits for memory of each of the Entity Operator's two containers (Strimzi's documented minimum
+#: for small clusters is 256Mi; 512Mi leaves room for a few hundred topics and users).
+OPERATOR_RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"memory": "512Mi"}}
+
+
+def entity_operator_placement() -> dict[str, Any]:
+    """The Topic and User Operators' pod: on the core pool, with neither the kafka pool's toleration nor the
+    brokers' anti-affinity."""
+    return {"affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": POOL_LABEL, "operator": "In", "values": [CORE_POOL]}]}]}}}}
+
+
 def manifests(spec: KafkaSpec, tags: Tags) -> list[dict[str, Any]]:
     """The KafkaNodePool (brokers that are also KRaft controllers) and the Kafka cluster."""
     replication = min(3, spec.brokers)
@@ -85,7 +97,13 @@ def manifests(spec: KafkaSpec, tags: Tags) -> list[dict[str, Any]]:
                     "auto.create.topics.enable": False,
                 },
             },
-            "entityOperator": {"topicOperator": {}, "userOperator": {}, "template": {"pod": _placement()}},
+            # The Topic and User Operators run on the core pool: the kafka pool has exactly one node per broker,
+            # and the brokers' anti-affinity would keep the Entity Operator off every one of them (item 5).
+            "entityOperator": {
+                "topicOperator": {"resources": dict(OPERATOR_RESOURCES)},
+                "userOperator": {"resources": dict(OPERATOR_RESOURCES)},
+                "template": {"pod": entity_operator_placement()},
+            },
         },
     }
     return [node_pool, kafka]

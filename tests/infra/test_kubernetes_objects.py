@@ -77,7 +77,7 @@ def test_strimzi_resources_embed_valid_kubernetes_parts(deployments):
     pool, kafka = objects["KafkaNodePool"], objects["Kafka"]
     validate_definition(pool["spec"]["resources"], "io.k8s.api.core.v1.ResourceRequirements")
     for placement in (pool["spec"]["template"]["pod"], kafka["spec"]["entityOperator"]["template"]["pod"]):
-        for toleration in placement["tolerations"]:
+        for toleration in placement.get("tolerations", []):
             validate_definition(toleration, "io.k8s.api.core.v1.Toleration")
         validate_definition(placement["affinity"], "io.k8s.api.core.v1.Affinity")
     for peer in kafka["spec"]["kafka"]["listeners"][0]["networkPolicyPeers"]:
