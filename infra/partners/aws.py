@@ -18,6 +18,10 @@ from ..pools import NodePool
 from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
 
 ZONES = ("a", "b", "c")
+#: Workspace node groups live in this one zone (issue 16, item 7): home volumes are EBS volumes, which exist in one
+#: zone, and a group that spans three zones and scales from zero can bring a user's next node up in another zone
+#: ("volume node affinity conflict"). The core pool keeps all three zones.
+WORKSPACE_ZONE = ZONES[0]
 AUTOSCALER_CHART = ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.50.1")
 _MANAGED = "arn:aws:iam::aws:policy/"
 
@@ -158,10 +162,12 @@ class AwsRecipe(Recipe):
                 "k8s.io/cluster-autoscaler/enabled": "true",
                 f"k8s.io/cluster-autoscaler/node-template/label/{POOL_LABEL}": pool.name,
                 **{f"k8s.io/cluster-autoscaler/node-template/taint/{t.key}": f"{t.value}:{t.effect}" for t in pool.taints},
+                **({"k8s.io/cluster-autoscaler/node-template/label/topology.kubernetes.io/zone":
+                    f"{self.region.id}{WORKSPACE_ZONE}"} if pool.workspace else {}),
             }
             aws.eks.NodeGroup(
                 self.resource_name(f"pool-{pool.name}"), cluster_name=self.eks.name, node_group_name=pool.name,
-                node_role_arn=node_role.arn, subnet_ids=[s.id for s in self.private_subnets],
+                node_role_arn=node_role.arn, subnet_ids=[s.id for s in self.pool_subnets(pool)],
                 instance_types=[pool.machine.machine_type], capacity_type="ON_DEMAND",
                 ami_type="AL2023_x86_64_NVIDIA" if pool.gpu else "AL2023_x86_64_STANDARD",
                 scaling_config={"min_size": pool.min_nodes, "max_size": pool.max_nodes, "desired_size": pool.min_nodes},
@@ -172,6 +178,12 @@ class AwsRecipe(Recipe):
         kubeconfig = pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority).apply(
             lambda args: self._kubeconfig(*args))
         return Cluster(name=self.eks.name, kubeconfig=kubeconfig)
+
+    def pool_subnets(self, pool: NodePool) -> list:
+        """The private subnets of a pool's nodes: workspace pools only the workspace zone's (see WORKSPACE_ZONE)."""
+        if pool.workspace:
+            return [self.private_subnets[ZONES.index(WORKSPACE_ZONE)]]
+        return list(self.private_subnets)
 
     def _kubeconfig(self, name: str, endpoint: str, authority: dict) -> str:
         data = authority["data"] if isinstance(authority, dict) else authority.data

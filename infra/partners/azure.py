@@ -171,6 +171,8 @@ class AzureRecipe(Recipe):
         return Cluster(name=self.aks.name, kubeconfig=kubeconfig)
 
     def home_storage(self) -> StorageClass:
+        # Zone-redundant disks (Premium_ZRS) attach to a node in any zone of the region, so the user pools keep
+        # their three zones: a pool that scaled to zero may come back in another zone (issue 16, item 7).
         return StorageClass("disk.csi.azure.com", {
             "skuName": "Premium_ZRS", "diskEncryptionSetID": self.disk_encryption.id,
             "diskEncryptionType": "EncryptionAtRestWithCustomerKey", "networkAccessPolicy": "DenyAll"})

@@ -19,6 +19,7 @@ from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Sec
 PODS_RANGE = ("pods", "100.64.0.0/16")
 SERVICES_RANGE = ("services", "100.65.0.0/20")
 CONTROL_PLANE_RANGE = "172.16.0.32/28"
+WORKSPACE_ZONE_SUFFIX = "b"
 NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
               "roles/artifactregistry.reader")
 
@@ -84,6 +85,14 @@ class GcpRecipe(Recipe):
     def short(self) -> str:
         """A short, stable prefix for names limited to 30 characters (service accounts)."""
         return "gk" + hashlib.sha256(self.name.encode()).hexdigest()[:8]
+
+    @property
+    def workspace_zone(self) -> str:
+        """Workspace node pools live in one zone (issue 16, item 7): home volumes are zonal persistent disks, and a
+        pool that scales from zero across three zones can bring a user's next node up in another zone ("volume node
+        affinity conflict"). Zone ``b`` exists in every European region (europe-west1 has no ``a``) and offers T4
+        GPUs in the catalogue's regions."""
+        return f"{self.region.id}-{WORKSPACE_ZONE_SUFFIX}"
 
     def make_provider(self) -> pulumi.ProviderResource:
         return gcp.Provider(self.resource_name("gcp"), project=self.project, region=self.region.id,
@@ -163,6 +172,7 @@ class GcpRecipe(Recipe):
             gcp.container.NodePool(
                 self.resource_name(f"pool-{pool.name}"), name=pool.name, project=self.project, cluster=self.gke.id,
                 location=self.region.id, node_config=config,
+                node_locations=[self.workspace_zone] if pool.workspace else None,
                 initial_node_count=1 if pool.min_nodes else 0,
                 autoscaling={"total_min_node_count": pool.min_nodes, "total_max_node_count": pool.max_nodes,
                              "location_policy": "BALANCED" if pool.min_nodes else "ANY"},
