@@ -9,5 +9,8 @@ import pulumi
 
 from gereedschapskist.infra.config import load_stack
 from gereedschapskist.infra.program import run
+from gereedschapskist.infra.stages import split_stack_name
 
-run(load_stack(pulumi.get_stack(), Path(__file__).resolve().parent))
+# `<name>` is the cloud stage, `<name>.cluster` the cluster stage; both read Pulumi.<name>.yaml (stages.py).
+name, stage = split_stack_name(pulumi.get_stack())
+run(load_stack(name, Path(__file__).resolve().parent), stage=stage)

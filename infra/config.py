@@ -30,6 +30,7 @@ from gereedschapskist.core.refusal import format_validation_errors
 
 from . import versions
 from .errors import INVALID_CONFIG, StackInvalid
+from .stages import HUB_TOKENS, SECRET_CONFIG_KEYS
 
 CLOUD_KEY = "gereedschapskist:cloud"
 PLATFORM_KEY = "gereedschapskist:platform"
@@ -249,6 +250,26 @@ def parse_cloud(section: Any, file: Path | str) -> CloudSpec:
         raise StackInvalid(INVALID_CONFIG, _format_errors(file, CLOUD_KEY, exc)) from None
 
 
+def _encrypted(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
+
+
+def _plain_secrets(file: Path | str, config: dict) -> list[str]:
+    """Secrets (issue 16) may only be in the file encrypted (``pulumi config set --secret``), never in plain text."""
+    problems = []
+    for key in SECRET_CONFIG_KEYS:
+        if key not in config:
+            continue
+        value = config[key]
+        leaves = value.items() if key.endswith(":" + HUB_TOKENS) and isinstance(value, dict) else [("", value)]
+        for sub, leaf in leaves:
+            if not _encrypted(leaf):
+                problems.append(f"{file}: config.{key}{'.' + sub if sub else ''}: a secret must be set with "
+                                f"`pulumi config set --secret{' --path' if sub else ''} {key}{'.' + sub if sub else ''} "
+                                f"<value>`, not in plain text")
+    return problems
+
+
 def load_stack(name: str, infra_dir: Path) -> StackConfig:
     """Read ``Pulumi.<name>.yaml`` in ``infra_dir`` into one typed stack configuration, or raise StackInvalid."""
     try:
@@ -259,9 +280,12 @@ def load_stack(name: str, infra_dir: Path) -> StackConfig:
     if not config:
         raise StackInvalid(INVALID_CONFIG, f"{file}: config: missing; a stack file needs a config: mapping")
     problems: list[str] = []
-    unknown = sorted(k for k in config if str(k).startswith("gereedschapskist:") and k not in KNOWN_KEYS)
+    unknown = sorted(k for k in config if str(k).startswith("gereedschapskist:")
+                     and k not in KNOWN_KEYS and k not in SECRET_CONFIG_KEYS)
     for key in unknown:
-        problems.append(f"{file}: config.{key}: unknown section; known: {', '.join(KNOWN_KEYS)}")
+        problems.append(f"{file}: config.{key}: unknown section; known: {', '.join(KNOWN_KEYS)} and the secrets "
+                        f"{', '.join(SECRET_CONFIG_KEYS)}")
+    problems += _plain_secrets(file, config)
     has_env, has_platform = ENVIRONMENT_KEY in config, PLATFORM_KEY in config
     if has_env == has_platform:
         problems.append(f"{file}: config: needs exactly one of {ENVIRONMENT_KEY} (a contract environment) or "

@@ -91,11 +91,14 @@ def portal_secrets(tags: Tags, *, database_url: pulumi.Input[str], remote_keys: 
     ``database_url`` is the runtime role's URL, a template in which ``{{ .runtime_password }}`` stands for its
     password; ``remote_keys`` names ``runtime_password``, ``session_secret`` and ``oidc_client_secret``.
     """
-    return _secret(PORTAL_SECRET, tags, remote_keys, {
+    template = {
         f"{PREFIX}DATABASE_URL": database_url,
         f"{PREFIX}SESSION_SECRET": "{{ .session_secret }}",
         f"{PREFIX}OIDC_CLIENT_SECRET": "{{ .oidc_client_secret }}",
-    })
+    }
+    if "hub_tokens" in remote_keys:  # the contract environments' hub tokens, a JSON object (issue 16, item 8)
+        template[f"{PREFIX}HUB_TOKENS"] = "{{ .hub_tokens }}"
+    return _secret(PORTAL_SECRET, tags, remote_keys, template)
 
 
 def database_secrets(tags: Tags, *, admin_url: pulumi.Input[str], owner_url: pulumi.Input[str],

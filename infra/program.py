@@ -10,23 +10,31 @@ import pulumi
 
 from gereedschapskist.catalogue import Catalogue, load
 
+from . import stages
 from .config import ContractStack, StackConfig
 from .plan import plan_environment, plan_platform
+from .stages import CLOUD, Stage
 
 
-def run(stack: StackConfig, catalogue: Catalogue | None = None) -> pulumi.ComponentResource:
-    """Create the stack's resources and export its outputs; raises StackInvalid before creating anything."""
+def run(stack: StackConfig, catalogue: Catalogue | None = None, stage: Stage = CLOUD) -> pulumi.ComponentResource:
+    """Create one stage's resources (:mod:`.stages`) and export its outputs; raises StackInvalid before creating
+    anything (the cloud stage also when a secret is missing from the stack's configuration)."""
     catalogue = catalogue or load()
+    if stage not in (stages.CLOUD, stages.CLUSTER):
+        raise ValueError(f"stage must be {stages.CLOUD!r} or {stages.CLUSTER!r}, not {stage!r}")
     if isinstance(stack, ContractStack):
         from .workbench import ContractEnvironment, hub_values
 
         plan = plan_environment(stack, catalogue)
         values = hub_values(plan, catalogue)  # rendered before any resource: a bad environment creates nothing
-        component: pulumi.ComponentResource = ContractEnvironment(plan, values)
+        secrets = (stages.read_secrets(stages.CONTRACT_SECRETS, source=stack.source) if stage == CLOUD else None)
+        component: pulumi.ComponentResource = ContractEnvironment(plan, values, stage=stage, secrets=secrets)
     else:
         from .platform import Platform
 
-        component = Platform(plan_platform(stack, catalogue))
+        platform_plan = plan_platform(stack, catalogue)
+        secrets = (stages.read_secrets(stages.PLATFORM_SECRETS, source=stack.source) if stage == CLOUD else None)
+        component = Platform(platform_plan, stage=stage, secrets=secrets)
     for key, value in component.outputs.items():
         pulumi.export(key, value)
     return component

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from gereedschapskist.catalogue import Catalogue
+from gereedschapskist.hub.roles import PORTAL_SERVICE
 from gereedschapskist.hub.values import (  # the one import of another component
     CRYPT_KEY_SECRET_KEY, ValuesInvalid, render_values,
 )
@@ -13,16 +15,22 @@ from gereedschapskist.hub.values import (  # the one import of another component
 from . import gpu
 from . import kafka as kafka_cluster
 from . import services as base
-from . import versions
+from . import stages, versions
 from .errors import StackInvalid
 from .kube import apply, helm_release
 from .manifests import HUB_NAMESPACE, image_policy, namespace, storage_class, workspace_network_policies
-from .partners import recipe_class
+from .partners import Recipe, ReferencedStore, StorageClass, recipe_class
 from .plan import EnvironmentPlan
+from .stages import CLOUD, Stage, cloud_stage
 
-HUB_OIDC_SECRET = "hub-oidc-client-secret"  # name in the cloud's secret store; the operator sets its value
-#: The hub's auth_state key (32 random bytes, hex: ``openssl rand -hex 32``), set by the operator like the above.
+#: Names in the cloud's secret store. The cloud stage writes every one before the cluster stage reads it (item 3):
+#: the hub's OIDC client secret (``pulumi config set --secret gereedschapskist:hub_oidc_client_secret``)...
+HUB_OIDC_SECRET = "hub-oidc-client-secret"
+#: ...the hub's auth_state key (32 random bytes, generated: pulumi-random)...
 HUB_CRYPT_KEY = "hub-crypt-key"
+#: ...and the portal's token at this hub (``gereedschapskist:portal_hub_token``; the platform's store has it too).
+HUB_PORTAL_TOKEN = "hub-portal-token"
+STORED_SECRETS = (HUB_OIDC_SECRET, HUB_CRYPT_KEY, HUB_PORTAL_TOKEN)
 VALUES_INVALID = "values-invalid"
 
 
@@ -34,6 +42,15 @@ def hub_values(plan: EnvironmentPlan, catalogue: Catalogue) -> dict:
         raise StackInvalid(VALUES_INVALID, f"{plan.stack.source}: {exc}") from None
 
 
+def with_portal_token(values: dict, token: pulumi.Input[str]) -> dict:
+    """The values with the hub service ``portal`` declared with the environment's token (item 8): without one
+    the chart would generate a random token inside the cluster that the portal never learns."""
+    hub = values["hub"]
+    services = {**hub.get("services", {})}
+    services[PORTAL_SERVICE] = {**services.get(PORTAL_SERVICE, {}), "apiToken": pulumi.Output.secret(token)}
+    return {**values, "hub": {**hub, "services": services}}
+
+
 def hub_tls_secret(plan: EnvironmentPlan, values: dict) -> tuple[str, str]:
     """(host, secret name) of the hub's TLS certificate, as the rendered ingress expects them."""
     tls = values["ingress"]["tls"][0]
@@ -41,22 +58,58 @@ def hub_tls_secret(plan: EnvironmentPlan, values: dict) -> tuple[str, str]:
 
 
 class ContractEnvironment(pulumi.ComponentResource):
-    """Everything one contract's environment consists of, on the partner the contract names."""
+    """Everything one contract's environment consists of, on the partner the contract names.
 
-    def __init__(self, plan: EnvironmentPlan, values: dict, opts: pulumi.ResourceOptions | None = None):
+    Two stages (:mod:`.stages`): ``cloud`` creates the cloud side and writes the secrets into the store;
+    ``cluster`` (on the runner inside the network) creates everything in Kubernetes from the cloud stage's outputs.
+    """
+
+    def __init__(self, plan: EnvironmentPlan, values: dict, opts: pulumi.ResourceOptions | None = None, *,
+                 stage: Stage = CLOUD, secrets: dict[str, pulumi.Output] | None = None):
         super().__init__("gereedschapskist:infra:ContractEnvironment", plan.name, None, opts)
-        tags, cloud, env = plan.tags, plan.stack.cloud, plan.stack.environment
         recipe = recipe_class(plan.partner)(name=plan.name, partner=plan.partner, region=plan.region,
-                                            cloud=cloud, tags=tags, parent=self)
+                                            cloud=plan.stack.cloud, tags=plan.tags, parent=self)
+        if stage == CLOUD:
+            self.outputs = self._cloud(plan, recipe, secrets or {})
+        else:
+            self.outputs = self._cluster(plan, values, recipe, cloud_stage(plan.name, self))
+        self.register_outputs(self.outputs)
+
+    def _cloud(self, plan: EnvironmentPlan, recipe: Recipe, secrets: dict[str, pulumi.Output]) -> dict:
+        """Network, cluster, storage, the secret store with every secret in it, and the runner."""
         recipe.network()
         cluster = recipe.cluster(plan.pools)
         bucket = recipe.shared_bucket()
         storage = recipe.home_storage()
         store = recipe.secret_store()
-        store.declare(HUB_OIDC_SECRET)
-        store.declare(HUB_CRYPT_KEY)
-        kube = k8s.Provider(f"{plan.name}-kubernetes", kubeconfig=cluster.kubeconfig, enable_server_side_apply=True,
-                            opts=pulumi.ResourceOptions(parent=self))
+        crypt_key = random.RandomId(f"{plan.name}-hub-crypt-key", byte_length=32,
+                                    opts=pulumi.ResourceOptions(parent=self))
+        for key, value in {HUB_OIDC_SECRET: secrets[stages.HUB_OIDC_CLIENT_SECRET], HUB_CRYPT_KEY: crypt_key.hex,
+                           HUB_PORTAL_TOKEN: secrets[stages.PORTAL_HUB_TOKEN]}.items():
+            store.put(key, value)
+        runner = recipe.runner()
+        return {
+            "cluster": cluster.name,
+            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "shared_bucket": bucket,
+            "public_url": str(plan.stack.environment.public_url),
+            "storage": {"provisioner": storage.provisioner, "parameters": storage.parameters},
+            "secret_store": store.export(STORED_SECRETS),
+            "services": recipe.export_services(),
+            "runner": {"name": runner.name, "identity": runner.identity, "access": runner.access},
+            "portal_hub_token": pulumi.Output.secret(secrets[stages.PORTAL_HUB_TOKEN]),
+        }
+
+    def _cluster(self, plan: EnvironmentPlan, values: dict, recipe: Recipe, ref: pulumi.StackReference) -> dict:
+        """Everything inside Kubernetes, reading the cloud stage (run on the runner: the API is private)."""
+        tags, cloud, env = plan.tags, plan.stack.cloud, plan.stack.environment
+        recipe.attach(ref.require_output("services"))
+        stored = ref.require_output("storage")
+        storage = StorageClass(stored.apply(lambda s: s["provisioner"]), stored.apply(lambda s: s["parameters"]))
+        store = ReferencedStore(ref.require_output("secret_store"), STORED_SECRETS)
+        values = with_portal_token(values, ref.require_output("portal_hub_token"))
+        kube = k8s.Provider(f"{plan.name}-kubernetes", kubeconfig=ref.require_output("kubeconfig"),
+                            enable_server_side_apply=True, opts=pulumi.ResourceOptions(parent=self))
         cluster_services = recipe.cluster_services(kube)
         # GPU pools: the NVIDIA device plugin where the cloud does not run one (item 4)
         cluster_services += gpu.device_plugin(plan.pools, ships_plugin=recipe.ships_gpu_device_plugin, kube=kube,
@@ -96,11 +149,7 @@ class ContractEnvironment(pulumi.ComponentResource):
         hub = helm_release("jupyterhub", chart="jupyterhub", version=versions.JUPYTERHUB_CHART_VERSION,
                            repo=versions.JUPYTERHUB_CHART_REPO, namespace=HUB_NAMESPACE, values=values,
                            opts=kopts(hub_ns, home, oidc, certificate, shared.ingress, *guards, *cluster_services))
-        self.outputs = {
-            "cluster": cluster.name,
-            "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
-            "shared_bucket": bucket,
+        return {
             "hub_release": hub.name,
             "public_url": str(env.public_url),
         }
-        self.register_outputs(self.outputs)

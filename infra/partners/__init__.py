@@ -12,6 +12,7 @@ created by the cloud-neutral code in :mod:`..workbench` and :mod:`..platform`.
 from __future__ import annotations
 
 import abc
+import functools
 import importlib
 import pkgutil
 import re
@@ -36,6 +37,17 @@ ESO_SERVICE_ACCOUNT = "external-secrets"
 class Cluster:
     name: pulumi.Output[str]
     kubeconfig: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class Runner:
+    """The machine inside the network that runs the cluster stage (issue 16, item 1): no public address; the
+    operator or a CI job reaches it through the cloud's own path (``access``), and its identity may administer the
+    cluster."""
+
+    name: pulumi.Output[str]
+    identity: pulumi.Output[str]
+    access: str
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,42 @@ class SecretStore(abc.ABC):
     def eso_pod_labels(self) -> dict[str, str]:
         return {}
 
+    def export(self, keys: Sequence[str]) -> dict[str, pulumi.Input[Any]]:
+        """What the cluster stage needs of this store (exported by the cloud stage, see :class:`ReferencedStore`)."""
+        return {"provider": self.eso_provider, "annotations": self.eso_service_account_annotations,
+                "pod_labels": self.eso_pod_labels, "remote_keys": {key: self.remote_key(key) for key in keys}}
+
+
+class ReferencedStore(SecretStore):
+    """The cloud stage's secret store as the cluster stage sees it: it reads, and never writes, the store."""
+
+    def __init__(self, exported: pulumi.Output[dict], keys: Sequence[str]):
+        self.exported, self.keys = exported, tuple(keys)
+
+    def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
+        raise RuntimeError(f"the cluster stage cannot write {key!r} into the secret store: the cloud stage does")
+
+    def declare(self, key: str) -> None:
+        raise RuntimeError(f"the cluster stage cannot declare {key!r} in the secret store: the cloud stage does")
+
+    def remote_key(self, key: str) -> pulumi.Output[str]:
+        if key not in self.keys:
+            raise StackInvalid(INVALID_CONFIG, f"secret {key!r} is not in the cloud stage's secret store "
+                                               f"(it has: {', '.join(self.keys)}); run the cloud stage first")
+        return self.exported.apply(lambda e: e["remote_keys"][key])
+
+    @property
+    def eso_provider(self) -> pulumi.Input[dict]:
+        return self.exported.apply(lambda e: e["provider"])
+
+    @property
+    def eso_service_account_annotations(self) -> pulumi.Input[dict]:
+        return self.exported.apply(lambda e: e["annotations"] or {})
+
+    @property
+    def eso_pod_labels(self) -> pulumi.Input[dict]:  # type: ignore[override]
+        return self.exported.apply(lambda e: e["pod_labels"] or {})
+
 
 class Recipe(abc.ABC):
     """How one cloud provider builds the infrastructure of a stack. Subclasses live in ``partners/<provider>.py``."""
@@ -97,7 +145,11 @@ class Recipe(abc.ABC):
                  parent: pulumi.Resource):
         self.name, self.partner, self.region, self.cloud, self.tags = name, partner, region, cloud, tags
         self.parent = parent
-        self.cloud_provider = self.make_provider()
+
+    @functools.cached_property
+    def cloud_provider(self) -> pulumi.ProviderResource:
+        """Made on first use: the cluster stage creates no cloud resource and so no cloud provider."""
+        return self.make_provider()
 
     @classmethod
     def check_account(cls, cloud: CloudSpec, source: str) -> None:
@@ -143,6 +195,18 @@ class Recipe(abc.ABC):
     def cluster_services(self, kubernetes: pulumi.ProviderResource) -> list[pulumi.Resource]:
         """In-cluster services this cloud needs that others have built in (e.g. a cluster autoscaler)."""
         return []
+
+    @abc.abstractmethod
+    def runner(self) -> Runner:
+        """A small machine inside the network, without a public address, whose identity may administer the
+        cluster: the cluster stage runs there (the API endpoint is private). Called after :meth:`cluster`."""
+
+    def export_services(self) -> dict[str, pulumi.Input[Any]]:
+        """What :meth:`cluster_services` needs of the cloud stage (exported; see :meth:`attach`)."""
+        return {}
+
+    def attach(self, services: pulumi.Output[dict]) -> None:
+        """In the cluster stage: take what :meth:`export_services` exported instead of creating it."""
 
 
 def available_providers() -> list[str]:

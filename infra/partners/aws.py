@@ -15,7 +15,7 @@ from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
+from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
 
 ZONES = ("a", "b", "c")
 #: Workspace node groups live in this one zone (issue 16, item 7): home volumes are EBS volumes, which exist in one
@@ -24,6 +24,18 @@ ZONES = ("a", "b", "c")
 WORKSPACE_ZONE = ZONES[0]
 AUTOSCALER_CHART = ("cluster-autoscaler", "https://kubernetes.github.io/autoscaler", "9.50.1")
 _MANAGED = "arn:aws:iam::aws:policy/"
+CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+RUNNER_INSTANCE_TYPE = "t3.medium"
+# Ubuntu 24.04 LTS, resolved by EC2 at launch from Canonical's public SSM parameter (always the current image).
+RUNNER_AMI = "resolve:ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+RUNNER_USER_DATA = """#cloud-config
+package_update: true
+packages: [unattended-upgrades, ca-certificates, curl, git, unzip, python3-venv]
+runcmd:
+  - snap install amazon-ssm-agent --classic || true
+  - curl -fsSL https://awscli.amazonaws.com/awscli-exe-linux-x86_64.zip -o /tmp/awscli.zip && unzip -q /tmp/awscli.zip -d /tmp && /tmp/aws/install
+  - curl -fsSL https://get.pulumi.com | sh -s -- --install-root /usr/local
+"""
 
 
 def _assume(service: str, *actions: str) -> str:
@@ -137,10 +149,21 @@ class AwsRecipe(Recipe):
     def cluster(self, pools: Sequence[NodePool]) -> Cluster:
         cluster_role = self._role("cluster", "eks.amazonaws.com", ["AmazonEKSClusterPolicy"],
                                   "sts:AssumeRole", "sts:TagSession")
+        # The private API endpoint answers on 443 only to what its security groups admit: the runner (item 1).
+        self.runner_group = aws.ec2.SecurityGroup(
+            self.resource_name("runner"), vpc_id=self.vpc.id, description="the runner: no inbound, outbound HTTP(S)",
+            egress=[{"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": ["0.0.0.0/0"]}
+                    for port in (443, 80)],  # HTTPS; HTTP for Ubuntu's package mirrors (signed packages)
+            ingress=[], tags=self._tags("runner"), opts=self.opts())
+        api_group = aws.ec2.SecurityGroup(
+            self.resource_name("api"), vpc_id=self.vpc.id, description="the EKS API from the runner",
+            ingress=[{"protocol": "tcp", "from_port": 443, "to_port": 443,
+                      "security_groups": [self.runner_group.id], "description": "runner -> Kubernetes API"}],
+            tags=self._tags("api"), opts=self.opts())
         self.eks = aws.eks.Cluster(
             self.resource_name("eks"), name=self.resource_name("eks"), role_arn=cluster_role.arn,
             version=self.cloud.kubernetes_version, tags=self.tags.cloud(), opts=self.opts(),
-            vpc_config={"subnet_ids": [s.id for s in self.private_subnets],
+            vpc_config={"subnet_ids": [s.id for s in self.private_subnets], "security_group_ids": [api_group.id],
                         "endpoint_private_access": True, "endpoint_public_access": False},
             encryption_config={"provider": {"key_arn": self.key.arn}, "resources": ["secrets"]},
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
@@ -175,9 +198,39 @@ class AwsRecipe(Recipe):
                 taints=[{"key": t.key, "value": t.value, "effect": "NO_SCHEDULE"} for t in pool.taints],
                 tags={**self.tags.cloud(), **autoscaler_tags},
                 opts=self.opts(ignore_changes=["scalingConfig.desiredSize"]))
+        self.cluster_name = self.eks.name
+        # The runner's role administers the cluster through an EKS access entry (authentication mode API).
+        self.runner_role = self._role("runner", "ec2.amazonaws.com", ["AmazonSSMManagedInstanceCore"])
+        entry = aws.eks.AccessEntry(self.resource_name("runner"), cluster_name=self.eks.name,
+                                    principal_arn=self.runner_role.arn, type="STANDARD", tags=self.tags.cloud(),
+                                    opts=self.opts())
+        self.runner_access = aws.eks.AccessPolicyAssociation(
+            self.resource_name("runner"), cluster_name=self.eks.name, principal_arn=self.runner_role.arn,
+            policy_arn=CLUSTER_ADMIN_POLICY, access_scope={"type": "cluster"}, opts=self.opts(depends_on=[entry]))
         kubeconfig = pulumi.Output.all(self.eks.name, self.eks.endpoint, self.eks.certificate_authority).apply(
             lambda args: self._kubeconfig(*args))
         return Cluster(name=self.eks.name, kubeconfig=kubeconfig)
+
+    def runner(self) -> Runner:
+        """An instance in a private subnet (outbound through the NAT gateway, no public address), reached with
+        SSM Session Manager; its instance profile is the role the access entry admits."""
+        profile = aws.iam.InstanceProfile(self.resource_name("runner"), role=self.runner_role.name,
+                                          tags=self.tags.cloud(), opts=self.opts())
+        instance = aws.ec2.Instance(
+            self.resource_name("runner"), ami=RUNNER_AMI, instance_type=RUNNER_INSTANCE_TYPE,
+            subnet_id=self.private_subnets[0].id, vpc_security_group_ids=[self.runner_group.id],
+            associate_public_ip_address=False, iam_instance_profile=profile.name, user_data=RUNNER_USER_DATA,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            root_block_device={"encrypted": True, "kms_key_id": self.key.arn, "volume_type": "gp3", "volume_size": 30},
+            tags=self._tags("runner"), opts=self.opts(depends_on=[self.runner_access]))
+        return Runner(name=instance.id, identity=self.runner_role.arn,
+                      access="aws ssm start-session --target <the runner output's name>")
+
+    def export_services(self) -> dict:
+        return {"cluster_name": self.eks.name}
+
+    def attach(self, services: pulumi.Output[dict]) -> None:
+        self.cluster_name = services.apply(lambda s: s["cluster_name"])
 
     def pool_subnets(self, pool: NodePool) -> list:
         """The private subnets of a pool's nodes: workspace pools only the workspace zone's (see WORKSPACE_ZONE)."""
@@ -204,9 +257,10 @@ class AwsRecipe(Recipe):
 
     def addons(self, pools: Sequence[NodePool]) -> None:
         """Network policy enforcement (VPC CNI), pod identities, encrypted EBS volumes."""
+        # EKS installs vpc-cni itself: without OVERWRITE the add-on's first create fails on the existing fields.
         aws.eks.Addon(self.resource_name("vpc-cni"), cluster_name=self.eks.name, addon_name="vpc-cni",
                       configuration_values=json.dumps({"enableNetworkPolicy": "true"}), tags=self.tags.cloud(),
-                      opts=self.opts())
+                      resolve_conflicts_on_create="OVERWRITE", opts=self.opts())
         aws.eks.Addon(self.resource_name("pod-identity"), cluster_name=self.eks.name,
                       addon_name="eks-pod-identity-agent", tags=self.tags.cloud(), opts=self.opts())
         ebs_role = self._pod_role("ebs-csi", ["service-role/AmazonEBSCSIDriverPolicy"], self.key.arn.apply(
@@ -237,7 +291,7 @@ class AwsRecipe(Recipe):
             self.resource_name("cluster-autoscaler"), name="cluster-autoscaler", chart=chart, version=version,
             namespace="kube-system", repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=repo),
             values={"cloudProvider": "aws", "awsRegion": self.region.id,
-                    "autoDiscovery": {"clusterName": self.eks.name},
+                    "autoDiscovery": {"clusterName": self.cluster_name},
                     "rbac": {"serviceAccount": {"name": "cluster-autoscaler"}},
                     "nodeSelector": {POOL_LABEL: CORE_POOL},
                     "extraArgs": {"scale-down-unneeded-time": "10m", "balance-similar-node-groups": True}},

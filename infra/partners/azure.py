@@ -11,6 +11,8 @@ from typing import Sequence
 
 import pulumi
 import pulumi_azure_native as azure
+import pulumi_random as random
+import yaml
 from pulumi_azure_native import (
     authorization, compute, containerservice, dbforpostgresql, keyvault, managedidentity, network, privatedns,
     resources, storage,
@@ -19,12 +21,38 @@ from pulumi_azure_native import (
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
+from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
 
 # Built-in role definitions (the same ids in every Azure tenant).
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 KEY_VAULT_CRYPTO_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 READER = "acdd72a7-3d48-4bd0-a619-4c5f2d1e7b3b"
+NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693c31c4b86"  # Azure Kubernetes Service RBAC Cluster Admin
+#: The AKS Microsoft Entra server application (the same id in every tenant): kubelogin asks a token for it.
+AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+RUNNER_SIZE = "Standard_D2s_v5"
+RUNNER_CLOUD_INIT = """#cloud-config
+ssh_pwauth: false
+package_update: true
+packages: [unattended-upgrades, ca-certificates, curl, git, python3-venv]
+runcmd:
+  - curl -sL https://aka.ms/InstallAzureCLIDeb | bash
+  - az aks install-cli
+  - curl -fsSL https://get.pulumi.com | sh -s -- --install-root /usr/local
+"""
+
+
+def unattended_kubeconfig(kubeconfig: str, client_id: str) -> str:
+    """AKS's ``format=exec`` kubeconfig asks kubelogin for a device code (a person at a browser). Rewrite every
+    user to kubelogin's managed-identity login with the runner's identity: unattended (issue 16, item 2)."""
+    config = yaml.safe_load(kubeconfig)
+    for user in config.get("users") or []:
+        user["user"] = {"exec": {
+            "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "kubelogin",
+            "args": ["get-token", "--login", "msi", "--client-id", client_id, "--server-id", AKS_SERVER_ID],
+            "interactiveMode": "Never", "provideClusterInfo": False}}
+    return yaml.safe_dump(config, sort_keys=False)
 ZONES = ["1", "2", "3"]
 
 
@@ -48,7 +76,8 @@ class AzureSecretStore(SecretStore):
             issuer=r.aks.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None),
             subject=f"system:serviceaccount:{ESO_NAMESPACE}:{ESO_SERVICE_ACCOUNT}",
             audiences=["api://AzureADTokenExchange"], opts=r.opts())
-        r.role("external-secrets-read", KEY_VAULT_SECRETS_USER, self.identity.principal_id, r.vault.id)
+        self.read_role = r.role("external-secrets-read", KEY_VAULT_SECRETS_USER, self.identity.principal_id,
+                                r.vault.id)
 
     def put(self, key: str, value: pulumi.Input[str]) -> pulumi.Resource:
         return keyvault.Secret(self.recipe.resource_name(f"secret-{key}"), resource_group_name=self.recipe.group.name,
@@ -85,11 +114,12 @@ class AzureRecipe(Recipe):
         return azure.Provider(self.resource_name("azure"), location=self.region.id, subscription_id=self.cloud.account,
                               opts=pulumi.ResourceOptions(parent=self.parent))
 
-    def role(self, name: str, role_id: str, principal: pulumi.Input[str], scope: pulumi.Input[str]) -> None:
-        authorization.RoleAssignment(
-            self.resource_name(name), principal_id=principal, principal_type="ServicePrincipal", scope=scope,
+    def role(self, name: str, role_id: str, principal: pulumi.Input[str], scope: pulumi.Input[str],
+             principal_type: str | None = "ServicePrincipal", **opts) -> authorization.RoleAssignment:
+        return authorization.RoleAssignment(
+            self.resource_name(name), principal_id=principal, principal_type=principal_type, scope=scope,
             role_definition_id=f"/subscriptions/{self.cloud.account}/providers/Microsoft.Authorization/"
-                               f"roleDefinitions/{role_id}", opts=self.opts())
+                               f"roleDefinitions/{role_id}", opts=self.opts(**opts))
 
     def network(self) -> None:
         cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
@@ -125,8 +155,9 @@ class AzureRecipe(Recipe):
             identity={"type": "SystemAssigned"}, encryption_type="EncryptionAtRestWithCustomerKey",
             active_key={"key_url": key.key_uri_with_version, "source_vault": {"id": self.vault.id}},
             rotation_to_latest_key_version_enabled=True, tags=self.tags.cloud(), opts=self.opts())
-        self.role("disks-key", KEY_VAULT_CRYPTO_ENCRYPTION_USER,
-                  self.disk_encryption.identity.apply(lambda i: i.principal_id if i else None), self.vault.id)
+        self.disks_key_role = self.role("disks-key", KEY_VAULT_CRYPTO_ENCRYPTION_USER,
+                                        self.disk_encryption.identity.apply(lambda i: i.principal_id if i else None),
+                                        self.vault.id)
 
     def _pool(self, pool: NodePool) -> dict:
         return {
@@ -142,7 +173,18 @@ class AzureRecipe(Recipe):
         core, others = pools[0], pools[1:]
         control = managedidentity.UserAssignedIdentity(self.resource_name("aks"), resource_group_name=self.group.name,
                                                        location=self.region.id, tags=self.tags.cloud(), opts=self.opts())
-        self.role("aks-des-reader", READER, control.principal_id, self.disk_encryption.id)
+        # What the cluster needs before it is created (ARM and Pulumi don't add them, the az CLI would): its identity
+        # reads the disk encryption set and joins the nodes' subnet (Network Contributor), and the set's own identity
+        # may use the key in the vault. The cluster waits for all three (issue 16, item 2).
+        prerequisites = [
+            self.role("aks-des-reader", READER, control.principal_id, self.disk_encryption.id),
+            self.role("aks-subnet", NETWORK_CONTRIBUTOR, control.principal_id, self.nodes_subnet.id),
+            self.disks_key_role,
+        ]
+        # The runner's identity (the cluster stage runs as it) is made first: the kubeconfig names it.
+        self.runner_identity = managedidentity.UserAssignedIdentity(
+            self.resource_name("runner"), resource_group_name=self.group.name, location=self.region.id,
+            tags=self.tags.cloud(), opts=self.opts())
         self.aks = containerservice.ManagedCluster(
             self.resource_name("aks"), resource_group_name=self.group.name, location=self.region.id,
             dns_prefix=self.name, kubernetes_version=self.cloud.kubernetes_version, tags=self.tags.cloud(),
@@ -158,7 +200,15 @@ class AzureRecipe(Recipe):
             aad_profile={"managed": True, "enable_azure_rbac": True}, disable_local_accounts=True,
             oidc_issuer_profile={"enabled": True}, security_profile={"workload_identity": {"enabled": True}},
             auto_upgrade_profile={"upgrade_channel": "patch", "node_os_upgrade_channel": "NodeImage"},
-            opts=self.opts())
+            opts=self.opts(depends_on=prerequisites))
+        # Local accounts are off and Azure RBAC is on: without a cluster role every call is 403. The runner's identity
+        # and the identity that deploys the cloud stage administer the cluster through Azure RBAC.
+        deployer = authorization.get_client_config_output(opts=pulumi.InvokeOutputOptions(
+            parent=self.parent, provider=self.cloud_provider)).object_id
+        self.cluster_admins = [
+            self.role("aks-admin-runner", AKS_RBAC_CLUSTER_ADMIN, self.runner_identity.principal_id, self.aks.id),
+            self.role("aks-admin-deployer", AKS_RBAC_CLUSTER_ADMIN, deployer, self.aks.id, principal_type=None),
+        ]
         for pool in others:
             containerservice.AgentPool(
                 self.resource_name(f"pool-{pool.name}"), resource_group_name=self.group.name,
@@ -167,8 +217,53 @@ class AzureRecipe(Recipe):
         credentials = containerservice.list_managed_cluster_user_credentials_output(
             resource_group_name=self.group.name, resource_name=self.aks.name, format="exec",
             opts=pulumi.InvokeOutputOptions(parent=self.parent, provider=self.cloud_provider))
-        kubeconfig = credentials.kubeconfigs.apply(lambda k: base64.b64decode(k[0].value).decode())
+        encoded = credentials.kubeconfigs.apply(lambda k: k[0].value)
+        kubeconfig = pulumi.Output.all(encoded, self.runner_identity.client_id).apply(
+            lambda args: unattended_kubeconfig(base64.b64decode(args[0]).decode(), args[1]))
         return Cluster(name=self.aks.name, kubeconfig=kubeconfig)
+
+    def runner(self) -> Runner:
+        """A VM in its own subnet (outbound through a NAT gateway, no public address), reached with
+        ``az vm run-command invoke`` or as a self-hosted CI agent; it runs as the runner identity."""
+        cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
+        block = list(cidr.subnets(new_prefix=24))[-2]
+        address = network.PublicIPAddress(
+            self.resource_name("runner-nat"), resource_group_name=self.group.name, location=self.region.id,
+            sku={"name": "Standard"}, public_ip_allocation_method="Static", tags=self.tags.cloud(), opts=self.opts())
+        nat = network.NatGateway(self.resource_name("runner"), resource_group_name=self.group.name,
+                                 location=self.region.id, sku={"name": "Standard"},
+                                 public_ip_addresses=[{"id": address.id}], tags=self.tags.cloud(), opts=self.opts())
+        subnet = network.Subnet(
+            self.resource_name("runner"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
+            subnet_name="runner", address_prefix=str(block), default_outbound_access=False,
+            nat_gateway={"id": nat.id}, opts=self.opts())
+        nic = network.NetworkInterface(
+            self.resource_name("runner"), resource_group_name=self.group.name, location=self.region.id,
+            ip_configurations=[{"name": "internal", "subnet": {"id": subnet.id},
+                                "private_ip_allocation_method": "Dynamic"}],
+            tags=self.tags.cloud(), opts=self.opts())
+        # Azure wants a password or a key for the first user; SSH password login is off (cloud-init), no key is kept.
+        password = random.RandomPassword(self.resource_name("runner-admin"), length=40, special=True,
+                                         opts=pulumi.ResourceOptions(parent=self.parent))
+        vm = compute.VirtualMachine(
+            self.resource_name("runner"), resource_group_name=self.group.name, location=self.region.id,
+            vm_name=f"{self.name}-runner"[:64], hardware_profile={"vm_size": RUNNER_SIZE},
+            identity={"type": "UserAssigned", "user_assigned_identities": [self.runner_identity.id]},
+            network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
+            os_profile={"computer_name": "runner", "admin_username": "runner", "admin_password": password.result,
+                        "custom_data": base64.b64encode(RUNNER_CLOUD_INIT.encode()).decode(),
+                        "linux_configuration": {"disable_password_authentication": False,
+                                                "patch_settings": {"patch_mode": "AutomaticByPlatform"}}},
+            storage_profile={"image_reference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
+                                                 "sku": "server", "version": "latest"},
+                             "os_disk": {"create_option": "FromImage", "managed_disk": {
+                                 "storage_account_type": "Premium_LRS",
+                                 "disk_encryption_set": {"id": self.disk_encryption.id}}}},
+            security_profile={"encryption_at_host": True}, tags=self.tags.cloud(),
+            opts=self.opts(depends_on=self.cluster_admins))
+        return Runner(name=vm.name, identity=self.runner_identity.client_id,
+                      access=f"az vm run-command invoke -g gereedschapskist-{self.name} -n {self.name}-runner "
+                             f"--command-id RunShellScript --scripts '<command>'")
 
     def home_storage(self) -> StorageClass:
         # Zone-redundant disks (Premium_ZRS) attach to a node in any zone of the region, so the user pools keep

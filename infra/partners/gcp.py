@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, SecretStore, StorageClass
+from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
 
 PODS_RANGE = ("pods", "100.64.0.0/16")
 SERVICES_RANGE = ("services", "100.65.0.0/20")
@@ -22,6 +22,22 @@ CONTROL_PLANE_RANGE = "172.16.0.32/28"
 WORKSPACE_ZONE_SUFFIX = "b"
 NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
               "roles/artifactregistry.reader")
+#: Google APIs the program uses; a fresh project has none of them enabled (issue 16, item 9). Every other resource
+#: of the recipe waits for them.
+REQUIRED_APIS = ("cloudresourcemanager.googleapis.com", "serviceusage.googleapis.com", "iam.googleapis.com",
+                 "iamcredentials.googleapis.com", "compute.googleapis.com", "container.googleapis.com",
+                 "cloudkms.googleapis.com", "secretmanager.googleapis.com", "servicenetworking.googleapis.com",
+                 "sqladmin.googleapis.com", "storage.googleapis.com", "logging.googleapis.com",
+                 "monitoring.googleapis.com", "artifactregistry.googleapis.com", "iap.googleapis.com",
+                 "oslogin.googleapis.com")
+IAP_RANGE = "35.235.240.0/20"  # Google's Identity-Aware Proxy for TCP forwarding
+RUNNER_MACHINE = "e2-standard-2"
+RUNNER_STARTUP = """#!/bin/bash
+set -euo pipefail
+apt-get update && apt-get install -y unattended-upgrades ca-certificates curl git python3-venv
+apt-get install -y google-cloud-cli google-cloud-cli-gke-gcloud-auth-plugin || snap install google-cloud-cli --classic
+curl -fsSL https://get.pulumi.com | sh -s -- --install-root /usr/local
+"""
 
 
 class GcpSecretStore(SecretStore):
@@ -33,10 +49,13 @@ class GcpSecretStore(SecretStore):
         self.account = gcp.serviceaccount.Account(r.resource_name("external-secrets"), account_id=f"{r.short}-eso",
                                                   display_name=f"External Secrets for {r.name}", project=r.project,
                                                   opts=r.opts())
+        # The workload identity pool PROJECT.svc.id.goog exists only once a cluster with workload identity does
+        # ("Identity Pool does not exist" otherwise): the binding waits for the cluster (item 9).
         gcp.serviceaccount.IAMMember(
             r.resource_name("external-secrets-wi"), service_account_id=self.account.name,
             role="roles/iam.workloadIdentityUser",
-            member=f"serviceAccount:{r.project}.svc.id.goog[{ESO_NAMESPACE}/{ESO_SERVICE_ACCOUNT}]", opts=r.opts())
+            member=f"serviceAccount:{r.project}.svc.id.goog[{ESO_NAMESPACE}/{ESO_SERVICE_ACCOUNT}]",
+            opts=r.opts(depends_on=[r.gke]))
 
     def _secret(self, key: str) -> gcp.secretmanager.Secret:
         r = self.recipe
@@ -98,11 +117,27 @@ class GcpRecipe(Recipe):
         return gcp.Provider(self.resource_name("gcp"), project=self.project, region=self.region.id,
                             default_labels=self.tags.gcp(), opts=pulumi.ResourceOptions(parent=self.parent))
 
+    def opts(self, **kwargs) -> pulumi.ResourceOptions:
+        """As :meth:`Recipe.opts`, and every resource waits for the project's APIs (made first, in network())."""
+        apis = getattr(self, "apis", [])
+        if apis:
+            kwargs["depends_on"] = [*apis, *(kwargs.get("depends_on") or [])]
+        return super().opts(**kwargs)
+
+    def enable_apis(self) -> None:
+        if getattr(self, "apis", None):
+            return
+        first = Recipe.opts(self)  # the APIs themselves wait for nothing
+        self.apis = [gcp.projects.Service(self.resource_name(f"api-{api.split('.')[0]}"), project=self.project,
+                                          service=api, disable_on_destroy=False, disable_dependent_services=False,
+                                          opts=first) for api in REQUIRED_APIS]
+
     def _member(self, role: str, member: pulumi.Input[str], name: str) -> gcp.projects.IAMMember:
         return gcp.projects.IAMMember(self.resource_name(name), project=self.project, role=role, member=member,
                                       opts=self.opts())
 
     def network(self) -> None:
+        self.enable_apis()
         cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
         self.nodes_block = str(next(cidr.subnets(new_prefix=20)))
         self.services_block = list(cidr.subnets(new_prefix=20))[-1]
@@ -124,7 +159,7 @@ class GcpRecipe(Recipe):
                                      rotation_period="7776000s", purpose="ENCRYPT_DECRYPT", labels=self.tags.gcp(),
                                      opts=self.opts(protect=False))
         number = gcp.organizations.get_project_output(project_id=self.project, opts=pulumi.InvokeOutputOptions(
-            parent=self.parent, provider=self.cloud_provider)).number
+            parent=self.parent, provider=self.cloud_provider, depends_on=self.apis)).number
         # Google's service agents encrypt etcd secrets, disks and buckets with the contract's own key.
         self.key_grants = [gcp.kms.CryptoKeyIAMMember(
             self.resource_name(f"key-{agent}"), crypto_key_id=self.key.id,
@@ -181,6 +216,35 @@ class GcpRecipe(Recipe):
         kubeconfig = pulumi.Output.all(self.gke.name, self.gke.endpoint, self.gke.master_auth).apply(
             lambda args: self._kubeconfig(*args))
         return Cluster(name=self.gke.name, kubeconfig=kubeconfig)
+
+    def runner(self) -> Runner:
+        """A VM in the nodes' subnet (inside the API's authorised network; outbound through Cloud NAT, no public
+        address), reached through IAP (``gcloud compute ssh --tunnel-through-iap``) with OS Login."""
+        account = gcp.serviceaccount.Account(self.resource_name("runner"), account_id=f"{self.short}-runner",
+                                             display_name=f"Cluster stage runner of {self.name}", project=self.project,
+                                             opts=self.opts())
+        member = account.email.apply(lambda e: f"serviceAccount:{e}")
+        grants = [self._member("roles/container.admin", member, "runner-container-admin"),
+                  self._member("roles/logging.logWriter", member, "runner-logwriter")]
+        gcp.compute.Firewall(self.resource_name("runner-iap"), name=f"gk-{self.name}-runner-iap", project=self.project,
+                             network=self.vpc.id, direction="INGRESS", source_ranges=[IAP_RANGE],
+                             target_service_accounts=[account.email],
+                             allows=[{"protocol": "tcp", "ports": ["22"]}], opts=self.opts())
+        vm = gcp.compute.Instance(
+            self.resource_name("runner"), name=f"gk-{self.name}-runner", project=self.project,
+            zone=f"{self.region.id}-b", machine_type=RUNNER_MACHINE,
+            boot_disk={"initialize_params": {"image": "ubuntu-os-cloud/ubuntu-2404-lts-amd64", "size": 30,
+                                             "type": "pd-balanced"}, "kms_key_self_link": self.key.id},
+            network_interfaces=[{"subnetwork": self.subnet.id}],  # no access_configs: no public address
+            service_account={"email": account.email, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
+            shielded_instance_config={"enable_secure_boot": True, "enable_vtpm": True,
+                                      "enable_integrity_monitoring": True},
+            metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE"},
+            metadata_startup_script=RUNNER_STARTUP, labels=self.tags.gcp(),
+            opts=self.opts(depends_on=[*grants, *self.key_grants]))
+        return Runner(name=vm.name, identity=account.email,
+                      access=f"gcloud compute ssh gk-{self.name}-runner --zone {self.region.id}-b "
+                             f"--tunnel-through-iap --project {self.project}")
 
     @staticmethod
     def _kubeconfig(name: str, endpoint: str, auth) -> str:

@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from dataclasses import dataclass, replace
+import threading
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.rpc import _special_secret_sig as _SECRET, _special_sig_key as _SIG
 
 
 @dataclass
@@ -27,14 +30,37 @@ class Registered:
     custom: bool
     provider: str | None
     order: int
+    stage: str = ""
+    urn: str = ""
+    dependencies: frozenset[str] = field(default_factory=frozenset)
+    """URNs this resource waits for: ``depends_on`` (components expanded to their children) and the resources whose
+    outputs its inputs use, exactly as the SDK sends them to the engine."""
+    secrets: frozenset[str] = field(default_factory=frozenset)
+    """Paths of inputs that Pulumi keeps secret (encrypted in the state), e.g. ``values.hub.services.portal``."""
 
 
-_FAKE_KUBECONFIG = json.dumps({
-    "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-    "clusters": [{"name": "fake", "cluster": {"server": "https://10.0.0.1", "certificate-authority-data": "Zg=="}}],
-    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-    "users": [{"name": "fake", "user": {"token": "fake"}}],
-})
+# What AKS's listClusterUserCredentials(format=exec) answers for an Entra ID cluster: kubelogin with a device code.
+_FAKE_KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: fake
+clusters:
+- name: fake
+  cluster: {server: "https://fake-abc.privatelink.westeurope.azmk8s.io:443", certificate-authority-data: Zg==}
+contexts:
+- name: fake
+  context: {cluster: fake, user: clusterUser_fake}
+users:
+- name: clusterUser_fake
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: kubelogin
+      args: [get-token, --environment, AzurePublicCloud, --server-id, 6dae42f8-4368-4678-94ff-3960e28e3630,
+             --client-id, 80faf920-1908-4b52-b5ef-a8e7bedfc67a, --tenant-id, 00000000-0000-0000-0000-00000000aaaa,
+             --login, devicecode]
+      env: null
+      provideClusterInfo: false
+"""
 
 
 def _computed(typ: str, name: str) -> dict[str, Any]:
@@ -82,21 +108,53 @@ def _computed(typ: str, name: str) -> dict[str, Any]:
     return {}
 
 
+def reveal(value: Any) -> Any:
+    """Inputs as the provider gets them, with Pulumi's secret wrapping (a map with the secret signature) removed;
+    :attr:`Registered.secrets` keeps where the secrets were."""
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET:
+            return reveal(value.get("value"))
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
+def secret_paths(value: Any, path: str = "") -> set[str]:
+    if isinstance(value, dict):
+        if value.get(_SIG) == _SECRET:
+            return {path}
+        return set().union(*(secret_paths(v, f"{path}.{k}" if path else k) for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(*(secret_paths(v, f"{path}[{i}]") for i, v in enumerate(value)))
+    return set()
+
+
 class Recorder(pulumi.runtime.Mocks):
     """Pulumi's mock engine, recording every registration."""
 
     def __init__(self) -> None:
         self.resources: list[Registered] = []
         self.calls: list[tuple[str, dict]] = []
+        self.stage = ""
+        self.outputs: dict[str, dict[str, Any]] = {}  # stack name -> its exports, per stage
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        state = {**_computed(args.typ, args.name), **dict(args.inputs)}
+        if args.typ == "pulumi:pulumi:StackReference":  # the cluster stage reads the cloud stage's exports
+            referenced = args.inputs["name"].rsplit("/", 1)[-1]
+            self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider,
+                                             len(self.resources), self.stage))
+            return args.inputs["name"], {"name": args.inputs["name"], "outputs": self.outputs.get(referenced, {}),
+                                         "secretOutputNames": []}
+        inputs = dict(args.inputs)  # secrets stay wrapped, as on the wire (reveal() unwraps)
+        secrets = frozenset(secret_paths(inputs))
+        state = {**_computed(args.typ, args.name), **reveal(inputs)}
         identity = state.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
             # Azure takes a list of identity ids and answers with a map id -> details.
             state["identity"] = {**identity, "userAssignedIdentities": {i: {} for i in identity["userAssignedIdentities"]}}
-        self.resources.append(Registered(args.typ, args.name, dict(args.inputs), args.custom, args.provider,
-                                         len(self.resources)))
+        self.resources.append(Registered(args.typ, args.name, inputs, args.custom, args.provider,
+                                         len(self.resources), self.stage, secrets=secrets))
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs):
@@ -121,38 +179,122 @@ class Recorder(pulumi.runtime.Mocks):
 
     def kubernetes_objects(self) -> list[dict[str, Any]]:
         """Every Kubernetes object the program creates directly (not Helm releases), as the API server gets it."""
-        return [r.inputs for r in self.resources
+        return [reveal(r.inputs) for r in self.resources
                 if r.typ.startswith("kubernetes:") and r.custom and not r.typ.startswith("kubernetes:helm.sh")]
 
     def helm_releases(self) -> dict[str, dict[str, Any]]:
-        return {r.inputs.get("name", r.name): r.inputs for r in self.of("kubernetes:helm.sh/v3:Release")}
+        """Releases by name, with their values as Helm gets them (secrets revealed; see Registered.secrets)."""
+        return {r.inputs.get("name", r.name): reveal(r.inputs) for r in self.of("kubernetes:helm.sh/v3:Release")}
+
+    # The dependency graph (issue 16, "Dependency edges") ---------------------------------------------------------
+    def by_urn(self, urn: str) -> Registered | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def waits_for(self, reader: Registered) -> set[str]:
+        """Every URN ``reader`` waits for, directly or through the resources it waits for."""
+        seen: set[str] = set()
+        todo = list(reader.dependencies)
+        while todo:
+            urn = todo.pop()
+            if urn in seen:
+                continue
+            seen.add(urn)
+            found = self.by_urn(urn)
+            if found is not None:
+                todo.extend(found.dependencies)
+        return seen
+
+    def waits(self, reader: Registered, on: Registered) -> bool:
+        return on.urn in self.waits_for(reader)
+
+
+class RecordingMonitor(pulumi.runtime.mocks.MockMonitor):
+    """Pulumi's mock monitor, also noting each registration's URN and the dependencies the SDK sends with it (the
+    mocks' ``new_resource`` sees only the inputs). Registrations are serialised so each one finds its record."""
+
+    def __init__(self, mocks: Recorder):
+        super().__init__(mocks)
+        self.lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        with self.lock:
+            before = len(self.mocks.resources)
+            response = super().RegisterResource(request)
+            if len(self.mocks.resources) > before:
+                record = self.mocks.resources[-1]
+                record.urn = response.urn
+                deps = set(request.dependencies)
+                for property_deps in request.propertyDependencies.values():
+                    deps |= set(property_deps.urns)
+                record.dependencies = frozenset(deps)
+            return response
+
+    def ReadResource(self, request):
+        with self.lock:
+            before = len(self.mocks.resources)
+            response = super().ReadResource(request)
+            if len(self.mocks.resources) > before:
+                self.mocks.resources[-1].urn = response.urn
+            return response
 
 
 pulumi.runtime.set_mocks(Recorder(), preview=False)  # before the program is imported (FACTS.md)
 
 from gereedschapskist.catalogue import Catalogue  # noqa: E402
-from gereedschapskist.infra.config import StackConfig, load_stack  # noqa: E402
+from gereedschapskist.infra.config import ContractStack, StackConfig, load_stack  # noqa: E402
 from gereedschapskist.infra.program import run  # noqa: E402
+from gereedschapskist.infra import stages  # noqa: E402
 
 INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+CONTRACT_STACKS = {"azure": "minfin-bi-dev", "aws": "cbs-ml-prod", "google-cloud": "rws-streaming-prod"}
 
 
-def deploy(stack: StackConfig, catalogue: Catalogue, recorder: Recorder | None = None) -> Recorder:
-    """Run the real program for ``stack`` under a fresh mock engine and return what it registered."""
-    recorder = recorder or Recorder()
-    # Other suites in the same session (the hub's runs asyncio.run) leave no usable event loop behind, and Pulumi
-    # keeps its root Stack resource (bound to the loop it was made on) across set_mocks calls. So every deploy
-    # gets a fresh loop and a fresh root stack.
+def portal_token(environment: str) -> str:
+    """The test token of one environment (the same value in its stack and in the platform's, as an operator sets)."""
+    return f"token-for-{environment}-".ljust(48, "0")
+
+
+def secrets_config(stack: StackConfig) -> dict[str, str]:
+    """The secrets an operator sets with ``pulumi config set --secret`` (item 3 and 8), as the engine passes them."""
+    ns = stages.CONFIG_NAMESPACE
+    if isinstance(stack, ContractStack):
+        return {f"{ns}:{stages.HUB_OIDC_CLIENT_SECRET}": f"oidc-secret-of-{stack.name}",
+                f"{ns}:{stages.PORTAL_HUB_TOKEN}": portal_token(stack.name)}
+    return {f"{ns}:{stages.PORTAL_OIDC_CLIENT_SECRET}": "oidc-secret-of-the-portal",
+            f"{ns}:{stages.HUB_TOKENS}": json.dumps({env: portal_token(env) for env in CONTRACT_STACKS.values()})}
+
+
+def use_mocks(recorder: Recorder, stack_name: str, config: dict[str, str] | None = None) -> None:
+    """A fresh mock engine for one stack. Other suites in the same session (the hub's runs asyncio.run) leave no
+    usable event loop behind, and Pulumi keeps its root Stack resource (bound to the loop it was made on) across
+    set_mocks calls. So every run gets a fresh loop and a fresh root stack."""
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.settings.set_root_resource(None)  # type: ignore[arg-type]
-    pulumi.runtime.set_mocks(recorder, project="gereedschapskist", stack=stack.name, preview=False)
+    set_all_config(dict(config or {}), list(config or {}))
+    pulumi.runtime.set_mocks(recorder, project="gereedschapskist", stack=stack_name, preview=False,
+                             monitor=RecordingMonitor(recorder))
 
-    @pulumi.runtime.test
-    def program():
-        component = run(stack, catalogue)
-        return pulumi.Output.all(*component.outputs.values())
 
-    program()
+def deploy(stack: StackConfig, catalogue: Catalogue, recorder: Recorder | None = None, *,
+           config: dict[str, str] | None = None, stages_to_run: tuple[str, ...] = (stages.CLOUD, stages.CLUSTER)
+           ) -> Recorder:
+    """Run the real program for ``stack`` under a fresh mock engine, both stages as the CLI would (the cloud stack
+    ``<name>``, then the cluster stack ``<name>.cluster`` reading its exports), and return what was registered."""
+    recorder = recorder or Recorder()
+    config = secrets_config(stack) if config is None else config
+    for stage in stages_to_run:
+        recorder.stage = stage
+        stack_name = stack.name if stage == stages.CLOUD else stack.name + stages.CLUSTER_SUFFIX
+        use_mocks(recorder, stack_name, config if stage == stages.CLOUD else {})
+        exported: dict[str, Any] = {}
+
+        @pulumi.runtime.test
+        def program():
+            component = run(stack, catalogue, stage=stage)
+            return pulumi.Output.from_input(component.outputs).apply(exported.update)
+
+        program()
+        recorder.outputs[stack_name] = exported
     return recorder
 
 
@@ -163,7 +305,6 @@ PLATFORM_PLACES = {
     "aws": ("eu-west-1", "210987654321"),
     "google-cloud": ("europe-west1", "gk-platform-prod"),
 }
-CONTRACT_STACKS = {"azure": "minfin-bi-dev", "aws": "cbs-ml-prod", "google-cloud": "rws-streaming-prod"}
 
 
 def platform_on(partner: str) -> StackConfig:

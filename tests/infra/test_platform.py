@@ -113,11 +113,12 @@ def test_portal_secrets_come_from_the_cloud_secret_store(rec, partner):
     external = objs[("ExternalSecret", "portal-secrets")]["spec"]
     keys = set(external["target"]["template"]["data"])
     assert keys == {"GEREEDSCHAPSKIST_PORTAL_DATABASE_URL", "GEREEDSCHAPSKIST_PORTAL_SESSION_SECRET",
-                    "GEREEDSCHAPSKIST_PORTAL_OIDC_CLIENT_SECRET"}
+                    "GEREEDSCHAPSKIST_PORTAL_OIDC_CLIENT_SECRET", "GEREEDSCHAPSKIST_PORTAL_HUB_TOKENS"}
     url = external["target"]["template"]["data"]["GEREEDSCHAPSKIST_PORTAL_DATABASE_URL"]
     assert url.startswith("postgresql+psycopg://gereedschapskist_portal:{{ .runtime_password }}@")
     assert url.endswith("sslmode=require")
-    assert {d["secretKey"] for d in external["data"]} == {"runtime_password", "session_secret", "oidc_client_secret"}
+    assert {d["secretKey"] for d in external["data"]} == {"runtime_password", "session_secret", "oidc_client_secret",
+                                                          "hub_tokens"}
     eso = rec.helm_releases()["external-secrets"]["values"]
     assert eso["serviceAccount"]["name"] == "external-secrets"
     if partner == "azure":

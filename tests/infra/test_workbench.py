@@ -20,7 +20,7 @@ from gereedschapskist.hub.values import render_values
 from gereedschapskist.infra import versions
 from gereedschapskist.infra.plan import plan_environment
 
-from infra_harness import CONTRACT_STACKS, INFRA_DIR, load_stack
+from infra_harness import CONTRACT_STACKS, INFRA_DIR, load_stack, portal_token
 
 STACKS = sorted(CONTRACT_STACKS.values())
 
@@ -33,7 +33,9 @@ def policies(rec) -> dict[str, dict]:
 def test_hub_release_values_are_exactly_what_the_hub_renders(deployments, catalogue, name):
     release = deployments(name).helm_releases()["jupyterhub"]
     spec = load_stack(name, INFRA_DIR).environment
-    assert release["values"] == render_values(spec, catalogue)
+    expected = render_values(spec, catalogue)
+    expected["hub"]["services"]["portal"]["apiToken"] = portal_token(name)  # issue 16, item 8 (test_stages.py)
+    assert release["values"] == expected
     assert release["chart"] == "jupyterhub" and release["version"] == versions.JUPYTERHUB_CHART_VERSION
     assert release["repositoryOpts"]["repo"] == versions.JUPYTERHUB_CHART_REPO
     assert release["namespace"] == "jupyterhub"
