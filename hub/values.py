@@ -27,7 +27,7 @@ from gereedschapskist.catalogue import Catalogue
 
 from gereedschapskist.core.environment import EnvironmentSpec, OfferInvalid, environment_offer
 from gereedschapskist.core.groups import organisation_group
-from gereedschapskist.core.placement import GPU_POOL, GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
+from gereedschapskist.core.placement import CORE_POOL, GPU_POOL, GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
 
 from .config import authenticator_settings
 from .kubernetes import USER_GID, USER_UID
@@ -146,10 +146,12 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
             "podSecurityContext": {"fsGroup": HUB_UID, "runAsNonRoot": True,
                                    "seccompProfile": {"type": "RuntimeDefault"}},
             "networkPolicy": {"enabled": True},
+            "nodeSelector": node_selector(CORE_POOL),  # the hub and the proxy run on the core pool (issue 16)
         },
         "proxy": {
             "service": {"type": "ClusterIP"},
             "chp": {
+                "nodeSelector": node_selector(CORE_POOL),
                 "networkPolicy": {"enabled": True},
                 "containerSecurityContext": {**non_root, "runAsUser": 65534, "runAsGroup": 65534},
             },
