@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from gereedschapskist.portal.db import alembic_config, current_revision, upgrade
 from gereedschapskist.portal.models import RegisterAction
-from gereedschapskist.portal.services.register import append, verify_chain
+from gereedschapskist.portal.services.register import verify_chain
+from tests.portal.test_contracts_migration import _append
 from tests.portal.test_lifecycle_migration import _fill_at_0004, engine_at_0004  # noqa: F401 - the fixture
 
 NEW_ACTIONS = (RegisterAction.REGISTER_EXPORTED, RegisterAction.ROLE_GRANTED, RegisterAction.ROLE_REVOKED,
@@ -34,9 +35,10 @@ def test_0006_keeps_the_register_and_accepts_every_action_of_the_model(engine_at
     assert current_revision(engine) == "0006"
     with Session(engine) as session:
         assert verify_chain(session).entries == 2
+    with engine.begin() as connection:           # plain SQL: the model's register has 0011's columns
         for action in AT_0006:                   # every action 0006 allows fits the CHECK constraint
-            append(session, action=action, subject=f"test {action.value}", actor_id=1, organisation_id=1)
-        session.commit()
+            _append(connection, action.value)
+    with Session(engine) as session:
         report = verify_chain(session)
     assert report.ok and report.entries == 2 + len(AT_0006), report.broken
     with engine.begin() as connection:
@@ -60,10 +62,8 @@ def test_0006_downgrades_while_the_register_has_no_grant_entries_and_refuses_aft
     command.downgrade(alembic_config(engine), "0005")
     assert current_revision(engine) == "0005"
     upgrade(engine, "0006")
-    with Session(engine) as session:
-        append(session, action=RegisterAction.ROLE_GRANTED, subject="role ml for anna", actor_id=1,
-               organisation_id=1)
-        session.commit()
+    with engine.begin() as connection:
+        _append(connection, RegisterAction.ROLE_GRANTED.value)
     with pytest.raises(RuntimeError, match="0006 cannot be downgraded"):
         command.downgrade(alembic_config(engine), "0005")
     assert {a.value for a in NEW_ACTIONS} <= {a.value for a in RegisterAction}

@@ -118,11 +118,8 @@ def test_0005_downgrades_while_the_register_has_no_lifecycle_entries_and_refuses
     with Session(engine) as session:
         assert verify_chain(session).entries == 2
     upgrade(engine, "0005")
-    with Session(engine) as session:
-        from gereedschapskist.portal.services.register import append
-        from gereedschapskist.portal.models import RegisterAction
-        append(session, action=RegisterAction.WORKSPACE_DELETED, subject="bundle b 1 (small) in local",
-               workspace_id=7, actor_id=1, organisation_id=1)
-        session.commit()
+    with engine.begin() as connection:          # plain SQL: the model's register has 0011's columns
+        from tests.portal.test_contracts_migration import _append
+        _append(connection, "workspace-deleted")
     with pytest.raises(RuntimeError, match="append-only, so 0005 cannot be downgraded"):
         command.downgrade(alembic_config(engine), "0004")
