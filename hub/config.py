@@ -106,6 +106,12 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
         configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles)
+        if settings.portal_api_url and settings.portal_api_token is not None:   # granted datasets (issue 15)
+            from .kubernetes import configure_data
+
+            configure_data(c, portal_api_url=settings.portal_api_url,
+                           token=settings.portal_api_token.get_secret_value(), claim=settings.datasets_claim,
+                           interval=settings.data_reconcile_seconds, stale_after=settings.data_stale_seconds)
         return
     _configure_local(c, settings, catalogue, interfaces, capacity)
 

@@ -12,16 +12,22 @@ for their ``role:`` groups (a callable ``profile_list``).
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any, Iterable, Mapping
 
 from kubespawner import KubeSpawner
+from tornado import web
+from traitlets import Any as AnyTrait, Float, Unicode
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
 from gereedschapskist.core.environment import Offer, offer_of
 from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, node_selector
 
+from . import kubernetes_data
+from .datasets import GrantsUnavailable, PortalGrants
 from .interfaces import InterfaceAvailability
 from .launch import LaunchRequest, make_apply_user_options
 from .options import deprecation_note
@@ -129,10 +135,83 @@ def make_profile_list(by_role: Mapping[str, list[dict[str, Any]]]):
     return profile_list
 
 
+class DataRefused(web.HTTPError):
+    """A start refused because the granted data could not be known (the portal could not be asked)."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(500, "%s", message)
+        self.message = self.jupyterhub_message = message
+        self.refusal = reason
+
+
 class BundleKubeSpawner(KubeSpawner):
-    """KubeSpawner that speaks the project's launch options ``{"bundle", "size"[, "interface"]}``."""
+    """KubeSpawner that speaks the project's launch options ``{"bundle", "size"[, "interface"]}``, and mounts the
+    user's granted datasets read-only (:mod:`.kubernetes_data`) when it knows the portal (``data_portal``)."""
 
     launch: LaunchRequest | None = None
+    data_portal = AnyTrait(None, allow_none=True, config=True,
+                           help="the portal's grant endpoint (:class:`.datasets.PortalGrants`); None: no data")
+    datasets_claim = Unicode("gereedschapskist-datasets", config=True,
+                             help="the PersistentVolumeClaim of the data store")
+    data_interval = Float(15.0, config=True, help="seconds between two checks of a running pod's grants")
+    data_stale_after = Float(40.0, config=True, help="the pod is stopped when the portal has not answered this long")
+
+    async def prepare_data(self) -> list:
+        """Ask the portal for the user's grants and add exactly those to the pod, read-only (a start without an
+        answer is refused). Called by :meth:`start`; the tests call it before ``get_pod_manifest``."""
+        self.volumes = kubernetes_data.without_data(self.volumes)
+        self.volume_mounts = kubernetes_data.without_data(self.volume_mounts)
+        self.extra_annotations = {k: v for k, v in self.extra_annotations.items() if k != kubernetes_data.ANNOTATION}
+        self.environment = {k: v for k, v in self.environment.items() 
+                            if not k.startswith(kubernetes_data.ENV_PREFIX) and k != "GEREEDSCHAPSKIST_GRANTS"}
+        self._grants = None
+        if self.data_portal is None:
+            return []
+        try:
+            grants = await self.data_portal.start(self.user.name, self.name or "")
+        except GrantsUnavailable as refused:
+            raise DataRefused(f"The workspace was not started: {refused}", refused.reason) from None
+        parts = kubernetes_data.pod_data(grants, claim=self.datasets_claim)
+        self.volumes = [*self.volumes, *parts["volumes"]]
+        self.volume_mounts = [*self.volume_mounts, *parts["volume_mounts"]]
+        self.environment = {**self.environment, **parts["environment"]}
+        self.extra_annotations = {**self.extra_annotations, **parts["annotations"]}
+        self._grants = grants
+        return grants
+
+    async def start(self):
+        await self.prepare_data()
+        started = await super().start()
+        if self._grants:
+            self._data_task = asyncio.ensure_future(self._watch_grants(list(self._grants)))
+        return started
+
+    async def _watch_grants(self, mounted: list) -> None:
+        """A volume cannot leave a running pod: the server is stopped when a grant ends (within a minute)."""
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(self.data_interval)
+            try:
+                current = await self.data_portal.current(self.user.name)
+                last = time.monotonic()
+                gone = kubernetes_data.lost(mounted, current)
+            except GrantsUnavailable:
+                gone = kubernetes_data.lost(mounted, mounted)          # expiry is known without the portal
+                if time.monotonic() - last > self.data_stale_after:
+                    gone = [g.identifier for g in mounted]
+            if gone:
+                self.log.warning("Stopping %s: access to %s ended (expired, revoked or unconfirmed)",
+                                 self._log_name, ", ".join(gone))
+                self._data_task = None
+                await self.user.stop(self.name)
+                return
+
+    async def stop(self, now: bool = False):
+        task = getattr(self, "_data_task", None)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        self._data_task = None
+        return await super().stop(now=now)
 
     def apply_launch(self, request: LaunchRequest) -> None:
         """Translate an authorised request into KubeSpawner's profile options."""
@@ -175,6 +254,15 @@ def kubernetes_settings(by_role: Mapping[str, list[dict[str, Any]]]) -> dict[str
         "automount_service_account_token": False,
         "profile_list": make_profile_list(by_role),
     }
+
+
+def configure_data(c, *, portal_api_url: str, token: str, claim: str, interval: float = 15.0,
+                   stale_after: float = 40.0) -> None:
+    """Granted datasets in pods (issue 15, :mod:`.kubernetes_data`): the portal the spawner asks at every start."""
+    c.BundleKubeSpawner.data_portal = PortalGrants(portal_api_url, token)
+    c.BundleKubeSpawner.datasets_claim = claim
+    c.BundleKubeSpawner.data_interval = interval
+    c.BundleKubeSpawner.data_stale_after = stale_after
 
 
 def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None = None,

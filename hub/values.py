@@ -41,6 +41,8 @@ HUB_UID = 1000  # the z2jh k8s-hub image's non-root user
 #: JupyterHub's own variable for the auth_state key, and its key in the environment's hub Secret.
 CRYPT_KEY_ENV = "JUPYTERHUB_CRYPT_KEY"
 CRYPT_KEY_SECRET_KEY = "crypt-key"
+#: z2jh's own Secret of the hub (``fullnameOverride: ""``): it holds the services' API tokens it generates.
+HUB_SECRET = "hub"
 CONFIG_SNIPPET = "from gereedschapskist.hub.config import configure\nconfigure(c)  # noqa: F821\n"
 #: Placeholder pods per role pool: one keeps room for the next start (node scale-up takes minutes, see infra/README).
 PLACEHOLDERS_PER_POOL = 1
@@ -108,6 +110,10 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
     }
     if spec.portal_url is not None:  # /hub/spawn sends people to the portal (also back after a first launch's SSO)
         hub_env[f"{ENV_PREFIX}PORTAL_URL"] = str(spec.portal_url).rstrip("/")
+        # granted datasets (issue 15, hub/kubernetes_data.py): the hub asks the portal at every start, with the
+        # portal service's token that the chart keeps in the hub's Secret (hub.services.portal.apiToken)
+        hub_env[f"{ENV_PREFIX}PORTAL_API_URL"] = str(spec.portal_url).rstrip("/")
+        hub_env[f"{ENV_PREFIX}PORTAL_API_TOKEN"] = _secret_env(HUB_SECRET, f"hub.services.{PORTAL_SERVICE}.apiToken")
     non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
