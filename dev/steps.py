@@ -60,8 +60,11 @@ def start_provider(ctx: UpContext) -> Running:
 def start_hub(ctx: UpContext) -> Running:
     assert ctx.provider is not None, "the hub needs the provider step first"
     wait_for_free_port("jupyterhub", ctx.ports["hub"])  # after a crash its proxy may just be going
+    # the hub asks the portal for each user's dataset grants at every start and mounts them read-only from the data
+    # store <state>/datasets (issue 15); the portal trusts the portal service's token it also holds (HUB_API_TOKEN)
     ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
-                               catalogue_dir=ctx.catalogue_dir, portal_url=portal_url(ctx))
+                               catalogue_dir=ctx.catalogue_dir, portal_url=portal_url(ctx),
+                               extra_env={"GEREEDSCHAPSKIST_HUB_PORTAL_API_URL": portal_url(ctx)})
     hub = ctx.hub
     return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
                    [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True,
