@@ -15,6 +15,7 @@ partner, region and machine sizes are checked against it by :mod:`.plan`.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -39,6 +40,7 @@ KNOWN_KEYS = (ENVIRONMENT_KEY, CLOUD_KEY, PLATFORM_KEY)
 _QUANTITY = r"^[1-9][0-9]*(Mi|Gi|Ti)$"
 _COST_CENTRE = r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$"
 _MACHINE_SIZE = r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$"
+_DOMAIN = r"(\*\.)?([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 
 
 def _version_tuple(version: str) -> tuple[int, ...]:
@@ -139,7 +141,18 @@ class CloudSpec(_Model):
     kafka: KafkaSpec | None = Field(default=None, description="Kafka sizing; streaming environments only")
     egress_allow_list: tuple[EgressRule, ...] = Field(
         default=(), description="networks workspaces may reach in production (development allows all)")
+    egress_domains: tuple[str, ...] = Field(
+        default=(), description="production: domains workspaces may reach over HTTPS through the egress proxy, e.g. "
+                                "pypi.org or *.example.org (a CDN is named by domain, never by its address range)")
     tls: TlsSpec = Field(description="how certificates for the public host are obtained (cert-manager, ACME)")
+
+    @field_validator("egress_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [d for d in value if not re.fullmatch(_DOMAIN, d)]
+        if bad:
+            raise ValueError(f"not a domain like pypi.org or *.example.org: {bad}")
+        return tuple(sorted(set(value)))
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -318,7 +331,7 @@ def load_stack(name: str, infra_dir: Path) -> StackConfig:
                 problems.append(f"{file}: config.{PLATFORM_KEY}.name = {platform.name!r}: must equal the stack "
                                 f"name {name!r}")
     if platform is not None and cloud is not None:
-        for field in ("pools", "kafka", "egress_allow_list"):
+        for field in ("pools", "kafka", "egress_allow_list", "egress_domains"):
             if field in cloud.model_fields_set:
                 problems.append(f"{file}: config.{CLOUD_KEY}.{field}: belongs to contract environments, not to "
                                 f"the platform stack; remove it")

@@ -61,7 +61,8 @@ def _peer(namespace_name: str, pods: dict[str, str]) -> dict[str, Any]:
 
 
 def workspace_network_policies(tags: Tags, *, production: bool, allow_list: Iterable[EgressRule],
-                               private_network: str, kafka: tuple[str, str, int] | None) -> list[dict[str, Any]]:
+                               private_network: str, kafka: tuple[str, str, int] | None,
+                               extra_egress: Iterable[dict[str, Any]] = ()) -> list[dict[str, Any]]:
     """Isolate workspaces: no traffic between users' pods; egress to DNS, the hub API and, in production, the
     allow-list only (development: the internet, but not the private network or the cloud's metadata service).
 
@@ -86,6 +87,7 @@ def workspace_network_policies(tags: Tags, *, production: bool, allow_list: Iter
         kafka_namespace, cluster, port = kafka
         egress_rules.append({"to": [_peer(kafka_namespace, {"strimzi.io/cluster": cluster})],
                              "ports": [{"port": port, "protocol": "TCP"}]})
+    egress_rules.extend(extra_egress)  # e.g. the egress proxy (egress.py)
     if production:
         for rule in allow_list:
             egress_rules.append({"to": [{"ipBlock": {"cidr": rule.cidr}}],

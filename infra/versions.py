@@ -29,3 +29,6 @@ EXTERNAL_SECRETS_CHART_VERSION = "0.20.4"
 
 # Managed PostgreSQL major version for the portal's database (open source, migratable with pg_dump).
 POSTGRES_MAJOR = "17"
+
+# Production egress proxy (Squid; Canonical's image on the Ubuntu 24.04 LTS track): HTTPS to named domains only.
+EGRESS_PROXY_IMAGE = "docker.io/ubuntu/squid:6.6-24.04_beta"

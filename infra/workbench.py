@@ -13,6 +13,7 @@ from gereedschapskist.hub.values import (  # the one import of another component
 )
 
 from . import gpu
+from . import egress
 from . import kafka as kafka_cluster
 from . import services as base
 from . import stages, versions
@@ -134,9 +135,18 @@ class ContractEnvironment(pulumi.ComponentResource):
         kafka_target = None
         if plan.kafka is not None:
             kafka_target = (kafka_cluster.KAFKA_NAMESPACE, kafka_cluster.KAFKA_CLUSTER, kafka_cluster.TLS_PORT)
-        guards = [apply(obj, kopts(hub_ns)) for obj in workspace_network_policies(
+        # Production: HTTPS to named domains only through the egress proxy (item 12), never a CDN's address range.
+        proxied = plan.production and bool(cloud.egress_domains)
+        guards = []
+        if proxied:
+            egress_ns, *egress_objects = egress.manifests(cloud.egress_domains, tags)
+            egress_ns_resource = apply(egress_ns, kopts())
+            guards += [apply(obj, kopts(egress_ns_resource, *cluster_services)) for obj in egress_objects]
+        values = egress.with_proxy(values, proxied)
+        guards += [apply(obj, kopts(hub_ns)) for obj in workspace_network_policies(
             tags, production=plan.production, allow_list=cloud.egress_allow_list,
-            private_network=cloud.network_cidr, kafka=kafka_target)]
+            private_network=cloud.network_cidr, kafka=kafka_target,
+            extra_egress=[egress.workspace_rule()] if proxied else [])]
         if plan.production:
             guards += [apply(obj, kopts()) for obj in image_policy(plan.images, tags)]
         if plan.kafka is not None:

@@ -17,7 +17,7 @@ from traitlets.config import Config
 from gereedschapskist.core.placement import POOL_LABEL
 from gereedschapskist.hub.kubernetes import configure_kubernetes
 from gereedschapskist.hub.values import render_values
-from gereedschapskist.infra import versions
+from gereedschapskist.infra import egress, versions
 from gereedschapskist.infra.plan import plan_environment
 
 from infra_harness import CONTRACT_STACKS, INFRA_DIR, load_stack, portal_token
@@ -35,6 +35,8 @@ def test_hub_release_values_are_exactly_what_the_hub_renders(deployments, catalo
     spec = load_stack(name, INFRA_DIR).environment
     expected = render_values(spec, catalogue)
     expected["hub"]["services"]["portal"]["apiToken"] = portal_token(name)  # issue 16, item 8 (test_stages.py)
+    cloud = load_stack(name, INFRA_DIR).cloud
+    expected = egress.with_proxy(expected, spec.stage == "production" and bool(cloud.egress_domains))  # item 12
     assert release["values"] == expected
     assert release["chart"] == "jupyterhub" and release["version"] == versions.JUPYTERHUB_CHART_VERSION
     assert release["repositoryOpts"]["repo"] == versions.JUPYTERHUB_CHART_REPO
