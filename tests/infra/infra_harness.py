@@ -130,6 +130,14 @@ def secret_paths(value: Any, path: str = "") -> set[str]:
     return set()
 
 
+def _merge(computed: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(computed)
+    for key, value in inputs.items():
+        merged[key] = (_merge(computed[key], value) if isinstance(value, dict) and isinstance(computed.get(key), dict)
+                       else value)
+    return merged
+
+
 class Recorder(pulumi.runtime.Mocks):
     """Pulumi's mock engine, recording every registration."""
 
@@ -148,7 +156,9 @@ class Recorder(pulumi.runtime.Mocks):
                                          "secretOutputNames": []}
         inputs = dict(args.inputs)  # secrets stay wrapped, as on the wire (reveal() unwraps)
         secrets = frozenset(secret_paths(inputs))
-        state = {**_computed(args.typ, args.name), **reveal(inputs)}
+        # inputs over the computed outputs, nested maps merged: a Key Vault's `properties` input keeps the
+        # computed properties.vaultUri (the cluster stage's ClusterSecretStore needs it)
+        state = _merge(_computed(args.typ, args.name), reveal(inputs))
         identity = state.get("identity")
         if isinstance(identity, dict) and isinstance(identity.get("userAssignedIdentities"), list):
             # Azure takes a list of identity ids and answers with a map id -> details.
