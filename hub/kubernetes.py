@@ -26,7 +26,7 @@ from gereedschapskist.core.environment import Offer, offer_of
 from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, node_selector
 
-from . import kubernetes_data
+from . import kubernetes_data, spark
 from .datasets import GrantsUnavailable, PortalGrants
 from .interfaces import InterfaceAvailability
 from .launch import LaunchRequest, make_apply_user_options
@@ -59,6 +59,7 @@ def size_override(bundle: Bundle, size: Size) -> dict[str, Any]:
         override["extra_resource_guarantees"] = {GPU_RESOURCE: str(size.gpu)}
         override["extra_resource_limits"] = {GPU_RESOURCE: str(size.gpu)}
         override["tolerations"] = [GPU_TAINT.toleration()]
+    override.update(spark.profile_override(bundle, size))   # sizes that scale out on Spark (issue 17)
     return override
 
 

@@ -33,6 +33,7 @@ from .config import authenticator_settings
 from .kubernetes import USER_GID, USER_UID
 from .roles import PORTAL_SERVICE, hub_roles
 from .settings import ENV_PREFIX
+from . import spark
 
 HUB_IMAGE = "ghcr.io/gereedschapskist/hub"
 CATALOGUE_MOUNT = "/usr/local/etc/gereedschapskist/catalogue"
@@ -117,7 +118,7 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
     non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
-    return {
+    values = {
         "fullnameOverride": "",
         "hub": {
             "image": {"name": HUB_IMAGE, "tag": __version__},
@@ -226,6 +227,25 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         },
         "debug": {"enabled": False},
     }
+    _add_spark(values, spec, catalogue, bundles)
+    return values
+
+
+def _add_spark(values: dict[str, Any], spec: EnvironmentSpec, catalogue: Catalogue, bundles: list[str]) -> None:
+    """Spark on Kubernetes (issue 17, :mod:`.spark`), only where the environment offers a bundle whose sizes scale
+    out: each size's ``spark-defaults.conf`` and executor pod template as ``singleuser.extraFiles``, and network
+    rules so executors (their namespaces) reach the driver and the driver reaches them and the API server."""
+    labels = values["singleuser"]["extraLabels"]
+    files = spark.spark_files(catalogue, bundles, labels)
+    if not files:
+        return
+    values["singleuser"]["extraFiles"] = files
+    rules = spark.network_rules()
+    policy = values["singleuser"]["networkPolicy"]
+    policy["ingress"] = rules["ingress"]
+    policy["egress"] = rules["egress"] + [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in spark.API_SERVER_CIDRS],
+                                           "ports": [{"port": port, "protocol": "TCP"}
+                                                     for port in spark.API_SERVER_PORTS]}]
 
 
 def bundle_images(catalogue: Catalogue, bundles: list[str]) -> dict[str, dict[str, str]]:
