@@ -73,9 +73,11 @@ up: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-## node-deps: the development OIDC provider and configurable-http-proxy (npm ci from their lock files)
+## node-deps: the development OIDC provider, configurable-http-proxy and the CRD schema validators of the infra
+## tests (npm ci from their lock files)
 .PHONY: node-deps
-node-deps: dev/oidc-provider/node_modules/.package-lock.json hub/proxy/node_modules/.package-lock.json
+node-deps: dev/oidc-provider/node_modules/.package-lock.json hub/proxy/node_modules/.package-lock.json \
+  tests/infra/crd-schemas/node_modules/.package-lock.json
 
 %/node_modules/.package-lock.json: %/package-lock.json %/package.json
 	@command -v npm >/dev/null || { echo "npm is needed (Node.js 20+): apt-get install nodejs npm" >&2; exit 1; }
