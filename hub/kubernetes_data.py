@@ -22,13 +22,15 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
+from gereedschapskist.core.placement import LABEL_PREFIX
+
 from .datasets import DATA_FOLDER, GRANTS_FILE, Grant, environment
 
 HOME = "/home/jovyan"
 DATA_MOUNT = f"{HOME}/{DATA_FOLDER}"
 STORE_VOLUME = "gk-data-store"
 INDEX_VOLUME = "gk-data-grants"
-ANNOTATION = "gereedschapskist.nl/grants"
+ANNOTATION = f"{LABEL_PREFIX}/grants"
 ENV_PREFIX = "GEREEDSCHAPSKIST_DATA_"      # and GEREEDSCHAPSKIST_GRANTS (:func:`.datasets.environment`)
 
 

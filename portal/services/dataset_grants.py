@@ -19,7 +19,6 @@ Keyword-only functions; only :func:`record_expiries` commits (it runs its own sh
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -35,14 +34,11 @@ from . import register
 from .access import REASON_MAX, REASON_MIN, AccessRefused, active_grants, is_data_owner_of
 
 GRANT_EXPIRY_LEASE = "grant-expiry"
-#: Passing the register's per-dataset and per-person columns (migration 0011) when ``register.append`` has them.
-_APPEND_COLUMNS = {"dataset_id", "person_id"} <= set(inspect.signature(register.append).parameters)
 
 
 def _append(session: Session, *, dataset_id: int, person_id: int, **values: Any) -> RegisterEntry:
-    if _APPEND_COLUMNS:
-        values.update(dataset_id=dataset_id, person_id=person_id)
-    return register.append(session, **values)
+    """A register entry about one dataset and one person (the grantee): migration 0011's columns."""
+    return register.append(session, dataset_id=dataset_id, person_id=person_id, **values)
 
 
 def _details(grant: DatasetGrant, **extra: Any) -> dict[str, Any]:

@@ -85,6 +85,7 @@ def test_a_workspace_start_registers_each_dataset_mounted(app, client, sessions)
                 entry.details["purpose_code"], entry.details["legal_ground"]) == (
             anna, "cbs-83625NED", grant_id, "tiny-cowsay-abc123", "policy-evaluation", "avg-6-1-e-cw2016")
         assert entry.purpose == "Onderzoek naar woningwaarde per gemeente"
+        assert (entry.dataset_id, entry.person_id) == (entry.details["dataset_id"], anna)     # per dataset/person
 
 
 def test_revocation_by_the_data_owner_or_an_admin_with_a_reason(app, sessions):
