@@ -21,7 +21,7 @@ from referencing import Registry, Resource
 
 from gereedschapskist.infra import versions
 
-from infra_harness import ALL_DEPLOYMENTS
+from infra_harness import ALL_DEPLOYMENTS, INFRA_DIR, deploy, load_stack, platform_on
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|Pi|Ei|M|G|T|P|E)?$")
 _DEFINITIONS = json.loads(files("kubernetes_validate").joinpath(
@@ -57,14 +57,31 @@ def test_quantity_check_rejects_what_kubernetes_validate_lets_through():
     assert [v for _, v in quantities(pod) if not _QUANTITY.match(v)] == ["lots"]
 
 
+def stack_of(key: str):
+    """The stack configuration of a deployment key (as the ``deployments`` fixture builds it)."""
+    return platform_on(key.split(":", 1)[1]) if key.startswith("platform:") else load_stack(key, INFRA_DIR)
+
+
+def schema_version(kubernetes_version: str) -> str:
+    """kubernetes-validate's schema for a stack's ``kubernetes_version`` (``1.33`` -> ``1.33.0``); a version it has
+    no schema for fails here instead of being validated against another version."""
+    version = f"{kubernetes_version}.0"
+    assert version in kubernetes_validate.utils.all_versions(), (
+        f"kubernetes-validate has no schema for Kubernetes {kubernetes_version}; it has "
+        f"{', '.join(kubernetes_validate.utils.all_versions())}")
+    return version
+
+
 @pytest.mark.parametrize("key", ALL_DEPLOYMENTS)
 def test_kubernetes_objects_are_valid(deployments, key):
+    """Validated for the Kubernetes version the stack pins (``cloud.kubernetes_version``), the cluster's own."""
+    version = schema_version(stack_of(key).cloud.kubernetes_version)
     objects = deployments(key).kubernetes_objects()
     assert objects
     for obj in objects:
         where = f"{obj['kind']}/{obj['metadata']['name']}"
         try:
-            kubernetes_validate.validate(obj, versions.KUBERNETES_VERSION, strict=True)
+            kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.SchemaNotFoundError:
             assert "." in obj["apiVersion"].split("/")[0], f"{where}: a built-in kind without schema"
             validate_definition(obj["metadata"], "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
@@ -102,3 +119,24 @@ def test_network_policies_name_valid_ports_and_networks(deployments):
                                 ipaddress.IPv4Network(peer["ipBlock"]["cidr"]))
                 for port in rule.get("ports", []):
                     assert 1 <= port["port"] <= 65535
+
+
+def test_a_stack_on_the_oldest_accepted_version_is_validated_for_that_version(catalogue, deployments):
+    """A stack pinned to an older Kubernetes is checked against that version's API, not the default's: every object
+    of the streaming stack (the one with most kinds) is valid on the oldest version a stack may ask for."""
+    from dataclasses import replace
+
+    stack = load_stack("rws-streaming-prod", INFRA_DIR)
+    old = replace(stack, cloud=stack.cloud.model_copy(update={"kubernetes_version": versions.KUBERNETES_MINIMUM}))
+    version = schema_version(old.cloud.kubernetes_version)
+    assert version != schema_version(versions.KUBERNETES_VERSION)
+    objects = deploy(old, catalogue).kubernetes_objects()
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, version, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            assert "." in obj["apiVersion"].split("/")[0], f"{obj['kind']}: a built-in kind without schema in {version}"
+    # an API that did not exist yet is refused, so the check can fail: the admission policy is v1 only since 1.30
+    policy = next(o for o in deployments("cbs-ml-prod").kubernetes_objects() if o["kind"] == "ValidatingAdmissionPolicy")
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        kubernetes_validate.validate(policy, "1.29.0", strict=True)
