@@ -18,7 +18,8 @@ from .settings import SettingsInvalid, load_settings
 
 db = typer.Typer(help="The portal database: apply migrations, show the revision, create its roles.",
                  no_args_is_help=True, pretty_exceptions_enable=False)
-register = typer.Typer(help="The processing register: check that no entry was changed, removed or reordered.",
+register = typer.Typer(help="The processing register: check that no entry was changed, removed or reordered; "
+                       "export it.",
                        no_args_is_help=True, pretty_exceptions_enable=False)
 contracts = typer.Typer(help="Standard contracts: mark one active once CI has deployed its environment.",
                         no_args_is_help=True, pretty_exceptions_enable=False)
@@ -215,6 +216,54 @@ def verify_command(database_url: UrlOpt = None,
     typer.secho(f"register BROKEN{at}: {report.broken}", fg="red")
     typer.echo(f"the {report.entries} entries before it are intact (their head {report.head}); {where}")
     raise typer.Exit(1)
+
+
+@register.command("export")
+def export_command(
+        organisation: Annotated[Optional[str], typer.Option(help="one organisation (its slug)",
+                                                            show_default=False)] = None,
+        dataset: Annotated[Optional[str], typer.Option(help="one dataset (its id or identifier)",
+                                                       show_default=False)] = None,
+        person: Annotated[Optional[str], typer.Option(help="one person (user name): their data use and what they "
+                                                           "did", show_default=False)] = None,
+        format: Annotated[str, typer.Option("--format", help="csv or json")] = "csv",
+        output: Annotated[Optional[Path], typer.Option(help="write to this file (default: standard output)",
+                                                       show_default=False)] = None,
+        database_url: UrlOpt = None) -> None:
+    """Export the register's entries of one organisation, dataset or person (none: the whole register) as CSV or
+    JSON, oldest first, streamed: who, which dataset, how (workspace, bundle), when, purpose and legal ground,
+    sequence and hashes. The export is written to the register first (register-exported)."""
+    from .errors import PortalError
+    from .services import register_export
+
+    if format not in register_export.FORMATS:
+        typer.secho(f"error: --format {format!r}: choose csv or json", fg="red", err=True)
+        raise typer.Exit(2)
+    engine = _engine(database_url)
+    try:
+        check_migrated(engine)
+        sessions = session_factory(engine)
+        with sessions() as session:
+            chosen = register_export.selection(session, user=None, organisation=organisation, dataset=dataset,
+                                               person=person)
+            upto, entries = register_export.record_export(session, actor=None, chosen=chosen, fmt=format, via="cli")
+            session.commit()
+        chunks = register_export.stream(sessions, chosen=chosen, upto=upto, fmt=format)
+        if output is None:
+            for chunk in chunks:
+                typer.echo(chunk, nl=False)
+        else:
+            with output.open("w", encoding="utf-8", newline="") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+    except (DatabaseNotMigrated, DatabaseUnavailable, PortalError) as exc:
+        typer.secho(f"error: {exc}", fg="red", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        engine.dispose()
+    if output is not None:
+        typer.echo(f"register export: {entries} entries of {chosen.kind} {chosen.label} up to sequence {upto} "
+                   f"written to {output}", err=True)
 
 
 @contracts.command("activate")

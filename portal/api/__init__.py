@@ -2,8 +2,11 @@
 
 from fastapi import APIRouter
 
-from . import catalogue, contracts, dataset_grants, datasets, me, organisations, size_requests, usage, workspaces
+from . import (
+    catalogue, contracts, dataset_grants, datasets, me, organisations, register, size_requests, usage, workspaces,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants):
+for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants,
+               register):
     router.include_router(module.router)

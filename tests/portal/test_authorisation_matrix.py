@@ -83,6 +83,18 @@ PAGE_MISSING = (404, 404, 404, 404, 404, 303)
 API_MISSING = (404, 404, 404, 404, 404, 401)
 FORM_MISSING = (404, 404, 404, 404, 404, 403)    # anonymous: no CSRF token in the session → 403 first
 
+#: The register's API routes (issue 15): targets are the selection (see _fill).
+REGISTER_ROWS = {
+    "-": API_LOGGED_IN,
+    "organisation-minfin": (403, 200, 403, 200, 403, 401),
+    "organisation-cbs": (403, 403, 403, 200, 403, 401),
+    "dataset-minfin": (403, 403, 200, 200, 403, 401),
+    "dataset-cbs": (403, 403, 403, 200, 403, 401),
+    "person-anna": (200, 200, 200, 200, 403, 401),
+    "person-bram": (403, 403, 403, 200, 200, 401),
+    "missing": API_MISSING,
+}
+
 TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     # --- public: the documentation, static files, health, start page, language switch, login
     ("GET", "/api/openapi.json"): {"-": ALL_200},
@@ -415,6 +427,14 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     # for hubs only: their service token, never a login (tests/portal/test_dataset_grants.py checks the token)
     ("GET", "/api/v1/hub/grants/{username}"): {"anna": (401, 401, 401, 401, 401, 401)},
     ("POST", "/api/v1/hub/grants/{username}/start"): {"anna": (401, 401, 401, 401, 401, 401)},
+    # --- the processing register per organisation, dataset or person (issue 15; services/register_export.py): with
+    # no selection, what the caller sees (a member their own entries: checked in _content_check); an organisation for
+    # its admins; a dataset for its data owner (olga: minfin's fresh dataset; cbs's names none, no persona owns it);
+    # a person for themselves, the admins of their organisation and the data owners they asked (anna asks for a
+    # fresh dataset of olga's first); platform admins everything. Refusals are 403, never an empty list
+    # (tests/portal/test_register_export.py checks what each one sees)
+    ("GET", "/api/v1/register"): REGISTER_ROWS,
+    ("GET", "/api/v1/register/export"): REGISTER_ROWS,
 }
 
 #: Which environments each persona sees on GET /api/v1/environments (issue 11: scoped to the caller's
@@ -689,6 +709,8 @@ def _new_dataset_grant(world: World, organisation: str) -> int:
 
 
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
+    if path.startswith("/api/v1/register"):
+        return path + _register_query(world, target)
     if "{dataset_id}" in path:
         return path.replace("{dataset_id}", "999999" if target == "missing" else str(_new_dataset(world, target)))
     if "{request_id}" in path and "/access-requests/" in path:
@@ -816,6 +838,23 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
     return client.post(url, data=form)
 
 
+def _register_query(world: World, target: str) -> str:
+    """The register's selection for a target of REGISTER_ROWS (person-anna: anna asks for a fresh dataset of olga's,
+    so olga has a ground to see her entries)."""
+    if target == "-":
+        return ""
+    if target == "missing":
+        return "?person=nobody-at-all"
+    kind, slug = target.split("-", 1)
+    if kind == "organisation":
+        return f"?organisation={slug}"
+    if kind == "dataset":
+        return f"?dataset={_new_dataset(world, slug)}"
+    if slug == "anna":
+        _new_access_request(world, "minfin")
+    return f"?person={slug}"
+
+
 def _content_check(world: World, persona: Persona, path: str, response) -> str | None:
     """For lists that must be scoped to the caller: what is wrong with this one, if anything."""
     if response.status_code != 200:
@@ -836,6 +875,11 @@ def _content_check(world: World, persona: Persona, path: str, response) -> str |
         organisations = {c["organisation"] for c in response.json()}
         if persona.key != "platform-admin" and organisations - {"minfin"}:
             return f"sees contracts of {sorted(organisations - {'minfin'})}"
+    if path == "/api/v1/register" and persona.key in ("data-scientist", "other-organisation"):
+        others = [e["sequence"] for e in response.json()["entries"]
+                  if persona.username not in (e["person"], e["actor"])]
+        if others:
+            return f"a member sees register entries that are not theirs: sequences {others}"
     if path == "/api/v1/organisations/{slug}/workspaces":
         organisations = {w["organisation"] for w in response.json()}
         if len(organisations) > 1:
