@@ -154,3 +154,22 @@ def test_access_expired_is_written_once_per_grant(app, sessions):
     with sessions() as session:
         assert [e.details["grant"] for e in _entries(session, "access-expired")] == [*ids, later_id]
         assert access.active_grants(session, user=user(session, "carl")) == []
+
+
+def test_the_data_owner_revokes_on_the_dataset_page(app, client, sessions, login):
+    with sessions() as session:
+        grant = _granted(session, "anna", "cbs-83625NED", "eva")
+        grant_id, dataset_id = grant.id, grant.dataset_id
+    eva = login("eva", ["org:cbs", "data-owner:cbs", "role:bi"])
+    page = client.get(f"/datasets/{dataset_id}")
+    assert page.status_code == 200 and f'data-grant="{grant_id}"' in page.text and "/revoke" in page.text
+    refused = eva.post_form(f"/grants/{grant_id}/revoke", {"reason": ""})
+    assert refused.status_code == 422 and 'id="problem"' in refused.text
+    done = eva.post_form(f"/grants/{grant_id}/revoke", {"reason": "the study ended"})
+    assert done.status_code == 303 and done.headers["location"] == f"/datasets/{dataset_id}?done=revoked"
+    page = client.get(done.headers["location"])
+    assert f'data-grant="{grant_id}"' not in page.text and 'id="done"' in page.text
+    anna = login("anna", ["org:minfin", "role:bi"])
+    mine = client.get("/access-requests")
+    assert "ingetrokken op" in mine.text or "revoked on" in mine.text
+    assert anna.client.get(f"/datasets/{dataset_id}").text.count("/revoke") == 0     # not for the grantee
