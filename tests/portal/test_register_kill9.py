@@ -1,8 +1,8 @@
 """The register loses nothing when the portal is killed mid-write (issue 15): a writer process appending register
 entries from four threads through the portal's own service (``tests/portal/register_writer.py``; the same
-``register.append`` and commit every route runs before it answers 200/201) is killed with SIGKILL 100 times, each time
-at a random moment (0–150 ms after it was forked, 0–250 ms on PostgreSQL: while it connects, while entries are in flight, between commits).
-Afterwards ``gereedschapskist register verify`` passes, and every entry whose commit returned (acknowledged) is in
+``register.append`` and commit every route runs before it answers 200/201) is killed with SIGKILL 100 times, each
+time at a random moment (0–150 ms after it was forked, 0–250 ms on PostgreSQL: while it connects, while entries are
+in flight, between commits). Afterwards ``gereedschapskist register verify`` passes, and every entry whose commit returned (acknowledged) is in
 the register with the digest it was acknowledged with. SQLite (WAL); PostgreSQL when the test URL is set.
 
 Writers are forked from a fork server that imported the portal once, so 100 kills take seconds, not minutes of
