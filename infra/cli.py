@@ -59,6 +59,7 @@ def preview_config(
             typer.echo(f"  kafka: {plan.kafka.brokers} brokers, {plan.kafka.storage} each")
         if config.production:
             typer.echo(f"  egress allow-list: {', '.join(r.cidr for r in config.cloud.egress_allow_list) or 'none'}")
+            typer.echo(f"  egress domains (proxy): {', '.join(config.cloud.egress_domains) or 'none'}")
         for warning in plan.warnings:
             typer.secho(f"  warning: {warning}", fg="yellow", err=True)
     else:

@@ -23,7 +23,8 @@ def test_preview_of_a_contract_stack_shows_pools_from_the_catalogue():
     assert "region eu-central-1 (Europe (Frankfurt), DE), production" in result.output
     assert "pool gpu        g4dn.2xlarge" in result.output
     assert "taint nvidia.com/gpu=present:NoSchedule" in result.output
-    assert "egress allow-list: 145.21.0.0/16, 151.101.0.0/16" in result.output
+    assert "egress allow-list: 145.21.0.0/16" in result.output  # PyPI's CDN by domain, not its /16 (issue 16)
+    assert "egress domains (proxy): files.pythonhosted.org, pypi.org" in result.output
 
 
 def test_preview_of_the_platform_stack():
