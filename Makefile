@@ -37,6 +37,14 @@ $(IRKERNEL):
 
 test up: $(IRKERNEL)
 
+# Debian's readxl and openxlsx: Excel in R, the CRAN pins of bi-r-jupyter (R in JupyterLab on this machine).
+R_EXCEL := /usr/lib/R/site-library/openxlsx/DESCRIPTION
+$(R_EXCEL): $(IRKERNEL)
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-cran-readxl r-cran-openxlsx || \
+	  (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends r-cran-readxl r-cran-openxlsx)
+
+test up: $(R_EXCEL)
+
 # The Debian packages the catalogue's bundles declare (system_packages, e.g. Java for Spark): installed when this
 # runs as root with apt-get; otherwise it names what is missing and those bundles show as unavailable.
 .PHONY: system-packages
