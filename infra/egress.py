@@ -47,7 +47,7 @@ def squid_conf(domains: Iterable[str]) -> str:
         "http_access deny all",
         "cache deny all",
         "access_log stdio:/dev/stdout",
-        "cache_log stdio:/dev/stderr",
+        "cache_log /dev/stderr",
         "pid_filename none",
         "",
     ])
@@ -71,8 +71,10 @@ def manifests(domains: Iterable[str], tags: Tags) -> list[dict[str, Any]]:
         "readinessProbe": {"tcpSocket": {"port": PROXY_PORT}, "periodSeconds": 10},
         "livenessProbe": {"tcpSocket": {"port": PROXY_PORT}, "periodSeconds": 20},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"memory": "256Mi"}},
-        "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"],
-                                                                                "add": ["SETUID", "SETGID"]},
+        # Squid starts as root, prepares its directories and drops to the `proxy` user: only what that needs.
+        "securityContext": {"allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"], "add": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL",
+                                                                      "SETGID", "SETUID"]},
                             "seccompProfile": {"type": "RuntimeDefault"}},
         "volumeMounts": [{"name": "config", "mountPath": "/etc/squid/squid.conf", "subPath": "squid.conf"}],
     }
