@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -14,12 +15,33 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.portal.support import database, database_server  # noqa: F401 - fixtures
+from tests.portal.support import database, database_backends, database_server  # noqa: F401 - fixtures
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """A browser journey runs on one database, not on both: what the portal does with its database is
+    tests/portal's, on SQLite and on PostgreSQL; here it is the browser, the portal and the hub. When both are
+    configured, each journey takes one of them by a stable hash of its name (about half each, so both databases
+    are driven through browser journeys), and its other variant is deselected, not skipped; with SQLite alone
+    every journey runs on SQLite. A journey's second run on the other database took a third of ``make test``'s
+    browser time and tested nothing more."""
+    backends = database_backends()
+    if len(backends) < 2:
+        return
+    keep, drop = [], []
+    for item in items:
+        backend = getattr(getattr(item, "callspec", None), "params", {}).get("database_server")
+        chosen = backends[zlib.crc32(getattr(item, "originalname", item.name).encode()) % len(backends)]
+        (drop if backend and HERE in item.path.parents and backend != chosen else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture
