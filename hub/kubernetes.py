@@ -159,26 +159,38 @@ class BundleKubeSpawner(KubeSpawner):
 
     async def prepare_data(self) -> list:
         """Ask the portal for the user's grants and add exactly those to the pod, read-only (a start without an
-        answer is refused). Called by :meth:`start`; the tests call it before ``get_pod_manifest``."""
+        answer is refused). Called by :meth:`start` before KubeSpawner's own start, which loads the profile's
+        overrides (its ``environment`` replaces the trait): :meth:`load_user_options` adds the data again after
+        them."""
+        self._grants, self._data_parts = None, None
+        if self.data_portal is not None:
+            try:
+                grants = await self.data_portal.start(self.user.name, self.name or "")
+            except GrantsUnavailable as refused:
+                raise DataRefused(f"The workspace was not started: {refused}", refused.reason) from None
+            self._grants = grants
+            self._data_parts = kubernetes_data.pod_data(grants, claim=self.datasets_claim)
+        self._apply_data()
+        return self._grants or []
+
+    def _apply_data(self) -> None:
+        """The data of this start on the pod's traits, those of an earlier start taken out (idempotent)."""
         self.volumes = kubernetes_data.without_data(self.volumes)
         self.volume_mounts = kubernetes_data.without_data(self.volume_mounts)
         self.extra_annotations = {k: v for k, v in self.extra_annotations.items() if k != kubernetes_data.ANNOTATION}
-        self.environment = {k: v for k, v in self.environment.items() 
+        self.environment = {k: v for k, v in self.environment.items()
                             if not k.startswith(kubernetes_data.ENV_PREFIX) and k != "GEREEDSCHAPSKIST_GRANTS"}
-        self._grants = None
-        if self.data_portal is None:
-            return []
-        try:
-            grants = await self.data_portal.start(self.user.name, self.name or "")
-        except GrantsUnavailable as refused:
-            raise DataRefused(f"The workspace was not started: {refused}", refused.reason) from None
-        parts = kubernetes_data.pod_data(grants, claim=self.datasets_claim)
-        self.volumes = [*self.volumes, *parts["volumes"]]
-        self.volume_mounts = [*self.volume_mounts, *parts["volume_mounts"]]
-        self.environment = {**self.environment, **parts["environment"]}
-        self.extra_annotations = {**self.extra_annotations, **parts["annotations"]}
-        self._grants = grants
-        return grants
+        parts = getattr(self, "_data_parts", None)
+        if parts:
+            self.volumes = [*self.volumes, *parts["volumes"]]
+            self.volume_mounts = [*self.volume_mounts, *parts["volume_mounts"]]
+            self.environment = {**self.environment, **parts["environment"]}
+            self.extra_annotations = {**self.extra_annotations, **parts["annotations"]}
+
+    async def load_user_options(self):
+        loaded = await super().load_user_options()
+        self._apply_data()          # after the profile's overrides (KubeSpawner's start loads them again)
+        return loaded
 
     async def start(self):
         await self.prepare_data()
