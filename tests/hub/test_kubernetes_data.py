@@ -57,8 +57,9 @@ def _pod(answers: list) -> tuple[dict, BundleKubeSpawner]:
         c.BundleKubeSpawner.data_portal = ScriptedPortal(answers)
         spawner = BundleKubeSpawner(_mock=True, user=HubUser("anna", ["org:minfin", "role:bi"]), config=c)
         await spawner._run_apply_user_options({"bundle": "bi-sql-duckdb", "size": "small"})
-        await spawner.load_user_options()
-        await spawner.prepare_data()
+        await spawner.load_user_options()          # as JupyterHub does before start
+        await spawner.prepare_data()               # start(): the portal first,
+        await spawner.load_user_options()          # then KubeSpawner's own start loads the profile again
         return ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest()), spawner
 
     return asyncio.run(run())
@@ -93,8 +94,10 @@ def test_no_grants_no_data_volumes_and_a_new_start_drops_the_old_ones():
         await spawner._run_apply_user_options({"bundle": "bi-sql-duckdb", "size": "small"})
         await spawner.load_user_options()
         await spawner.prepare_data()
+        await spawner.load_user_options()
         first = len(spawner.volume_mounts)
         await spawner.prepare_data()           # the next start: the grants were revoked in between
+        await spawner.load_user_options()
         pod = ApiClient().sanitize_for_serialization(await spawner.get_pod_manifest())
         return first, pod
 
