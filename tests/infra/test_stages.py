@@ -287,3 +287,27 @@ def test_bad_egress_domain_is_refused_naming_it(stack_file):
     stack = stack_file("cbs-ml-prod")
     with pytest.raises(ValueError, match="pypi org"):
         stack.cloud.model_validate({**stack.cloud.model_dump(mode="json"), "egress_domains": ["pypi org"]})
+
+
+def test_hub_tokens_must_be_an_object_of_long_tokens_naming_the_environment(catalogue):
+    stack = platform_on("azure")
+    base = secrets_config(stack)
+    key = f"gereedschapskist:{stages.HUB_TOKENS}"
+    for bad, expected in (('["a"]', "an object of environment name -> token"),
+                          ('{"cbs-ml-prod": "short"}', "hub_tokens.cbs-ml-prod: at least 32 characters")):
+        recorder = Recorder()
+        with pytest.raises(StackInvalid, match=expected):
+            deploy(stack, catalogue, recorder, config={**base, key: bad}, stages_to_run=(stages.CLOUD,))
+        assert recorder.resources == []
+
+
+def test_the_cluster_stage_cannot_write_or_read_what_the_cloud_stage_did_not_store():
+    import pulumi
+
+    from gereedschapskist.infra.partners import ReferencedStore
+
+    store = ReferencedStore(pulumi.Output.from_input({"remote_keys": {}}), keys=("hub-oidc-client-secret",))
+    with pytest.raises(StackInvalid, match="'hub-crypt-key' is not in the cloud stage's secret store"):
+        store.remote_key("hub-crypt-key")
+    with pytest.raises(RuntimeError, match="cannot write"):
+        store.put("hub-oidc-client-secret", "x")
