@@ -79,6 +79,8 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     base_requirements = List(Unicode(), config=True, help="packages every environment gets")
     build_timeout = Float(900.0, config=True, help="seconds a first environment build may take")
     portal_url = Unicode("", config=True, help="the portal's URL, linked from a bundle's first-start README")
+    catalogue_dir = Unicode("", config=True, help="the catalogue folder: a bundle's example notebooks "
+                                                  "(examples/<bundle id>/) are copied from it at its first start")
     interfaces = Instance(LocalInterfaces, args=()).tag(config=True)
     limits = Instance(Limits, args=("not probed",), help="how sizes are enforced (:func:`.limits.probe_limits`)"
                       ).tag(config=True)
@@ -231,7 +233,8 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"])
         self._write_server_config(request)
         Path(self.home_dir).mkdir(parents=True, exist_ok=True)
-        write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url)  # README + sample data, once
+        write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url,   # README, sample data, examples
+                          catalogue_dir=Path(self.catalogue_dir) if self.catalogue_dir else None)
         await self._show_granted_data()
         log_file = self._log_file()
         log_file.parent.mkdir(parents=True, exist_ok=True)

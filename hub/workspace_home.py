@@ -135,14 +135,17 @@ The bundle's packages are listed in the table above (source, package, version).
 """
 
 
-def write_first_start(home: Path, bundle: Bundle, *, portal_url: str) -> Path | None:
-    """Write the bundle's folder at its first start in ``home``; returns it, or None when it was written before."""
+def write_first_start(home: Path, bundle: Bundle, *, portal_url: str, catalogue_dir: Path | None = None) -> Path | None:
+    """Write the bundle's folder at its first start in ``home``; returns it, or None when it was written before.
+    With ``catalogue_dir``, the bundle's example notebooks (``examples/<bundle id>/``, issue 17) are copied too."""
     marker = home / MARKERS / bundle.id
     if marker.exists():
         return None
     folder = home / bundle.id
     folder.mkdir(parents=True, exist_ok=True)
-    for name, text in ((README, readme(bundle, portal_url=portal_url)), (SAMPLE, sample_csv())):
+    examples = [(Path(rel).name, (catalogue_dir / rel).read_text(encoding="utf-8"))
+                for rel in bundle.examples if catalogue_dir is not None and (catalogue_dir / rel).is_file()]
+    for name, text in ((README, readme(bundle, portal_url=portal_url)), (SAMPLE, sample_csv()), *examples):
         try:
             with open(folder / name, "x", encoding="utf-8") as out:   # never overwrite what is there
                 out.write(text)

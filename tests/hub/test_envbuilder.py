@@ -189,7 +189,7 @@ def test_every_bundle_of_the_catalogue_declares_a_kernel_for_each_language_it_pi
         assert [k.language for k in kernels] == ["python"] + (["R"] if bundle.packages_of(Ecosystem.CRAN) else [])
         assert all(k.display_name.startswith(f"{bundle.title.en} {bundle.version}") for k in kernels), kernels
     assert [k.display_name for k in kernels_of(result.catalogue.bundles["bi-sql-duckdb"])] == [
-        "SQL analysis with DuckDB 1.0.0"]
+        "SQL analysis with DuckDB 1.1.0"]
 
 
 def test_cran_packages_without_irkernel_are_warned_about(tmp_path):

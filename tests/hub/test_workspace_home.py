@@ -20,7 +20,7 @@ def test_the_first_start_writes_the_bundles_facts_a_portal_link_and_sample_data(
     text = (folder / README).read_text(encoding="utf-8")
     for fact in (bundle.title.nl, bundle.title.en, bundle.description.nl, bundle.description.en,
                  f"`{bundle.id}` versie {bundle.version}", f"`{bundle.id}` version {bundle.version}",
-                 "`SQL analysis with DuckDB 1.0.0`", "JupyterLab",
+                 f"`SQL analysis with DuckDB {bundle.version}`", "JupyterLab",
                  f"({PORTAL}/catalogue/bi-sql-duckdb)", f"({PORTAL}/workspaces)", "import duckdb", "pd.read_csv"):
         assert fact in text, fact
     for size in bundle.sizes:
@@ -59,3 +59,17 @@ def test_only_the_first_start_writes_and_nothing_the_user_changed_is_overwritten
     assert write_first_start(tmp_path, other, portal_url=PORTAL) == tmp_path / other.id
     assert (tmp_path / other.id / README).read_text(encoding="utf-8") == "van een collega"
     assert (tmp_path / other.id / SAMPLE).is_file()
+
+
+def test_the_bundles_example_notebooks_are_copied_at_the_first_start_and_never_overwritten(tmp_path):
+    from gereedschapskist.catalogue import default_root, load
+
+    spark = load().bundles["ml-spark"]
+    assert spark.examples == ("examples/ml-spark/spark-groupby.ipynb",)
+    folder = write_first_start(tmp_path, spark, portal_url="", catalogue_dir=default_root())
+    copied = folder / "spark-groupby.ipynb"
+    assert copied.read_text(encoding="utf-8") == (default_root() / spark.examples[0]).read_text(encoding="utf-8")
+    copied.write_text("mine", encoding="utf-8")
+    (tmp_path / ".gereedschapskist").rename(tmp_path / "gone")          # even when the marker is lost
+    write_first_start(tmp_path, spark, portal_url="", catalogue_dir=default_root())
+    assert copied.read_text(encoding="utf-8") == "mine"
