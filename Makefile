@@ -65,12 +65,18 @@ images: install
 bench: install
 	GEREEDSCHAPSKIST_BENCH_ROUNDS=$${GEREEDSCHAPSKIST_BENCH_ROUNDS:-6} $(PY) -m pytest tests/bench -s $(PYTEST_ARGS)
 
+## fuzz: the JSON API's fuzz run at its full size (make test runs it with 20 examples per operation and kind)
+.PHONY: fuzz
+fuzz: install
+	GEREEDSCHAPSKIST_FUZZ_EXAMPLES=$${GEREEDSCHAPSKIST_FUZZ_EXAMPLES:-80} $(PY) -m pytest tests/portal/test_api_fuzz.py -s $(PYTEST_ARGS)
+
 ## screenshots: run the browser tests whose screenshots the README shows, and copy them to docs/screenshots
+## (on SQLite alone: the shots are taken from the SQLite runs, docs/screenshots/SOURCES.txt)
 SCREENSHOT_TESTS := tests/e2e/test_workspace_lifecycle.py tests/e2e/test_sizes_usage.py \
   tests/e2e/test_inside_workspace.py tests/e2e/test_admin_screens.py tests/e2e/test_roles_handover.py
 .PHONY: screenshots
 screenshots: install $(CHROMIUM) node-deps
-	$(PY) -m pytest -q $(SCREENSHOT_TESTS)
+	GEREEDSCHAPSKIST_TEST_DATABASE_URL= $(PY) -m pytest -q $(SCREENSHOT_TESTS)
 	grep -v '^#' docs/screenshots/SOURCES.txt | while read -r name source; do \
 	  [ -z "$$name" ] || cp "tests/e2e/artifacts/$$source" "docs/screenshots/$$name" || exit 1; done
 
