@@ -26,8 +26,8 @@ AUTOSCALER_CHART = ("cluster-autoscaler", "https://kubernetes.github.io/autoscal
 _MANAGED = "arn:aws:iam::aws:policy/"
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 RUNNER_INSTANCE_TYPE = "t3.medium"
-# Ubuntu 24.04 LTS, resolved by EC2 at launch from Canonical's public SSM parameter (always the current image).
-RUNNER_AMI = "resolve:ssm:/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+# Ubuntu 24.04 LTS: Canonical's public SSM parameter names the current image in every region.
+RUNNER_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
 RUNNER_USER_DATA = """#cloud-config
 package_update: true
 packages: [unattended-upgrades, ca-certificates, curl, git, unzip, python3-venv]
@@ -216,13 +216,16 @@ class AwsRecipe(Recipe):
         SSM Session Manager; its instance profile is the role the access entry admits."""
         profile = aws.iam.InstanceProfile(self.resource_name("runner"), role=self.runner_role.name,
                                           tags=self.tags.cloud(), opts=self.opts())
+        ami = aws.ssm.get_parameter_output(name=RUNNER_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(
+            parent=self.parent, provider=self.cloud_provider)).value
         instance = aws.ec2.Instance(
-            self.resource_name("runner"), ami=RUNNER_AMI, instance_type=RUNNER_INSTANCE_TYPE,
+            self.resource_name("runner"), ami=ami, instance_type=RUNNER_INSTANCE_TYPE,
             subnet_id=self.private_subnets[0].id, vpc_security_group_ids=[self.runner_group.id],
             associate_public_ip_address=False, iam_instance_profile=profile.name, user_data=RUNNER_USER_DATA,
             metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
             root_block_device={"encrypted": True, "kms_key_id": self.key.arn, "volume_type": "gp3", "volume_size": 30},
-            tags=self._tags("runner"), opts=self.opts(depends_on=[self.runner_access]))
+            tags=self._tags("runner"),  # a newer image does not replace a running runner (it updates itself)
+            opts=self.opts(depends_on=[self.runner_access], ignore_changes=["ami"]))
         return Runner(name=instance.id, identity=self.runner_role.arn,
                       access="aws ssm start-session --target <the runner output's name>")
 
