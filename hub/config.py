@@ -105,7 +105,8 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     if settings.backend == "kubernetes":
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
-        configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles)
+        configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles,
+                             kafka=settings.kafka_access)
         if settings.portal_api_url and settings.portal_api_token is not None:   # granted datasets (issue 15)
             from .kubernetes import configure_data
 

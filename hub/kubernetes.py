@@ -25,6 +25,7 @@ from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
 from gereedschapskist.core.environment import Offer, offer_of
 from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, node_selector
+from gereedschapskist.core.streaming import KafkaAccess, streams
 
 from . import kubernetes_data, spark
 from .datasets import GrantsUnavailable, PortalGrants
@@ -63,8 +64,29 @@ def size_override(bundle: Bundle, size: Size) -> dict[str, Any]:
     return override
 
 
-def bundle_profile(bundle: Bundle, catalogue: Catalogue) -> dict[str, Any]:
-    """One KubeSpawner profile for a bundle (plain data)."""
+def extend(trait: str, extra: list[dict[str, Any]]):
+    """A profile override that adds ``extra`` to the spawner's list or dict trait (z2jh fills ``volumes`` and
+    ``volume_mounts`` with the home directory; a plain list in an override would replace it)."""
+
+    def add(spawner) -> Any:
+        current = getattr(spawner, trait)
+        if isinstance(current, dict):
+            return {**current, **{f"zz-{item['name']}": item for item in extra}}
+        return [*current, *[item for item in extra if item not in current]]
+
+    add.extra = extra  # what it adds, for tests and logs
+    return add
+
+
+def kafka_override(access: KafkaAccess) -> dict[str, Any]:
+    """A streaming workspace's Kafka: bootstrap address, cluster CA and the environment's KafkaUser (issue 16,
+    item 11; :mod:`gereedschapskist.core.streaming`)."""
+    return {"environment": access.environment(), "volumes": extend("volumes", access.volumes()),
+            "volume_mounts": extend("volume_mounts", access.volume_mounts())}
+
+
+def bundle_profile(bundle: Bundle, catalogue: Catalogue, kafka: KafkaAccess | None = None) -> dict[str, Any]:
+    """One KubeSpawner profile for a bundle (plain data; with ``kafka``, streaming bundles also reach Kafka)."""
     interfaces = InterfaceAvailability()
     note = deprecation_note(bundle, catalogue)
     title = f"{bundle.title.en} ({bundle.version})" + (" — deprecated" if note else "")
@@ -104,16 +126,21 @@ def bundle_profile(bundle: Bundle, catalogue: Catalogue) -> dict[str, Any]:
                 for index, interface in enumerate(bundle.interfaces)
             },
         }
+    if kafka is not None and streams(bundle.roles):
+        override = kafka_override(kafka)
+        profile["kubespawner_override"]["environment"].update(override.pop("environment"))
+        profile["kubespawner_override"].update(override)
     return profile
 
 
 def profiles_by_role(catalogue: Catalogue, bundles: Iterable[str] | None = None,
-                     roles: Iterable[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+                     roles: Iterable[str] | None = None, kafka: KafkaAccess | None = None
+                     ) -> dict[str, list[dict[str, Any]]]:
     """``{role: [profile, …]}`` for the offered bundles of each role (limited to ``bundles`` when given)."""
     allowed = None if bundles is None else set(bundles)
     result: dict[str, list[dict[str, Any]]] = {}
     for role in sorted(roles if roles is not None else catalogue.roles):
-        result[role] = [bundle_profile(b, catalogue) for b in catalogue.offered_for([role])
+        result[role] = [bundle_profile(b, catalogue, kafka) for b in catalogue.offered_for([role])
                         if allowed is None or b.id in allowed]
     return result
 
@@ -279,7 +306,7 @@ def configure_data(c, *, portal_api_url: str, token: str, claim: str, interval: 
 
 
 def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None = None,
-                         bundles: Iterable[str] | None = None) -> None:
+                         bundles: Iterable[str] | None = None, kafka: KafkaAccess | None = None) -> None:
     """The catalogue-driven part of the hub's configuration inside the z2jh hub pod.
 
     ``roles`` and ``bundles`` are what the environment offers (the hub's settings; all when ``None``); the
@@ -287,7 +314,8 @@ def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None
     """
     offer = hub_offer(catalogue, roles, bundles)
     c.JupyterHub.spawner_class = BundleKubeSpawner
-    for name, value in kubernetes_settings(profiles_by_role(catalogue, offer.bundle_ids, offer.roles)).items():
+    for name, value in kubernetes_settings(profiles_by_role(catalogue, offer.bundle_ids, offer.roles,
+                                                            kafka)).items():
         setattr(c.KubeSpawner, name, value)
     c.Spawner.apply_user_options = make_apply_user_options(
         catalogue, InterfaceAvailability(), environment_bundles=offer.bundle_ids)

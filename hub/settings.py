@@ -18,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gereedschapskist.core.groups import PLATFORM_ADMINS, GroupMapping
 from gereedschapskist.core.refusal import Refusal
 from gereedschapskist.core.settings import unknown_variables
+from gereedschapskist.core.streaming import KafkaAccess
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
@@ -105,6 +106,10 @@ class HubSettings(BaseSettings):
         default=600, ge=0, description="groups are re-read from the issuer when older than this (and before "
                                        "every start)")
     cookie_max_age_days: float = Field(default=0.5, gt=0, le=14, description="lifetime of the hub's login cookie")
+    kafka: dict[str, str] | None = Field(
+        default=None, description="streaming environments on Kubernetes: the Kafka a streaming workspace reaches, "
+                                  "as JSON {bootstrap, ca_secret, user_secret} (set by infra; "
+                                  "gereedschapskist.core.streaming)")
 
     portal_api_token: SecretStr | None = Field(
         default=None, description="API token of the `portal` service (role gereedschapskist-portal); "
@@ -168,6 +173,17 @@ class HubSettings(BaseSettings):
     proxy_command: tuple[str, ...] = Field(
         default=(str(HUB_DIR / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"),),
         description="command that starts configurable-http-proxy")
+
+    @field_validator("kafka")
+    @classmethod
+    def _kafka(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            KafkaAccess.from_json(value)  # ValueError names what is missing
+        return value
+
+    @property
+    def kafka_access(self) -> KafkaAccess | None:
+        return None if self.kafka is None else KafkaAccess.from_json(self.kafka)
 
     @field_validator("portal_api_url")
     @classmethod

@@ -14,15 +14,18 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from gereedschapskist.core.z2jh import Z2JH_HUB_IMAGE
+
 from . import toolchain as tc
 from .dockerfile import exec_form, key_values, run, words
 from .render import GENERATOR, Definition
 
 #: Slim Debian 13 with CPython 3.13.15 (the docker-library python tag of August 2026).
 PORTAL_BASE = "python:3.13.15-slim-trixie"
-#: Zero to JupyterHub 4.4.0's hub image (2026-06-10: JupyterHub 5.5.0 on Python 3.12); the lock's
-#: ``hub`` extra then installs the project's own pins over it (JupyterHub 6.1.1, KubeSpawner 7.1.0).
-HUB_BASE = "quay.io/jupyterhub/k8s-hub:4.4.0"
+#: Zero to JupyterHub's hub image of the release whose chart infra deploys (gereedschapskist.core.z2jh: one
+#: release for both, issue 16 item 10); the lock's ``hub`` extra then installs the project's own pins over it
+#: (JupyterHub 6.1.1, KubeSpawner 7.1.0).
+HUB_BASE = Z2JH_HUB_IMAGE
 #: The build stage of both images (a pure-Python wheel: any Python that runs uv's build will do).
 WHEEL_BASE = PORTAL_BASE
 PORTAL_UID = 10001

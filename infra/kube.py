@@ -19,6 +19,8 @@ _TYPED: dict[tuple[str, str], Any] = {
     ("storage.k8s.io/v1", "StorageClass"): k8s.storage.v1.StorageClass,
     ("networking.k8s.io/v1", "NetworkPolicy"): k8s.networking.v1.NetworkPolicy,
     ("networking.k8s.io/v1", "Ingress"): k8s.networking.v1.Ingress,
+    ("rbac.authorization.k8s.io/v1", "Role"): k8s.rbac.v1.Role,
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): k8s.rbac.v1.RoleBinding,
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy"):
         k8s.admissionregistration.v1.ValidatingAdmissionPolicy,
     ("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicyBinding"):

@@ -5,14 +5,17 @@ Upgrading one is a one-line pull request; the tests read these constants, never 
 
 from __future__ import annotations
 
+from gereedschapskist.core.z2jh import Z2JH_VERSION
+
 # Kubernetes minor version for new clusters, and the oldest one a stack may ask for.
 # All three partners support 1.33 in their regular channels; 1.31 is the oldest still in support.
 KUBERNETES_VERSION = "1.33"
 KUBERNETES_MINIMUM = "1.31"
 
-# Zero-to-JupyterHub (https://hub.jupyter.org/helm-chart/).
+# Zero-to-JupyterHub (https://hub.jupyter.org/helm-chart/): the same release as the hub image's base
+# (gereedschapskist.core.z2jh, issue 16 item 10).
 JUPYTERHUB_CHART_REPO = "https://hub.jupyter.org/helm-chart/"
-JUPYTERHUB_CHART_VERSION = "4.3.3"
+JUPYTERHUB_CHART_VERSION = Z2JH_VERSION
 
 # Strimzi operator (OCI chart) and the Kafka version it runs (Strimzi 0.48 supports Kafka 4.0 and 4.1, KRaft only).
 STRIMZI_CHART = "oci://quay.io/strimzi-helm/strimzi-kafka-operator"

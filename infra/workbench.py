@@ -156,6 +156,10 @@ class ContractEnvironment(pulumi.ComponentResource):
                                     opts=kopts(kafka_ns, *cluster_services))
             for obj in kafka_cluster.manifests(plan.kafka, tags):
                 apply(obj, kopts(operator, home))
+            # streaming workspaces reach Kafka: a KafkaUser and the cluster CA in the hub's namespace (item 11)
+            guards += [apply(obj, kopts(operator, hub_ns, kafka_ns, shared.secret_store))
+                       for obj in kafka_cluster.workspace_manifests(tags)]
+            values = kafka_cluster.with_workspace_access(values)
         hub = helm_release("jupyterhub", chart="jupyterhub", version=versions.JUPYTERHUB_CHART_VERSION,
                            repo=versions.JUPYTERHUB_CHART_REPO, namespace=HUB_NAMESPACE, values=values,
                            opts=kopts(hub_ns, home, oidc, certificate, shared.ingress, *guards, *cluster_services))

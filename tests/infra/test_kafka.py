@@ -84,3 +84,71 @@ def test_both_entity_operators_run(strimzi):
     for name in ("topicOperator", "userOperator"):
         resources = entity[name]["resources"]
         assert resources["requests"]["memory"] == resources["limits"]["memory"]
+
+
+# Workspaces reach Kafka with TLS and the environment's KafkaUser (issue 16, item 11) ---------------------------
+
+def test_kafka_admits_only_clients_with_a_kafkausers_certificate(strimzi):
+    kafka = strimzi["Kafka"]["spec"]["kafka"]
+    (listener,) = kafka["listeners"]
+    assert listener["tls"] is True and listener["authentication"] == {"type": "tls"}
+    assert kafka["authorization"] == {"type": "simple"}
+
+
+def test_the_environments_kafkauser_lives_beside_the_workspaces_and_may_produce_and_consume(strimzi, deployments):
+    from gereedschapskist.infra.kafka import WORKSPACE_USER
+    from gereedschapskist.infra.manifests import HUB_NAMESPACE
+
+    user = strimzi["KafkaUser"]
+    assert user["metadata"] == {**user["metadata"], "name": WORKSPACE_USER, "namespace": HUB_NAMESPACE}
+    assert user["metadata"]["labels"]["strimzi.io/cluster"] == KAFKA_CLUSTER
+    assert user["spec"]["authentication"] == {"type": "tls"}
+    acls = {(a["resource"]["type"], a["resource"].get("name")): set(a["operations"])
+            for a in user["spec"]["authorization"]["acls"]}
+    assert {"Read", "Write", "Describe"} <= acls[("topic", "*")] and "Read" in acls[("group", "*")]
+    # the User Operator watches the hub's namespace, and the Cluster Operator may manage it (its RoleBindings)
+    assert strimzi["Kafka"]["spec"]["entityOperator"]["userOperator"]["watchedNamespace"] == HUB_NAMESPACE
+    assert HUB_NAMESPACE in deployments(NAME).helm_releases()["strimzi"]["values"]["watchNamespaces"]
+
+
+def test_the_cluster_ca_is_copied_into_the_hub_namespace_by_a_store_that_reads_only_it(deployments):
+    from gereedschapskist.infra.kafka import CLUSTER_CA_SECRET, KAFKA_NAMESPACE, WORKSPACE_CA_SECRET
+    from gereedschapskist.infra.manifests import HUB_NAMESPACE
+
+    objects = deployments(NAME).kubernetes_objects()
+    copy = next(o for o in objects if o["kind"] == "ExternalSecret" and o["metadata"]["name"] == WORKSPACE_CA_SECRET)
+    assert copy["metadata"]["namespace"] == HUB_NAMESPACE
+    assert copy["spec"]["data"] == [{"secretKey": "ca.crt", "remoteRef": {"key": CLUSTER_CA_SECRET,
+                                                                         "property": "ca.crt"}}]
+    ref = copy["spec"]["secretStoreRef"]
+    store = next(o for o in objects if o["kind"] == ref["kind"] and o["metadata"]["name"] == ref["name"])
+    provider = store["spec"]["provider"]["kubernetes"]
+    assert provider["remoteNamespace"] == KAFKA_NAMESPACE
+    account = provider["auth"]["serviceAccount"]["name"]
+    bindings = [o for o in objects if o["kind"] == "RoleBinding" and o["metadata"]["namespace"] == KAFKA_NAMESPACE
+                and {"kind": "ServiceAccount", "name": account, "namespace": HUB_NAMESPACE} in o["subjects"]]
+    assert len(bindings) == 1
+    role = next(o for o in objects if o["kind"] == "Role" and o["metadata"]["name"] == bindings[0]["roleRef"]["name"]
+                and o["metadata"]["namespace"] == KAFKA_NAMESPACE)
+    # exactly one Secret, read only: not the CA's key, not the brokers' or other users' Secrets
+    assert role["rules"] == [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [CLUSTER_CA_SECRET],
+                              "verbs": ["get"]}]
+
+
+def test_the_hub_tells_streaming_workspaces_where_kafka_is(deployments):
+    import json
+
+    from gereedschapskist.core.streaming import KafkaAccess
+    from gereedschapskist.infra.kafka import KAFKA_NAMESPACE, TLS_PORT, WORKSPACE_CA_SECRET, WORKSPACE_USER
+
+    env = deployments(NAME).helm_releases()["jupyterhub"]["values"]["hub"]["extraEnv"]
+    access = KafkaAccess.from_json(json.loads(env["GEREEDSCHAPSKIST_HUB_KAFKA"]))
+    # Strimzi's bootstrap Service is <cluster>-kafka-bootstrap in the Kafka's namespace, on the listener's port
+    assert access.bootstrap == f"{KAFKA_CLUSTER}-kafka-bootstrap.{KAFKA_NAMESPACE}.svc:{TLS_PORT}"
+    assert (access.ca_secret, access.user_secret) == (WORKSPACE_CA_SECRET, WORKSPACE_USER)
+
+
+def test_an_environment_without_kafka_tells_the_hub_nothing(deployments):
+    env = deployments("minfin-bi-dev").helm_releases()["jupyterhub"]["values"]["hub"]["extraEnv"]
+    assert "GEREEDSCHAPSKIST_HUB_KAFKA" not in env
+    assert not [o for o in deployments("minfin-bi-dev").kubernetes_objects() if o["kind"] == "KafkaUser"]
