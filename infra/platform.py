@@ -128,4 +128,5 @@ class Platform(pulumi.ComponentResource):
             "portal_url": str(spec.public_url),
             "portal_image": plan.portal_image,
             "portal_deployment": portal.metadata.apply(_name_of),
+            "dns_record": base.dns_record(pm.host(spec), shared.ingress, kube, self),
         }

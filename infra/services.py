@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import pulumi
+import pulumi_kubernetes as k8s
 
 from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
 
@@ -76,6 +77,23 @@ class BaseServices:
     issuer: pulumi.Resource
     ingress: pulumi.Resource
     secret_store: pulumi.Resource
+
+
+def dns_record(host: str, ingress: pulumi.Resource, kube: pulumi.ProviderResource,
+               parent: pulumi.Resource) -> dict[str, pulumi.Input[str]]:
+    """The DNS record the operator creates for ``host`` (issue 16, item 12): nothing here owns the DNS zone, and
+    cert-manager's HTTP-01 challenge needs the host to resolve to the ingress's load balancer. Exported by the
+    cluster stage as ``dns_record`` (README, "Verified only in a real deploy")."""
+    service = k8s.core.v1.Service.get(f"{INGRESS_NAMESPACE}-traefik-address", f"{INGRESS_NAMESPACE}/{INGRESS_CLASS}",
+                                      opts=pulumi.ResourceOptions(parent=parent, provider=kube, depends_on=[ingress]))
+
+    def target(status) -> str:
+        entries = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+        return next((e.ip or e.hostname for e in entries if e.ip or e.hostname), "")
+
+    address = service.status.apply(target)
+    return {"name": host, "type": address.apply(lambda a: "A" if a.replace(".", "").isdigit() else "CNAME"),
+            "target": address}
 
 
 def install(*, tags: Tags, tls: TlsSpec, store: SecretStore, secret_namespaces: Sequence[str],

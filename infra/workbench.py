@@ -166,4 +166,5 @@ class ContractEnvironment(pulumi.ComponentResource):
         return {
             "hub_release": hub.name,
             "public_url": str(env.public_url),
+            "dns_record": base.dns_record(host, shared.ingress, kube, self),
         }

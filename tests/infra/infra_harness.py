@@ -105,6 +105,8 @@ def _computed(typ: str, name: str) -> dict[str, Any]:
         return out
     if typ == "random:index/randomPassword:RandomPassword":
         return {"result": "fake-password-" + name}
+    if typ == "kubernetes:core/v1:Service" and name.endswith("-traefik-address"):  # read: the ingress's address
+        return {"status": {"loadBalancer": {"ingress": [{"ip": "20.61.0.10"}]}}}
     if typ == "random:index/randomId:RandomId":
         return {"hex": "0f" * 32, "b64Std": "Dw" * 21 + "8=", "id": name}
     return {}

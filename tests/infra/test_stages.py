@@ -311,3 +311,17 @@ def test_the_cluster_stage_cannot_write_or_read_what_the_cloud_stage_did_not_sto
         store.remote_key("hub-crypt-key")
     with pytest.raises(RuntimeError, match="cannot write"):
         store.put("hub-oidc-client-secret", "x")
+
+
+@pytest.mark.parametrize("key", ALL_DEPLOYMENTS)
+def test_the_cluster_stage_says_which_dns_record_certificates_need(deployments, key):
+    """Nothing here owns the DNS zone: the cluster stage exports the record cert-manager's HTTP-01 challenge needs
+    (the host -> the ingress's load balancer), the README says to create it (item 12)."""
+    rec = deployments(key)
+    base = key.split(":")[0]
+    record = rec.outputs[f"{base}{stages.CLUSTER_SUFFIX}"]["dns_record"]
+    url = rec.outputs[f"{base}{stages.CLUSTER_SUFFIX}"].get("public_url") or \
+        rec.outputs[f"{base}{stages.CLUSTER_SUFFIX}"]["portal_url"]
+    assert record == {"name": url.split("/")[2], "type": "A", "target": "20.61.0.10"}
+    assert all(o.get("kind") for o in rec.kubernetes_objects())  # the read Service is not an object we create
+
