@@ -31,7 +31,7 @@ from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
 from .routes import (
     admin, auth, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
-    size_requests, workspaces,
+    register, size_requests, workspaces,
 )
 from .routes.rendering import compiled_templates
 from .security import SecurityHeadersMiddleware
@@ -235,7 +235,8 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     # JSON API (every call from the pages' scripts), then the pages admins use now and then
     for router in (home.router, home.healthz, auth.router, catalogue.router, workspaces.router, api.router):
         app.include_router(router)
-    for module in (organisations, members, contracts, contract_documents, size_requests, datasets, admin, docs):
+    for module in (organisations, members, contracts, contract_documents, size_requests, datasets, register, admin,
+                   docs):
         app.include_router(module.router)
     errors.install(app)
     return app

@@ -1119,6 +1119,29 @@ TEXTS.update({
 # --- access to data, the pages (portal/routes/datasets.py; issue 15)
 TEXTS.update({
     "nav.datasets": ("Datasets", "Datasets"),
+    # the processing register for every user (issue 15: /register, services/register_export.py)
+    "nav.register": ("Register", "Register"),
+    "register.title": ("Verwerkingsregister", "Processing register"),
+    "register.intro": ("Wie welke data gebruikte, hoe, wanneer, met welk doel en op welke grondslag. Het register "
+                       "kan alleen worden aangevuld; elke registratie is aan de vorige geketend.",
+                       "Who used which data, how, when, for which purpose and on which legal ground. The register "
+                       "can only be added to; every entry is chained to the one before it."),
+    "register.sees_everything": ("U ziet alle registraties (platformbeheerder).",
+                                 "You see every entry (platform admin)."),
+    "register.sees_organisations": ("U ziet de registraties van {orgs} (organisatiebeheerder).",
+                                    "You see the entries of {orgs} (organisation admin)."),
+    "register.sees_datasets": ("U ziet de registraties over uw {count} dataset(s) (bronhouder).",
+                               "You see the entries about your {count} dataset(s) (data owner)."),
+    "register.sees_own": ("U ziet uw eigen registraties: uw gebruik van data en wat u deed.",
+                          "You see your own entries: your use of data and what you did."),
+    "register.dataset": ("Dataset (id of identificatie)", "Dataset (id or identifier)"),
+    "register.person": ("Betrokkene", "Person"),
+    "register.how": ("Hoe (werkplek, pakket)", "How (workspace, bundle)"),
+    "register.legal_ground": ("Grondslag", "Legal ground"),
+    "register.export_note": ("Een export komt zelf ook in het register.", "An export is itself recorded in the "
+                                                                          "register."),
+    "error.not-your-entries": ("Dit zijn niet uw registraties",
+                               "These register entries are not yours to see"),
     "datasets.title": ("Datasets", "Datasets"),
     "datasets.intro": ("Gegevens van overheidsorganisaties. Vraag toegang aan met een doel en een grondslag; de "
                        "bronhouder beslist.",
@@ -1171,6 +1194,10 @@ TEXTS.update({
     "access.state.approved": ("goedgekeurd", "approved"),
     "access.state.rejected": ("afgewezen", "rejected"),
     "access.relied_on": ("automatisch, op goedkeuring {id}", "automatically, on approval {id}"),
+    "access.automatic_decision": ("door het portaal: zelfde dataset, organisatie, soort doel en grondslag als de "
+                                  "eerdere goedkeuring", "by the portal: the same dataset, organisation, purpose "
+                                  "code and legal ground as the earlier approval"),
+    "access.grant.expired": ("verlopen op {at}", "expired on {at}"),
     "access.decision": ("Besluit", "Decision"),
     "access.mine": ("Mijn aanvragen", "My requests"),
     "access.queue": ("Aanvragen voor uw datasets", "Requests for your datasets"),

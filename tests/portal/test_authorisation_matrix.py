@@ -433,6 +433,8 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     # a person for themselves, the admins of their organisation and the data owners they asked (anna asks for a
     # fresh dataset of olga's first); platform admins everything. Refusals are 403, never an empty list
     # (tests/portal/test_register_export.py checks what each one sees)
+    ("GET", "/register"): {target: tuple(303 if status == 401 else status for status in statuses)
+                           for target, statuses in REGISTER_ROWS.items()},
     ("GET", "/api/v1/register"): REGISTER_ROWS,
     ("GET", "/api/v1/register/export"): REGISTER_ROWS,
 }
@@ -709,7 +711,7 @@ def _new_dataset_grant(world: World, organisation: str) -> int:
 
 
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
-    if path.startswith("/api/v1/register"):
+    if path.startswith(("/api/v1/register", "/register")):
         return path + _register_query(world, target)
     if "{dataset_id}" in path:
         return path.replace("{dataset_id}", "999999" if target == "missing" else str(_new_dataset(world, target)))

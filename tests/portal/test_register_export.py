@@ -208,3 +208,25 @@ def test_register_export_cli(app, settings, world, tmp_path):
         assert [(e.actor_id, e.organisation_id is not None, e.details["via"]) for e in exports] == [
             (None, True, "cli"), (None, False, "cli")]
         assert verify_chain(session).ok
+
+
+def test_the_register_page_shows_what_each_one_sees(client, login, world):
+    _as(client, login, "anna")
+    page = client.get("/register")
+    assert page.status_code == 200
+    assert 'data-scope="own"' in page.text and 'data-scope="datasets"' not in page.text
+    assert [int(s) for s in _sequences(page.text)] == [3, 2, 1]
+    assert "avg-6-1-e-cbs-wet" in page.text and "/api/v1/register/export?format=csv" in page.text
+    _as(client, login, "olga")
+    page = client.get("/register", params={"dataset": "minfin-data"})
+    assert 'data-scope="datasets"' in page.text and _sequences(page.text) == ["3", "2", "1"]
+    assert "/api/v1/register/export?dataset=minfin-data&amp;format=json" in page.text
+    _as(client, login, "bram")
+    refused = client.get("/register", params={"person": "anna"})
+    assert refused.status_code == 403
+    assert _sequences(client.get("/register").text) == ["4"]
+
+
+def _sequences(html: str) -> list[str]:
+    import re
+    return re.findall(r'<tr data-sequence="(\d+)"', html)
