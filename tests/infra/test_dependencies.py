@@ -84,6 +84,10 @@ def test_the_cluster_stage_waits_for_the_cloud_stage_and_finds_every_grant_there
     reference = rec.one("pulumi:pulumi:StackReference")
     provider = rec.one("pulumi:providers:kubernetes")
     assert provider.stage == stages.CLUSTER and rec.waits(provider, reference)  # its kubeconfig is an export
+    # every ExternalSecret of the cloud's store names its keys from the cloud stage's exports: it waits for them
+    cloud_store = [r for r in rec.of("kubernetes:external-secrets.io/v1:ExternalSecret")
+                   if reveal(r.inputs)["spec"]["secretStoreRef"]["kind"] == "ClusterSecretStore"]
+    assert cloud_store and all(rec.waits(r, reference) for r in cloud_store)
     # Secrets, and the grants that let the operator's identity read them, exist before the cluster stage starts.
     grants = ("azure-native:authorization:RoleAssignment", "gcp:secretmanager/secretIamMember:SecretIamMember",
               "gcp:serviceaccount/iAMMember:IAMMember", "aws:iam/rolePolicy:RolePolicy",
