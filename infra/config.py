@@ -277,9 +277,9 @@ def _plain_secrets(file: Path | str, config: dict) -> list[str]:
         leaves = value.items() if key.endswith(":" + HUB_TOKENS) and isinstance(value, dict) else [("", value)]
         for sub, leaf in leaves:
             if not _encrypted(leaf):
-                problems.append(f"{file}: config.{key}{'.' + sub if sub else ''}: a secret must be set with "
-                                f"`pulumi config set --secret{' --path' if sub else ''} {key}{'.' + sub if sub else ''} "
-                                f"<value>`, not in plain text")
+                where, path = (f"{key}.{sub}", " --path") if sub else (key, "")
+                problems.append(f"{file}: config.{where}: a secret must be set with "
+                                f"`pulumi config set --secret{path} {where} <value>`, not in plain text")
     return problems
 
 
