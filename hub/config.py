@@ -17,6 +17,7 @@ from typing import Any, Iterable
 from gereedschapskist.catalogue import Catalogue, load
 from gereedschapskist.core.capacity import Capacity
 
+from .forge import TOKEN_VARIABLE as FORGE_TOKEN_VARIABLE, git_credential_env
 from .authenticator import GereedschapskistAuthenticator
 from .api import INTERFACES_PATH, extra_handlers
 from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
@@ -102,6 +103,7 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *handover_handlers(homes)]
     c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
 
+    configure_forge(c, settings)
     if settings.backend == "kubernetes":
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
@@ -115,6 +117,17 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
                            interval=settings.data_reconcile_seconds, stale_after=settings.data_stale_seconds)
         return
     _configure_local(c, settings, catalogue, interfaces, capacity)
+
+
+def configure_forge(c, settings: HubSettings) -> None:
+    """git in every workspace knows the environment's forge (issue 17, :mod:`.forge`); a bad URL stops the hub."""
+    env = git_credential_env(settings.forge_url)
+    if not env:
+        return
+    if settings.forge_token is not None:
+        env[FORGE_TOKEN_VARIABLE] = settings.forge_token.get_secret_value()
+    current = c.Spawner.get("environment")
+    c.Spawner.environment = {**(current if isinstance(current, dict) else {}), **env}
 
 
 def configure_freshness(c, settings: HubSettings) -> None:
@@ -194,6 +207,7 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.BundleSpawner.build_timeout = float(settings.start_timeout_seconds)
     c.BundleSpawner.interfaces = interfaces
     c.BundleSpawner.portal_url = settings.portal_url  # linked from each bundle's first-start README
+    c.BundleSpawner.catalogue_dir = str(catalogue.root)  # its example notebooks are copied at a first start
     _configure_data(c, settings, state)
     if settings.prepare_environments:
         _prepare_environments(c, settings, catalogue, interfaces, capacity, single_user_requirements())

@@ -110,6 +110,11 @@ class HubSettings(BaseSettings):
         default=None, description="streaming environments on Kubernetes: the Kafka a streaming workspace reaches, "
                                   "as JSON {bootstrap, ca_secret, user_secret} (set by infra; "
                                   "gereedschapskist.core.streaming)")
+    forge_url: str = Field(default="", description="the environment's git forge (https://github.com/<org>, a GitLab "
+                                                   "or Forgejo): git in every workspace gets a credential helper for "
+                                                   "that host only (hub/forge.py); unset: none")
+    forge_token: SecretStr | None = Field(default=None, description="the environment's token at FORGE_URL, given to "
+                                                                    "workspaces as GEREEDSCHAPSKIST_FORGE_TOKEN")
 
     portal_api_token: SecretStr | None = Field(
         default=None, description="API token of the `portal` service (role gereedschapskist-portal); "
