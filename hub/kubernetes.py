@@ -219,8 +219,25 @@ class BundleKubeSpawner(KubeSpawner):
         self._apply_data()          # after the profile's overrides (KubeSpawner's start loads them again)
         return loaded
 
+    async def prepare_spark(self) -> list[dict[str, Any]]:
+        """A size that scales out on Spark (issue 17): the user's executor namespace, account, role binding, quota
+        and this workspace's driver Service exist before the pod (:mod:`.spark`); returns what was ensured."""
+        launch = self.launch
+        if launch is None or not launch.size.max_executors:
+            return []
+        objects = spark.workspace_objects(
+            launch.bundle, launch.size, user_slug=self._expand_user_properties("{username}"),
+            server_slug=self._expand_user_properties("{servername}") if self.name else "",
+            hub_namespace=self.namespace, environment_labels=dict(self.extra_labels))
+        await self.spark_objects().ensure(objects)
+        return objects
+
+    def spark_objects(self) -> "spark.SparkObjects":
+        return spark.SparkObjects(self.api.api_client)
+
     async def start(self):
         await self.prepare_data()
+        await self.prepare_spark()
         started = await super().start()
         if self._grants:
             self._data_task = asyncio.ensure_future(self._watch_grants(list(self._grants)))

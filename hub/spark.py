@@ -288,3 +288,35 @@ def network_rules() -> dict[str, list[dict[str, Any]]]:
                                                     {"port": BLOCK_MANAGER_PORT, "protocol": "TCP"}]}],
         "egress": [{"to": [executors]}],
     }
+
+
+class SparkObjects:
+    """Makes a user's Spark objects before a Spark size's pod starts (:meth:`ensure`): an adapter around the
+    Kubernetes API that creates each object and leaves one that exists alone (the next start finds them)."""
+
+    def __init__(self, api_client: Any):
+        self.api_client = api_client
+
+    async def create(self, obj: dict[str, Any]) -> None:
+        from kubernetes_asyncio.utils import FailToCreateError, create_from_dict
+
+        try:
+            await create_from_dict(self.api_client, obj, namespace=obj["metadata"].get("namespace"))
+        except FailToCreateError as failed:
+            if any(getattr(e, "status", None) != 409 for e in failed.api_exceptions):
+                raise
+
+    async def ensure(self, objects: list[dict[str, Any]]) -> None:
+        for obj in objects:          # in order: the namespace before what lives in it
+            await self.create(obj)
+
+
+def workspace_objects(bundle: Bundle, size: Size, *, user_slug: str, server_slug: str, hub_namespace: str,
+                      environment_labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Everything a Spark size's start needs in the cluster (none for a size without executors)."""
+    if not size.max_executors:
+        return []
+    labels = {k: v for k, v in environment_labels.items() if k.startswith(f"{LABEL_PREFIX}/")}
+    return [*user_manifests(bundle, user_slug=user_slug, hub_namespace=hub_namespace, environment_labels=labels),
+            driver_service(user_slug=user_slug, server_slug=server_slug, hub_namespace=hub_namespace,
+                           environment_labels=labels)]

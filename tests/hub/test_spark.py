@@ -175,3 +175,48 @@ def test_helm_values_carry_the_spark_files_and_network_rules_only_where_spark_is
         assert ingress["from"] == [{"namespaceSelector": {"matchLabels": {spark.EXECUTORS_LABEL: "true"}}}]
         assert {p["port"] for p in ingress["ports"]} == {spark.DRIVER_PORT, spark.BLOCK_MANAGER_PORT}
     assert any(found.values()), found
+
+
+class RecordingObjects(spark.SparkObjects):
+    """The real adapter with its one API call recorded (no API server runs here)."""
+
+    def __init__(self):
+        super().__init__(api_client=None)
+        self.created: list[dict] = []
+
+    async def create(self, obj):
+        self.created.append(obj)
+
+
+def test_the_spawner_makes_the_users_spark_objects_before_a_spark_sizes_pod():
+    import kubespawner.spawner
+
+    bundle = SPARK_BUNDLES[0]
+    recorder = RecordingObjects()
+
+    class Spawner(BundleKubeSpawner):
+        def spark_objects(self):
+            return recorder
+
+    async def run(size_id):
+        c = Config()
+        configure_kubernetes(c, CATALOGUE)
+        c.KubeSpawner.extra_labels = {"gereedschapskist.nl/environment": "cbs-ml-prod", "other": "x"}
+        spawner = Spawner(_mock=True, user=HubUser("anna", ["org:cbs", "role:ml"]), config=c)
+        await spawner._run_apply_user_options({"bundle": bundle.id, "size": size_id})
+        return await spawner.prepare_spark()
+
+    original = kubespawner.spawner.load_config
+    kubespawner.spawner.load_config = lambda **kwargs: None
+    try:
+        made = asyncio.run(run(spark.spark_sizes(bundle)[0].id))
+    finally:
+        kubespawner.spawner.load_config = original
+    assert [o["kind"] for o in recorder.created] == ["Namespace", "ServiceAccount", "RoleBinding", "ResourceQuota",
+                                                     "Service"]
+    assert made == recorder.created
+    for obj in made:
+        valid(obj)
+        assert obj["metadata"]["labels"]["gereedschapskist.nl/environment"] == "cbs-ml-prod"
+        assert "other" not in obj["metadata"]["labels"]
+    assert made[-1]["metadata"]["name"] == "spark-driver-anna" and made[1]["metadata"]["name"] == "spark-anna"
