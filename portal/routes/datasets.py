@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 
 from ..deps import CsrfForm, CurrentUser, SessionDep
 from ..errors import Conflict, InvalidInput, PortalError
-from ..models import DatasetCategory, Organisation, User
+from ..models import DatasetCategory, Organisation, User, utcnow
 from ..services import access as service
 from ..services import dataset_grants as grant_service
 from ..services.access_policy import LEGAL_GROUNDS, MAX_GRANT_DAYS, PURPOSE_CODES, label
@@ -100,7 +100,7 @@ def _requests_page(request: Request, session, *, user: User, problem: PortalErro
     queue = service.queue(session, user=user)
     return render(request, "access_requests.html", user=user, mine=service.mine(session, user=user), queue=queue,
                   problem=problem, status_code=status_code, done=done if done in DONE else None,
-                  may_decide=lambda r: service.may_decide(user, r), **_policy(language(request)))
+                  may_decide=lambda r: service.may_decide(user, r), now=utcnow(), **_policy(language(request)))
 
 
 @router.get("/access-requests", name="access_requests")
