@@ -107,6 +107,11 @@ def smoke_script(bundle: Bundle) -> str:
         pins = ", ".join(f"{_r_string(p.name)} = {_r_string(p.version)}" for p in cran)
         lines += ["", 'step "CRAN packages of the bundle"',
                   f"R --no-echo --no-save <<'RCODE'\n{_R_CHECKER.format(pins=pins)}RCODE"]
+    if bundle.system_packages:                     # issue 17: Debian packages the bundle declares
+        names = " ".join(shlex.quote(n) for n in sorted(bundle.system_packages))
+        lines += ["", 'step "system packages of the bundle"',
+                  f"dpkg-query --show --showformat='${{Package}} ${{Version}} ${{db:Status-Status}}\\n' {names} "
+                  "| tee /dev/stderr | awk '$3 != \"installed\" { bad = 1 } END { exit bad }'"]
     conda = bundle.packages_of(Ecosystem.CONDA_FORGE)
     if conda:
         spec = json.dumps({"pins": {p.name: p.version for p in conda}}, sort_keys=True)

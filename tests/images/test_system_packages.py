@@ -36,3 +36,12 @@ def test_source_only_packages_are_built_by_name_and_nothing_else(catalogue):
     ml = catalogue.bundles["ml-python"]
     with_spark = dataclasses.replace(ml, packages=ml.packages + (Package(Ecosystem.PYPI, "PySpark", "4.3.0"),))
     assert source_builds(with_spark) == ("pyspark",)          # by the package's normalised name
+
+
+def test_the_smoke_test_checks_the_system_packages_are_installed(catalogue):
+    from gereedschapskist.images.smoke import smoke_script
+
+    script = smoke_script(catalogue.bundles["ml-spark"])
+    assert 'step "system packages of the bundle"' in script
+    assert "dpkg-query --show" in script and "openjdk-17-jre-headless" in script
+    assert "system packages" not in smoke_script(catalogue.bundles["ml-python"])
