@@ -1,6 +1,7 @@
 """The portal's domain model (SQLAlchemy 2). Importing this package registers every table on ``Base``."""
 
 from .base import Base, UTCDateTime, utcnow
+from .bundle_request import BundleRequest, BundleRequestState
 from .contract import HOLDING, TRANSITIONS, Contract, ContractState, ContractTransition, ProvisioningStatus
 from .contract_notice import ContractNotice
 from .dataset import AccessRequest, AccessRequestState, Dataset, DatasetCategory, DatasetGrant, SensitivityLevel
@@ -15,6 +16,7 @@ from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 from .workspace_usage import WorkspaceUsage
 
 __all__ = [
+    "BundleRequest", "BundleRequestState",
     "AccessRequest", "AccessRequestState", "Dataset", "DatasetCategory", "DatasetGrant", "SensitivityLevel",
     "ACTIVE_STATUSES", "Base", "Contract", "ContractNotice", "ContractState", "ContractTransition", "GENESIS",
     "HOLDING", "Lease", "ProvisioningStatus", "SizeRequest", "SizeRequestState", "WorkspaceSession",

@@ -81,6 +81,12 @@ class RegisterAction(StrEnum):
     ACCESS_REVOKED = "access-revoked"
     DATASET_AUTO_APPROVAL_CHANGED = "dataset-auto-approval-changed"
     DATASET_MOUNTED = "dataset-mounted"
+    #: a member requested a bundle (supply model d; migration 0012), its pull request was opened, a platform admin
+    #: marked it merged or rejected (``services/bundle_requests.py``)
+    BUNDLE_REQUESTED = "bundle-requested"
+    BUNDLE_REQUEST_PR_OPENED = "bundle-request-pr-opened"
+    BUNDLE_REQUEST_MERGED = "bundle-request-merged"
+    BUNDLE_REQUEST_REJECTED = "bundle-request-rejected"
 
 
 #: The digest version new entries are written with (:func:`entry_digest_v2`).
