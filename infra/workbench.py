@@ -12,7 +12,7 @@ from gereedschapskist.hub.values import (  # the one import of another component
     CRYPT_KEY_SECRET_KEY, ValuesInvalid, render_values,
 )
 
-from . import gpu
+from . import gpu, storage_access
 from . import egress
 from . import kafka as kafka_cluster
 from . import services as base
@@ -81,6 +81,7 @@ class ContractEnvironment(pulumi.ComponentResource):
         recipe.network()
         cluster = recipe.cluster(plan.pools)
         bucket = recipe.shared_bucket()
+        identity = recipe.workspace_identity(HUB_NAMESPACE)  # the workspaces' access to the bucket (item 11)
         storage = recipe.home_storage()
         store = recipe.secret_store()
         crypt_key = random.RandomId(f"{plan.name}-hub-crypt-key", byte_length=32,
@@ -93,6 +94,7 @@ class ContractEnvironment(pulumi.ComponentResource):
             "cluster": cluster.name,
             "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
             "shared_bucket": bucket,
+            "workspace_identity": {"annotations": identity.annotations, "pod_labels": identity.pod_labels},
             "public_url": str(plan.stack.environment.public_url),
             "storage": {"provisioner": storage.provisioner, "parameters": storage.parameters},
             "secret_store": store.export(STORED_SECRETS),
@@ -136,17 +138,24 @@ class ContractEnvironment(pulumi.ComponentResource):
         if plan.kafka is not None:
             kafka_target = (kafka_cluster.KAFKA_NAMESPACE, kafka_cluster.KAFKA_CLUSTER, kafka_cluster.TLS_PORT)
         # Production: HTTPS to named domains only through the egress proxy (item 12), never a CDN's address range.
-        proxied = plan.production and bool(cloud.egress_domains)
+        # ...and the shared bucket's endpoints, which the workspaces' identity may use (item 11)
+        domains = (*cloud.egress_domains, *recipe.storage_endpoints())
+        proxied = plan.production and bool(domains)
         guards = []
         if proxied:
-            egress_ns, *egress_objects = egress.manifests(cloud.egress_domains, tags)
+            egress_ns, *egress_objects = egress.manifests(domains, tags)
             egress_ns_resource = apply(egress_ns, kopts())
             guards += [apply(obj, kopts(egress_ns_resource, *cluster_services)) for obj in egress_objects]
         values = egress.with_proxy(values, proxied)
         guards += [apply(obj, kopts(hub_ns)) for obj in workspace_network_policies(
             tags, production=plan.production, allow_list=cloud.egress_allow_list,
             private_network=cloud.network_cidr, kafka=kafka_target,
-            extra_egress=[egress.workspace_rule()] if proxied else [])]
+            extra_egress=[*([egress.workspace_rule()] if proxied else []),
+                          *storage_access.identity_rules(recipe.node_identity_endpoint)])]
+        identity = ref.require_output("workspace_identity")
+        guards.append(apply(storage_access.service_account(identity.apply(lambda i: i["annotations"] or {}), tags),
+                            kopts(hub_ns)))
+        values = storage_access.with_workspace_identity(values, identity.apply(lambda i: i["pod_labels"] or {}))
         if plan.production:
             guards += [apply(obj, kopts()) for obj in image_policy(plan.images, tags)]
         if plan.kafka is not None:

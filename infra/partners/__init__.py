@@ -50,6 +50,19 @@ class Runner:
     access: str
 
 
+#: The ServiceAccount of workspace pods in the hub's namespace: the cloud identity that may use the shared bucket.
+WORKSPACE_SERVICE_ACCOUNT = "workspace"
+
+
+@dataclass(frozen=True)
+class WorkspaceIdentity:
+    """How workspace pods reach the shared bucket with a cloud identity of their own (issue 16, item 11): the
+    annotations of their ServiceAccount and the labels their pods need (exported by the cloud stage)."""
+
+    annotations: pulumi.Input[dict]
+    pod_labels: dict[str, str]
+
+
 @dataclass(frozen=True)
 class Database:
     host: pulumi.Output[str]
@@ -200,6 +213,20 @@ class Recipe(abc.ABC):
     def runner(self) -> Runner:
         """A small machine inside the network, without a public address, whose identity may administer the
         cluster: the cluster stage runs there (the API endpoint is private). Called after :meth:`cluster`."""
+
+    #: A node-local address workspace pods must reach for their identity's tokens (EKS Pod Identity agent, GKE
+    #: metadata server), as (CIDR, port); None where the token is a projected file (AKS).
+    node_identity_endpoint: ClassVar[tuple[str, int] | None] = None
+
+    def workspace_identity(self, namespace: str) -> WorkspaceIdentity:
+        """Cloud stage, after :meth:`shared_bucket`: an identity for the ServiceAccount
+        ``namespace/WORKSPACE_SERVICE_ACCOUNT`` that may read and write the shared bucket, and nothing else."""
+        raise NotImplementedError(f"{type(self).__name__} gives workspaces no identity for the shared bucket")
+
+    def storage_endpoints(self) -> tuple[str, ...]:
+        """Host names workspaces reach the shared bucket (and their identity's token service) at: production egress
+        allows them. Known without any cloud resource (both stages call it)."""
+        return ()
 
     def export_services(self) -> dict[str, pulumi.Input[Any]]:
         """What :meth:`cluster_services` needs of the cloud stage (exported; see :meth:`attach`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 from typing import Sequence
@@ -15,7 +16,10 @@ from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
+from . import (
+    ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
+    StorageClass, WorkspaceIdentity,
+)
 
 ZONES = ("a", "b", "c")
 #: Workspace node groups live in this one zone (issue 16, item 7): home volumes are EBS volumes, which exist in one
@@ -304,8 +308,10 @@ class AwsRecipe(Recipe):
         return StorageClass("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "kmsKeyId": self.key.arn})
 
     def shared_bucket(self) -> pulumi.Output[str]:
-        bucket = aws.s3.Bucket(self.resource_name("shared"), bucket_prefix=f"gk-{self.name}-"[:37],
+        # a fixed name (not a prefix): production egress allows exactly this bucket's endpoint (item 11)
+        bucket = aws.s3.Bucket(self.resource_name("shared"), bucket=self.bucket_name,
                                force_destroy=False, tags=self.tags.cloud(), opts=self.opts())
+        self.shared = bucket
         aws.s3.BucketPublicAccessBlock(self.resource_name("shared"), bucket=bucket.id, block_public_acls=True,
                                        block_public_policy=True, ignore_public_acls=True, restrict_public_buckets=True,
                                        opts=self.opts())
@@ -324,6 +330,30 @@ class AwsRecipe(Recipe):
                                  "Resource": [arn, f"{arn}/*"],
                                  "Condition": {"Bool": {"aws:SecureTransport": "false"}}})))
         return bucket.bucket.apply(lambda name: f"s3://{name}")
+
+    @property
+    def bucket_name(self) -> str:
+        digest = hashlib.sha256(f"{self.cloud.account}/{self.name}".encode()).hexdigest()[:6]
+        return f"gk-{self.name}-shared-{digest}"[:63]
+
+    #: The EKS Pod Identity agent on every node (eks-pod-identity-agent add-on).
+    node_identity_endpoint = ("169.254.170.23/32", 80)
+
+    def workspace_identity(self, namespace: str) -> WorkspaceIdentity:
+        """An IAM role for the workspaces' ServiceAccount (EKS Pod Identity): objects of the shared bucket only."""
+        policy = pulumi.Output.all(self.shared.arn, self.key.arn).apply(lambda a: _policy(
+            {"Effect": "Allow", "Action": ["s3:ListBucket", "s3:GetBucketLocation"], "Resource": a[0]},
+            {"Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                                           "s3:GetObjectVersion", "s3:AbortMultipartUpload"], "Resource": f"{a[0]}/*"},
+            {"Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey*", "kms:DescribeKey"], "Resource": a[1]}))
+        role = self._pod_role("workspaces", [], policy)
+        aws.eks.PodIdentityAssociation(self.resource_name("workspaces"), cluster_name=self.eks.name,
+                                       namespace=namespace, service_account=WORKSPACE_SERVICE_ACCOUNT,
+                                       role_arn=role.arn, tags=self.tags.cloud(), opts=self.opts())
+        return WorkspaceIdentity(annotations={}, pod_labels={})
+
+    def storage_endpoints(self) -> tuple[str, ...]:
+        return (f"{self.bucket_name}.s3.{self.region.id}.amazonaws.com", f"s3.{self.region.id}.amazonaws.com")
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
         subnets = aws.rds.SubnetGroup(self.resource_name("db"), subnet_ids=[s.id for s in self.private_subnets],

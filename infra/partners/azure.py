@@ -21,10 +21,14 @@ from pulumi_azure_native import (
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
+from . import (
+    ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
+    StorageClass, WorkspaceIdentity,
+)
 
 # Built-in role definitions (the same ids in every Azure tenant).
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 KEY_VAULT_CRYPTO_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 READER = "acdd72a7-3d48-4bd0-a619-4c5f2d1e7b3b"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
@@ -275,7 +279,7 @@ class AzureRecipe(Recipe):
     def shared_bucket(self) -> pulumi.Output[str]:
         account = storage.StorageAccount(
             self.resource_name("shared"), resource_group_name=self.group.name, location=self.region.id,
-            account_name=_compact(self.name, self.cloud.account + "/shared", 24), kind="StorageV2",
+            account_name=self.storage_account_name, kind="StorageV2",
             sku={"name": "Standard_ZRS"}, allow_blob_public_access=False, allow_shared_key_access=False,
             allow_cross_tenant_replication=False, minimum_tls_version="TLS1_2", enable_https_traffic_only=True,
             encryption={"require_infrastructure_encryption": True, "key_source": "Microsoft.Storage",
@@ -285,6 +289,7 @@ class AzureRecipe(Recipe):
                               "virtual_network_rules": [{"virtual_network_resource_id": self.nodes_subnet.id,
                                                          "action": "Allow"}]},
             tags=self.tags.cloud(), opts=self.opts())
+        self.shared_account = account
         storage.BlobServiceProperties(
             self.resource_name("shared"), resource_group_name=self.group.name, account_name=account.name,
             blob_services_name="default", is_versioning_enabled=True,
@@ -294,6 +299,29 @@ class AzureRecipe(Recipe):
                                           account_name=account.name, container_name="shared", public_access="None",
                                           opts=self.opts())
         return pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
+
+    @property
+    def storage_account_name(self) -> str:
+        return _compact(self.name, self.cloud.account + "/shared", 24)
+
+    def workspace_identity(self, namespace: str) -> WorkspaceIdentity:
+        """A managed identity federated with the workspaces' ServiceAccount (AKS workload identity), with Storage
+        Blob Data Contributor on the shared storage account only."""
+        identity = managedidentity.UserAssignedIdentity(
+            self.resource_name("workspaces"), resource_group_name=self.group.name, location=self.region.id,
+            tags=self.tags.cloud(), opts=self.opts())
+        managedidentity.FederatedIdentityCredential(
+            self.resource_name("workspaces"), resource_group_name=self.group.name, resource_name_=identity.name,
+            issuer=self.aks.oidc_issuer_profile.apply(lambda p: p.issuer_url if p else None),
+            subject=f"system:serviceaccount:{namespace}:{WORKSPACE_SERVICE_ACCOUNT}",
+            audiences=["api://AzureADTokenExchange"], opts=self.opts())
+        self.role("workspaces-blob", STORAGE_BLOB_DATA_CONTRIBUTOR, identity.principal_id, self.shared_account.id)
+        return WorkspaceIdentity(annotations=identity.client_id.apply(lambda c: {"azure.workload.identity/client-id": c}),
+                                 pod_labels={"azure.workload.identity/use": "true"})
+
+    def storage_endpoints(self) -> tuple[str, ...]:
+        # the account's blob endpoint, and Entra ID, where the workload identity's token is exchanged
+        return (f"{self.storage_account_name}.blob.core.windows.net", "login.microsoftonline.com")
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
         subnet = network.Subnet(

@@ -14,7 +14,10 @@ import pulumi_gcp as gcp
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
-from . import ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore, StorageClass
+from . import (
+    ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
+    StorageClass, WorkspaceIdentity,
+)
 
 PODS_RANGE = ("pods", "100.64.0.0/16")
 SERVICES_RANGE = ("services", "100.65.0.0/20")
@@ -269,7 +272,32 @@ class GcpRecipe(Recipe):
             versioning={"enabled": True}, encryption={"default_kms_key_name": self.key.id},
             soft_delete_policy={"retention_duration_seconds": 7 * 24 * 3600}, force_destroy=False,
             labels=self.tags.gcp(), opts=self.opts(depends_on=self.key_grants))
+        self.shared = bucket
         return bucket.url
+
+    #: GKE's metadata server on every node (workload_metadata_config GKE_METADATA): it hands out only the workload
+    #: identity's tokens, never the node's.
+    node_identity_endpoint = ("169.254.169.254/32", 80)
+
+    def workspace_identity(self, namespace: str) -> WorkspaceIdentity:
+        """A service account for the workspaces' ServiceAccount (GKE workload identity), with objectUser on the
+        shared bucket only. The binding waits for the cluster: its identity pool exists only then (item 9)."""
+        account = gcp.serviceaccount.Account(self.resource_name("workspaces"), account_id=f"{self.short}-ws",
+                                             display_name=f"Workspaces of {self.name}", project=self.project,
+                                             opts=self.opts())
+        gcp.serviceaccount.IAMMember(
+            self.resource_name("workspaces-wi"), service_account_id=account.name,
+            role="roles/iam.workloadIdentityUser",
+            member=f"serviceAccount:{self.project}.svc.id.goog[{namespace}/{WORKSPACE_SERVICE_ACCOUNT}]",
+            opts=self.opts(depends_on=[self.gke]))
+        gcp.storage.BucketIAMMember(self.resource_name("workspaces-bucket"), bucket=self.shared.name,
+                                    role="roles/storage.objectUser",
+                                    member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=self.opts())
+        return WorkspaceIdentity(annotations=account.email.apply(lambda e: {"iam.gke.io/gcp-service-account": e}),
+                                 pod_labels={})
+
+    def storage_endpoints(self) -> tuple[str, ...]:
+        return ("storage.googleapis.com",)
 
     def database(self, spec: DatabaseSpec, password: pulumi.Output[str]) -> Database:
         block = self.services_block

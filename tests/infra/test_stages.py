@@ -261,7 +261,11 @@ def test_production_egress_names_domains_through_the_proxy_not_a_cdn_range(deplo
                for r in stack.cloud.egress_allow_list)
     objects = {(o["kind"], o["metadata"]["name"]): o for o in rec.kubernetes_objects()}
     conf = objects[("ConfigMap", egress.PROXY_NAME)]["data"]["squid.conf"]
-    assert "acl allowed_domains dstdomain files.pythonhosted.org pypi.org" in conf
+    # the stack's domains, and the shared bucket's endpoints that the workspaces' identity uses (item 11)
+    allowed = next(line for line in conf.splitlines() if line.startswith("acl allowed_domains dstdomain ")).split()[3:]
+    bucket = rec.one("aws:s3/bucket:Bucket").inputs["bucket"]
+    assert sorted(allowed) == sorted(["files.pythonhosted.org", "pypi.org", f"{bucket}.s3.eu-central-1.amazonaws.com",
+                                      "s3.eu-central-1.amazonaws.com"])
     assert conf.index("http_access allow allowed_domains") < conf.index("http_access deny all")
     assert "http_access deny !CONNECT" in conf and "http_access deny private_networks" in conf
     workspaces = objects[("NetworkPolicy", "workspaces-egress")]["spec"]["egress"]
@@ -276,11 +280,15 @@ def test_production_egress_names_domains_through_the_proxy_not_a_cdn_range(deplo
     assert deployment["nodeSelector"] == {POOL_LABEL: CORE_POOL}
 
 
-def test_development_and_production_without_domains_get_no_proxy(deployments):
-    for key in ("minfin-bi-dev", "rws-streaming-prod"):
-        rec = deployments(key)
-        assert egress.PROXY_NAME not in {o["metadata"]["name"] for o in rec.kubernetes_objects()}
-        assert "extraEnv" not in rec.helm_releases()["jupyterhub"]["values"]["singleuser"]
+def test_development_gets_no_proxy_and_production_without_domains_only_the_shared_buckets(deployments):
+    rec = deployments("minfin-bi-dev")
+    assert egress.PROXY_NAME not in {o["metadata"]["name"] for o in rec.kubernetes_objects()}
+    assert "extraEnv" not in rec.helm_releases()["jupyterhub"]["values"]["singleuser"]
+    # production without egress_domains: the proxy allows only the shared bucket's endpoint (item 11)
+    rec = deployments("rws-streaming-prod")
+    config = next(o for o in rec.kubernetes_objects() if o["kind"] == "ConfigMap"
+                  and o["metadata"]["name"] == egress.PROXY_NAME)
+    assert config["data"]["domains"].split() == ["storage.googleapis.com"]
 
 
 def test_bad_egress_domain_is_refused_naming_it(stack_file):

@@ -17,7 +17,8 @@ from traitlets.config import Config
 from gereedschapskist.core.placement import POOL_LABEL
 from gereedschapskist.hub.kubernetes import configure_kubernetes
 from gereedschapskist.hub.values import render_values
-from gereedschapskist.infra import egress, versions
+from gereedschapskist.infra import egress, kafka, versions
+from gereedschapskist.infra.partners import WORKSPACE_SERVICE_ACCOUNT
 from gereedschapskist.infra.plan import plan_environment
 
 from infra_harness import CONTRACT_STACKS, INFRA_DIR, load_stack, portal_token
@@ -37,6 +38,14 @@ def test_hub_release_values_are_exactly_what_the_hub_renders(deployments, catalo
     expected["hub"]["services"]["portal"]["apiToken"] = portal_token(name)  # issue 16, item 8 (test_stages.py)
     cloud = load_stack(name, INFRA_DIR).cloud
     expected = egress.with_proxy(expected, spec.stage == "production" and bool(cloud.egress_domains))  # item 12
+    # item 11: streaming environments tell the hub where Kafka is; production always has the proxy (the shared
+    # bucket's endpoints); workspaces run as the ServiceAccount with the bucket's identity
+    if plan_environment(load_stack(name, INFRA_DIR), catalogue).kafka is not None:
+        expected = kafka.with_workspace_access(expected)
+    expected = egress.with_proxy(expected, spec.stage == "production")
+    identity_labels = {"azure.workload.identity/use": "true"} if cloud.partner == "azure" else {}
+    expected["singleuser"] = {**expected["singleuser"], "serviceAccountName": WORKSPACE_SERVICE_ACCOUNT,
+                              "extraLabels": {**expected["singleuser"]["extraLabels"], **identity_labels}}
     assert release["values"] == expected
     assert release["chart"] == "jupyterhub" and release["version"] == versions.JUPYTERHUB_CHART_VERSION
     assert release["repositoryOpts"]["repo"] == versions.JUPYTERHUB_CHART_REPO
@@ -72,7 +81,11 @@ def test_production_egress_is_the_allow_list_only(deployments, name):
     stack = load_stack(name, INFRA_DIR)
     egress = policies(deployments(name))["workspaces-egress"]["spec"]["egress"]
     blocks = [peer["ipBlock"] for rule in egress for peer in rule["to"] if "ipBlock" in peer]
-    assert sorted(b["cidr"] for b in blocks) == sorted(r.cidr for r in stack.cloud.egress_allow_list)
+    # the allow-list, and the node-local endpoint of the workspaces' bucket identity (item 11: port 80 only)
+    identity = {"cbs-ml-prod": "169.254.170.23/32", "rws-streaming-prod": "169.254.169.254/32"}[name]
+    assert sorted(b["cidr"] for b in blocks) == sorted([*(r.cidr for r in stack.cloud.egress_allow_list), identity])
+    assert next(r for r in egress if r["to"] == [{"ipBlock": {"cidr": identity}}])["ports"] == [
+        {"port": 80, "protocol": "TCP"}]
     assert all("0.0.0.0/0" != b["cidr"] for b in blocks)
     for rule in stack.cloud.egress_allow_list:
         match = next(r for r in egress if r["to"] == [{"ipBlock": {"cidr": rule.cidr}}])
