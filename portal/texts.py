@@ -1232,3 +1232,75 @@ TEXTS.update({
     "access.done.revoked": ("De toegang is ingetrokken; lopende werkplekken verliezen de data binnen een minuut.",
                             "The access was revoked; running workspaces lose the data within a minute."),
 })
+
+# --- requesting a bundle (supply model d, "maatwerk op aanvraag"; portal/services/bundle_requests.py; issue 17)
+TEXTS.update({
+    "nav.bundle_requests": ("Pakket aanvragen", "Request a bundle"),
+    "bundle_request.title": ("Een pakket aanvragen", "Request a bundle"),
+    "bundle_request.intro": ("Mist u een pakket? Beschrijf het hier. Het portaal maakt er het catalogusbestand van, "
+                             "controleert het met dezelfde regels als de catalogus en opent een pull request voor de "
+                             "platformbeheerders (maatwerk op aanvraag). U volgt hier de status.",
+                             "Missing a bundle? Describe it here. The portal drafts its catalogue file, checks it with "
+                             "the catalogue's own rules and opens a pull request for the platform admins (custom on "
+                             "request). You follow its status here."),
+    "bundle_request.form": ("Uw aanvraag", "Your request"),
+    "bundle_request.organisation": ("Voor organisatie", "For organisation"),
+    "bundle_request.field.title": ("Titel", "Title"),
+    "bundle_request.field.role": ("Rol", "Role"),
+    "bundle_request.field.packages": ("Pakketten met versies", "Packages with versions"),
+    "bundle_request.field.interfaces": ("Interfaces (de eerste is de standaard)", "Interfaces (the first is the "
+                                                                                  "default)"),
+    "bundle_request.field.sizes": ("Formaten", "Sizes"),
+    "bundle_request.field.why": ("Waarom, en wat u ermee gaat doen", "Why, and what you will do with it"),
+    "bundle_request.field.bundle": ("Het bestand als geheel", "The file as a whole"),
+    "bundle_request.hint.packages": ("Eén per regel, precies vastgezet: pandas==2.3.3, of cran: dplyr==1.1.4, of "
+                                     "conda-forge: librdkafka==2.6.1",
+                                     "One a line, pinned exactly: pandas==2.3.3, or cran: dplyr==1.1.4, or "
+                                     "conda-forge: librdkafka==2.6.1"),
+    "bundle_request.hint.sizes": ("Eén per regel: naam, processoren, geheugen, bijvoorbeeld: small 1 4Gi; de eerste "
+                                  "is de standaard", "One a line: name, CPUs, memory, e.g. small 1 4Gi; the first is "
+                                                     "the default"),
+    "bundle_request.has_problems": ("De aanvraag is niet verstuurd: los de problemen bij de velden op.",
+                                    "The request was not sent: fix the problems at the fields."),
+    "bundle_request.submit": ("Aanvragen", "Request"),
+    "bundle_request.draft": ("Het catalogusbestand", "The catalogue file"),
+    "bundle_request.list_mine": ("Uw aanvragen", "Your requests"),
+    "bundle_request.list_all": ("Alle aanvragen", "All requests"),
+    "bundle_request.none": ("Nog geen aanvragen.", "No requests yet."),
+    "bundle_request.requester": ("Aangevraagd door", "Requested by"),
+    "bundle_request.state": ("Status", "Status"),
+    "bundle_request.state.drafted": ("opgesteld", "drafted"),
+    "bundle_request.state.pr-opened": ("pull request geopend", "pull request opened"),
+    "bundle_request.state.merged": ("samengevoegd", "merged"),
+    "bundle_request.state.rejected": ("afgewezen", "rejected"),
+    "bundle_request.one": ("Pakketaanvraag {id}", "Bundle request {id}"),
+    "bundle_request.bundle": ("Pakket", "Bundle"),
+    "bundle_request.decided": ("Besloten door", "Decided by"),
+    "bundle_request.pull_request": ("Pull request", "Pull request"),
+    "bundle_request.local": ("Er is geen GitHub-token ingesteld: de branch {branch} ({commit}) staat in {repository}; "
+                             "de tekst van het pull request staat hieronder.",
+                             "No GitHub token is configured: the branch {branch} ({commit}) is in {repository}; the "
+                             "pull request's text is below."),
+    "bundle_request.no_pr": ("Het pull request is nog niet geopend.", "The pull request has not been opened yet."),
+    "bundle_request.retry": ("Opnieuw proberen", "Try again"),
+    "bundle_request.mark": ("Uitkomst van het pull request", "Outcome of the pull request"),
+    "bundle_request.mark.merged": ("Samengevoegd", "Merged"),
+    "bundle_request.mark.rejected": ("Afgewezen", "Rejected"),
+    "bundle_request.back": ("Alle aanvragen", "All requests"),
+    "bundle_request.done.requested": ("Uw aanvraag is opgesteld; hieronder ziet u het pull request.",
+                                      "Your request was drafted; its pull request is below."),
+    "bundle_request.done.retried": ("Opnieuw geprobeerd.", "Tried again."),
+    "bundle_request.done.merged": ("Gemarkeerd als samengevoegd.", "Marked merged."),
+    "bundle_request.done.rejected": ("Gemarkeerd als afgewezen, met de reden.", "Marked rejected, with the reason."),
+    "error.bundle-request-invalid": ("De aanvraag heeft problemen", "The request has problems"),
+    "error.unknown-bundle-request": ("Deze pakketaanvraag bestaat niet", "This bundle request does not exist"),
+    "error.not-your-bundle-request": ("Dit is de aanvraag van een ander", "This is someone else's request"),
+    "error.bundle-request-pending": ("Er loopt al een aanvraag voor dit pakket",
+                                     "A request for this bundle is still open"),
+    "error.bundle-request-not-drafted": ("Het pull request is al geopend", "The pull request is already open"),
+    "error.invalid-bundle-request-state": ("Kies samengevoegd of afgewezen", "Choose merged or rejected"),
+    "error.bundle-request-state": ("Dat kan niet in deze status", "Not possible in this state"),
+    "error.bundle-request-reason-required": ("Geef een reden voor de afwijzing", "Give a reason for the rejection"),
+    "error.image-definition-failed": ("De image-definitie kon niet worden gemaakt",
+                                      "The image definition could not be made"),
+})

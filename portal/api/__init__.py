@@ -3,10 +3,10 @@
 from fastapi import APIRouter
 
 from . import (
-    catalogue, contracts, dataset_grants, datasets, me, organisations, register, size_requests, usage, workspaces,
+    bundle_requests, catalogue, contracts, dataset_grants, datasets, me, organisations, register, size_requests, usage, workspaces,
 )
 
 router = APIRouter(prefix="/api/v1")
 for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants,
-               register):
+               register, bundle_requests):
     router.include_router(module.router)

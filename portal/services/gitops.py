@@ -183,20 +183,26 @@ class GitHub:
             raise GitopsFailed(f"GitHub {method} {path}: {response.status_code} {message}")
         return response
 
-    def open_pull_request(self, *, base: str, branch: str, path: str, content: str, title: str,
-                          body: str) -> PullRequest:
+    def open_pull_request(self, *, base: str, branch: str, title: str, body: str, path: str | None = None,
+                          content: str | None = None, files: dict[str, str] | None = None) -> PullRequest:
+        """One commit on ``branch`` (from ``base``) with ``files`` (path → text; or the one ``path`` and
+        ``content``), and an open pull request for it (an open one for the branch is reused)."""
+        files = dict(files or {path: content})
         base_sha = self._call("GET", f"/git/ref/heads/{base}").json()["object"]["sha"]
         base_tree = self._call("GET", f"/git/commits/{base_sha}").json()["tree"]["sha"]
         existing = self._call("GET", f"/git/ref/heads/{branch}", ok=(200, 404))
         if existing.status_code == 200:
             head = existing.json()["object"]["sha"]
-            current = self._call("GET", f"/contents/{path}", ok=(200, 404), params={"ref": head})
-            same = current.status_code == 200 and current.json().get("sha") == _blob_sha(content)
+            same = True
+            for one, text in files.items():
+                current = self._call("GET", f"/contents/{one}", ok=(200, 404), params={"ref": head})
+                same = same and current.status_code == 200 and current.json().get("sha") == _blob_sha(text)
         else:
             head, same = None, False
         if not same:
             tree = self._call("POST", "/git/trees", json={"base_tree": base_tree, "tree": [
-                {"path": path, "mode": "100644", "type": "blob", "content": content}]}).json()["sha"]
+                {"path": one, "mode": "100644", "type": "blob", "content": text}
+                for one, text in files.items()]}).json()["sha"]
             head = self._call("POST", "/git/commits", json={"message": title, "tree": tree,
                                                             "parents": [base_sha]}).json()["sha"]
             if existing.status_code == 200:
@@ -232,16 +238,19 @@ def _git(repo: Path, *args: str, env: dict | None = None, input: str | None = No
     return result.stdout.strip()
 
 
-def local_branch(*, repo: Path, base: str, branch: str, path: str, content: str, message: str) -> str:
-    """Commit ``content`` at ``path`` on ``branch`` (made from ``base``) in ``repo`` without touching its working tree
-    or index: a separate index file, ``commit-tree`` and ``update-ref``. The commit, reused when the branch already
-    holds exactly this file."""
+def local_branch(*, repo: Path, base: str, branch: str, message: str, path: str | None = None,
+                 content: str | None = None, files: dict[str, str] | None = None) -> str:
+    """Commit ``files`` (path → text; or ``content`` at ``path``) on ``branch`` (made from ``base``) in ``repo``
+    without touching its working tree or index: a separate index file, ``commit-tree`` and ``update-ref``. The
+    commit, reused when the branch already holds exactly these files."""
+    files = dict(files or {path: content})
     base_sha = _git(repo, "rev-parse", "--verify", f"refs/heads/{base}^{{commit}}")
-    blob = _git(repo, "hash-object", "-w", "--stdin", input=content)
     with tempfile.TemporaryDirectory(prefix="gitops-index-") as folder:
         index = {"GIT_INDEX_FILE": str(Path(folder) / "index")}
         _git(repo, "read-tree", base_sha, env=index)
-        _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{path}", env=index)
+        for one, text in files.items():
+            blob = _git(repo, "hash-object", "-w", "--stdin", input=text)
+            _git(repo, "update-index", "--add", "--cacheinfo", f"100644,{blob},{one}", env=index)
         tree = _git(repo, "write-tree", env=index)
     try:
         current = _git(repo, "rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}")

@@ -30,7 +30,7 @@ def test_every_template_key_exists():
                                                           "environment.stage.", "error.", "role.", "status.", "supply.",
                                                           "why.", "contract.state.", "contract.stage.",
                                                           "contract.provisioner.", "contract.done.", "order.",
-                                                          "sizes_on_request.field.", "sizes_on_request.state.",
+                                                          "sizes_on_request.field.", "sizes_on_request.state.", "bundle_request.state.", "bundle_request.done.",
                                                           "sizes_on_request.done.", "datasets.category.",
                                                           "datasets.sensitivity.", "access.state.", "access.field.",
                                                           "access.done."}
