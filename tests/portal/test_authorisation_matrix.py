@@ -372,6 +372,41 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "cbs": (403, 403, 403, 403, 403, 403),
         "missing": FORM_MISSING},
 
+    # --- requesting a bundle (issue 17, supply model d): any active member requests (a platform admin is no member:
+    # 403; a member's form here has problems, so 422 — tests/portal/test_bundle_requests.py opens real pull requests);
+    # a request is its requester's and the platform admins' to see; only platform admins mark it merged or rejected.
+    # Targets: a fresh request of anna (minfin) or bram (cbs) whose pull request is open (a retry: 409)
+    ("GET", "/bundle-requests"): {"-": PAGE_LOGGED_IN},
+    ("POST", "/bundle-requests/check"): {"-": (200, 200, 200, 200, 200, 403)},
+    ("POST", "/bundle-requests"): {"-": (422, 422, 422, 403, 422, 403)},
+    ("GET", "/bundle-requests/{request_id}"): {
+        "minfin": (200, 403, 403, 200, 403, 303),
+        "cbs": (403, 403, 403, 200, 200, 303),
+        "missing": PAGE_MISSING},
+    ("POST", "/bundle-requests/{request_id}/pull-request"): {
+        "minfin": (409, 403, 403, 409, 403, 403),
+        "cbs": (403, 403, 403, 409, 409, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/bundle-requests/{request_id}/status"): {
+        "minfin": (403, 403, 403, 303, 403, 403),
+        "cbs": (403, 403, 403, 303, 403, 403),
+        "missing": FORM_MISSING},
+    ("GET", "/api/v1/bundle-requests"): {"-": API_LOGGED_IN},
+    ("POST", "/api/v1/bundle-requests/check"): {"-": (200, 200, 200, 200, 200, 403)},
+    ("POST", "/api/v1/bundle-requests"): {"-": (422, 422, 422, 403, 422, 403)},
+    ("GET", "/api/v1/bundle-requests/{request_id}"): {
+        "minfin": (200, 403, 403, 200, 403, 401),
+        "cbs": (403, 403, 403, 200, 200, 401),
+        "missing": API_MISSING},
+    ("POST", "/api/v1/bundle-requests/{request_id}/pull-request"): {
+        "minfin": (409, 403, 403, 409, 403, 403),
+        "cbs": (403, 403, 403, 409, 409, 403),
+        "missing": FORM_MISSING},
+    ("POST", "/api/v1/bundle-requests/{request_id}/status"): {
+        "minfin": (403, 403, 403, 200, 403, 403),
+        "cbs": (403, 403, 403, 200, 403, 403),
+        "missing": FORM_MISSING},
+
     # --- access to data (issue 15): datasets for every logged-in user; requests by members with a workbench role
     # (dana and olga have none; femke is no member); decisions and automatic approval by the dataset's data owner only
     # (olga for minfin's datasets; no persona is a data owner of cbs). Targets: a fresh dataset of minfin or cbs; a
@@ -639,6 +674,21 @@ def _new_size_request(world: World, organisation: str) -> int:
         return row.id
 
 
+def _new_bundle_request(world: World, organisation: str) -> int:
+    """A bundle request of anna (minfin) or bram (cbs) whose pull request is open (stored as such: no branch)."""
+    from gereedschapskist.portal.models import BundleRequest, BundleRequestState
+
+    with world.app.state.portal.sessions() as session:
+        by = session.scalar(select(User).where(User.username == {"minfin": "anna", "cbs": "bram"}[organisation]))
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        row = BundleRequest(requester=by, organisation_id=org.id, bundle_id=f"bi-m{secrets.token_hex(3)}",
+                            title="Matrix", role="bi", form={}, bundle_yaml="id: bi-matrix\n",
+                            state=BundleRequestState.PR_OPENED, pull_request={"branch": "matrix", "local_only": True})
+        session.add(row)
+        session.commit()
+        return row.id
+
+
 def _new_failed_provisioning(world: World, organisation: str) -> int:
     """A contract of ``organisation`` whose provisioning failed (a retry is due later)."""
     from gereedschapskist.portal.models import Contract, ProvisioningStatus
@@ -722,6 +772,9 @@ def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
         return f"{path}?dataset={_new_dataset(world, target)}"
     if path == "/api/v1/size-requests":
         return f"{path}?organisation={target}"
+    if "{request_id}" in path and "/bundle-requests/" in path:
+        return path.replace("{request_id}", "999999" if target == "missing" else
+                            str(_new_bundle_request(world, target)))
     if "{request_id}" in path:
         return path.replace("{request_id}", "999999" if target == "missing" else str(_new_size_request(world, target)))
     if "{contract_id}" in path and "/document." in path:
@@ -798,6 +851,10 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         return client.post(url, json={"budget_eur": "2500.50", "reason": "matrix"}, headers=headers)
     if path.startswith("/api/v1/contracts/") and path.endswith(("/reject", "/end")):
         return client.post(url, json={"reason": "matrix"}, headers=headers)
+    if path in ("/api/v1/bundle-requests", "/api/v1/bundle-requests/check"):
+        return client.post(url, json={"title": "x"}, headers=headers)
+    if path == "/api/v1/bundle-requests/{request_id}/status":
+        return client.post(url, json={"state": "merged"}, headers=headers)
     if path.startswith("/api/"):
         return client.post(url, headers=headers)
     form = {"csrf_token": csrf} if csrf else {}
@@ -821,6 +878,10 @@ def _call(world: World, persona: Persona, method: str, path: str, url: str):
         form |= {"budget_eur": "2500.50"}
     if path.startswith("/size-requests/"):
         form |= {"reason": "matrix"}
+    if path in ("/bundle-requests", "/bundle-requests/check"):
+        form |= {"title": "x"}
+    if path == "/bundle-requests/{request_id}/status":
+        form |= {"state": "merged"}
     if path.startswith(("/access-requests/", "/grants/")):
         form |= {"reason": "matrix"}
     if path == "/datasets/{dataset_id}/requests":
