@@ -7,9 +7,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from gereedschapskist.catalogue import Catalogue
-from gereedschapskist.hub.roles import PORTAL_SERVICE
 from gereedschapskist.hub.values import (  # the one import of another component
-    CRYPT_KEY_SECRET_KEY, ValuesInvalid, render_values,
+    CRYPT_KEY_SECRET_KEY, PORTAL_SERVICE, ValuesInvalid, render_values,
 )
 
 from . import gpu, storage_access
