@@ -30,8 +30,8 @@ def _append(database, count: int) -> list[int]:
         return [entry.id for entry in entries]
 
 
-def _verify(url: str):
-    return CliRunner().invoke(build_app(), ["register", "verify", "--database-url", url])
+def _verify(url: str, *extra: str):
+    return CliRunner().invoke(build_app(), ["register", "verify", "--database-url", url, *extra])
 
 
 @contextmanager
@@ -330,3 +330,32 @@ def test_init_roles_on_sqlite_and_on_an_unreachable_server_are_clear_errors(tmp_
     down = CliRunner().invoke(build_app(), ["db", "init-roles", "--database-url",
                                             "postgresql+psycopg://nobody@127.0.0.1:1/none"])
     assert down.exit_code == 1 and "127.0.0.1:1/none" in down.output and "Traceback" not in down.output
+
+
+def test_verify_in_parallel_reports_what_the_single_walk_reports(database):
+    """``--workers``: the digests are checked in worker processes over ranges of the chain; the first problem in
+    chain order is reported exactly as the single walk reports it (an intact chain, a changed entry, a changed entry
+    after a link that broke earlier, a forged digest)."""
+    ids = _append(database, 30)
+    assert _verify(database.url, "--workers", "3").output == _verify(database.url).output
+    with _tampering(database) as connection:
+        connection.execute(text("UPDATE register_entry SET subject = 'nothing happened' WHERE id = :id"),
+                           {"id": ids[20]})
+    serial = _verify(database.url)
+    assert serial.exit_code == 1 and "content changed" in serial.output
+    assert _verify(database.url, "--workers", "3").output == serial.output
+    with Session(database.engine) as session:
+        assert verify_chain(session, workers=4, batch=7) == verify_chain(session)
+
+
+def test_verify_in_parallel_reports_a_broken_link_before_a_changed_entry(database):
+    ids = _append(database, 30)
+    with _tampering(database) as connection:
+        connection.execute(text("DELETE FROM register_entry WHERE id = :id"), {"id": ids[5]})
+        connection.execute(text("UPDATE register_entry SET subject = 'nothing happened' WHERE id = :id"),
+                           {"id": ids[20]})
+    serial = _verify(database.url)
+    assert serial.exit_code == 1 and "entry missing: sequence 6" in serial.output
+    assert _verify(database.url, "--workers", "2").output == serial.output
+    with Session(database.engine) as session:
+        assert verify_chain(session, workers=4, batch=7) == verify_chain(session)
