@@ -217,6 +217,21 @@ def _field_of(path: str) -> str:
     return PATH_FIELDS.get(head.group(1), GENERAL) if head else GENERAL
 
 
+_BASE_ERRORS: dict[tuple[str, date, float], frozenset] = {}
+
+
+def _base_errors(root: Path, today: date) -> frozenset:
+    """The errors the catalogue has without the draft (normally none), per folder, day and change: the draft is
+    blamed only for the errors it adds."""
+    stamp = max((p.stat().st_mtime for name in COPIED if (root / name).is_dir() for p in (root / name).rglob("*")),
+                default=0.0)
+    key = (str(root), today, stamp)
+    if key not in _BASE_ERRORS:
+        _BASE_ERRORS.clear()
+        _BASE_ERRORS[key] = frozenset((p.file, p.path, p.code) for p in load_catalogue(root, today=today).errors)
+    return _BASE_ERRORS[key]
+
+
 def check(catalogue: Catalogue, *, data: dict[str, Any], requester: User, today: date | None = None,
           keep: Path | None = None) -> Draft:
     """Draft the bundle file from the form and check it with the one loader; every problem, by field.
@@ -243,7 +258,7 @@ def check(catalogue: Catalogue, *, data: dict[str, Any], requester: User, today:
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
-            before = {(p.file, p.path, p.code) for p in load_catalogue(root, today=today).errors}
+            before = _base_errors(root, today)
             for problem in load_catalogue(head, today=today).errors:
                 if (problem.file, problem.path, problem.code) in before:
                     continue
