@@ -181,6 +181,10 @@ class _Spawner:
         self.launched = request
 
 
+#: What a secretKeyRef in the values stands for here: long enough for the hub's token checks (≥ 32 characters).
+FROM_KUBERNETES = "secret-from-kubernetes-7f3a9c1e5b2d8f4a"
+
+
 def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provider, tmp_path, monkeypatch):
     """No Kubernetes here: the values' extraConfig runs against a real issuer with the mounted catalogue and
     the values' hub settings; the hub renders the profiles itself (the values carry none)."""
@@ -193,7 +197,7 @@ def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provi
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(item["stringData"], encoding="utf-8")
     for name, value in values["hub"]["extraEnv"].items():
-        monkeypatch.setenv(name, value if isinstance(value, str) else "secret-from-kubernetes")
+        monkeypatch.setenv(name, value if isinstance(value, str) else FROM_KUBERNETES)
     monkeypatch.setenv("GEREEDSCHAPSKIST_HUB_CATALOGUE_DIR", str(catalogue_dir))
     monkeypatch.setitem(sys.modules, "z2jh", None)  # the chart's helper (reads the values) is not needed
 
@@ -201,7 +205,7 @@ def test_the_hub_pod_runs_the_same_configure_from_the_rendered_values(oidc_provi
     exec(values["hub"]["extraConfig"]["gereedschapskist"], {"c": c})
 
     assert c.JupyterHub.spawner_class is BundleKubeSpawner
-    assert c.GenericOAuthenticator.client_secret == "secret-from-kubernetes"
+    assert c.GenericOAuthenticator.client_secret == FROM_KUBERNETES
     assert c.GenericOAuthenticator.token_url == f"{oidc_provider.issuer}/token"
     assert c.KubeSpawner.uid == 1000 and c.KubeSpawner.allow_privilege_escalation is False
     profiles = c.KubeSpawner.profile_list(_Spawner(["org:minfin", "role:ml"]))
