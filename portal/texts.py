@@ -1257,7 +1257,7 @@ TEXTS.update({
                                      "conda-forge: librdkafka==2.6.1",
                                      "One a line, pinned exactly: pandas==2.3.3, or cran: dplyr==1.1.4, or "
                                      "conda-forge: librdkafka==2.6.1"),
-    "bundle_request.hint.sizes": ("Eén per regel: naam, processoren, geheugen, bijvoorbeeld: small 1 4Gi; de eerste "
+    "bundle_request.hint.sizes": ("Eén per regel: naam, processoren, geheugen, bijvoorbeeld: basis 1 4Gi; de eerste "
                                   "is de standaard", "One a line: name, CPUs, memory, e.g. small 1 4Gi; the first is "
                                                      "the default"),
     "bundle_request.has_problems": ("De aanvraag is niet verstuurd: los de problemen bij de velden op.",

@@ -115,8 +115,12 @@ def request_bundle(body: BundleRequestIn, user: CurrentUser, session: SessionDep
 
 @router.get("/bundle-requests/{request_id}", response_model=BundleRequestOut, responses=ERRORS,
             summary="One bundle request (its requester and platform admins)")
-def bundle_request(request_id: int, user: CurrentUser, session: SessionDep) -> BundleRequestOut:
-    return BundleRequestOut.of(service.get_request(session, request_id=request_id, user=user))
+def bundle_request(request_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep
+                   ) -> BundleRequestOut:
+    row = service.get_request(session, request_id=request_id, user=user)
+    service.follow_github(session, row=row, settings=settings)       # with a token: merged or closed there
+    session.commit()
+    return BundleRequestOut.of(row)
 
 
 @router.post("/bundle-requests/{request_id}/pull-request", response_model=BundleRequestOut,

@@ -79,8 +79,11 @@ def _page(request: Request, session, *, user: User, row, problem: PortalError | 
 
 
 @router.get("/bundle-requests/{request_id}", name="bundle_request")
-def bundle_request(request: Request, request_id: int, user: CurrentUser, session: SessionDep):
-    return _page(request, session, user=user, row=service.get_request(session, request_id=request_id, user=user))
+def bundle_request(request: Request, request_id: int, user: CurrentUser, session: SessionDep, settings: SettingsDep):
+    row = service.get_request(session, request_id=request_id, user=user)
+    service.follow_github(session, row=row, settings=settings)
+    session.commit()
+    return _page(request, session, user=user, row=row)
 
 
 @router.post("/bundle-requests/{request_id}/pull-request", name="retry_bundle_request", dependencies=[CsrfForm])

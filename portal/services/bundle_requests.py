@@ -25,7 +25,8 @@ client when ``GITOPS_GITHUB_TOKEN`` and ``GITOPS_GITHUB_REPO`` are set, otherwis
 Who may: any active member requests (``not-a-member``); the requester and platform admins see a request (others
 get 403); platform admins mark its pull request merged or rejected (``not-platform-admin``; a reason to reject).
 States: ``drafted`` (the PR could not be opened yet: the error is kept, the requester retries) → ``pr-opened`` →
-``merged`` | ``rejected``; every step is a register entry. Keyword-only functions; none commits.
+``merged`` | ``rejected``; with a GitHub token the outcome is also read from GitHub when the request is looked at
+(:func:`follow_github`); every step is a register entry. Keyword-only functions; none commits.
 """
 
 from __future__ import annotations
@@ -452,6 +453,32 @@ def pull_request_text(row: BundleRequest) -> str | None:
 
 
 # -- tracking --------------------------------------------------------------------------------------------------------
+
+def follow_github(session: Session, *, row: BundleRequest, settings) -> BundleRequest:
+    """With a GitHub token: read an open request's pull request from GitHub; merged there → ``merged``, closed
+    without merging → ``rejected`` (by the portal itself, in the register). Nothing changes when GitHub cannot be
+    asked (the state stays as it was; a platform admin can still set it)."""
+    number = (row.pull_request or {}).get("number")
+    token = settings.gitops_github_token.get_secret_value() if settings.gitops_github_token else None
+    if row.state is not S.PR_OPENED or not number or not token or not settings.gitops_github_repo:
+        return row
+    github = gitops.GitHub(api_url=settings.gitops_github_api_url, repo=settings.gitops_github_repo, token=token)
+    try:
+        state = github.pull_state(number)
+    except gitops.GitopsFailed:
+        return row
+    finally:
+        github.close()
+    if state == "open":
+        return row
+    to = S.MERGED if state == "merged" else S.REJECTED
+    reason = f"pull request #{number} {'merged' if to is S.MERGED else 'closed without merging'} on GitHub"
+    row.state, row.decided_by_id, row.decided_at, row.decision_reason = to, None, utcnow(), reason
+    session.flush()
+    action = RegisterAction.BUNDLE_REQUEST_MERGED if to is S.MERGED else RegisterAction.BUNDLE_REQUEST_REJECTED
+    _record(session, row, action, None, {"reason": reason, "source": "github"})
+    return row
+
 
 def mark(session: Session, *, row: BundleRequest, actor: User, state: str, reason: str | None = None
          ) -> BundleRequest:

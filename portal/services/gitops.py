@@ -218,6 +218,13 @@ class GitHub:
                                                       "body": body}).json()
         return PullRequest(branch=branch, url=pull["html_url"], number=pull["number"], commit=head)
 
+    def pull_state(self, number: int) -> str:
+        """``open``, ``merged`` or ``closed`` (closed without merging): a pull request's state on GitHub."""
+        pull = self._call("GET", f"/pulls/{int(number)}").json()
+        if pull.get("merged") or pull.get("merged_at"):
+            return "merged"
+        return "closed" if pull.get("state") == "closed" else "open"
+
 
 def _blob_sha(content: str) -> str:
     import hashlib

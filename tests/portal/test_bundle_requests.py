@@ -11,6 +11,7 @@ Stand-in, because the real thing cannot be reached here: GitHub's REST API is te
 from __future__ import annotations
 
 import subprocess
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,7 +25,7 @@ from gereedschapskist.catalogue import load, load_catalogue
 from gereedschapskist.portal.models import BundleRequest, BundleRequestState, RegisterAction, RegisterEntry
 from gereedschapskist.portal.services import bundle_requests as service
 from gereedschapskist.portal.settings import PortalSettings
-from tests.portal.test_gitops import git, github, repo  # noqa: F401  (fixtures)
+from tests.portal.test_gitops import FakeGitHub, GitHubHandler, git, repo  # noqa: F401  (fixture)
 
 CATALOGUE = load()
 ANNA = SimpleNamespace(username="anna", email="anna@minfin.example.nl", display_name=lambda: "Anna de Vries")
@@ -49,6 +50,31 @@ def people(app, login):
                          ("femke", ["gereedschapskist:admins"])):
         out[name] = login(name, groups, on=TestClient(app, base_url="http://127.0.0.1", follow_redirects=False))
     return out
+
+
+class PullsHandler(GitHubHandler):
+    """test_gitops's stand-in for GitHub's REST API, with one call more: ``GET /pulls/{number}``."""
+
+    def do_GET(self):
+        prefix = "/repos/rijk/werkbank/pulls/"
+        if self.path.startswith(prefix) and self.path[len(prefix):].isdigit():
+            pulls = self.server.pulls
+            number = int(self.path[len(prefix):])
+            if 0 < number <= len(pulls):
+                return self._answer(200, {"state": "open", "merged": False, **pulls[number - 1]})
+            return self._answer(404, {"message": "Not Found"})
+        return super().do_GET()
+
+
+@pytest.fixture
+def github():
+    server = FakeGitHub()
+    server.RequestHandlerClass = PullsHandler
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
 
 
 # -- validation ------------------------------------------------------------------------------------------------------
@@ -143,7 +169,8 @@ def test_without_a_token_a_local_branch_and_its_text_are_written_and_shown(peopl
     assert again.status_code == 409 and 'id="problem"' in again.text
 
 
-def test_with_a_token_the_pull_request_goes_through_githubs_api(people, settings, github, repo):  # noqa: F811
+def test_with_a_token_the_pull_request_goes_through_githubs_api_and_its_outcome_is_read_back(
+        people, settings, github, repo, monkeypatch):  # noqa: F811
     anna = people["anna"]
     sessions = anna.client.app.state.portal.sessions
     with sessions() as session:
@@ -169,6 +196,17 @@ def test_with_a_token_the_pull_request_goes_through_githubs_api(people, settings
     assert tree[f"images/bundles/{BUNDLE_ID}/Dockerfile"].startswith("# ")
     assert github.auth == {"Bearer ghp_" + "s" * 36}
     assert git(repo, "branch", "--list", branch) == ""                              # nothing local with a token
+    # the outcome is read from GitHub when the request is looked at (with the token): open → unchanged, merged → merged
+    monkeypatch.setattr(anna.client.app.state.portal, "settings", with_token)
+    assert anna.client.get(f"/api/v1/bundle-requests/{request_id}").json()["state"] == "pr-opened"
+    github.pulls[0].update(state="closed", merged=True)
+    followed = anna.client.get(f"/api/v1/bundle-requests/{request_id}").json()
+    assert followed["state"] == "merged" and followed["decided_by"] is None
+    assert followed["decision_reason"] == "pull request #1 merged on GitHub"
+    with sessions() as session:
+        last = session.scalars(select(RegisterEntry).order_by(RegisterEntry.sequence.desc())).first()
+        assert last.action is RegisterAction.BUNDLE_REQUEST_MERGED and last.actor_id is None
+        assert last.details["source"] == "github"
 
 
 def _requester(session, user_id):
