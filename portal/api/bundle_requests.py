@@ -103,10 +103,9 @@ def request_bundle(body: BundleRequestIn, user: CurrentUser, session: SessionDep
     try:
         row = service.create(session, catalogue=catalogue, requester=user, data=_data(body),
                              organisation=body.organisation)
-    except service.BundleRequestRefused:
+    except service.BundleRequestRefused as refused:
         session.rollback()
-        draft = service.check(catalogue, data=_data(body), requester=user)
-        return JSONResponse(CheckOut(**draft.to_json()).model_dump(), status_code=422)
+        return JSONResponse(CheckOut(**refused.draft.to_json()).model_dump(), status_code=422)
     session.commit()
     service.open_pull_request(session, row=row, catalogue=catalogue, settings=settings, actor=user)
     session.commit()

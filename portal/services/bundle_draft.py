@@ -56,16 +56,17 @@ COPIED = ("roles", "bundles", "partners", "examples")
 
 
 class BundleRequestRefused(InvalidInput):
-    """The form has problems; ``problems`` maps each field to its messages (422)."""
+    """The form has problems: ``draft`` is the refused draft, ``problems`` its problems by field (422)."""
 
     status = 422
     reason = "bundle-request-invalid"
 
-    def __init__(self, problems: dict[str, list[str]]):
-        first = next(iter(problems))
+    def __init__(self, draft: "Draft"):
+        problems = draft.problems
         super().__init__("; ".join(f"{name}: {m}" for name, messages in problems.items() for m in messages))
+        self.draft = draft
         self.problems = problems
-        self.field = first
+        self.field = next(iter(problems))
 
 
 @dataclass

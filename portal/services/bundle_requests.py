@@ -69,7 +69,7 @@ def create(session: Session, *, catalogue: Catalogue, requester: User, data: dic
     org = organisation_of(requester, organisation)
     draft = check(catalogue, data=data, requester=requester, today=today)
     if not draft.ok:
-        raise BundleRequestRefused(draft.problems)
+        raise BundleRequestRefused(draft)
     pending = session.scalar(select(BundleRequest).where(BundleRequest.bundle_id == draft.bundle_id,
                                                          BundleRequest.state.in_(OPEN)))
     if pending is not None:
@@ -128,7 +128,7 @@ def pull_request_files(row: BundleRequest, *, catalogue: Catalogue, today: date 
     with tempfile.TemporaryDirectory(prefix="bundle-request-pr-") as tmp:
         draft = check(catalogue, data=row.form, requester=row.requester, today=today, keep=Path(tmp))
         if not draft.ok:
-            raise BundleRequestRefused(draft.problems)
+            raise BundleRequestRefused(draft)
         head = Path(tmp) / "catalogue"
         files = {f"{CATALOGUE_DIR}/{draft.file}": draft.text, **render_image(head, draft.bundle_id)}
         base_result, head_result = load_catalogue(Path(catalogue.root), today=today), load_catalogue(head, today=today)
