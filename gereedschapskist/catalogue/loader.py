@@ -121,7 +121,7 @@ def load_catalogue(root: Path, *, today: date | None = None, extra_checks: bool 
     context = rules.Context(root=root, today=today, docs=docs, roles=built["roles"], bundles=bundles,
                             partners=built["partners"], examples=examples)
     problems.extend(rules.run(context))
-    expired = {p.file for p in problems if p.code == "review.expired"}
+    expired = {p.file for p in problems if p.code == "review.expired" or p.code in rules.REVIEWERS_PLACEHOLDERS}
     bundle_map: dict[str, Bundle] = {}
     for bundle in bundles:
         if bundle.file in expired:

@@ -403,7 +403,8 @@ class Catalogue:
             raise LaunchRefused("unknown-bundle", f"There is no bundle {bundle_id!r} in the catalogue.")
         expired = bundle.review_expired or bundle.security_review.valid_until < (today or date.today())
         if bundle.lifecycle.status is Status.RETIRED or expired:
-            why = "it is retired" if bundle.lifecycle.status is Status.RETIRED else "its security review has expired"
+            why = ("it is retired" if bundle.lifecycle.status is Status.RETIRED
+                   else "its security review has expired or is still pending")
             raise LaunchRefused("not-offered", f"Bundle {bundle_id!r} is not offered: {why}.")
         user_roles = set(roles)
         if not user_roles.intersection(bundle.roles):

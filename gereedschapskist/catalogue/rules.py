@@ -112,9 +112,26 @@ def _lifecycle(ctx: Context) -> Iterator[Problem]:
                               "lifecycle.dates", value=str(life.retires_on))
 
 
+#: Placeholders a drafted bundle (the portal's "request a bundle", supply model d) carries until a platform admin
+#: reviews its pull request: the check warns about them (on the pull request too) and the loader never offers such a
+#: bundle, so a draft merged unreviewed cannot be started (fail closed).
+PENDING, NOASSERTION = "pending", "NOASSERTION"
+REVIEW_PENDING, LICENCE_UNKNOWN = "review.pending", "licence.unknown"
+REVIEWERS_PLACEHOLDERS = frozenset({REVIEW_PENDING, LICENCE_UNKNOWN})
+
+
 def _security_review(ctx: Context) -> Iterator[Problem]:
     for bundle in ctx.bundles:
         review = bundle.security_review
+        if review.reviewer.strip().lower().startswith(PENDING):
+            yield ctx.problem(bundle.file, ("security_review", "reviewer"),
+                              "the security review is still pending: a platform admin reviews the bundle and fills "
+                              "in reviewer, date and valid_until; until then it is not offered", REVIEW_PENDING,
+                              value=review.reviewer, warning=True)
+        if bundle.licence.spdx == NOASSERTION:
+            yield ctx.problem(bundle.file, ("licence", "spdx"), "names no licence: set the bundle's SPDX licence "
+                              "(and open_source, with a justification when it is not); until then it is not offered",
+                              LICENCE_UNKNOWN, value=bundle.licence.spdx, warning=True)
         if review.date > ctx.today:
             yield ctx.problem(bundle.file, ("security_review", "date"), f"is in the future (today is {ctx.today})",
                               "review.future", value=str(review.date))

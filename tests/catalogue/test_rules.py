@@ -239,3 +239,20 @@ def test_today_defaults_to_the_real_date(tree):
     tree.bundle(bundle("bi-late", ["bi"], security_review={"reviewer": "Sec", "date": "2020-01-01",
                                                            "valid_until": late.isoformat()}))
     assert any(p.code == "review.expired" for p in load_catalogue(tree.root).problems)
+
+
+
+def test_a_drafted_bundles_placeholders_are_refused_until_reviewed(tree):
+    """A bundle drafted in the portal ("request a bundle") carries a pending review and no licence; the catalogue
+    warns about both, naming the field, and never offers the bundle until a platform admin fills them in."""
+    tree.bundle(bundle("bi-drafted", ["bi"], licence={"spdx": "NOASSERTION", "open_source": True},
+                       security_review={"reviewer": "pending: the platform admins' review of this pull request",
+                                        "date": "2026-11-20", "valid_until": "2027-11-20"}))
+    found = {(p.code, p.path): p for p in problems(tree) if p.file == "bundles/bi/bi-drafted.yaml"}
+    assert found[("review.pending", "$.security_review.reviewer")].severity is Severity.WARNING
+    assert found[("licence.unknown", "$.licence.spdx")].severity is Severity.WARNING
+    catalogue = load(tree.root, today=TODAY)
+    assert [b.id for b in catalogue.offered_for(["bi"])] == ["bi-sql"]
+    with pytest.raises(LaunchRefused) as refused:
+        catalogue.authorise_launch(["bi"], "bi-drafted")
+    assert refused.value.reason == "not-offered"
