@@ -99,18 +99,21 @@ def watch_budgets(state: PortalState, holder: str) -> bool:
     return True
 
 
-async def _budget_loop(state: PortalState, interval: float) -> None:
+async def _leased_loop(state: PortalState, interval: float, one_pass, lease: str, what: str) -> None:
+    """Run ``one_pass(state, holder)`` every ``interval`` seconds in the thread pool (each pass takes the database
+    lease ``lease`` itself, so one worker of many does the work); a failed pass is logged and the next one retries; the
+    lease is released when the loop ends."""
     holder = leases.new_holder()
     try:
         while True:
             await asyncio.sleep(interval)
             try:
-                await run_in_threadpool(watch_budgets, state, holder)
+                await run_in_threadpool(one_pass, state, holder)
             except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
-                log.exception("budget watcher pass failed")
+                log.exception("%s pass failed", what)
     finally:
         try:
-            leases.release(state.sessions, budget_service.LEASE, holder=holder)
+            leases.release(state.sessions, lease, holder=holder)
         except Exception:  # noqa: BLE001 - shutting down: the lease expires anyway
             pass
 
@@ -122,22 +125,6 @@ def record_grant_expiries(state: PortalState, holder: str) -> int | None:
     if not leases.take(state.sessions, grant_service.GRANT_EXPIRY_LEASE, holder=holder, seconds=seconds):
         return None
     return grant_service.record_expiries(state.sessions)
-
-
-async def _grant_expiry_loop(state: PortalState, interval: float) -> None:
-    holder = leases.new_holder()
-    try:
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await run_in_threadpool(record_grant_expiries, state, holder)
-            except Exception:  # noqa: BLE001 - the loop must survive a bad pass; the next one retries
-                log.exception("grant expiry pass failed")
-    finally:
-        try:
-            leases.release(state.sessions, grant_service.GRANT_EXPIRY_LEASE, holder=holder)
-        except Exception:  # noqa: BLE001 - shutting down: the lease expires anyway
-            pass
 
 
 async def _sync_loop(state: PortalState, interval: float) -> None:
@@ -169,9 +156,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                                                                      catalogue=state.catalogue))
                         if state.settings.provisioning_interval_seconds > 0 else None)
     budget_interval = state.settings.budget_watch_interval_seconds
-    budget_task = asyncio.create_task(_budget_loop(state, budget_interval)) if budget_interval > 0 else None
+    budget_task = (asyncio.create_task(_leased_loop(state, budget_interval, watch_budgets, budget_service.LEASE,
+                                                    "budget watcher")) if budget_interval > 0 else None)
     expiry_interval = state.settings.grant_expiry_interval_seconds
-    expiry_task = asyncio.create_task(_grant_expiry_loop(state, expiry_interval)) if expiry_interval > 0 else None
+    expiry_task = (asyncio.create_task(_leased_loop(state, expiry_interval, record_grant_expiries,
+                                                    grant_service.GRANT_EXPIRY_LEASE, "grant expiry"))
+                   if expiry_interval > 0 else None)
     try:
         yield
     finally:
