@@ -17,6 +17,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal, Union
 
@@ -124,6 +125,18 @@ class TlsSpec(_Model):
     acme_server: HttpUrl = Field(default=HttpUrl("https://acme-v02.api.letsencrypt.org/directory"))
 
 
+class VmSpec(_Model):
+    """A certified virtual machine the contract's users manage themselves (supply model c, :mod:`.vms`)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]{0,18}[a-z0-9]$",
+                      description="lowercase letters, digits and hyphens, 2-20 characters, unique in the stack")
+    size: str = Field(pattern=_MACHINE_SIZE, description="a machine size id of the partner (catalogue "
+                                                         "partners/<id>.yaml: machine_sizes)")
+    ends_on: date = Field(description="its last day: from 23:59 (Europe/Amsterdam) that day on it is stopped, "
+                                      "every day; no later than contract_ends_on")
+    disk_gib: int = Field(default=64, ge=30, le=4096, description="the encrypted system disk in GiB")
+
+
 class CloudSpec(_Model):
     """Where an environment (or the platform) runs and how big it may get: section ``gereedschapskist:cloud``."""
 
@@ -145,6 +158,26 @@ class CloudSpec(_Model):
         default=(), description="production: domains workspaces may reach over HTTPS through the egress proxy, e.g. "
                                 "pypi.org or *.example.org (a CDN is named by domain, never by its address range)")
     tls: TlsSpec = Field(description="how certificates for the public host are obtained (cert-manager, ACME)")
+    contract_ends_on: date | None = Field(default=None, description="the contract's last day; needed by vms")
+    vms: tuple[VmSpec, ...] = Field(default=(), description="certified virtual machines (supply model c)")
+
+    @model_validator(mode="after")
+    def _vms_within_contract(self) -> "CloudSpec":
+        problems = []
+        seen: set[str] = set()
+        for i, vm in enumerate(self.vms):
+            if vm.name in seen:
+                problems.append(f"vms[{i}].name = {vm.name!r}: another VM has this name")
+            seen.add(vm.name)
+            if self.contract_ends_on is None:
+                problems.append(f"vms[{i}].ends_on = {vm.ends_on}: contract_ends_on (missing) is needed to check "
+                                f"that the VM ends with the contract; set it to the contract's last day")
+            elif vm.ends_on > self.contract_ends_on:
+                problems.append(f"vms[{i}].ends_on = {vm.ends_on}: after the contract's end (contract_ends_on = "
+                                f"{self.contract_ends_on}); a VM ends with the contract at the latest")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("egress_domains")
     @classmethod
@@ -331,7 +364,7 @@ def load_stack(name: str, infra_dir: Path) -> StackConfig:
                 problems.append(f"{file}: config.{PLATFORM_KEY}.name = {platform.name!r}: must equal the stack "
                                 f"name {name!r}")
     if platform is not None and cloud is not None:
-        for field in ("pools", "kafka", "egress_allow_list", "egress_domains"):
+        for field in ("pools", "kafka", "egress_allow_list", "egress_domains", "vms", "contract_ends_on"):
             if field in cloud.model_fields_set:
                 problems.append(f"{file}: config.{CLOUD_KEY}.{field}: belongs to contract environments, not to "
                                 f"the platform stack; remove it")

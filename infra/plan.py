@@ -23,6 +23,7 @@ from .errors import (
 from .partners import recipe_class
 from .pools import NodePool
 from .tags import Tags
+from .vms import VmPlan, plan_vms
 
 STREAMING_ROLE = "streaming"
 # What the hub, the proxy and cluster services need at least on each core node.
@@ -48,6 +49,7 @@ class EnvironmentPlan:
     kafka: KafkaSpec | None
     images: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    vms: tuple[VmPlan, ...] = field(default=())
 
     @property
     def name(self) -> str:
@@ -216,6 +218,7 @@ def plan_environment(stack: ContractStack, catalogue: Catalogue) -> EnvironmentP
     """Check a contract stack against the catalogue and work out what to create; raises StackInvalid."""
     placement = place(stack.cloud, catalogue, stack.source)
     roles, bundles = enabled_bundles(stack, catalogue)
+    vms = plan_vms(stack.cloud, placement.partner, stack.source)
     pools = [placement.core, *_workspace_pools(stack, placement.partner, bundles)]
     streaming = STREAMING_ROLE in roles  # a streaming environment: it offers the streaming role
     kafka = stack.cloud.kafka
@@ -232,7 +235,7 @@ def plan_environment(stack: ContractStack, catalogue: Catalogue) -> EnvironmentP
                 environment=env.name, stage=env.stage, budget_eur_per_month=stack.cloud.budget_eur_per_month)
     plan = EnvironmentPlan(stack=stack, partner=placement.partner, region=placement.region, tags=tags, roles=roles,
                            bundles=bundles, pools=tuple(pools), kafka=kafka,
-                           images=tuple(sorted({b.image.reference for b in bundles})))
+                           images=tuple(sorted({b.image.reference for b in bundles})), vms=vms)
     warnings = []
     if plan.max_monthly_eur > stack.cloud.budget_eur_per_month:
         warnings.append(f"at full scale the node pools cost about EUR {plan.max_monthly_eur:,.0f} a month, more than "

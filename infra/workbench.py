@@ -89,6 +89,7 @@ class ContractEnvironment(pulumi.ComponentResource):
                            HUB_PORTAL_TOKEN: secrets[stages.PORTAL_HUB_TOKEN]}.items():
             store.put(key, value)
         runner = recipe.runner()
+        vms = {vm.name: recipe.vm(vm) for vm in plan.vms}  # supply model c: none unless the stack names some
         return {
             "cluster": cluster.name,
             "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
@@ -99,6 +100,7 @@ class ContractEnvironment(pulumi.ComponentResource):
             "secret_store": store.export(STORED_SECRETS),
             "services": recipe.export_services(),
             "runner": {"name": runner.name, "identity": runner.identity, "access": runner.access},
+            "vms": {name: {"name": vm.name, "access": vm.access, "stops": vm.stops} for name, vm in vms.items()},
             "portal_hub_token": pulumi.Output.secret(secrets[stages.PORTAL_HUB_TOKEN]),
         }
 

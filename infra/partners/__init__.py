@@ -27,6 +27,7 @@ from ..config import CloudSpec, DatabaseSpec
 from ..errors import INVALID_CONFIG, NO_RECIPE, StackInvalid
 from ..pools import NodePool
 from ..tags import Tags
+from ..vms import Vm, VmPlan
 
 HOME_STORAGE_CLASS = "gereedschapskist-home"
 ESO_NAMESPACE = "external-secrets"
@@ -227,6 +228,11 @@ class Recipe(abc.ABC):
         """Host names workspaces reach the shared bucket (and their identity's token service) at: production egress
         allows them. Known without any cloud resource (both stages call it)."""
         return ()
+
+    def vm(self, vm: VmPlan) -> Vm:
+        """Cloud stage, after :meth:`runner`: one certified VM (supply model c, :mod:`..vms`) in its own subnet,
+        without a public address, its disk encrypted with the environment's key, stopped from its end date on."""
+        raise NotImplementedError(f"{type(self).__name__} offers no virtual machines")
 
     def export_services(self) -> dict[str, pulumi.Input[Any]]:
         """What :meth:`cluster_services` needs of the cloud stage (exported; see :meth:`attach`)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -16,6 +17,7 @@ from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
+from ..vms import STOP_TIMEZONE, VM_CLOUD_INIT, Vm, VmPlan
 from . import (
     ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
     StorageClass, WorkspaceIdentity,
@@ -32,6 +34,9 @@ CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterA
 RUNNER_INSTANCE_TYPE = "t3.medium"
 # Ubuntu 24.04 LTS: Canonical's public SSM parameter names the current image in every region.
 RUNNER_AMI_PARAMETER = "/aws/service/canonical/ubuntu/server/24.04/stable/current/amd64/hvm/ebs-gp3/ami-id"
+UBUNTU_AMI_PARAMETER = RUNNER_AMI_PARAMETER  # the runner's and the VMs' image (vms.py)
+#: VMs get a /24 of their own: the first of the /19 after the public subnets' (see network()).
+VM_BLOCK_INDEX = len(ZONES) + 1
 RUNNER_USER_DATA = """#cloud-config
 package_update: true
 packages: [unattended-upgrades, ca-certificates, curl, git, unzip, python3-venv]
@@ -133,6 +138,7 @@ class AwsRecipe(Recipe):
         private_rt = aws.ec2.RouteTable(self.resource_name("private"), vpc_id=self.vpc.id, tags=self._tags("private"),
                                         routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
                                         opts=self.opts())
+        self.private_route_table = private_rt
         for zone, subnet in zip(ZONES, self.private_subnets):
             aws.ec2.RouteTableAssociation(self.resource_name(f"private-{zone}"), subnet_id=subnet.id,
                                           route_table_id=private_rt.id, opts=self.opts())
@@ -220,8 +226,7 @@ class AwsRecipe(Recipe):
         SSM Session Manager; its instance profile is the role the access entry admits."""
         profile = aws.iam.InstanceProfile(self.resource_name("runner"), role=self.runner_role.name,
                                           tags=self.tags.cloud(), opts=self.opts())
-        ami = aws.ssm.get_parameter_output(name=RUNNER_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(
-            parent=self.parent, provider=self.cloud_provider)).value
+        ami = self.ubuntu_ami
         instance = aws.ec2.Instance(
             self.resource_name("runner"), ami=ami, instance_type=RUNNER_INSTANCE_TYPE,
             subnet_id=self.private_subnets[0].id, vpc_security_group_ids=[self.runner_group.id],
@@ -232,6 +237,63 @@ class AwsRecipe(Recipe):
             opts=self.opts(depends_on=[self.runner_access], ignore_changes=["ami"]))
         return Runner(name=instance.id, identity=self.runner_role.arn,
                       access="aws ssm start-session --target <the runner output's name>")
+
+    @functools.cached_property
+    def ubuntu_ami(self) -> pulumi.Output[str]:
+        """Canonical's current Ubuntu 24.04 LTS image in the region (its public SSM parameter): runner and VMs."""
+        return aws.ssm.get_parameter_output(name=UBUNTU_AMI_PARAMETER, opts=pulumi.InvokeOutputOptions(
+            parent=self.parent, provider=self.cloud_provider)).value
+
+    @property
+    def vm_block(self) -> str:
+        blocks = list(ipaddress.IPv4Network(self.cloud.network_cidr).subnets(new_prefix=19))
+        return str(next(blocks[VM_BLOCK_INDEX].subnets(new_prefix=24)))
+
+    @functools.cached_property
+    def _vm_shared(self) -> dict:
+        """What every VM of the environment shares: a private subnet (outbound through the NAT gateway), a security
+        group without inbound rules, the SSM role and profile, and the scheduler's role that stops them."""
+        zone = f"{self.region.id}{WORKSPACE_ZONE}"
+        subnet = aws.ec2.Subnet(self.resource_name("vms"), vpc_id=self.vpc.id, availability_zone=zone,
+                                cidr_block=self.vm_block, map_public_ip_on_launch=False, tags=self._tags("vms"),
+                                opts=self.opts())
+        aws.ec2.RouteTableAssociation(self.resource_name("vms"), subnet_id=subnet.id,
+                                      route_table_id=self.private_route_table.id, opts=self.opts())
+        group = aws.ec2.SecurityGroup(
+            self.resource_name("vms"), vpc_id=self.vpc.id, description="certified VMs: no inbound, outbound HTTP(S)",
+            egress=[{"protocol": "tcp", "from_port": port, "to_port": port, "cidr_blocks": ["0.0.0.0/0"]}
+                    for port in (443, 80)], ingress=[], tags=self._tags("vms"), opts=self.opts())
+        role = self._role("vms", "ec2.amazonaws.com", ["AmazonSSMManagedInstanceCore"])
+        profile = aws.iam.InstanceProfile(self.resource_name("vms"), role=role.name, tags=self.tags.cloud(),
+                                          opts=self.opts())
+        stopper = self._role("vms-stop", "scheduler.amazonaws.com", [])
+        aws.iam.RolePolicy(self.resource_name("vms-stop"), role=stopper.id, opts=self.opts(), policy=_policy(
+            {"Effect": "Allow", "Action": ["ec2:StopInstances"],
+             "Resource": f"arn:aws:ec2:{self.region.id}:{self.cloud.account}:instance/*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/environment": self.tags.environment}}}))
+        return {"subnet": subnet, "group": group, "profile": profile, "stopper": stopper}
+
+    def vm(self, vm: VmPlan) -> Vm:
+        """An EC2 instance reached with SSM Session Manager; EventBridge Scheduler stops it from its end date on."""
+        shared = self._vm_shared
+        instance = aws.ec2.Instance(
+            self.resource_name(f"vm-{vm.name}"), ami=self.ubuntu_ami, instance_type=vm.machine.machine_type,
+            subnet_id=shared["subnet"].id, vpc_security_group_ids=[shared["group"].id],
+            associate_public_ip_address=False, iam_instance_profile=shared["profile"].name, user_data=VM_CLOUD_INIT,
+            metadata_options={"http_endpoint": "enabled", "http_tokens": "required", "http_put_response_hop_limit": 1},
+            root_block_device={"encrypted": True, "kms_key_id": self.key.arn, "volume_type": "gp3",
+                               "volume_size": vm.disk_gib},
+            tags=self._tags(f"vm-{vm.name}", **{"ends-on": vm.ends_on.isoformat()}),
+            opts=self.opts(ignore_changes=["ami"]))  # a newer image does not replace it: it updates itself
+        aws.scheduler.Schedule(
+            self.resource_name(f"vm-{vm.name}-end"), name=self.resource_name(f"vm-{vm.name}-end")[:64],
+            schedule_expression="cron(59 23 * * ? *)", schedule_expression_timezone=STOP_TIMEZONE,
+            start_date=f"{vm.ends_on.isoformat()}T00:00:00Z", flexible_time_window={"mode": "OFF"},
+            target={"arn": "arn:aws:scheduler:::aws-sdk:ec2:stopInstances", "role_arn": shared["stopper"].arn,
+                    "input": instance.id.apply(lambda i: json.dumps({"InstanceIds": [i]}))},
+            opts=self.opts())
+        return Vm(name=instance.id, access="aws ssm start-session --target <the VM output's name>",
+                  stops=f"daily at 23:59 {STOP_TIMEZONE} from {vm.ends_on} (EventBridge Scheduler)")
 
     def export_services(self) -> dict:
         return {"cluster_name": self.eks.name}

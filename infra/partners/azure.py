@@ -4,6 +4,7 @@ for disks, Azure Database for PostgreSQL flexible server on a delegated subnet."
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import ipaddress
 import re
@@ -14,13 +15,14 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import yaml
 from pulumi_azure_native import (
-    authorization, compute, containerservice, dbforpostgresql, keyvault, managedidentity, network, privatedns,
+    authorization, compute, containerservice, dbforpostgresql, keyvault, logic, managedidentity, network, privatedns,
     resources, storage,
 )
 
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
+from ..vms import STOP_TIMEZONE, VM_CLOUD_INIT, Vm, VmPlan
 from . import (
     ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
     StorageClass, WorkspaceIdentity,
@@ -35,7 +37,14 @@ NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693c31c4b86"  # Azure Kubernetes Service RBAC Cluster Admin
 #: The AKS Microsoft Entra server application (the same id in every tenant): kubelogin asks a token for it.
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+VIRTUAL_MACHINE_CONTRIBUTOR = "9980e02c-c2be-4d73-94e8-173b1dc7cf3c"
 RUNNER_SIZE = "Standard_D2s_v5"
+#: Canonical's Ubuntu 24.04 LTS (the runner and the VMs).
+UBUNTU_IMAGE = {"publisher": "Canonical", "offer": "ubuntu-24_04-lts", "sku": "server", "version": "latest"}
+#: /24s from the end of the network: the database (last), the runner (second to last), the VMs (third to last).
+DB_BLOCK, RUNNER_BLOCK, VM_BLOCK = -1, -2, -3
+#: Windows time zone ids, which Logic Apps' recurrence takes.
+_WINDOWS_ZONES = {"Europe/Amsterdam": "W. Europe Standard Time"}
 RUNNER_CLOUD_INIT = """#cloud-config
 ssh_pwauth: false
 package_update: true
@@ -127,7 +136,7 @@ class AzureRecipe(Recipe):
 
     def network(self) -> None:
         cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
-        nodes_block, db_block = list(cidr.subnets(new_prefix=18))[:1] + [list(cidr.subnets(new_prefix=24))[-1]]
+        nodes_block, db_block = list(cidr.subnets(new_prefix=18))[:1] + [list(cidr.subnets(new_prefix=24))[DB_BLOCK]]
         self.group = resources.ResourceGroup(self.resource_name("rg"), resource_group_name=f"gereedschapskist-{self.name}",
                                              location=self.region.id, tags=self.tags.cloud(), opts=self.opts())
         self.vnet = network.VirtualNetwork(self.resource_name("vnet"), resource_group_name=self.group.name,
@@ -229,14 +238,8 @@ class AzureRecipe(Recipe):
     def runner(self) -> Runner:
         """A VM in its own subnet (outbound through a NAT gateway, no public address), reached with
         ``az vm run-command invoke`` or as a self-hosted CI agent; it runs as the runner identity."""
-        cidr = ipaddress.IPv4Network(self.cloud.network_cidr)
-        block = list(cidr.subnets(new_prefix=24))[-2]
-        address = network.PublicIPAddress(
-            self.resource_name("runner-nat"), resource_group_name=self.group.name, location=self.region.id,
-            sku={"name": "Standard"}, public_ip_allocation_method="Static", tags=self.tags.cloud(), opts=self.opts())
-        nat = network.NatGateway(self.resource_name("runner"), resource_group_name=self.group.name,
-                                 location=self.region.id, sku={"name": "Standard"},
-                                 public_ip_addresses=[{"id": address.id}], tags=self.tags.cloud(), opts=self.opts())
+        block = self._block(RUNNER_BLOCK)
+        nat = self.outbound_nat
         subnet = network.Subnet(
             self.resource_name("runner"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
             subnet_name="runner", address_prefix=str(block), default_outbound_access=False,
@@ -258,8 +261,7 @@ class AzureRecipe(Recipe):
                         "custom_data": base64.b64encode(RUNNER_CLOUD_INIT.encode()).decode(),
                         "linux_configuration": {"disable_password_authentication": False,
                                                 "patch_settings": {"patch_mode": "AutomaticByPlatform"}}},
-            storage_profile={"image_reference": {"publisher": "Canonical", "offer": "ubuntu-24_04-lts",
-                                                 "sku": "server", "version": "latest"},
+            storage_profile={"image_reference": UBUNTU_IMAGE,
                              "os_disk": {"create_option": "FromImage", "managed_disk": {
                                  "storage_account_type": "Premium_LRS",
                                  "disk_encryption_set": {"id": self.disk_encryption.id}}}},
@@ -268,6 +270,83 @@ class AzureRecipe(Recipe):
         return Runner(name=vm.name, identity=self.runner_identity.client_id,
                       access=f"az vm run-command invoke -g gereedschapskist-{self.name} -n {self.name}-runner "
                              f"--command-id RunShellScript --scripts '<command>'")
+
+    def _block(self, index: int) -> str:
+        return str(list(ipaddress.IPv4Network(self.cloud.network_cidr).subnets(new_prefix=24))[index])
+
+    @functools.cached_property
+    def outbound_nat(self) -> network.NatGateway:
+        """The NAT gateway of the runner's and the VMs' subnets: their only way out (no public addresses)."""
+        address = network.PublicIPAddress(
+            self.resource_name("runner-nat"), resource_group_name=self.group.name, location=self.region.id,
+            sku={"name": "Standard"}, public_ip_allocation_method="Static", tags=self.tags.cloud(), opts=self.opts())
+        return network.NatGateway(self.resource_name("runner"), resource_group_name=self.group.name,
+                                  location=self.region.id, sku={"name": "Standard"},
+                                  public_ip_addresses=[{"id": address.id}], tags=self.tags.cloud(), opts=self.opts())
+
+    @functools.cached_property
+    def vm_subnet(self) -> network.Subnet:
+        """The VMs' own /24 (third to last: the runner's and the database's are after it), outbound through the
+        NAT gateway; its security group admits nothing from outside the network."""
+        group = network.NetworkSecurityGroup(
+            self.resource_name("vms"), resource_group_name=self.group.name, location=self.region.id,
+            security_rules=[{"name": "deny-internet-inbound", "priority": 4000, "direction": "Inbound",
+                             "access": "Deny", "protocol": "*", "source_address_prefix": "Internet",
+                             "source_port_range": "*", "destination_address_prefix": "*",
+                             "destination_port_range": "*"}],
+            tags=self.tags.cloud(), opts=self.opts())
+        return network.Subnet(
+            self.resource_name("vms"), resource_group_name=self.group.name, virtual_network_name=self.vnet.name,
+            subnet_name="vms", address_prefix=self._block(VM_BLOCK), default_outbound_access=False,
+            nat_gateway={"id": self.outbound_nat.id}, network_security_group={"id": group.id}, opts=self.opts())
+
+    def vm(self, vm: VmPlan) -> Vm:
+        """A VM reached with ``az vm run-command`` (no inbound path at all); a Logic App deallocates it daily from
+        its end date on (Azure's auto-shutdown schedule repeats daily from now and cannot start at a date)."""
+        nic = network.NetworkInterface(
+            self.resource_name(f"vm-{vm.name}"), resource_group_name=self.group.name, location=self.region.id,
+            ip_configurations=[{"name": "internal", "subnet": {"id": self.vm_subnet.id},
+                                "private_ip_allocation_method": "Dynamic"}],
+            tags=self.tags.cloud(), opts=self.opts())
+        password = random.RandomPassword(self.resource_name(f"vm-{vm.name}-admin"), length=40, special=True,
+                                         opts=pulumi.ResourceOptions(parent=self.parent))
+        vm_name = f"{self.name}-{vm.name}"[:64]
+        machine = compute.VirtualMachine(
+            self.resource_name(f"vm-{vm.name}"), resource_group_name=self.group.name, location=self.region.id,
+            vm_name=vm_name, hardware_profile={"vm_size": vm.machine.machine_type},
+            network_profile={"network_interfaces": [{"id": nic.id, "primary": True}]},
+            os_profile={"computer_name": vm.name, "admin_username": "beheer", "admin_password": password.result,
+                        "custom_data": base64.b64encode(VM_CLOUD_INIT.encode()).decode(),
+                        "linux_configuration": {"disable_password_authentication": False,
+                                                "patch_settings": {"patch_mode": "AutomaticByPlatform"}}},
+            storage_profile={"image_reference": UBUNTU_IMAGE,
+                             "os_disk": {"create_option": "FromImage", "disk_size_gb": vm.disk_gib, "managed_disk": {
+                                 "storage_account_type": "Premium_LRS",
+                                 "disk_encryption_set": {"id": self.disk_encryption.id}}}},
+            security_profile={"encryption_at_host": True},
+            tags={**self.tags.cloud(), "ends-on": vm.ends_on.isoformat()},
+            opts=self.opts(depends_on=[self.disks_key_role]))
+        workflow = logic.Workflow(
+            self.resource_name(f"vm-{vm.name}-end"), resource_group_name=self.group.name, location=self.region.id,
+            workflow_name=f"{vm_name}-end"[:80], identity={"type": "SystemAssigned"}, state="Enabled",
+            definition=machine.id.apply(lambda vm_id: {
+                "$schema": "https://schema.management.azure.com/providers/Microsoft.Logic/schemas/2016-06-01/"
+                           "workflowdefinition.json#",
+                "contentVersion": "1.0.0.0",
+                "triggers": {"end": {"type": "Recurrence", "recurrence": {
+                    "frequency": "Day", "interval": 1, "startTime": vm.stop_at,
+                    "timeZone": _WINDOWS_ZONES[STOP_TIMEZONE]}}},
+                "actions": {"deallocate": {"type": "Http", "inputs": {
+                    "method": "POST", "uri": f"https://management.azure.com{vm_id}/deallocate?api-version=2024-07-01",
+                    "authentication": {"type": "ManagedServiceIdentity",
+                                       "audience": "https://management.azure.com/"}}}}}),
+            tags=self.tags.cloud(), opts=self.opts())
+        self.role(f"vm-{vm.name}-end", VIRTUAL_MACHINE_CONTRIBUTOR,
+                  workflow.identity.apply(lambda i: i.principal_id if i else None), machine.id)
+        return Vm(name=machine.name,
+                  access=f"az vm run-command invoke -g gereedschapskist-{self.name} -n {vm_name} "
+                         f"--command-id RunShellScript --scripts '<command>'",
+                  stops=f"daily at 23:59 {STOP_TIMEZONE} from {vm.ends_on} (Logic App: deallocate)")
 
     def home_storage(self) -> StorageClass:
         # Zone-redundant disks (Premium_ZRS) attach to a node in any zone of the region, so the user pools keep

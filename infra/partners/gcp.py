@@ -3,6 +3,7 @@ Cloud SQL for PostgreSQL on private service access, Secret Manager with regional
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -14,6 +15,7 @@ import pulumi_gcp as gcp
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
+from ..vms import STOP_TIME, STOP_TIMEZONE, VM_CLOUD_INIT, Vm, VmPlan
 from . import (
     ESO_NAMESPACE, ESO_SERVICE_ACCOUNT, WORKSPACE_SERVICE_ACCOUNT, Cluster, Database, Recipe, Runner, SecretStore,
     StorageClass, WorkspaceIdentity,
@@ -35,6 +37,10 @@ REQUIRED_APIS = ("cloudresourcemanager.googleapis.com", "serviceusage.googleapis
                  "oslogin.googleapis.com")
 IAP_RANGE = "35.235.240.0/20"  # Google's Identity-Aware Proxy for TCP forwarding
 RUNNER_MACHINE = "e2-standard-2"
+#: Canonical's Ubuntu 24.04 LTS image family (the runner and the VMs).
+UBUNTU_IMAGE = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
+#: VMs get a /24 of their own: the first of the second /20 (the nodes' is the first, the services' the last).
+VM_BLOCK_INDEX = 1
 RUNNER_STARTUP = """#!/bin/bash
 set -euo pipefail
 apt-get update && apt-get install -y unattended-upgrades ca-certificates curl git python3-venv
@@ -161,7 +167,8 @@ class GcpRecipe(Recipe):
         self.key = gcp.kms.CryptoKey(self.resource_name("data"), name="data", key_ring=ring.id,
                                      rotation_period="7776000s", purpose="ENCRYPT_DECRYPT", labels=self.tags.gcp(),
                                      opts=self.opts(protect=False))
-        number = gcp.organizations.get_project_output(project_id=self.project, opts=pulumi.InvokeOutputOptions(
+        self.project_number = number = gcp.organizations.get_project_output(
+            project_id=self.project, opts=pulumi.InvokeOutputOptions(
             parent=self.parent, provider=self.cloud_provider, depends_on=self.apis)).number
         # Google's service agents encrypt etcd secrets, disks and buckets with the contract's own key.
         self.key_grants = [gcp.kms.CryptoKeyIAMMember(
@@ -236,7 +243,7 @@ class GcpRecipe(Recipe):
         vm = gcp.compute.Instance(
             self.resource_name("runner"), name=f"gk-{self.name}-runner", project=self.project,
             zone=f"{self.region.id}-b", machine_type=RUNNER_MACHINE,
-            boot_disk={"initialize_params": {"image": "ubuntu-os-cloud/ubuntu-2404-lts-amd64", "size": 30,
+            boot_disk={"initialize_params": {"image": UBUNTU_IMAGE, "size": 30,
                                              "type": "pd-balanced"}, "kms_key_self_link": self.key.id},
             network_interfaces=[{"subnetwork": self.subnet.id}],  # no access_configs: no public address
             service_account={"email": account.email, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
@@ -248,6 +255,63 @@ class GcpRecipe(Recipe):
         return Runner(name=vm.name, identity=account.email,
                       access=f"gcloud compute ssh gk-{self.name}-runner --zone {self.region.id}-b "
                              f"--tunnel-through-iap --project {self.project}")
+
+    @property
+    def vm_block(self) -> str:
+        blocks = list(ipaddress.IPv4Network(self.cloud.network_cidr).subnets(new_prefix=20))
+        return str(next(blocks[VM_BLOCK_INDEX].subnets(new_prefix=24)))
+
+    @functools.cached_property
+    def _vm_shared(self) -> dict:
+        """What every VM shares: its own subnet (outbound through Cloud NAT), a service account without roles but
+        writing logs, SSH only from IAP's range, and the grant that lets Compute Engine's agent stop them."""
+        subnet = gcp.compute.Subnetwork(
+            self.resource_name("vms"), name=f"gk-{self.name}-vms", project=self.project, region=self.region.id,
+            network=self.vpc.id, ip_cidr_range=self.vm_block, private_ip_google_access=True, opts=self.opts())
+        account = gcp.serviceaccount.Account(self.resource_name("vms"), account_id=f"{self.short}-vms",
+                                             display_name=f"Certified VMs of {self.name}", project=self.project,
+                                             opts=self.opts())
+        self._member("roles/logging.logWriter", account.email.apply(lambda e: f"serviceAccount:{e}"),
+                     "vms-logwriter")
+        gcp.compute.Firewall(self.resource_name("vms-iap"), name=f"gk-{self.name}-vms-iap", project=self.project,
+                             network=self.vpc.id, direction="INGRESS", source_ranges=[IAP_RANGE],
+                             target_service_accounts=[account.email],
+                             allows=[{"protocol": "tcp", "ports": ["22"]}], opts=self.opts())
+        # An instance schedule acts as the Compute Engine service agent, which needs to stop instances.
+        stopper = self._member("roles/compute.instanceAdmin.v1", self.project_number.apply(
+            lambda n: f"serviceAccount:service-{n}@compute-system.iam.gserviceaccount.com"), "vms-scheduler")
+        return {"subnet": subnet, "account": account, "stopper": stopper}
+
+    def vm(self, vm: VmPlan) -> Vm:
+        """An instance reached through IAP TCP forwarding with OS Login; an instance schedule (resource policy)
+        stops it daily from its end date on."""
+        shared = self._vm_shared
+        zone = self.workspace_zone
+        hour, minute = STOP_TIME.split(":")
+        schedule = gcp.compute.ResourcePolicy(
+            self.resource_name(f"vm-{vm.name}-end"), name=f"gk-{self.name}-{vm.name}-end"[:63], project=self.project,
+            region=self.region.id, description=f"stops {vm.name} from {vm.ends_on} on",
+            instance_schedule_policy={"vm_stop_schedule": {"schedule": f"{int(minute)} {int(hour)} * * *"},
+                                      "time_zone": STOP_TIMEZONE, "start_time": f"{vm.ends_on.isoformat()}T00:00:00Z"},
+            opts=self.opts(depends_on=[shared["stopper"]]))
+        name = f"gk-{self.name}-{vm.name}"[:63]
+        instance = gcp.compute.Instance(
+            self.resource_name(f"vm-{vm.name}"), name=name, project=self.project, zone=zone,
+            machine_type=vm.machine.machine_type,
+            boot_disk={"initialize_params": {"image": UBUNTU_IMAGE, "size": vm.disk_gib, "type": "pd-balanced"},
+                       "kms_key_self_link": self.key.id},
+            network_interfaces=[{"subnetwork": shared["subnet"].id}],  # no access_configs: no public address
+            service_account={"email": shared["account"].email,
+                             "scopes": ["https://www.googleapis.com/auth/cloud-platform"]},
+            shielded_instance_config={"enable_secure_boot": True, "enable_vtpm": True,
+                                      "enable_integrity_monitoring": True},
+            metadata={"enable-oslogin": "TRUE", "block-project-ssh-keys": "TRUE", "user-data": VM_CLOUD_INIT},
+            resource_policies=schedule.self_link,  # one policy (this provider takes a string)
+            labels={**self.tags.gcp(), "ends_on": vm.ends_on.isoformat()},
+            opts=self.opts(depends_on=self.key_grants))
+        return Vm(name=instance.name,
+                  access=f"gcloud compute ssh {name} --zone {zone} --tunnel-through-iap --project {self.project}",
+                  stops=f"daily at {STOP_TIME} {STOP_TIMEZONE} from {vm.ends_on} (instance schedule)")
 
     @staticmethod
     def _kubeconfig(name: str, endpoint: str, auth) -> str:
