@@ -342,7 +342,8 @@ class AzureRecipe(Recipe):
                                        "audience": "https://management.azure.com/"}}}}}),
             tags=self.tags.cloud(), opts=self.opts())
         self.role(f"vm-{vm.name}-end", VIRTUAL_MACHINE_CONTRIBUTOR,
-                  workflow.identity.apply(lambda i: i.principal_id if i else None), machine.id)
+                  workflow.identity.apply(lambda i: i.principal_id if i else None), machine.id,
+                  depends_on=[workflow])
         return Vm(name=machine.name,
                   access=f"az vm run-command invoke -g gereedschapskist-{self.name} -n {vm_name} "
                          f"--command-id RunShellScript --scripts '<command>'",

@@ -259,3 +259,50 @@ def test_the_platform_stack_takes_no_vms(tmp_path):
     (tmp_path / "Pulumi.platform.yaml").write_text(text)
     with pytest.raises(StackInvalid, match=r"cloud.vms: belongs to contract environments"):
         load_stack("platform", tmp_path)
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+def test_every_taggable_vm_resource_carries_the_environments_tags(recs, plans, partner):
+    """The rule of test_tags.py (which types take tags is read from the SDKs) over the resources the VMs add."""
+    from test_tags import PACKAGES, tag_argument
+
+    rec, tags = recs[partner], plans[partner].tags
+    want = {"organisation": tags.organisation, "contract": tags.contract, "cost-centre": tags.cost_centre}
+    added = [r for r in rec.resources if r.custom and r.typ.split(":")[0] in PACKAGES
+             and ("-vm-" in r.name or r.name.endswith("-vms") or "-vms-" in r.name)]
+    assert len(added) >= 5
+    checked = 0
+    for r in added:
+        if not r.typ.startswith("random:"):  # the region-pinned cloud provider, as test_tags.py checks
+            assert r.provider and "$pulumi:providers:" in r.provider, f"{r.typ} {r.name} uses {r.provider}"
+        argument = tag_argument(r.typ)
+        if argument is None:
+            continue
+        got = r.inputs.get(argument) or {}
+        if partner == "google-cloud":
+            got = {k.replace("_", "-"): v for k, v in got.items()}
+        assert {k: got.get(k) for k in want} == want, f"{r.typ} {r.name}: {got}"
+        checked += 1
+    assert checked >= 1
+
+
+def test_vms_wait_for_their_keys_and_stop_grants(recs):
+    """A disk is only encrypted with a key its service may use: the VM waits for that grant (dependency edges as the
+    SDK sends them to the engine), and each stop waits for the VM and for the identity allowed to stop it."""
+    azure = recs["azure"]
+    vm = azure.one("azure-native:compute:VirtualMachine", "minfin-bi-dev-vm-analyse")
+    assert azure.waits(vm, azure.one("azure-native:authorization:RoleAssignment", "minfin-bi-dev-disks-key"))
+    role = azure.one("azure-native:authorization:RoleAssignment", "minfin-bi-dev-vm-analyse-end")
+    assert azure.waits(role, vm) and azure.waits(role, azure.one("azure-native:logic:Workflow",
+                                                                  "minfin-bi-dev-vm-analyse-end"))
+    google = recs["google-cloud"]
+    instance = google.one("gcp:compute/instance:Instance", "rws-streaming-prod-vm-analyse")
+    assert google.waits(instance, google.one("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+                                             "rws-streaming-prod-key-compute-system"))
+    policy = google.one("gcp:compute/resourcePolicy:ResourcePolicy", "rws-streaming-prod-vm-analyse-end")
+    assert google.waits(policy, google.one("gcp:projects/iAMMember:IAMMember", "rws-streaming-prod-vms-scheduler"))
+    assert google.waits(instance, policy)
+    aws = recs["aws"]
+    schedule = aws.one("aws:scheduler/schedule:Schedule", "cbs-ml-prod-vm-analyse-end")
+    assert aws.waits(schedule, aws.one("aws:ec2/instance:Instance", "cbs-ml-prod-vm-analyse"))
+    assert aws.waits(schedule, aws.one("aws:iam/role:Role", "cbs-ml-prod-vms-stop"))
