@@ -1008,6 +1008,11 @@ TEXTS.update({
     "action.dataset-auto-approval-changed": ("automatisch goedkeuren van een dataset gewijzigd",
                                              "a dataset's automatic approval changed"),
     "action.dataset-mounted": ("dataset in een werkplek gezet", "dataset mounted in a workspace"),
+    "action.bundle-requested": ("pakket aangevraagd", "bundle requested"),
+    "action.bundle-request-pr-opened": ("pull request voor een aangevraagd pakket geopend",
+                                        "pull request for a requested bundle opened"),
+    "action.bundle-request-merged": ("aangevraagd pakket opgenomen (samengevoegd)", "requested bundle merged"),
+    "action.bundle-request-rejected": ("pakketaanvraag afgewezen", "bundle request rejected"),
     "contract.budget_change": ("Budget wijzigen", "Change the budget"),
     "contract.budget_help": ("Op verzoek van de organisatie, met de reden. Een opgeschort contract wordt meteen weer "
                              "actief als de uitgaven onder het nieuwe budget blijven; is een lager budget al op, dan "

@@ -60,8 +60,9 @@ def _dependencies(dependant) -> set:
 
 def test_every_post_route_checks_the_csrf_token_except_the_issuers_back_channel_logout(app):
     """The back-channel logout comes from the issuer, server to server (its logout token is its
-    authentication); CI's contract activation (issue 14) likewise, with the deploy's bearer token and no session:
-    the only routes without a CSRF check, and the activation is held to its token."""
+    authentication); CI's contract activation (issue 14) likewise, with the deploy's bearer token and no session, and
+    a hub registering a start's dataset mounts (issue 15) with its service token: the only routes without a CSRF
+    check, and each is held to its token."""
     try:
         from fastapi.routing import iter_route_contexts   # FastAPI keeps included routers as such
         routes = list(iter_route_contexts(app.routes))
@@ -71,10 +72,15 @@ def test_every_post_route_checks_the_csrf_token_except_the_issuers_back_channel_
     assert len(posts) >= 5
     unchecked = sorted(r.path for r in posts
                        if not _dependencies(r.dependant) & {check_csrf_form, check_csrf_header})
-    assert unchecked == ["/api/v1/contracts/{contract_id}/activate", "/auth/backchannel-logout"]
+    assert unchecked == ["/api/v1/contracts/{contract_id}/activate", "/api/v1/hub/grants/{username}/start",
+                         "/auth/backchannel-logout"]
     from gereedschapskist.portal.api.contracts import activation_token
     (activate,) = [r for r in posts if r.path == "/api/v1/contracts/{contract_id}/activate"]
     assert activation_token in _dependencies(activate.dependant)
+    # a hub registers a start's mounts with its service token (issue 15), server to server, no session
+    from gereedschapskist.portal.api.dataset_grants import hub_service
+    (mounted,) = [r for r in posts if r.path == "/api/v1/hub/grants/{username}/start"]
+    assert hub_service in _dependencies(mounted.dependant)
 
 
 def test_logout_needs_the_token_and_ends_the_session(client, login):
