@@ -228,8 +228,9 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
 
     services: list[dict[str, Any]] = [{
         "name": CULLER_SERVICE,
-        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={settings.idle_timeout_seconds}",
-                    f"--cull-every={settings.cull_every_seconds}"],
+        # ends with the hub: a killed hub would leave it running, one more on every restart (hub/parent_guard.py)
+        "command": [sys.executable, "-m", "gereedschapskist.hub.parent_guard", "jupyterhub_idle_culler",
+                    f"--timeout={settings.idle_timeout_seconds}", f"--cull-every={settings.cull_every_seconds}"],
     }]
     if settings.portal_api_token is not None:
         services.append({"name": PORTAL_SERVICE, "api_token": settings.portal_api_token.get_secret_value()})

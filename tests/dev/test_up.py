@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+
 from tests.devclient import HubUser, oidc_login
 from gereedschapskist.dev.devstack import DevSecrets
 from gereedschapskist.dev.processes import ManagedProcess, free_port, port_is_free
@@ -111,6 +113,9 @@ def test_up_runs_the_stack_restarts_a_killed_hub_and_ctrl_c_stops_all_of_it(tmp_
         assert [e["available"] for e in anna.get(f"{portal}/api/v1/environments").json()] == [True]
         [hub_pid] = _process_pids(state, "jupyterhub\0-f")
         portal_pids = _process_pids(state, "uvicorn")
+        cullers = [child.pid for child in psutil.Process(hub_pid).children()
+                   if "jupyterhub_idle_culler" in " ".join(child.cmdline())]
+        assert len(cullers) == 1, cullers
         os.kill(hub_pid, signal.SIGKILL)
 
         healthz, seen_down, back = [], [], False
@@ -134,6 +139,8 @@ def test_up_runs_the_stack_restarts_a_killed_hub_and_ctrl_c_stops_all_of_it(tmp_
         assert _process_pids(state, "uvicorn") == portal_pids     # … and is the same process
         assert _process_pids(state, "jupyterhub\0-f") not in ([], [hub_pid])
         assert "✗ jupyterhub stopped unexpectedly; restarting it in 1 s" in text
+        assert not psutil.pid_exists(cullers[0]) or psutil.Process(cullers[0]).status() == psutil.STATUS_ZOMBIE, \
+            "the killed hub's idle culler is still running"          # it ends with its hub (hub/parent_guard.py)
         assert str(state / "logs" / "jupyterhub.log") in text
         for message in seen_down:                                 # anna is no admin: no internal address
             assert f"127.0.0.1:{hub_port}" not in message, message

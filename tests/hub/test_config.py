@@ -128,6 +128,8 @@ def test_local_configure_sets_services_roles_named_servers_and_the_spawner(oidc_
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert services["portal"]["api_token"] == "p" * 40
     assert "--timeout=3600" in services["idle-culler"]["command"]
+    assert services["idle-culler"]["command"][1:4] == ["-m", "gereedschapskist.hub.parent_guard",  # ends with the hub
+                                                       "jupyterhub_idle_culler"]
     roles = {r["name"]: r for r in c.JupyterHub.load_roles}
     assert roles[PORTAL_ROLE]["scopes"] == list(PORTAL_SCOPES) and roles[PORTAL_ROLE]["services"] == ["portal"]
     assert roles["idle-culler"]["scopes"] == list(CULLER_SCOPES)
