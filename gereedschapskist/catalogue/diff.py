@@ -83,12 +83,8 @@ def _bundle_change(before: Bundle, after: Bundle) -> BundleChange:
         lines.append(f"Now also offered to role `{role}`.")
     for role in sorted(set(before.roles) - set(after.roles)):
         lines.append(f"No longer offered to role `{role}`.")
-    for interface in after.interfaces:
-        if interface not in before.interfaces:
-            lines.append(f"New interface: {interface.label}.")
-    for interface in before.interfaces:
-        if interface not in after.interfaces:
-            lines.append(f"Interface removed: {interface.label}.")
+    added, removed = _changes(before.interfaces, after.interfaces)
+    lines += [f"New interface: {i.label}." for i in added] + [f"Interface removed: {i.label}." for i in removed]
     old_sizes = {s.id: s for s in before.sizes}
     new_sizes = {s.id: s for s in after.sizes}
     for size_id, size in new_sizes.items():
@@ -107,12 +103,9 @@ def _bundle_change(before: Bundle, after: Bundle) -> BundleChange:
     if before.security_review.valid_until != after.security_review.valid_until:
         lines.append(f"Security review by {after.security_review.reviewer} on {after.security_review.date}, "
                      f"valid until {after.security_review.valid_until}.")
-    for name in after.system_packages:
-        if name not in before.system_packages:
-            lines.append(f"New system package (Debian): `{name}`.")
-    for name in before.system_packages:
-        if name not in after.system_packages:
-            lines.append(f"System package (Debian) removed: `{name}`.")
+    added, removed = _changes(before.system_packages, after.system_packages)
+    lines += ([f"New system package (Debian): `{n}`." for n in added]
+              + [f"System package (Debian) removed: `{n}`." for n in removed])
     for example in after.examples:
         if example not in before.examples:
             lines.append(f"New example notebook: `{example}`.")
@@ -272,3 +265,8 @@ def _git(cwd: Path, *args: str) -> str:
 
 def temporary_folder() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="catalogue-diff-")
+
+
+def _changes(before, after) -> tuple[list, list]:
+    """What ``after`` adds to ``before`` and what it drops, each in its own order."""
+    return [x for x in after if x not in before], [x for x in before if x not in after]
