@@ -34,4 +34,8 @@ EXTERNAL_SECRETS_CHART_VERSION = "0.20.4"
 POSTGRES_MAJOR = "17"
 
 # Production egress proxy (Squid; Canonical's image on the Ubuntu 24.04 LTS track): HTTPS to named domains only.
-EGRESS_PROXY_IMAGE = "docker.io/ubuntu/squid:6.6-24.04_beta"
+# Canonical's tag channels move (the `_stable` channel of this track was removed from Docker Hub), so the tag is
+# pinned to the digest other public projects record pulling it at (infra/README.md, "Pinned versions").
+EGRESS_PROXY_TAG = "6.6-24.04_beta"
+EGRESS_PROXY_DIGEST = "sha256:6a097f68bae708cedbabd6188d68c7e2e7a38cedd05a176e1cc0ba29e3bbe029"
+EGRESS_PROXY_IMAGE = f"docker.io/ubuntu/squid:{EGRESS_PROXY_TAG}@{EGRESS_PROXY_DIGEST}"
