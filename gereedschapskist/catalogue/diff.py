@@ -106,12 +106,9 @@ def _bundle_change(before: Bundle, after: Bundle) -> BundleChange:
     added, removed = _changes(before.system_packages, after.system_packages)
     lines += ([f"New system package (Debian): `{n}`." for n in added]
               + [f"System package (Debian) removed: `{n}`." for n in removed])
-    for example in after.examples:
-        if example not in before.examples:
-            lines.append(f"New example notebook: `{example}`.")
-    for example in before.examples:
-        if example not in after.examples:
-            lines.append(f"Example notebook removed: `{example}`.")
+    added, removed = _changes(before.examples, after.examples)
+    lines += ([f"New example notebook: `{e}`." for e in added]
+              + [f"Example notebook removed: `{e}`." for e in removed])
     change.packages = _package_changes(before.packages, after.packages)
     return change
 
