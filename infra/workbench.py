@@ -7,7 +7,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from gereedschapskist.catalogue import Catalogue
-from gereedschapskist.hub.values import (  # the one import of another component
+from gereedschapskist.hub import spark
+from gereedschapskist.hub.values import (  # the hub component: its values and (above) its Spark objects
     CRYPT_KEY_SECRET_KEY, PORTAL_SERVICE, ValuesInvalid, render_values,
 )
 
@@ -49,6 +50,14 @@ def with_portal_token(values: dict, token: pulumi.Input[str]) -> dict:
     services = {**hub.get("services", {})}
     services[PORTAL_SERVICE] = {**services.get(PORTAL_SERVICE, {}), "apiToken": pulumi.Output.secret(token)}
     return {**values, "hub": {**hub, "services": services}}
+
+
+def spark_manifests(plan: EnvironmentPlan, labels: dict[str, str]) -> list[dict]:
+    """The environment-wide Spark objects (:func:`gereedschapskist.hub.spark.environment_manifests`: the driver's
+    ClusterRole, the hub's ClusterRole and its binding), only where an offered bundle has a size with executors."""
+    if not any(spark.spark_sizes(bundle) for bundle in plan.bundles):
+        return []
+    return spark.environment_manifests(HUB_NAMESPACE, labels)
 
 
 def hub_tls_secret(plan: EnvironmentPlan, values: dict) -> tuple[str, str]:
@@ -159,6 +168,9 @@ class ContractEnvironment(pulumi.ComponentResource):
         values = storage_access.with_workspace_identity(values, identity.apply(lambda i: i["pod_labels"] or {}))
         if plan.production:
             guards += [apply(obj, kopts()) for obj in image_policy(plan.images, tags)]
+        # Spark on Kubernetes (issue 17): where a bundle scales out, the hub makes each user's executor namespace and
+        # binds the driver role there; the driver role and the hub's right to do exactly that are applied here.
+        guards += [apply(obj, kopts(hub_ns)) for obj in spark_manifests(plan, tags.kube())]
         if plan.kafka is not None:
             kafka_ns = apply(namespace(kafka_cluster.KAFKA_NAMESPACE, tags), kopts())
             operator = helm_release("strimzi", chart=versions.STRIMZI_CHART, version=versions.STRIMZI_CHART_VERSION,
