@@ -2,6 +2,7 @@
 
     [project.entry-points."gereedschapskist.up"]
     oidc-provider = "gereedschapskist.dev.steps:provider"   # order 10
+    kafka = "gereedschapskist.dev.steps:kafka"               # order 15, only with a streaming bundle
     jupyterhub = "gereedschapskist.dev.steps:hub"            # order 20
     portal = "gereedschapskist.dev.steps:portal"             # order 30
 
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit
 from .datasets import load_sample
 from .demo import load_accounts
 from .devstack import HubProcess, OidcProvider, hub_client, portal_client
+from .kafka import KafkaBroker, streaming_in_use
 from .processes import ManagedProcess, ProcessFailed, port_is_free
 from .up import Running, UpContext, UpStep
 
@@ -57,6 +59,28 @@ def start_provider(ctx: UpContext) -> Running:
                    log_path=provider.process.log_path)
 
 
+def start_kafka(ctx: UpContext) -> Running:
+    """The local Kafka-compatible broker (:mod:`.kafka`, Tansu) when the catalogue offers a streaming bundle; its
+    port is chosen once and kept in ``ctx.ports["kafka"]``, so a restarted broker is found where the hub's
+    streaming workspaces look (``KAFKA_BOOTSTRAP_SERVERS``). Memory storage: a restart starts without topics."""
+    from gereedschapskist.catalogue import load
+
+    if not streaming_in_use(load(ctx.catalogue_dir)):
+        ctx.ports.pop("kafka", None)
+        return Running("kafka", lambda: None, lambda: True, None,
+                       ["Kafka: not started (the catalogue offers no bundle with the streaming role)"])
+    if "kafka" in ctx.ports:
+        wait_for_free_port("kafka", ctx.ports["kafka"])
+    else:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            ctx.ports["kafka"] = sock.getsockname()[1]
+    broker = KafkaBroker.start(ctx.state_dir / "logs" / "kafka.log", ctx.ports["kafka"])
+    return Running("kafka", broker.stop, lambda: broker.process.running, f"kafka://{broker.bootstrap}",
+                   [f"Kafka (Tansu, in memory; streaming workspaces get KAFKA_BOOTSTRAP_SERVERS): {broker.bootstrap}"],
+                   log_path=broker.process.log_path)
+
+
 def start_hub(ctx: UpContext) -> Running:
     assert ctx.provider is not None, "the hub needs the provider step first"
     wait_for_free_port("jupyterhub", ctx.ports["hub"])  # after a crash its proxy may just be going
@@ -64,7 +88,10 @@ def start_hub(ctx: UpContext) -> Running:
     # store <state>/datasets (issue 15); the portal trusts the portal service's token it also holds (HUB_API_TOKEN)
     ctx.hub = HubProcess.start(ctx.state_dir, ctx.provider, secrets=ctx.secrets, port=ctx.ports["hub"],
                                catalogue_dir=ctx.catalogue_dir, portal_url=portal_url(ctx),
-                               extra_env={"GEREEDSCHAPSKIST_HUB_PORTAL_API_URL": portal_url(ctx)})
+                               extra_env={"GEREEDSCHAPSKIST_HUB_PORTAL_API_URL": portal_url(ctx),
+                                          # streaming workspaces reach the local broker (start_kafka), if it runs
+                                          "GEREEDSCHAPSKIST_HUB_KAFKA_LOCAL_BOOTSTRAP":
+                                              f"127.0.0.1:{ctx.ports['kafka']}" if "kafka" in ctx.ports else ""})
     hub = ctx.hub
     return Running("jupyterhub", hub.stop, lambda: hub.process.running, f"{hub.url}/hub/",
                    [f"JupyterHub: {hub.url}/hub/  (log in, pick a bundle of your role, start it)"], primary=True,
@@ -210,5 +237,6 @@ def start_portal(ctx: UpContext) -> Running:
 
 
 provider = UpStep("oidc-provider", 10, start_provider)
+kafka = UpStep("kafka", 15, start_kafka)
 hub = UpStep("jupyterhub", 20, start_hub)
 portal = UpStep("portal", 30, start_portal)

@@ -16,6 +16,7 @@ from typing import Any, Iterable
 
 from gereedschapskist.catalogue import Catalogue, load
 from gereedschapskist.core.capacity import Capacity
+from gereedschapskist.core.streaming import local_environment
 
 from .forge import TOKEN_VARIABLE as FORGE_TOKEN_VARIABLE, git_credential_env
 from .authenticator import GereedschapskistAuthenticator
@@ -208,6 +209,8 @@ def _configure_local(c, settings: HubSettings, catalogue: Catalogue, interfaces:
     c.BundleSpawner.interfaces = interfaces
     c.BundleSpawner.portal_url = settings.portal_url  # linked from each bundle's first-start README
     c.BundleSpawner.catalogue_dir = str(catalogue.root)  # its example notebooks are copied at a first start
+    if settings.kafka_local_bootstrap:   # the local broker make up starts (issue 17, gereedschapskist.dev.kafka)
+        c.BundleSpawner.streaming_environment = local_environment(settings.kafka_local_bootstrap)
     _configure_data(c, settings, state)
     if settings.prepare_environments:
         _prepare_environments(c, settings, catalogue, interfaces, capacity, single_user_requirements())

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from gereedschapskist.core.groups import PLATFORM_ADMINS, GroupMapping
 from gereedschapskist.core.refusal import Refusal
 from gereedschapskist.core.settings import unknown_variables
-from gereedschapskist.core.streaming import KafkaAccess
+from gereedschapskist.core.streaming import KafkaAccess, local_environment
 
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
@@ -110,6 +110,10 @@ class HubSettings(BaseSettings):
         default=None, description="streaming environments on Kubernetes: the Kafka a streaming workspace reaches, "
                                   "as JSON {bootstrap, ca_secret, user_secret} (set by infra; "
                                   "gereedschapskist.core.streaming)")
+    kafka_local_bootstrap: str = Field(
+        default="", description="local backend: host:port of the local Kafka-compatible broker make up starts "
+                                "(gereedschapskist.dev.kafka); workspaces of streaming bundles get it as "
+                                "KAFKA_BOOTSTRAP_SERVERS with KAFKA_SECURITY_PROTOCOL=PLAINTEXT. Unset: none")
     forge_url: str = Field(default="", description="the environment's git forge (https://github.com/<org>, a GitLab "
                                                    "or Forgejo): git in every workspace gets a credential helper for "
                                                    "that host only (hub/forge.py); unset: none")
@@ -184,6 +188,13 @@ class HubSettings(BaseSettings):
     def _kafka(cls, value: dict[str, str] | None) -> dict[str, str] | None:
         if value is not None:
             KafkaAccess.from_json(value)  # ValueError names what is missing
+        return value
+
+    @field_validator("kafka_local_bootstrap")
+    @classmethod
+    def _kafka_local_bootstrap(cls, value: str) -> str:
+        if value:
+            local_environment(value)  # ValueError: not host:port
         return value
 
     @property

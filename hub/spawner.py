@@ -32,7 +32,9 @@ from subprocess import DEVNULL, STDOUT, SubprocessError
 import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
 from tornado import web
-from traitlets import Any, Float, Instance, List, Unicode, default
+from traitlets import Any, Dict, Float, Instance, List, Unicode, default
+
+from gereedschapskist.core.streaming import streams
 
 from . import datasets as data
 from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
@@ -89,6 +91,10 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     data_access = Any(None, allow_none=True, config=True,
                       help="granted datasets (:class:`.datasets.DataAccess`): asked from the portal at every start, "
                            "mounted read-only in ~/data, reconciled while the server runs; None: no data")
+
+    streaming_environment = Dict(Unicode(), config=True,
+                                 help="variables of workspaces of streaming bundles: the local Kafka "
+                                      "(:func:`gereedschapskist.core.streaming.local_environment`); empty: none")
 
     launch: LaunchRequest | None = None
 
@@ -199,6 +205,8 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             env["JUPYTER_CONFIG_PATH"] = str(self._config_dir())
             env["GEREEDSCHAPSKIST_BUNDLE"] = self.launch.bundle.id if self.launch else ""
             env["GEREEDSCHAPSKIST_BUNDLE_VERSION"] = self.launch.bundle.version if self.launch else ""
+            if self.launch and streams(self.launch.bundle.roles):
+                env.update(self.streaming_environment)
         grants = getattr(self, "_grants", None)
         if grants is not None:
             env.update(data.environment(grants, str(Path(self.home_dir) / data.DATA_FOLDER)))

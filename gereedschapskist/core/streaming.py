@@ -7,6 +7,9 @@ the hub where they are (the hub setting ``GEREEDSCHAPSKIST_HUB_KAFKA``, :meth:`K
 both Secrets read-only to every workspace of a bundle with the ``streaming`` role, and environment variables that
 Kafka clients read (``KAFKA_BOOTSTRAP_SERVERS``, ``KAFKA_SECURITY_PROTOCOL=SSL`` and the three ``KAFKA_SSL_*``
 locations, named as librdkafka / confluent-kafka's ``ssl.*.location`` settings).
+
+In the embedded default (``make up``) the same ``KAFKA_BOOTSTRAP_SERVERS`` names the local broker, with
+``KAFKA_SECURITY_PROTOCOL=PLAINTEXT`` (:func:`local_environment`, issue 17).
 """
 
 from __future__ import annotations
@@ -67,6 +70,15 @@ class KafkaAccess:
     def volume_mounts(self) -> list[dict[str, Any]]:
         return [{"name": VOLUME_CA, "mountPath": f"{MOUNT}/ca", "readOnly": True},
                 {"name": VOLUME_USER, "mountPath": f"{MOUNT}/user", "readOnly": True}]
+
+
+def local_environment(bootstrap: str) -> dict[str, str]:
+    """The variables of a streaming workspace in the embedded default (``make up``, issue 17): the same names as
+    in the cloud, for the local broker (:mod:`gereedschapskist.dev.kafka`), which speaks PLAINTEXT on 127.0.0.1
+    (no TLS, so no ``KAFKA_SSL_*``)."""
+    if ":" not in bootstrap:
+        raise ValueError(f"Kafka bootstrap must be host:port, not {bootstrap!r}")
+    return {"KAFKA_BOOTSTRAP_SERVERS": bootstrap, "KAFKA_SECURITY_PROTOCOL": "PLAINTEXT"}
 
 
 def streams(roles: tuple[str, ...] | list[str]) -> bool:

@@ -20,12 +20,13 @@ from gereedschapskist.portal.settings import PortalSettings
 def test_every_step_is_found_through_the_entry_point_group():
     registered = [ep.load() for ep in entry_points(group=UP_GROUP)]
     assert sorted(registered, key=lambda s: s.order) == all_steps()
-    assert [s.name for s in all_steps()] == ["oidc-provider", "jupyterhub", "portal"]
+    assert [s.name for s in all_steps()] == ["oidc-provider", "kafka", "jupyterhub", "portal"]
 
 
 def test_the_portal_starts_after_provider_and_hub():
     names = [s.name for s in all_steps()]
     assert names.index("portal") > names.index("jupyterhub") > names.index("oidc-provider")
+    assert names.index("jupyterhub") > names.index("kafka")   # the hub tells streaming workspaces where it is
 
 
 def test_the_session_secret_is_random_and_kept(tmp_path):

