@@ -21,6 +21,7 @@ from gereedschapskist.core.streaming import local_environment
 from .forge import TOKEN_VARIABLE as FORGE_TOKEN_VARIABLE, git_credential_env
 from .authenticator import GereedschapskistAuthenticator
 from .api import INTERFACES_PATH, extra_handlers
+from .apps import CUSTOM_SCOPES as APP_SCOPES, app_handlers
 from .handover import CUSTOM_SCOPES, LocalHomeFolders, handover_handlers
 from .interfaces import InterfaceAvailability, LocalInterfaces
 from .lab_static import lab_static_handlers
@@ -102,14 +103,17 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
     # the portal's workspace handover (:mod:`.handover`): local home folders move; Kubernetes answers 501
     homes = LocalHomeFolders(settings.homes_dir.resolve()) if settings.backend == "local" else None
     c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *handover_handlers(homes)]
-    c.JupyterHub.custom_scopes = dict(CUSTOM_SCOPES)
+    # published apps (issue 17, :mod:`.apps`): their audience through JupyterHub's sharing, their log (local only)
+    logs = str((settings.hub_state_dir.resolve() / "logs")) if settings.backend == "local" else None
+    c.JupyterHub.extra_handlers = [*c.JupyterHub.extra_handlers, *app_handlers(logs)]
+    c.JupyterHub.custom_scopes = {**CUSTOM_SCOPES, **APP_SCOPES}
 
     configure_forge(c, settings)
     if settings.backend == "kubernetes":
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
         configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles,
-                             kafka=settings.kafka_access)
+                             kafka=settings.kafka_access, image_mirror=settings.image_mirror)
         if settings.portal_api_url and settings.portal_api_token is not None:   # granted datasets (issue 15)
             from .kubernetes import configure_data
 

@@ -58,6 +58,7 @@ from gereedschapskist.core.groups import (
 )
 from gereedschapskist.core.refusal import REASON_HEADER
 
+from .apps import APP_OPTION, AppRefused, AppSpec, check_framework, parse_app
 from .interfaces import InterfaceAvailability
 from .roles import PORTAL_SERVICE
 
@@ -67,7 +68,8 @@ GRANTED_ROLES = "granted_roles"
 #: Where a launch is for (standard contracts, see the module's docstring): a contract environment's name, and the
 #: organisation.
 ENVIRONMENT, ORGANISATION = "environment", "organisation"
-OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile", GRANTED_ROLES, ENVIRONMENT, ORGANISATION})
+OPTION_KEYS = frozenset({"bundle", "size", "interface", "profile", GRANTED_ROLES, ENVIRONMENT, ORGANISATION,
+                         APP_OPTION})
 #: The HTTP status of a refusal the catalogue decides, by reason (403 when not named here).
 #: Refused when the user already runs as many servers as the hub allows at once (``running_server_limit``).
 RUNNING_LIMIT = "running-limit"
@@ -90,9 +92,12 @@ class LaunchRequest:
     size: Size
     interface: Interface
     contract: ContractEnvironment | None = None     # the contract environment it runs in; None: the shared one
+    app: AppSpec | None = None      # a published app (issue 17, :mod:`.apps`); None: a workspace
 
-    def as_user_options(self) -> dict[str, str]:
-        options = {"bundle": self.bundle.id, "size": self.size.id, "interface": self.interface.value}
+    def as_user_options(self) -> dict:
+        options: dict = {"bundle": self.bundle.id, "size": self.size.id, "interface": self.interface.value}
+        if self.app is not None:
+            options[APP_OPTION] = self.app.as_option()
         if self.contract is not None:
             options[ENVIRONMENT] = self.contract.name
             options[ORGANISATION] = self.contract.organisation
@@ -232,6 +237,7 @@ def authorise_request(
     contract_environments: Mapping[str, ContractEnvironment] | None = None,
     username: str = "",
     today: date | None = None,
+    server_name: str = "",
 ) -> LaunchRequest:
     """Check a launch request against the catalogue and the user's groups; raise :class:`LaunchForbidden`.
 
@@ -264,7 +270,17 @@ def authorise_request(
     except LaunchRefused as refused:
         raise LaunchForbidden(refused.reason, refused.message,
                               status=REFUSAL_STATUS.get(refused.reason, 403)) from None
-    request = LaunchRequest(bundle, size, interface, contract)
+    app = None
+    if options.get(APP_OPTION) is not None:     # a published app: only the portal starts one (it checked the owner)
+        if not from_portal:
+            raise LaunchForbidden("apps-from-portal-only", f"Launch option {APP_OPTION!r} is accepted from the "
+                                                           "Gereedschapskist portal only (publish apps there).")
+        try:
+            app = parse_app(options[APP_OPTION], server_name=server_name)
+            check_framework(bundle, app)
+        except AppRefused as refused:
+            raise LaunchForbidden(refused.refusal, refused.message, status=refused.status_code) from None
+    request = LaunchRequest(bundle, size, interface, contract, app)
     if contract is not None:
         check_contract_offer(contract, request, username=username, today=today or date.today())
     short = shortfall(size, capacity)
@@ -327,7 +343,7 @@ def make_apply_user_options(
         request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
                                     environment_bundles=allowed, capacity=capacity,
                                     from_portal=requested_by_portal(spawner), contract_environments=contracts,
-                                    username=spawner.user.name, today=today())
+                                    username=spawner.user.name, today=today(), server_name=spawner.name or "")
         check_running_limit(spawner, running_limit)
         spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
                          request.as_user_options())

@@ -38,7 +38,11 @@ PORTAL_DESCRIPTION = "The Gereedschapskist portal: start, stop and follow users'
 #: access:servers, admin:servers (server state), proxy, shutdown, read:hub.
 #: The custom scope of the handover endpoint (``JupyterHub.custom_scopes``, defined in :mod:`.handover`).
 HANDOVER_SCOPE = "custom:gereedschapskist:handover"
-PORTAL_SCOPES = ("list:users", "read:users", "read:servers", "start:servers", "delete:servers", HANDOVER_SCOPE)
+#: APPS_SCOPE (a custom scope) — set who may open a published app (JupyterHub's sharing, app servers only) and read
+#: its log (:mod:`.apps`); never ``shares``, which would let the token share anyone's workspace.
+APPS_SCOPE = "custom:gereedschapskist:apps"
+PORTAL_SCOPES = ("list:users", "read:users", "read:servers", "start:servers", "delete:servers", HANDOVER_SCOPE,
+                 APPS_SCOPE)
 CULLER_SERVICE = "idle-culler"
 CULLER_SCOPES = ("list:users", "read:users:activity", "read:servers", "delete:servers")
 

@@ -184,6 +184,8 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         return Path(self.home_dir) / ".gereedschapskist" / (self.name or "default")
 
     def get_args(self) -> list[str]:
+        if self.launch is not None and self.launch.app is not None:
+            return []       # a published app: the app proxy reads everything from its environment
         args = super().get_args()
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.append("--allow-root")
@@ -210,6 +212,9 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         grants = getattr(self, "_grants", None)
         if grants is not None:
             env.update(data.environment(grants, str(Path(self.home_dir) / data.DATA_FOLDER)))
+        app_env = getattr(self, "_app_env", None)
+        if app_env:
+            env.update(app_env)
         return env
 
     def _write_server_config(self, request: LaunchRequest) -> None:
@@ -238,12 +243,22 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             self._emit(None, str(failed))
             raise SpawnFailed(str(failed), failed.reason) from None
         self._server_limits = self._limits_for(request)
-        self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), "-m", "jupyterhub.singleuser"])
-        self._write_server_config(request)
         Path(self.home_dir).mkdir(parents=True, exist_ok=True)
-        write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url,   # README, sample data, examples
-                          catalogue_dir=Path(self.catalogue_dir) if self.catalogue_dir else None)
-        await self._show_granted_data()
+        if request.app is not None:     # a published app (:mod:`.apps`): the app proxy, no Jupyter server
+            try:
+                await self._prepare_app(request)
+            except SpawnFailed:
+                self._release_limits()
+                raise
+            self.cmd = self._server_limits.command([sys.executable, "-m", "gereedschapskist.hub.app_server"])
+        else:
+            self._app_env = None
+            self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), "-m",
+                                                    "jupyterhub.singleuser"])
+            self._write_server_config(request)
+            write_first_start(Path(self.home_dir), bundle, portal_url=self.portal_url,   # README, data, examples
+                              catalogue_dir=Path(self.catalogue_dir) if self.catalogue_dir else None)
+            await self._show_granted_data()     # an app gets no granted datasets: its viewers are not the grantee
         log_file = self._log_file()
         log_file.parent.mkdir(parents=True, exist_ok=True)
         self._emit(60, "Starting the server process")
@@ -300,6 +315,34 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
                                       "server-timeout")
                 await asyncio.sleep(delay)  # waiting on another process's port: polling is the only way
                 delay = min(delay * 1.5, 0.1)
+
+    # -- published apps (issue 17; :mod:`.apps`) ---------------------------------------------------------
+
+    async def _prepare_app(self, request: LaunchRequest) -> None:
+        """The app's folder (the owner's folder, or a read-only checkout of the git commit) and the app proxy's
+        environment; the app's viewers skip the hub's consent page (the owner published it to them)."""
+        app = request.app
+        home = Path(self.home_dir)
+        if app.git:
+            folder = home / ".gereedschapskist" / "apps" / self.name / app.commit
+            if not folder.is_dir():
+                self._emit(55, f"Checking out {app.git} at {app.commit[:12]}")
+                await _checkout(app.git, app.commit, folder)
+        else:
+            folder = home
+        entry = folder / app.entry
+        if not entry.is_file():
+            where = f"commit {app.commit[:12]} of {app.git}" if app.git else "the owner's folder"
+            raise SpawnFailed(f"The app was not started: its entry file {app.entry} is not in {where}.",
+                              "app-entry-missing")
+        self._app_env = {"GEREEDSCHAPSKIST_APP_FRAMEWORK": app.framework.id,
+                         "GEREEDSCHAPSKIST_APP_ENTRY": entry.name,
+                         "GEREEDSCHAPSKIST_APP_DIR": str(entry.parent),
+                         "GEREEDSCHAPSKIST_APP_PYTHON": str(self._env_dir / "bin" / "python")}
+        no_confirm = getattr(self.user, "settings", {}).get("oauth_no_confirm_list")
+        if isinstance(no_confirm, set) and self.oauth_client_id:
+            no_confirm.add(self.oauth_client_id)
+        self._emit(58, f"Starting the {app.framework.label} app {app.entry}")
 
     # -- granted datasets (issue 15; :mod:`.datasets`) -----------------------------------------------
 
@@ -430,6 +473,41 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         if self.launch is not None:
             state["launch"] = self.launch.as_user_options()
         return state
+
+
+async def _checkout(url: str, commit: str, folder: Path) -> None:
+    """A read-only checkout of ``commit`` (nobody edits a production app in place); nothing is left half-made."""
+    partial = folder.with_name(folder.name + ".partial")
+    if partial.exists():
+        await asyncio.to_thread(_remove_tree, partial)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GIT_TERMINAL_PROMPT": "0"}
+    for argv in (["git", "init", "-q", str(partial)],
+                 ["git", "-C", str(partial), "fetch", "-q", "--depth", "1", url, commit],
+                 ["git", "-C", str(partial), "checkout", "-q", "--detach", commit]):
+        proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
+                                                    stderr=asyncio.subprocess.STDOUT, env=env)
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
+        if proc.returncode != 0:
+            await asyncio.to_thread(_remove_tree, partial)
+            raise SpawnFailed(f"The app was not started: git could not check out {commit} of {url}: "
+                              f"{out.decode(errors='replace').strip()[-500:]}", "app-checkout-failed")
+    await asyncio.to_thread(_remove_tree, partial / ".git")
+    for path in sorted(partial.rglob("*"), reverse=True):
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    partial.chmod(0o555)
+    partial.rename(folder)
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    if not path.exists():
+        return
+    for p in [path, *path.rglob("*")]:
+        if p.is_dir() and not p.is_symlink():
+            p.chmod(0o755)
+    shutil.rmtree(path)
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -100,8 +100,8 @@ def test_portal_role_scopes_are_the_documented_ones(hub_stack):
     assert {"read:users", "start:servers", "delete:servers", "read:servers"} <= scopes
     assert not {"admin:users", "admin:groups", "groups", "users", "tokens", "access:servers", "admin:servers",
                 "admin:server_state", "proxy", "shutdown"} & scopes
-    # exactly these, besides the custom handover scope (tested with the handover)
-    assert set(PORTAL_SCOPES) - {"custom:gereedschapskist:handover"} == {
+    # exactly these, besides the custom handover and apps scopes (tested with the handover and tests/hub/test_apps.py)
+    assert set(PORTAL_SCOPES) - {"custom:gereedschapskist:handover", "custom:gereedschapskist:apps"} == {
         "list:users", "read:users", "read:servers", "start:servers", "delete:servers"}
     assert "list:users" in scopes       # the background sync lists the users with active servers in one request
 
