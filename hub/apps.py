@@ -34,6 +34,7 @@ from jupyterhub import orm
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
+from gereedschapskist.core.apps import FRAMEWORKS, Framework, bundle_frameworks
 from gereedschapskist.core.refusal import REASON_HEADER
 
 from .roles import APPS_SCOPE
@@ -48,25 +49,6 @@ FRAMEWORK_NOT_IN_BUNDLE = "framework-not-in-bundle"
 APP_SERVER_NAME = re.compile(r"app-[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,25}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _GIT_URL = re.compile(r"(https://|file:///)[^\s'\"\\]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Framework:
-    """A framework an app may use: the PyPI package that must be in the bundle, and what its entry file is."""
-
-    id: str
-    package: str
-    suffixes: tuple[str, ...]
-    label: str
-
-
-FRAMEWORKS: dict[str, Framework] = {f.id: f for f in (
-    Framework("panel", "panel", (".py", ".ipynb"), "Panel"),
-    Framework("voila", "voila", (".ipynb",), "Voilà"),
-    Framework("streamlit", "streamlit", (".py",), "Streamlit"),
-    Framework("dash", "dash", (".py",), "Dash"),
-    Framework("shiny", "shiny", (".py",), "Shiny for Python"),
-)}
 
 
 class AppRefused(web.HTTPError):
@@ -97,12 +79,6 @@ class AppSpec:
         if self.git:
             option.update(git=self.git, commit=self.commit or "")
         return option
-
-
-def bundle_frameworks(bundle) -> tuple[str, ...]:
-    """The frameworks whose package the bundle pins (PyPI)."""
-    names = {p.name.lower() for p in bundle.packages if getattr(p.ecosystem, "value", p.ecosystem) == "pypi"}
-    return tuple(f.id for f in FRAMEWORKS.values() if f.package in names)
 
 
 def parse_app(value: Any, *, server_name: str) -> AppSpec:

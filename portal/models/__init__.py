@@ -8,6 +8,7 @@ from .dataset import AccessRequest, AccessRequestState, Dataset, DatasetCategory
 from .environment import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus
 from .grant import MembershipEnd, RoleGrant
 from .metering import Lease, WorkspaceSession
+from .published_app import AppState, AudienceKind, PublishedApp, PublishedAppVersion
 from .organisation import Member, MemberRole, MemberRoleName, MemberStatus, Organisation, User, UserRole
 from .register import GENESIS, RegisterAction, RegisterEntry, RegisterIsAppendOnly, entry_digest
 from .session import PortalSession
@@ -16,6 +17,7 @@ from .workspace import ACTIVE_STATUSES, Workspace, WorkspaceStatus
 from .workspace_usage import WorkspaceUsage
 
 __all__ = [
+    "AppState", "AudienceKind", "PublishedApp", "PublishedAppVersion",
     "BundleRequest", "BundleRequestState",
     "AccessRequest", "AccessRequestState", "Dataset", "DatasetCategory", "DatasetGrant", "SensitivityLevel",
     "ACTIVE_STATUSES", "Base", "Contract", "ContractNotice", "ContractState", "ContractTransition", "GENESIS",

@@ -87,6 +87,11 @@ class RegisterAction(StrEnum):
     BUNDLE_REQUEST_PR_OPENED = "bundle-request-pr-opened"
     BUNDLE_REQUEST_MERGED = "bundle-request-merged"
     BUNDLE_REQUEST_REJECTED = "bundle-request-rejected"
+    #: an app or dashboard was published (a new version), unpublished, or rolled back to its previous version
+    #: (issue 17, section 1; migration 0013; ``services/apps.py``)
+    APP_PUBLISHED = "app-published"
+    APP_UNPUBLISHED = "app-unpublished"
+    APP_ROLLED_BACK = "app-rolled-back"
 
 
 #: The digest version new entries are written with (:func:`entry_digest_v2`).
