@@ -5,7 +5,9 @@
   and while the workspace runs (the GET, its reconciliation). Authenticated by the hub's service token, not by a login:
   ``Authorization: token <token>`` (or ``Bearer``) equal to the token the portal holds for that hub
   (``HUB_API_TOKEN``, or one of ``HUB_TOKENS``), compared in constant time. Fail closed: refused (401) without a
-  token, with another one, and when the portal's own token is unset, a placeholder or shorter than 32 characters.
+  token, with another one, and when the portal's own token is unset, a placeholder or shorter than 32 characters. A
+  hub of an organisation's environment (its token in ``HUB_TOKENS``) gets that organisation's grants only
+  (``services/dataset_grants.organisations_served``); the default hub's token and a shared environment's, every one.
 - ``POST /api/v1/grants/{id}/revoke``: the dataset's data owner or a platform admin revokes a grant, with a reason
   (``services/dataset_grants.py`` decides who may).
 """

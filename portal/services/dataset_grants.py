@@ -1,6 +1,8 @@
 """Grants where the data is used (issue 15): what a hub mounts, revocation, and the expiry record.
 
-- **For a hub** (:func:`grants_for_hub`): a user's active grants (:func:`access.active_grants`) with each dataset's
+- **For a hub** (:func:`grants_for_hub`): a user's active grants (:func:`access.active_grants`) for the
+  organisations the hub serves (:func:`organisations_served`: a hub of an organisation's environment gets that
+  organisation's grants only, never those a member asked for another organisation) with each dataset's
   identifier, title, data file (relative to the data store), expiry, purpose code and legal ground. At a workspace
   start (``record_start=True``) every dataset handed over is appended to the register as ``dataset-mounted`` (who,
   which dataset, bundle, workspace, purpose, legal ground); the hub's reconciliation asks without recording.
@@ -85,6 +87,18 @@ def _workspace(session: Session, *, user: User, server: str, environments: tuple
     return session.scalars(query.order_by(Workspace.id.desc()).limit(1)).first()
 
 
+def organisations_served(session: Session, *, environments: tuple[str, ...] | None) -> frozenset[int] | None:
+    """The organisations whose grants a hub of ``environments`` may hand out: None (every organisation) for the
+    default hub's token or when one of them is a shared environment (no organisation); else the environments'
+    organisations — none for an environment the portal does not know (fail closed)."""
+    if environments is None:
+        return None
+    rows = session.execute(select(Environment.organisation_id).where(Environment.name.in_(environments))).all()
+    if any(organisation_id is None for (organisation_id,) in rows):
+        return None
+    return frozenset(organisation_id for (organisation_id,) in rows)
+
+
 def grants_for_hub(session: Session, *, username: str, server: str | None = None, record_start: bool = False,
                    environments: tuple[str, ...] | None = None, now: datetime | None = None) -> list[HubGrant]:
     """The user's active grants for a hub; at a workspace start (``record_start``) each one is registered as
@@ -92,7 +106,9 @@ def grants_for_hub(session: Session, *, username: str, server: str | None = None
     the asking hub serves, None: any)."""
     now = now or utcnow()
     user = _user_by_name(session, username)
-    grants = active_grants(session, user=user, now=now)
+    served = organisations_served(session, environments=environments)
+    grants = [g for g in active_grants(session, user=user, now=now)
+              if served is None or g.organisation_id in served]
     out = []
     workspace = _workspace(session, user=user, server=server, environments=environments) \
         if record_start and server is not None else None
