@@ -22,6 +22,9 @@ Workspaces run on :mod:`tests.portal.fakehub` (an in-memory ``WorkspaceHub``): t
 what, not about the hub. A few cells also check *what* comes back where a list must be scoped to the caller
 (environments, workspaces).
 
+The grant-state dimension of issue 15 (every role × every dataset action × own or other organisation × active,
+expired or revoked grant, the hubs' tokens among the callers) is ``test_authorisation_grant_states.py``.
+
 Personas: ``anna``, ``dana``, ``femke`` and ``bram`` are the demo accounts (``dev/oidc-provider/
 demo-accounts.json``, checked below). The demo data owner ``eva`` is one of CBS; the matrix needs a data owner
 of the same organisation as the data scientist and the organisation admin, so ``olga`` is a data owner of minfin.
