@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ..deps import CsrfHeader, CurrentUser, SessionDep, SettingsDep
-from ..errors import LoginRequired
+from ..errors import LoginRequired, NotFound
 from ..models import DatasetGrant, utcnow
 from ..services import dataset_grants as service
 from ..services.access_policy import LEGAL_GROUNDS, PURPOSE_CODES
@@ -94,6 +94,20 @@ class HubGrantsOut(BaseModel):
 class WorkspaceStartIn(BaseModel):
     server: str = Field(default="", max_length=255, description="the named server that starts ('' = default)")
 
+    @field_validator("server")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:       # no server is named so (and PostgreSQL refuses it in a query: a 500, not a 422)
+            raise ValueError("a server name has no NUL character")
+        return value
+
+
+def _known_name(username: str) -> str:
+    """A name with a NUL character is no user's (PostgreSQL refuses it in a query: answered 404, not 500)."""
+    if "\x00" in username:
+        raise NotFound(f"there is no user {username!r} at the portal", reason="unknown-user")
+    return username
+
 
 def _out(username: str, grants: list[service.HubGrant]) -> HubGrantsOut:
     return HubGrantsOut(user=username, checked_at=utcnow(), grants=[
@@ -106,6 +120,7 @@ def _out(username: str, grants: list[service.HubGrant]) -> HubGrantsOut:
 @router.get("/hub/grants/{username}", response_model=HubGrantsOut, responses=ERRORS,
             summary="Hubs: a user's active grants (the hub's service token, no login)")
 def hub_grants(username: str, environments: HubService, session: SessionDep) -> HubGrantsOut:
+    username = _known_name(username)
     return _out(username, service.grants_for_hub(session, username=username, environments=environments))
 
 
@@ -114,6 +129,7 @@ def hub_grants(username: str, environments: HubService, session: SessionDep) -> 
                      "service token, no login)")
 def hub_workspace_start(username: str, environments: HubService, session: SessionDep,
                         body: WorkspaceStartIn | None = None) -> HubGrantsOut:
+    username = _known_name(username)
     grants = service.grants_for_hub(session, username=username, server=body.server if body else "",
                                     record_start=True, environments=environments)
     session.commit()

@@ -435,6 +435,14 @@ class TestReading:
         assert sorted(ROUTES.keys() - served) == [], "grant-state matrix entries for routes the app no longer has"
         assert {a for actions in ROUTES.values() for a in actions} == set(POLICY)
 
+    def test_a_hub_asking_with_a_nul_character_is_refused_not_a_server_error(self, world):
+        """Found by the fuzz run on PostgreSQL, which refuses NUL in a query (a 500 before)."""
+        hub = next(actor for actor in ACTORS if actor.key == "hub")
+        assert world.get(hub, "/api/v1/hub/grants/an%00na").status_code == 404
+        assert world.post(hub, "/api/v1/hub/grants/an%00na/start", {"server": ""}).status_code == 404
+        response = world.post(hub, "/api/v1/hub/grants/anna/start", {"server": "x\x00y"})
+        assert response.status_code == 422 and "server" in response.text, response.text
+
     @pytest.mark.parametrize("action", READING)
     def test_cells(self, world, targets, action):
         _run(world, action, lambda organisation, state: targets[(organisation, state)])
