@@ -343,7 +343,8 @@ def make_apply_user_options(
         request = authorise_request(catalogue, groups, user_options, interfaces=interfaces,
                                     environment_bundles=allowed, capacity=capacity,
                                     from_portal=requested_by_portal(spawner), contract_environments=contracts,
-                                    username=spawner.user.name, today=today(), server_name=spawner.name or "")
+                                    username=spawner.user.name, today=today(),
+                                    server_name=getattr(spawner, "name", "") or "")
         check_running_limit(spawner, running_limit)
         spawner.log.info("Launch of %s for %s authorised: %s", spawner._log_name, spawner.user.name,
                          request.as_user_options())

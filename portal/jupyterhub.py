@@ -44,6 +44,8 @@ INTERFACES_PATH = "/gereedschapskist/interfaces"
 HANDOVER_PATH = "/gereedschapskist/handover"
 #: A server's usage (the hub's ``hub/api.py``): ``/gereedschapskist/usage/<user>/<server>``.
 USAGE_PATH = "/gereedschapskist/usage"
+#: Published apps (the hub's ``hub/apps.py``): ``/gereedschapskist/apps/<user>/<server>/{audience,logs}``.
+APPS_PATH = "/gereedschapskist/apps"
 #: Users per page when the background sync lists every user with an active server.
 ACTIVE_PAGE = 200
 
@@ -253,6 +255,21 @@ class JupyterHubAdapter(WorkspaceHub):
             return HomeHandover(moved=bool(body["moved"]), folder=body.get("folder"))
         except (ValueError, KeyError, TypeError) as exc:
             raise HubError(f"the hub answered {path} in an unknown shape") from exc
+
+    def share_app(self, *, username: str, server_name: str, users: Iterable[str], groups: Iterable[str]) -> dict:
+        """``POST /hub/api/gereedschapskist/apps/<user>/<server>/audience`` (custom scope
+        ``custom:gereedschapskist:apps``): the hub replaces the app server's shares with these users and groups."""
+        path = f"{APPS_PATH}/{_user(username)}/{_path(server_name)}/audience"
+        body = {"users": sorted({hub_username(u) for u in users}), "groups": sorted(set(groups))}
+        return self._request("POST", path, ok=(200,), json=body).json()
+
+    def app_logs(self, *, username: str, server_name: str) -> list[str] | None:
+        path = f"{APPS_PATH}/{_user(username)}/{_path(server_name)}/logs"
+        try:
+            body = self._request("GET", path, ok=(200,)).json()
+        except NotFound:
+            return None
+        return [str(line) for line in body.get("lines", [])] if body.get("available") else None
 
     def start(self, *, username: str, server_name: str, options: dict[str, str]) -> ServerInfo:
         path = f"/users/{_user(username)}/servers/{_path(server_name)}"

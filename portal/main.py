@@ -30,7 +30,7 @@ from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
 from .routes import (
-    admin, auth, bundle_requests, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
+    admin, apps, auth, bundle_requests, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
     register, size_requests, workspaces,
 )
 from .routes.rendering import compiled_templates
@@ -226,7 +226,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     for router in (home.router, home.healthz, auth.router, catalogue.router, workspaces.router, api.router):
         app.include_router(router)
     for module in (organisations, members, contracts, contract_documents, size_requests, datasets, register, admin,
-                   bundle_requests, docs):
+                   bundle_requests, apps, docs):
         app.include_router(module.router)
     errors.install(app)
     return app

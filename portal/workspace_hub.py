@@ -189,6 +189,15 @@ class WorkspaceHub(ABC):
         """The hub's machine capacity and whether sizes are enforced; None when the hub does not say."""
         return None
 
+    def share_app(self, *, username: str, server_name: str, users: Iterable[str], groups: Iterable[str]) -> dict:
+        """Let exactly these hub users and groups open the published app ``server_name`` of ``username`` (JupyterHub's
+        sharing, ``hub/apps.py``); returns ``{"shared": [...], "missing": {"users": [...], "groups": [...]}}``."""
+        raise HubRefused("this hub cannot share published apps", reason="apps-unsupported")
+
+    def app_logs(self, *, username: str, server_name: str) -> list[str] | None:
+        """The last log lines of a published app's server; None when the hub cannot say."""
+        return None
+
     def usage(self, *, username: str, server_name: str) -> WorkspaceUsage | None:
         """A server's live usage and peaks (or the last of a stopped one); None when the hub does not know."""
         return None

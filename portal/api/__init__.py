@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
+from . import apps  # noqa: I001 - published apps (issue 17)
 from . import (
     bundle_requests, catalogue, contracts, dataset_grants, datasets, me, organisations, register, size_requests, usage, workspaces,
 )
 
 router = APIRouter(prefix="/api/v1")
 for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants,
-               register, bundle_requests):
+               register, bundle_requests, apps):
     router.include_router(module.router)

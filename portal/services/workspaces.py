@@ -50,6 +50,8 @@ SERVER_NAME = re.compile(r"[a-z](?:[a-z0-9]|-(?=[a-z0-9])){1,62}-[0-9a-f]{6}")
 #: (the row is written once the hub accepted the start): reconciling leaves it alone until it is older.
 RECONCILE_GRACE_SECONDS = 120
 INTERFACE_UNAVAILABLE = "interface-unavailable"
+#: Published apps' hub servers (``services/apps.py``: ``app-<slug>``) are no workspaces: never tidied or listed here.
+APP_SERVER_PREFIX = "app-"
 #: A launch answers before its hub is asked (issue 13): a starting workspace the hub has no server for is given this
 #: long for the background start to reach the hub (the hub client's own timeout is 30 s) before it counts as failed
 #: — after a portal restart that lost the start, say.
@@ -87,7 +89,7 @@ def new_server_name(bundle_id: str) -> str:
 
 def is_portal_server_name(name: str) -> bool:
     """Whether a hub server's name is of the portal's scheme (so the portal made it)."""
-    return SERVER_NAME.fullmatch(name) is not None
+    return SERVER_NAME.fullmatch(name) is not None and not name.startswith(APP_SERVER_PREFIX)
 
 
 def interface_unavailable(states: dict[str, InterfaceState] | None, interface: Interface) -> str | None:
@@ -123,7 +125,7 @@ def unknown_hub_servers(session: Session, *, user: User, environment_id: int,
                         servers: dict[str, ServerInfo]) -> dict[str, ServerInfo]:
     """The named hub servers of this user that the portal has no workspace for (in this environment). The
     default server (``""``, which only the hub's own pages use; users cannot start it) is not one of them."""
-    servers = {name: info for name, info in servers.items() if name}
+    servers = {name: info for name, info in servers.items() if name and not name.startswith(APP_SERVER_PREFIX)}
     names = list(servers)
     if not names:
         return {}

@@ -22,6 +22,7 @@ class FakeHub(WorkspaceHub):
         self.groups: dict[str, tuple[str, ...]] = {}
         self.options: dict[tuple[str, str], dict] = {}          # the launch options of each (user, server)
         self.handovers: list[tuple[str, str]] = []               # (from, to) of every home-folder handover
+        self.shares: dict[tuple[str, str], tuple[list, list]] = {}  # published apps' audience: (users, groups)
         self._lock = threading.Lock()
 
     def check(self) -> str:
@@ -64,6 +65,15 @@ class FakeHub(WorkspaceHub):
             yield ProgressEvent(100, "the fake hub has no such server", failed=True)
         else:
             yield ProgressEvent(100, "ready", ready=True, url=info.url)
+
+    def share_app(self, *, username: str, server_name: str, users, groups) -> dict:
+        with self._lock:
+            self.shares[(username, server_name)] = (sorted(users), sorted(groups))
+        return {"shared": sorted(users) + [f"group:{g}" for g in sorted(groups)], "missing": {"users": [],
+                                                                                             "groups": []}}
+
+    def app_logs(self, *, username: str, server_name: str) -> list[str] | None:
+        return [f"app proxy: listening ({username}/{server_name})"]
 
     def hand_over_home(self, *, from_username: str, to_username: str) -> HomeHandover:
         """As the real hub: refused while a server of the leaving user runs; remembered in :attr:`handovers`."""

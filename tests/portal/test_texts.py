@@ -33,7 +33,16 @@ def test_every_template_key_exists():
                                                           "sizes_on_request.field.", "sizes_on_request.state.", "bundle_request.state.", "bundle_request.done.",
                                                           "sizes_on_request.done.", "datasets.category.",
                                                           "datasets.sensitivity.", "access.state.", "access.field.",
-                                                          "access.done."}
+                                                          "access.done.", "apps.audience.", "apps.done."}
+
+
+def test_every_apps_text_built_from_a_value_exists():
+    """The apps pages build keys from an app's audience and from what was just done (routes/apps.py's DONE)."""
+    from gereedschapskist.portal.models import AudienceKind
+    from gereedschapskist.portal.routes.apps import DONE
+
+    assert {f"apps.audience.{kind.value}" for kind in AudienceKind} <= set(TEXTS)
+    assert {f"apps.done.{done}" for done in DONE} <= set(TEXTS)
 
 
 def test_every_access_text_built_from_a_value_exists():
