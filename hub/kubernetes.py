@@ -25,6 +25,7 @@ from gereedschapskist.catalogue import Bundle, Catalogue, Interface, Size
 from gereedschapskist.core.environment import Offer, offer_of
 from gereedschapskist.core.groups import roles_of
 from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, node_selector
+from gereedschapskist.core.registry import mirrored
 from gereedschapskist.core.streaming import KafkaAccess, streams
 
 from . import kubernetes_data, spark
@@ -85,8 +86,10 @@ def kafka_override(access: KafkaAccess) -> dict[str, Any]:
             "volume_mounts": extend("volume_mounts", access.volume_mounts())}
 
 
-def bundle_profile(bundle: Bundle, catalogue: Catalogue, kafka: KafkaAccess | None = None) -> dict[str, Any]:
-    """One KubeSpawner profile for a bundle (plain data; with ``kafka``, streaming bundles also reach Kafka)."""
+def bundle_profile(bundle: Bundle, catalogue: Catalogue, kafka: KafkaAccess | None = None,
+                   image_mirror: str | None = None) -> dict[str, Any]:
+    """One KubeSpawner profile for a bundle (plain data; with ``kafka``, streaming bundles also reach Kafka; with
+    ``image_mirror``, the image is pulled through the environment's registry cache)."""
     interfaces = InterfaceAvailability()
     note = deprecation_note(bundle, catalogue)
     title = f"{bundle.title.en} ({bundle.version})" + (" — deprecated" if note else "")
@@ -96,7 +99,7 @@ def bundle_profile(bundle: Bundle, catalogue: Catalogue, kafka: KafkaAccess | No
         "display_name": title,
         "description": description,
         "kubespawner_override": {
-            "image": bundle.image.reference,
+            "image": mirrored(bundle.image.reference, image_mirror),
             "default_url": interfaces.default_url(bundle.choose_interface()),
             "environment": {"GEREEDSCHAPSKIST_BUNDLE": bundle.id, "GEREEDSCHAPSKIST_BUNDLE_VERSION": bundle.version},
         },
@@ -134,13 +137,13 @@ def bundle_profile(bundle: Bundle, catalogue: Catalogue, kafka: KafkaAccess | No
 
 
 def profiles_by_role(catalogue: Catalogue, bundles: Iterable[str] | None = None,
-                     roles: Iterable[str] | None = None, kafka: KafkaAccess | None = None
-                     ) -> dict[str, list[dict[str, Any]]]:
+                     roles: Iterable[str] | None = None, kafka: KafkaAccess | None = None,
+                     image_mirror: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """``{role: [profile, …]}`` for the offered bundles of each role (limited to ``bundles`` when given)."""
     allowed = None if bundles is None else set(bundles)
     result: dict[str, list[dict[str, Any]]] = {}
     for role in sorted(roles if roles is not None else catalogue.roles):
-        result[role] = [bundle_profile(b, catalogue, kafka) for b in catalogue.offered_for([role])
+        result[role] = [bundle_profile(b, catalogue, kafka, image_mirror) for b in catalogue.offered_for([role])
                         if allowed is None or b.id in allowed]
     return result
 
@@ -179,7 +182,7 @@ class BundleKubeSpawner(KubeSpawner):
     launch: LaunchRequest | None = None
     data_portal = AnyTrait(None, allow_none=True, config=True,
                            help="the portal's grant endpoint (:class:`.datasets.PortalGrants`); None: no data")
-    datasets_claim = Unicode("gereedschapskist-datasets", config=True,
+    datasets_claim = Unicode(kubernetes_data.DATASETS_CLAIM, config=True,
                              help="the PersistentVolumeClaim of the data store")
     data_interval = Float(15.0, config=True, help="seconds between two checks of a running pod's grants")
     data_stale_after = Float(40.0, config=True, help="the pod is stopped when the portal has not answered this long")
@@ -323,7 +326,8 @@ def configure_data(c, *, portal_api_url: str, token: str, claim: str, interval: 
 
 
 def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None = None,
-                         bundles: Iterable[str] | None = None, kafka: KafkaAccess | None = None) -> None:
+                         bundles: Iterable[str] | None = None, kafka: KafkaAccess | None = None,
+                         image_mirror: str | None = None) -> None:
     """The catalogue-driven part of the hub's configuration inside the z2jh hub pod.
 
     ``roles`` and ``bundles`` are what the environment offers (the hub's settings; all when ``None``); the
@@ -332,7 +336,7 @@ def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None
     offer = hub_offer(catalogue, roles, bundles)
     c.JupyterHub.spawner_class = BundleKubeSpawner
     for name, value in kubernetes_settings(profiles_by_role(catalogue, offer.bundle_ids, offer.roles,
-                                                            kafka)).items():
+                                                            kafka, image_mirror)).items():
         setattr(c.KubeSpawner, name, value)
     c.Spawner.apply_user_options = make_apply_user_options(
         catalogue, InterfaceAvailability(), environment_bundles=offer.bundle_ids)

@@ -20,6 +20,8 @@ from gereedschapskist.core.refusal import Refusal
 from gereedschapskist.core.settings import unknown_variables
 from gereedschapskist.core.streaming import KafkaAccess, local_environment
 
+from .kubernetes_data import DATASETS_CLAIM
+
 ENV_PREFIX = "GEREEDSCHAPSKIST_HUB_"
 HUB_DIR = Path(__file__).resolve().parent
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "development"})
@@ -145,9 +147,13 @@ class HubSettings(BaseSettings):
                                     "folders 0555 (does not stop a server running as root), auto: bind where this "
                                     "machine allows it, else copy")
     datasets_claim: str = Field(
-        default="gereedschapskist-datasets", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        default=DATASETS_CLAIM, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="Kubernetes backend: the PersistentVolumeClaim holding the data store; each granted dataset's "
                     "files are mounted from it read-only (subPath) into ~/data/<identifier>/")
+    image_mirror: str | None = Field(
+        default=None, pattern=r"^[a-z0-9][a-z0-9.:-]*(/[a-z0-9._-]+)*$",
+        description="Kubernetes backend: the environment's registry cache (issue 16); workspace images are pulled "
+                    "through it (gereedschapskist.core.registry.mirrored). Unset: from their own registries")
     idle_timeout_seconds: int = Field(default=3600, ge=60, description="stop servers idle this long")
     cull_every_seconds: int = Field(default=300, ge=10, description="how often the idle culler looks")
     named_server_limit: int = Field(default=10, ge=1, le=50,

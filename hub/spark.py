@@ -32,6 +32,7 @@ from typing import Any, Iterable
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Size
 from gereedschapskist.core.placement import GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
+from gereedschapskist.core.registry import mirrored
 
 #: Where ``singleuser.extraFiles`` puts each size's configuration in a workspace pod.
 CONF_ROOT = "/etc/gereedschapskist/spark"
@@ -95,14 +96,15 @@ def _cores(size: Size) -> int:
     return max(1, int(size.cpu))
 
 
-def spark_defaults(bundle: Bundle, size: Size) -> str:
-    """``spark-defaults.conf`` of one size: client mode in the user's namespace, capped dynamic allocation."""
+def spark_defaults(bundle: Bundle, size: Size, image_mirror: str | None = None) -> str:
+    """``spark-defaults.conf`` of one size: client mode in the user's namespace, capped dynamic allocation; the
+    executors' image through the environment's registry cache when there is one."""
     heap = int(_mebibytes(size) * HEAP_SHARE)
     conf = {
         "spark.master": "k8s://https://kubernetes.default.svc",
         "spark.submit.deployMode": "client",
         "spark.kubernetes.namespace": "${env:SPARK_EXECUTOR_NAMESPACE}",
-        "spark.kubernetes.container.image": bundle.image.reference,
+        "spark.kubernetes.container.image": mirrored(bundle.image.reference, image_mirror),
         "spark.kubernetes.container.image.pullPolicy": "IfNotPresent",
         "spark.kubernetes.executor.podTemplateFile": f"{conf_dir(bundle, size)}/{TEMPLATE_FILE}",
         "spark.kubernetes.executor.podNamePrefix": "spark-${env:SPARK_WORKSPACE}",
@@ -154,15 +156,15 @@ def executor_pod_template(bundle: Bundle, size: Size, environment_labels: dict[s
     return template
 
 
-def spark_files(catalogue: Catalogue, bundle_ids: Iterable[str],
-                environment_labels: dict[str, str]) -> dict[str, dict[str, Any]]:
+def spark_files(catalogue: Catalogue, bundle_ids: Iterable[str], environment_labels: dict[str, str],
+                image_mirror: str | None = None) -> dict[str, dict[str, Any]]:
     """``singleuser.extraFiles`` of z2jh: per Spark bundle size its defaults and executor pod template."""
     files: dict[str, dict[str, Any]] = {}
     for bundle in spark_bundles(catalogue, bundle_ids):
         for size in spark_sizes(bundle):
             key = re.sub(r"[^a-z0-9-]", "-", f"spark-{bundle.id}-{size.id}")
             files[f"{key}-defaults"] = {"mountPath": f"{conf_dir(bundle, size)}/{DEFAULTS_FILE}",
-                                        "stringData": spark_defaults(bundle, size)}
+                                        "stringData": spark_defaults(bundle, size, image_mirror)}
             files[f"{key}-template"] = {"mountPath": f"{conf_dir(bundle, size)}/{TEMPLATE_FILE}",
                                         "data": executor_pod_template(bundle, size, environment_labels)}
     return files

@@ -28,6 +28,8 @@ from gereedschapskist.catalogue import Catalogue
 from gereedschapskist.core.environment import EnvironmentSpec, OfferInvalid, environment_offer
 from gereedschapskist.core.groups import organisation_group
 from gereedschapskist.core.placement import CORE_POOL, GPU_POOL, GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
+from gereedschapskist.core.registry import mirrored
+from gereedschapskist.core.z2jh import CHART_IMAGES
 
 from .config import authenticator_settings
 from .kubernetes import USER_GID, USER_UID
@@ -87,8 +89,10 @@ def _secret_env(name: str, key: str) -> dict[str, Any]:
     return {"valueFrom": {"secretKeyRef": {"name": name, "key": key}}}
 
 
-def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]:
-    """The complete z2jh Helm values for ``spec`` (plain data, ready for ``yaml.safe_dump``)."""
+def render_values(spec: EnvironmentSpec, catalogue: Catalogue, image_mirror: str | None = None) -> dict[str, Any]:
+    """The complete z2jh Helm values for ``spec`` (plain data, ready for ``yaml.safe_dump``). With
+    ``image_mirror`` (the environment's registry cache, issue 16) every image the release runs is named by its
+    address in the cache (:func:`gereedschapskist.core.registry.mirrored`), the hub's profiles too."""
     roles, bundles = _offered(spec, catalogue)
     public_url = str(spec.public_url).rstrip("/")
     host = spec.public_url.host
@@ -115,13 +119,15 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         # portal service's token that the chart keeps in the hub's Secret (hub.services.portal.apiToken)
         hub_env[f"{ENV_PREFIX}PORTAL_API_URL"] = str(spec.portal_url).rstrip("/")
         hub_env[f"{ENV_PREFIX}PORTAL_API_TOKEN"] = _secret_env(HUB_SECRET, f"hub.services.{PORTAL_SERVICE}.apiToken")
+    if image_mirror:  # the hub names the profiles' images through the cache as well (hub/kubernetes.py)
+        hub_env[f"{ENV_PREFIX}IMAGE_MIRROR"] = image_mirror
     non_root = {"runAsUser": HUB_UID, "runAsGroup": HUB_UID, "runAsNonRoot": True, "allowPrivilegeEscalation": False,
                 "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}}
 
     values = {
         "fullnameOverride": "",
         "hub": {
-            "image": {"name": HUB_IMAGE, "tag": __version__},
+            "image": {"name": mirrored(HUB_IMAGE, image_mirror), "tag": __version__},
             "config": {
                 "JupyterHub": {"authenticator_class": "generic-oauth"},  # configure(c) sets the platform's subclass
                 "GenericOAuthenticator": authenticator_settings(
@@ -169,7 +175,7 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
             "tls": [{"hosts": [host], "secretName": f"{spec.name}-hub-tls"}],
         },
         "singleuser": {
-            "image": {"name": first.image.repository, "tag": first.image.tag},
+            "image": {"name": mirrored(first.image.repository, image_mirror), "tag": first.image.tag},
             "cmd": "jupyterhub-singleuser",
             "defaultUrl": "/lab",
             "uid": USER_UID,
@@ -205,7 +211,7 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
             "hook": {"enabled": True, "pullOnlyOnChanges": True},   # before the hub is upgraded
             "continuous": {"enabled": True},                         # on every node that joins later
             "pullProfileListImages": False,        # the hub renders the profiles; the images are listed here
-            "extraImages": bundle_images(catalogue, bundles),
+            "extraImages": bundle_images(catalogue, bundles, image_mirror),
             "extraTolerations": [GPU_TAINT.toleration()],            # the GPU pool pulls too
         },
         "cull": {
@@ -227,16 +233,21 @@ def render_values(spec: EnvironmentSpec, catalogue: Catalogue) -> dict[str, Any]
         },
         "debug": {"enabled": False},
     }
-    _add_spark(values, spec, catalogue, bundles)
+    if image_mirror:
+        for (section, part), name in CHART_IMAGES.items():   # the chart's own images (tags: the chart's defaults)
+            holder = values.setdefault(section, {}).setdefault(part, {})
+            holder["image"] = {**holder.get("image", {}), "name": mirrored(name, image_mirror)}
+    _add_spark(values, spec, catalogue, bundles, image_mirror)
     return values
 
 
-def _add_spark(values: dict[str, Any], spec: EnvironmentSpec, catalogue: Catalogue, bundles: list[str]) -> None:
+def _add_spark(values: dict[str, Any], spec: EnvironmentSpec, catalogue: Catalogue, bundles: list[str],
+               image_mirror: str | None = None) -> None:
     """Spark on Kubernetes (issue 17, :mod:`.spark`), only where the environment offers a bundle whose sizes scale
     out: each size's ``spark-defaults.conf`` and executor pod template as ``singleuser.extraFiles``, and network
     rules so executors (their namespaces) reach the driver and the driver reaches them and the API server."""
     labels = values["singleuser"]["extraLabels"]
-    files = spark.spark_files(catalogue, bundles, labels)
+    files = spark.spark_files(catalogue, bundles, labels, image_mirror)
     if not files:
         return
     values["singleuser"]["extraFiles"] = files
@@ -248,13 +259,15 @@ def _add_spark(values: dict[str, Any], spec: EnvironmentSpec, catalogue: Catalog
                                                      for port in spark.API_SERVER_PORTS]}]
 
 
-def bundle_images(catalogue: Catalogue, bundles: list[str]) -> dict[str, dict[str, str]]:
-    """``prePuller.extraImages``: each offered bundle's image, named after the bundle (a DNS label)."""
+def bundle_images(catalogue: Catalogue, bundles: list[str], image_mirror: str | None = None
+                  ) -> dict[str, dict[str, str]]:
+    """``prePuller.extraImages``: each offered bundle's image (through the registry cache when there is one), named
+    after the bundle (a DNS label)."""
     images = {}
     for bundle_id in sorted(bundles):
         image = catalogue.bundles[bundle_id].image
-        images[re.sub(r"[^a-z0-9-]+", "-", bundle_id.lower())[:63].strip("-")] = {"name": image.repository,
-                                                                                 "tag": image.tag}
+        images[re.sub(r"[^a-z0-9-]+", "-", bundle_id.lower())[:63].strip("-")] = {
+            "name": mirrored(image.repository, image_mirror), "tag": image.tag}
     return images
 
 

@@ -32,7 +32,7 @@ from gereedschapskist.core.refusal import format_validation_errors
 
 from . import versions
 from .errors import INVALID_CONFIG, StackInvalid
-from .stages import HUB_TOKENS, SECRET_CONFIG_KEYS
+from .stages import SECRET_CONFIG_KEYS
 
 CLOUD_KEY = "gereedschapskist:cloud"
 PLATFORM_KEY = "gereedschapskist:platform"
@@ -300,15 +300,19 @@ def _encrypted(value: Any) -> bool:
     return isinstance(value, dict) and set(value) == {"secure"} and isinstance(value["secure"], str)
 
 
+def _leaves(value: Any, path: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value and not _encrypted(value):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, f"{path}.{key}" if path else key)]
+    return [(path, value)]
+
+
 def _plain_secrets(file: Path | str, config: dict) -> list[str]:
     """Secrets (issue 16) may only be in the file encrypted (``pulumi config set --secret``), never in plain text."""
     problems = []
     for key in SECRET_CONFIG_KEYS:
         if key not in config:
             continue
-        value = config[key]
-        leaves = value.items() if key.endswith(":" + HUB_TOKENS) and isinstance(value, dict) else [("", value)]
-        for sub, leaf in leaves:
+        for sub, leaf in _leaves(config[key]):  # hub_tokens and registry_credentials are objects (--path)
             if not _encrypted(leaf):
                 where, path = (f"{key}.{sub}", " --path") if sub else (key, "")
                 problems.append(f"{file}: config.{where}: a secret must be set with "

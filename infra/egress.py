@@ -59,13 +59,14 @@ def proxy_env() -> dict[str, str]:
     return {**env, **{key.lower(): value for key, value in env.items()}}
 
 
-def manifests(domains: Iterable[str], tags: Tags) -> list[dict[str, Any]]:
-    """Namespace, configuration, Deployment (two replicas on the core pool), Service and network policy."""
+def manifests(domains: Iterable[str], tags: Tags, image: str = versions.EGRESS_PROXY_IMAGE) -> list[dict[str, Any]]:
+    """Namespace, configuration, Deployment (two replicas on the core pool), Service and network policy; ``image``:
+    the proxy's, through the environment's registry cache."""
     domains = sorted(domains)
     labels = {**tags.kube(), **PROXY_POD}
     meta = {"namespace": EGRESS_NAMESPACE, "labels": labels}
     container = {
-        "name": "squid", "image": versions.EGRESS_PROXY_IMAGE, "imagePullPolicy": "IfNotPresent",
+        "name": "squid", "image": image, "imagePullPolicy": "IfNotPresent",
         "args": ["-f", "/etc/squid/squid.conf", "-NYC"],
         "ports": [{"name": "proxy", "containerPort": PROXY_PORT, "protocol": "TCP"}],
         "readinessProbe": {"tcpSocket": {"port": PROXY_PORT}, "periodSeconds": 10},

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
+
 from .config import EgressRule
 from .partners import HOME_STORAGE_CLASS, StorageClass
 from .tags import Tags
@@ -22,7 +24,7 @@ WORKSPACE_PORT = 8888
 HUB_API_PORT = 8081
 CLOUD_METADATA = "169.254.169.254/32"
 # Helper images of the Zero-to-JupyterHub chart that may appear as init containers of a workspace pod.
-Z2JH_HELPER_PREFIX = "quay.io/jupyterhub/"
+Z2JH_HELPER_PREFIX = HELPER_IMAGE_PREFIX
 
 
 def namespace(name: str, tags: Tags, *, enforce: str = "baseline") -> dict[str, Any]:
@@ -109,13 +111,15 @@ def _cel_list(values: Iterable[str]) -> str:
 IMAGE_POLICY = "gereedschapskist-catalogue-images"
 
 
-def image_policy(images: Iterable[str], tags: Tags) -> list[dict[str, Any]]:
+def image_policy(images: Iterable[str], tags: Tags, *, helper_prefix: str = Z2JH_HELPER_PREFIX
+                 ) -> list[dict[str, Any]]:
     """Production: workspace pods may run catalogue images only (a ValidatingAdmissionPolicy, built into
-    Kubernetes — no extra controller). Init containers may also use the chart's own helper images."""
+    Kubernetes — no extra controller). Init containers may also use the chart's own helper images
+    (``helper_prefix``). Both as the pods name them: through the registry cache."""
     allowed = _cel_list(sorted(images))
     containers = f"object.spec.containers.all(c, c.image in {allowed})"
     init = (f"!has(object.spec.initContainers) || object.spec.initContainers.all(c, c.image in {allowed} || "
-            f"c.image.startsWith('{Z2JH_HELPER_PREFIX}'))")
+            f"c.image.startsWith('{helper_prefix}'))")
     ephemeral = (f"!has(object.spec.ephemeralContainers) || "
                  f"object.spec.ephemeralContainers.all(c, c.image in {allowed})")
     policy = {

@@ -23,11 +23,15 @@ def run(stack: StackConfig, catalogue: Catalogue | None = None, stage: Stage = C
     if stage not in (stages.CLOUD, stages.CLUSTER):
         raise ValueError(f"stage must be {stages.CLOUD!r} or {stages.CLUSTER!r}, not {stage!r}")
     if isinstance(stack, ContractStack):
-        from .workbench import ContractEnvironment, hub_values
+        from .workbench import ContractEnvironment, hub_values, registry_credentials_needed
 
         plan = plan_environment(stack, catalogue)
         values = hub_values(plan, catalogue)  # rendered before any resource: a bad environment creates nothing
-        secrets = (stages.read_secrets(stages.CONTRACT_SECRETS, source=stack.source) if stage == CLOUD else None)
+        secrets = None
+        if stage == CLOUD:
+            secrets = stages.read_secrets(stages.CONTRACT_SECRETS, source=stack.source)
+            secrets[stages.REGISTRY_CREDENTIALS] = stages.read_registry_credentials(  # type: ignore[assignment]
+                registry_credentials_needed(plan), source=stack.source)
         component: pulumi.ComponentResource = ContractEnvironment(plan, values, stage=stage, secrets=secrets)
     else:
         from .platform import Platform

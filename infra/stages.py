@@ -34,9 +34,13 @@ PORTAL_HUB_TOKEN = "portal_hub_token"               # the portal's token at this
 # The platform:
 PORTAL_OIDC_CLIENT_SECRET = "portal_oidc_client_secret"
 HUB_TOKENS = "hub_tokens"                           # environment name -> the same token as above (item 8)
+#: Contract environments on a cloud whose registry cache authenticates upstream (ECR: Docker Hub, GHCR): an object
+#: cache path -> {username, token} (`pulumi config set --secret --path gereedschapskist:registry_credentials.ghcr.token`).
+REGISTRY_CREDENTIALS = "registry_credentials"
 CONTRACT_SECRETS = (HUB_OIDC_CLIENT_SECRET, PORTAL_HUB_TOKEN)
 PLATFORM_SECRETS = (PORTAL_OIDC_CLIENT_SECRET, HUB_TOKENS)
-SECRET_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{key}" for key in (*CONTRACT_SECRETS, *PLATFORM_SECRETS))
+SECRET_CONFIG_KEYS = tuple(f"{CONFIG_NAMESPACE}:{key}" for key in (*CONTRACT_SECRETS, *PLATFORM_SECRETS,
+                                                                     REGISTRY_CREDENTIALS))
 MIN_TOKEN_LENGTH = 32
 
 
@@ -103,3 +107,34 @@ def _token_problems(source: str, raw: str, environments: Iterable[str]) -> list[
     problems += [f"{source}: config {CONFIG_NAMESPACE}:{HUB_TOKENS}.{env} = (missing): set it with "
                  f"`{_set_secret_command(HUB_TOKENS, '.' + env)}`" for env in environments if env not in tokens]
     return problems
+
+
+def read_registry_credentials(paths: Iterable[str], *, source: str) -> dict[str, pulumi.Output[str]]:
+    """The registry cache's upstream credentials (cloud stage) for the cache ``paths`` that need them, each as the
+    JSON ECR's pull-through cache reads (``{"username", "accessToken"}``); refused before any resource exists when
+    one is missing."""
+    paths = sorted(paths)
+    if not paths:
+        return {}
+    raw = pulumi.runtime.get_config(f"{CONFIG_NAMESPACE}:{REGISTRY_CREDENTIALS}")
+    try:
+        given = json.loads(raw) if raw else {}
+    except ValueError:
+        given = None
+    if not isinstance(given, Mapping):
+        raise StackInvalid(INVALID_CONFIG, f"{source}: config {CONFIG_NAMESPACE}:{REGISTRY_CREDENTIALS}: an object of "
+                                           f"cache path -> {{username, token}}")
+    problems, found = [], {}
+    for path in paths:
+        entry = given.get(path)
+        for field in ("username", "token"):
+            if not isinstance(entry, Mapping) or not entry.get(field):
+                problems.append(f"{source}: config {CONFIG_NAMESPACE}:{REGISTRY_CREDENTIALS}.{path}.{field} = "
+                                f"(missing): the registry cache pulls from this upstream with your account; set it "
+                                f"with `{_set_secret_command(REGISTRY_CREDENTIALS, f'.{path}.{field}')}`")
+        if not problems:
+            found[path] = pulumi.Output.secret(json.dumps({"username": entry["username"],
+                                                           "accessToken": entry["token"]}))
+    if problems:
+        raise StackInvalid(INVALID_CONFIG, problems)
+    return found

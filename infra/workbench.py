@@ -7,6 +7,8 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 
 from gereedschapskist.catalogue import Catalogue
+from gereedschapskist.core.registry import UPSTREAMS, mirrored
+from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
 from gereedschapskist.hub import spark
 from gereedschapskist.hub.values import (  # the hub component: its values and (above) its Spark objects
     CRYPT_KEY_SECRET_KEY, PORTAL_SERVICE, ValuesInvalid, render_values,
@@ -35,10 +37,22 @@ STORED_SECRETS = (HUB_OIDC_SECRET, HUB_CRYPT_KEY, HUB_PORTAL_TOKEN)
 VALUES_INVALID = "values-invalid"
 
 
+def registry_cache(plan: EnvironmentPlan) -> str:
+    """The environment's registry cache (issue 16, item 1): every image the cluster stage names is pulled through
+    it (:func:`gereedschapskist.core.registry.mirrored`). Known from the configuration alone."""
+    return recipe_class(plan.partner).registry_cache_address(plan.name, plan.stack.cloud)
+
+
+def registry_credentials_needed(plan: EnvironmentPlan) -> list[str]:
+    """The cache paths whose upstream the cloud's cache pulls from with the operator's credentials."""
+    return [UPSTREAMS[r] for r in recipe_class(plan.partner).registry_credentials_needed]
+
+
 def hub_values(plan: EnvironmentPlan, catalogue: Catalogue) -> dict:
-    """The Zero-to-JupyterHub values, exactly as the hub renders them for this environment."""
+    """The Zero-to-JupyterHub values, exactly as the hub renders them for this environment, every image named
+    through the environment's registry cache."""
     try:
-        return render_values(plan.stack.environment, catalogue)
+        return render_values(plan.stack.environment, catalogue, image_mirror=registry_cache(plan))
     except ValuesInvalid as exc:
         raise StackInvalid(VALUES_INVALID, f"{plan.stack.source}: {exc}") from None
 
@@ -88,6 +102,8 @@ class ContractEnvironment(pulumi.ComponentResource):
         """Network, cluster, storage, the secret store with every secret in it, and the runner."""
         recipe.network()
         cluster = recipe.cluster(plan.pools)
+        # the nodes pull every image through the environment's own cache (item 1)
+        recipe.registry_cache(secrets.get(stages.REGISTRY_CREDENTIALS) or {})
         bucket = recipe.shared_bucket()
         identity = recipe.workspace_identity(HUB_NAMESPACE)  # the workspaces' access to the bucket (item 11)
         storage = recipe.home_storage()
@@ -102,6 +118,7 @@ class ContractEnvironment(pulumi.ComponentResource):
         return {
             "cluster": cluster.name,
             "kubeconfig": pulumi.Output.secret(cluster.kubeconfig),
+            "registry_cache": registry_cache(plan),
             "shared_bucket": bucket,
             "workspace_identity": {"annotations": identity.annotations, "pod_labels": identity.pod_labels},
             "public_url": str(plan.stack.environment.public_url),
@@ -116,6 +133,7 @@ class ContractEnvironment(pulumi.ComponentResource):
     def _cluster(self, plan: EnvironmentPlan, values: dict, recipe: Recipe, ref: pulumi.StackReference) -> dict:
         """Everything inside Kubernetes, reading the cloud stage (run on the runner: the API is private)."""
         tags, cloud, env = plan.tags, plan.stack.cloud, plan.stack.environment
+        cache = registry_cache(plan)
         recipe.attach(ref.require_output("services"))
         stored = ref.require_output("storage")
         storage = StorageClass(stored.apply(lambda s: s["provisioner"]), stored.apply(lambda s: s["parameters"]))
@@ -153,7 +171,8 @@ class ContractEnvironment(pulumi.ComponentResource):
         proxied = plan.production and bool(domains)
         guards = []
         if proxied:
-            egress_ns, *egress_objects = egress.manifests(domains, tags)
+            egress_ns, *egress_objects = egress.manifests(domains, tags,
+                                                          image=mirrored(versions.EGRESS_PROXY_IMAGE, cache))
             egress_ns_resource = apply(egress_ns, kopts())
             guards += [apply(obj, kopts(egress_ns_resource, *cluster_services)) for obj in egress_objects]
         values = egress.with_proxy(values, proxied)
@@ -167,7 +186,9 @@ class ContractEnvironment(pulumi.ComponentResource):
                             kopts(hub_ns)))
         values = storage_access.with_workspace_identity(values, identity.apply(lambda i: i["pod_labels"] or {}))
         if plan.production:
-            guards += [apply(obj, kopts()) for obj in image_policy(plan.images, tags)]
+            guards += [apply(obj, kopts()) for obj in image_policy(
+                [mirrored(image, cache) for image in plan.images], tags,
+                helper_prefix=mirrored(HELPER_IMAGE_PREFIX, cache))]
         # Spark on Kubernetes (issue 17): where a bundle scales out, the hub makes each user's executor namespace and
         # binds the driver role there; the driver role and the hub's right to do exactly that are applied here.
         guards += [apply(obj, kopts(hub_ns)) for obj in spark_manifests(plan, tags.kube())]

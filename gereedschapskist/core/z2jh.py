@@ -11,3 +11,17 @@ from __future__ import annotations
 
 Z2JH_VERSION = "4.3.3"
 Z2JH_HUB_IMAGE = f"quay.io/jupyterhub/k8s-hub:{Z2JH_VERSION}"
+#: The chart's own images (``<values path>.image.name``, the chart's defaults) other than the hub's and the
+#: workspaces', which the values set: the values name each through the environment's registry cache (issue 16).
+CHART_IMAGES = {
+    ("proxy", "chp"): "quay.io/jupyterhub/configurable-http-proxy",
+    ("proxy", "traefik"): "traefik",
+    ("proxy", "secretSync"): "quay.io/jupyterhub/k8s-secret-sync",
+    ("singleuser", "networkTools"): "quay.io/jupyterhub/k8s-network-tools",
+    ("scheduling", "userScheduler"): "registry.k8s.io/kube-scheduler",
+    ("scheduling", "userPlaceholder"): "registry.k8s.io/pause",
+    ("prePuller", "hook"): "quay.io/jupyterhub/k8s-image-awaiter",
+    ("prePuller", "pause"): "registry.k8s.io/pause",
+}
+#: Where the chart's helper images live (init containers of a workspace pod, e.g. the network tools).
+HELPER_IMAGE_PREFIX = "quay.io/jupyterhub/"

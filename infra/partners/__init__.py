@@ -234,6 +234,21 @@ class Recipe(abc.ABC):
         without a public address, its disk encrypted with the environment's key, stopped from its end date on."""
         raise NotImplementedError(f"{type(self).__name__} offers no virtual machines")
 
+    #: Upstream registries (``core.registry.UPSTREAMS``) whose cache needs the operator's credentials
+    #: (``pulumi config set --secret --path gereedschapskist:registry_credentials.<registry>.username`` / ``.token``).
+    registry_credentials_needed: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def registry_cache_address(cls, name: str, cloud: CloudSpec) -> str:
+        """Where the environment's registry cache answers (``core.registry.mirrored``'s ``cache``): known from the
+        configuration alone, so both stages and the hub's values agree on it before any resource exists."""
+        raise NotImplementedError(f"{cls.__name__} has no registry cache")
+
+    def registry_cache(self, credentials: dict[str, pulumi.Output] | None = None) -> list[pulumi.Resource]:
+        """Cloud stage, after :meth:`cluster`: a pull-through cache with one path per upstream registry
+        (``core.registry.UPSTREAMS``) at :meth:`registry_cache_address`, which the cluster's nodes may pull from."""
+        raise NotImplementedError(f"{type(self).__name__} has no registry cache")
+
     def export_services(self) -> dict[str, pulumi.Input[Any]]:
         """What :meth:`cluster_services` needs of the cloud stage (exported; see :meth:`attach`)."""
         return {}

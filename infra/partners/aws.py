@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from gereedschapskist.core.placement import CORE_POOL, POOL_LABEL
+from gereedschapskist.core.registry import UPSTREAM_URLS, UPSTREAMS
 
 from .. import versions
 from ..config import DatabaseSpec
@@ -179,8 +180,11 @@ class AwsRecipe(Recipe):
             access_config={"authentication_mode": "API", "bootstrap_cluster_creator_admin_permissions": True},
             enabled_cluster_log_types=["api", "audit", "authenticator"],
             upgrade_policy={"support_type": "STANDARD"}, deletion_protection=True)
+        # ECR read (also what EKS's own add-on images need, from AWS's registries); the registry cache adds the right
+        # to fill its own repositories (registry_cache).
         node_role = self._role("nodes", "ec2.amazonaws.com", ["AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
                                                               "AmazonEC2ContainerRegistryReadOnly"])
+        self.node_role = node_role
         template = aws.ec2.LaunchTemplate(
             self.resource_name("nodes"), tags=self.tags.cloud(), opts=self.opts(),
             block_device_mappings=[{"device_name": "/dev/xvda", "ebs": {
@@ -294,6 +298,41 @@ class AwsRecipe(Recipe):
             opts=self.opts())
         return Vm(name=instance.id, access="aws ssm start-session --target <the VM output's name>",
                   stops=f"daily at 23:59 {STOP_TIMEZONE} from {vm.ends_on} (EventBridge Scheduler)")
+
+    #: ECR's pull-through cache authenticates to Docker Hub and GitHub's registry (the others are anonymous).
+    registry_credentials_needed = ("docker.io", "ghcr.io")
+
+    @classmethod
+    def registry_cache_address(cls, name: str, cloud) -> str:
+        return f"{cloud.account}.dkr.ecr.{cloud.region}.amazonaws.com"
+
+    def registry_cache(self, credentials: dict[str, pulumi.Output] | None = None) -> list[pulumi.Resource]:
+        """One ECR pull-through cache rule per upstream (repository prefix = its path in the cache); Docker Hub and
+        GHCR with the operator's credentials in a Secrets Manager secret named ``ecr-pullthroughcache/…`` (ECR's
+        rule). The nodes may create and fill repositories under these prefixes only (the first pull of an image)."""
+        credentials = credentials or {}
+        rules: list[pulumi.Resource] = []
+        for registry, prefix in sorted(UPSTREAMS.items()):
+            credential_arn, after = None, []
+            if registry in self.registry_credentials_needed:
+                secret = aws.secretsmanager.Secret(
+                    self.resource_name(f"registry-{prefix}"), name=f"ecr-pullthroughcache/{self.name}-{prefix}",
+                    recovery_window_in_days=7, tags=self.tags.cloud(), opts=self.opts())
+                version = aws.secretsmanager.SecretVersion(
+                    self.resource_name(f"registry-{prefix}"), secret_id=secret.id,
+                    secret_string=pulumi.Output.secret(credentials[prefix]), opts=self.opts())
+                credential_arn, after = secret.arn, [version]
+            rules.append(aws.ecr.PullThroughCacheRule(
+                self.resource_name(f"cache-{prefix}"), ecr_repository_prefix=prefix,
+                upstream_registry_url=UPSTREAM_URLS[registry], credential_arn=credential_arn,
+                opts=self.opts(depends_on=after)))
+        repositories = [f"arn:aws:ecr:{self.region.id}:{self.cloud.account}:repository/{prefix}/*"
+                        for prefix in sorted(UPSTREAMS.values())]
+        rules.append(aws.iam.RolePolicy(self.resource_name("nodes-registry-cache"), role=self.node_role.id,
+                                        opts=self.opts(), policy=_policy(
+            {"Effect": "Allow", "Action": ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"],
+             "Resource": repositories})))
+        return rules
 
     def export_services(self) -> dict:
         return {"cluster_name": self.eks.name}

@@ -15,9 +15,11 @@ import pulumi_azure_native as azure
 import pulumi_random as random
 import yaml
 from pulumi_azure_native import (
-    authorization, compute, containerservice, dbforpostgresql, keyvault, logic, managedidentity, network, privatedns,
-    resources, storage,
+    authorization, compute, containerregistry, containerservice, dbforpostgresql, keyvault, logic, managedidentity,
+    network, privatedns, resources, storage,
 )
+
+from gereedschapskist.core.registry import UPSTREAMS
 
 from .. import versions
 from ..config import DatabaseSpec
@@ -34,6 +36,7 @@ STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 KEY_VAULT_CRYPTO_ENCRYPTION_USER = "e147488a-f6f5-4113-8e2d-b22465e65bf6"
 READER = "acdd72a7-3d48-4bd0-a619-4c5f2d1e7b3b"
 NETWORK_CONTRIBUTOR = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693c31c4b86"  # Azure Kubernetes Service RBAC Cluster Admin
 #: The AKS Microsoft Entra server application (the same id in every tenant): kubelogin asks a token for it.
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
@@ -379,6 +382,33 @@ class AzureRecipe(Recipe):
                                           account_name=account.name, container_name="shared", public_access="None",
                                           opts=self.opts())
         return pulumi.Output.concat("https://", account.name, ".blob.core.windows.net/", container.name)
+
+    @classmethod
+    def registry_name(cls, name: str, cloud) -> str:
+        """The container registry's globally unique name (5-50 lowercase letters and digits)."""
+        return _compact(name, cloud.account + "/registry", 50)
+
+    @classmethod
+    def registry_cache_address(cls, name: str, cloud) -> str:
+        return f"{cls.registry_name(name, cloud)}.azurecr.io"
+
+    def registry_cache(self, credentials: dict[str, pulumi.Output] | None = None) -> list[pulumi.Resource]:
+        """An Azure Container Registry with one cache rule per upstream (``<registry>/*`` to ``<path>/*``, ACR's
+        artifact cache), no admin user and no anonymous pull; the cluster's kubelet identity gets AcrPull on this
+        registry only."""
+        registry = containerregistry.Registry(
+            self.resource_name("registry"), resource_group_name=self.group.name, location=self.region.id,
+            registry_name=self.registry_name(self.name, self.cloud), sku={"name": "Standard"},
+            admin_user_enabled=False, anonymous_pull_enabled=False, tags=self.tags.cloud(), opts=self.opts())
+        made: list[pulumi.Resource] = [registry]
+        for source, path in sorted(UPSTREAMS.items()):
+            made.append(containerregistry.CacheRule(
+                self.resource_name(f"cache-{path}"), resource_group_name=self.group.name,
+                registry_name=registry.name, cache_rule_name=path, source_repository=f"{source}/*",
+                target_repository=f"{path}/*", opts=self.opts()))
+        kubelet = self.aks.identity_profile.apply(lambda p: p["kubeletidentity"].object_id)
+        made.append(self.role("aks-acr-pull", ACR_PULL, kubelet, registry.id))
+        return made
 
     @property
     def storage_account_name(self) -> str:

@@ -12,6 +12,8 @@ from typing import Sequence
 import pulumi
 import pulumi_gcp as gcp
 
+from gereedschapskist.core.registry import DOCKER_HUB, UPSTREAM_URLS, UPSTREAMS
+
 from .. import versions
 from ..config import DatabaseSpec
 from ..pools import NodePool
@@ -25,8 +27,11 @@ PODS_RANGE = ("pods", "100.64.0.0/16")
 SERVICES_RANGE = ("services", "100.65.0.0/20")
 CONTROL_PLANE_RANGE = "172.16.0.32/28"
 WORKSPACE_ZONE_SUFFIX = "b"
-NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer",
-              "roles/artifactregistry.reader")
+#: Project-wide roles of the nodes' service account. Artifact Registry read is granted on the registry cache's
+#: repositories only (registry_cache), not on every repository of the project.
+NODE_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter", "roles/monitoring.viewer")
+#: Artifact Registry's preset for Docker Hub; the other upstreams are remote repositories by address.
+DOCKER_HUB_PRESET = "DOCKER_HUB"
 #: Google APIs the program uses; a fresh project has none of them enabled (issue 16, item 9). Every other resource
 #: of the recipe waits for them.
 REQUIRED_APIS = ("cloudresourcemanager.googleapis.com", "serviceusage.googleapis.com", "iam.googleapis.com",
@@ -182,6 +187,7 @@ class GcpRecipe(Recipe):
                                            display_name=f"GKE nodes of {self.name}", project=self.project,
                                            opts=self.opts())
         node_member = nodes.email.apply(lambda e: f"serviceAccount:{e}")
+        self.node_member = node_member
         for role in NODE_ROLES:
             self._member(role, node_member, f"nodes-{role.split('.')[-1].lower()}")
         self.gke = gcp.container.Cluster(
@@ -359,6 +365,29 @@ class GcpRecipe(Recipe):
                                     member=account.email.apply(lambda e: f"serviceAccount:{e}"), opts=self.opts())
         return WorkspaceIdentity(annotations=account.email.apply(lambda e: {"iam.gke.io/gcp-service-account": e}),
                                  pod_labels={})
+
+    @classmethod
+    def registry_cache_address(cls, name: str, cloud) -> str:
+        return f"{cloud.region}-docker.pkg.dev/{cloud.account}"
+
+    def registry_cache(self, credentials: dict[str, pulumi.Output] | None = None) -> list[pulumi.Resource]:
+        """One Artifact Registry remote repository per upstream (repository id = its path in the cache), in the
+        environment's region; the nodes' service account reads these repositories and no other."""
+        made: list[pulumi.Resource] = []
+        for source, path in sorted(UPSTREAMS.items()):
+            remote = ({"docker_repository": {"public_repository": DOCKER_HUB_PRESET}} if source == DOCKER_HUB else
+                      {"common_repository": {"uri": f"https://{UPSTREAM_URLS[source]}"}})
+            repository = gcp.artifactregistry.Repository(
+                self.resource_name(f"cache-{path}"), repository_id=path, project=self.project, location=self.region.id,
+                format="DOCKER", mode="REMOTE_REPOSITORY", labels=self.tags.gcp(),
+                description=f"pull-through cache of {source} for {self.name}",
+                remote_repository_config={"description": source, **remote}, opts=self.opts())
+            made.append(repository)
+            made.append(gcp.artifactregistry.RepositoryIamMember(
+                self.resource_name(f"cache-{path}-nodes"), project=self.project, location=self.region.id,
+                repository=repository.name, role="roles/artifactregistry.reader", member=self.node_member,
+                opts=self.opts()))
+        return made
 
     def storage_endpoints(self) -> tuple[str, ...]:
         return ("storage.googleapis.com",)

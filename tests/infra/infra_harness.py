@@ -82,7 +82,10 @@ def _computed(typ: str, name: str) -> dict[str, Any]:
     if typ.startswith("azure-native:"):
         out = {"name": name}
         if typ == "azure-native:containerservice:ManagedCluster":
-            out |= {"oidcIssuerProfile": {"enabled": True, "issuerURL": "https://westeurope.oic.prod-aks.azure.com/x/"}}
+            out |= {"oidcIssuerProfile": {"enabled": True, "issuerURL": "https://westeurope.oic.prod-aks.azure.com/x/"},
+                    # AKS makes the kubelet's identity itself (in the node resource group)
+                    "identityProfile": {"kubeletidentity": {"objectId": "00000000-0000-0000-0000-0000000000k1",
+                                                            "clientId": "00000000-0000-0000-0000-0000000000k2"}}}
         elif typ == "azure-native:dbforpostgresql:Server":
             out |= {"fullyQualifiedDomainName": f"{name}.postgres.database.azure.com"}
         elif typ == "azure-native:keyvault:Vault":
@@ -268,12 +271,18 @@ def portal_token(environment: str) -> str:
     return f"token-for-{environment}-".ljust(48, "0")
 
 
+REGISTRY_CREDENTIALS = {"docker-hub": {"username": "operator", "token": "dckr_pat_test"},
+                        "ghcr": {"username": "operator", "token": "ghp_test"}}
+
+
 def secrets_config(stack: StackConfig) -> dict[str, str]:
     """The secrets an operator sets with ``pulumi config set --secret`` (item 3 and 8), as the engine passes them."""
     ns = stages.CONFIG_NAMESPACE
     if isinstance(stack, ContractStack):
         return {f"{ns}:{stages.HUB_OIDC_CLIENT_SECRET}": f"oidc-secret-of-{stack.name}",
-                f"{ns}:{stages.PORTAL_HUB_TOKEN}": portal_token(stack.name)}
+                f"{ns}:{stages.PORTAL_HUB_TOKEN}": portal_token(stack.name),
+                # the registry cache's upstream accounts (ECR pulls Docker Hub and GHCR with credentials)
+                f"{ns}:{stages.REGISTRY_CREDENTIALS}": json.dumps(REGISTRY_CREDENTIALS)}
     return {f"{ns}:{stages.PORTAL_OIDC_CLIENT_SECRET}": "oidc-secret-of-the-portal",
             f"{ns}:{stages.HUB_TOKENS}": json.dumps({env: portal_token(env) for env in CONTRACT_STACKS.values()})}
 
