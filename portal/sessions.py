@@ -105,6 +105,18 @@ class RequestDb:
             self._session.close()
 
 
+def read_alone(session: Session) -> bool:
+    """Run the session's next statements without a transaction (no BEGIN, no ROLLBACK round trip), for a read-only
+    route that asks one question; the route ends it with ``session.commit()``, which hands the connection back in the
+    route's own thread, so the request ends without another hop (:attr:`RequestDb.busy` is false). Only when no
+    transaction is open (one is after a write): then nothing changes and it returns False. Never for a route that
+    writes: in this mode each statement commits on its own."""
+    if session.in_transaction():
+        return False
+    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    return True
+
+
 class SessionStore:
     def __init__(self, sessions: sessionmaker[Session], *, secret: str, max_age_seconds: int, idle_seconds: int):
         self._sessions = sessions

@@ -15,6 +15,7 @@ from ..deps import (
 from ..models.workspace import NAME_MAX
 from .. import starts
 from ..progress import relay
+from ..sessions import read_alone
 from ..services import lifecycle
 from ..services import workspaces as workspace_service
 from .schemas import ERRORS, HUB_ERRORS, LaunchIn, WorkspaceOut
@@ -25,7 +26,9 @@ router = APIRouter(tags=["workspaces"])
 @router.get("/workspaces", response_model=list[WorkspaceOut], responses=ERRORS, summary="My workspaces")
 def my_workspaces(user: CurrentUser, session: SessionDep) -> Response:
     """Your active workspaces and your most recent ended ones, newest first."""
+    read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
     items = [WorkspaceOut.of(w) for w in workspace_service.list_mine(session, user=user)]
+    session.commit()
     return Response(_WORKSPACE_LIST.dump_json(items), media_type="application/json")
 
 

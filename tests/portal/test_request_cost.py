@@ -83,6 +83,23 @@ def test_my_workspaces_costs_the_session_query_and_its_own(app, client, kim):
     assert len(sql.sent) == 2 and "portal_session" in sql.sent[0] and "FROM workspace" in sql.sent[1], sql.sent
 
 
+def test_my_workspaces_reads_without_a_transaction_to_end(app, client, kim):
+    """Its one query runs as a read alone (``sessions.read_alone``): no BEGIN, and no ROLLBACK at the end, which on
+    PostgreSQL are two round trips and a thread hop per request."""
+    client.get("/api/v1/workspaces")
+    engine, ended = app.state.portal.engine, []
+    listeners = {"rollback": lambda conn: ended.append("rollback"), "begin": lambda conn: ended.append(
+        "autocommit" if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" else "begin")}
+    for name, listener in listeners.items():
+        event.listen(engine, name, listener)
+    try:
+        assert client.get("/api/v1/workspaces").status_code == 200
+    finally:
+        for name, listener in listeners.items():
+            event.remove(engine, name, listener)
+    assert ended == ["autocommit", "autocommit"], ended      # the session row's query and the workspaces'
+
+
 def test_a_read_that_changes_nothing_writes_nothing_and_activity_is_written_at_most_once_a_minute(app, client, kim):
     client.get("/api/v1/me")
     with Statements(app) as sql:
