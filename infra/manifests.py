@@ -11,7 +11,9 @@ from typing import Any, Iterable
 from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
 
 from .config import EgressRule
-from .partners import HOME_STORAGE_CLASS, StorageClass
+from gereedschapskist.hub.kubernetes_data import DATASETS_CLAIM
+
+from .partners import DATASETS_STORAGE_CLASS, HOME_STORAGE_CLASS, StorageClass
 from .tags import Tags
 
 HUB_NAMESPACE = "jupyterhub"
@@ -55,6 +57,26 @@ def storage_class(storage: StorageClass, tags: Tags) -> dict[str, Any]:
         "allowVolumeExpansion": True,
         "volumeBindingMode": "WaitForFirstConsumer",
     }
+
+
+#: The data store's claim: its size (a file share; EFS grows by itself, Azure Files and Filestore are this size).
+DATASETS_CAPACITY = "1Ti"
+
+
+def datasets_store(storage: StorageClass, tags: Tags) -> list[dict[str, Any]]:
+    """The data store (issue 15): a file-storage class and the claim ``DATASETS_CLAIM`` in the hub's namespace that
+    workspace pods mount read-only, one ``subPath`` per granted file (``hub/kubernetes_data.py``). The claim is
+    ReadWriteMany so the operator's copy step can fill it; every workspace mounts it ``readOnly``."""
+    return [
+        {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+         "metadata": {"name": DATASETS_STORAGE_CLASS, "labels": tags.kube()},
+         "provisioner": storage.provisioner, "parameters": storage.parameters,
+         "reclaimPolicy": "Retain", "allowVolumeExpansion": True, "volumeBindingMode": "Immediate"},
+        {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "metadata": {"name": DATASETS_CLAIM, "namespace": HUB_NAMESPACE, "labels": tags.kube()},
+         "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": DATASETS_STORAGE_CLASS,
+                  "resources": {"requests": {"storage": DATASETS_CAPACITY}}}},
+    ]
 
 
 def _peer(namespace_name: str, pods: dict[str, str]) -> dict[str, Any]:

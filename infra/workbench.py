@@ -21,7 +21,9 @@ from . import services as base
 from . import stages, versions
 from .errors import StackInvalid
 from .kube import apply, helm_release
-from .manifests import HUB_NAMESPACE, image_policy, namespace, storage_class, workspace_network_policies
+from .manifests import (
+    HUB_NAMESPACE, datasets_store, image_policy, namespace, storage_class, workspace_network_policies,
+)
 from .partners import Recipe, ReferencedStore, StorageClass, recipe_class
 from .plan import EnvironmentPlan
 from .stages import CLOUD, Stage, cloud_stage
@@ -107,6 +109,7 @@ class ContractEnvironment(pulumi.ComponentResource):
         bucket = recipe.shared_bucket()
         identity = recipe.workspace_identity(HUB_NAMESPACE)  # the workspaces' access to the bucket (item 11)
         storage = recipe.home_storage()
+        datasets = recipe.datasets_storage()  # the data store's file storage (issue 15)
         store = recipe.secret_store()
         crypt_key = random.RandomId(f"{plan.name}-hub-crypt-key", byte_length=32,
                                     opts=pulumi.ResourceOptions(parent=self))
@@ -123,6 +126,7 @@ class ContractEnvironment(pulumi.ComponentResource):
             "workspace_identity": {"annotations": identity.annotations, "pod_labels": identity.pod_labels},
             "public_url": str(plan.stack.environment.public_url),
             "storage": {"provisioner": storage.provisioner, "parameters": storage.parameters},
+            "datasets_storage": {"provisioner": datasets.provisioner, "parameters": datasets.parameters},
             "secret_store": store.export(STORED_SECRETS),
             "services": recipe.export_services(),
             "runner": {"name": runner.name, "identity": runner.identity, "access": runner.access},
@@ -153,6 +157,11 @@ class ContractEnvironment(pulumi.ComponentResource):
 
         hub_ns = apply(namespace(HUB_NAMESPACE, tags), kopts())
         home = apply(storage_class(storage, tags), kopts())
+        stored_data = ref.require_output("datasets_storage")
+        datasets = StorageClass(stored_data.apply(lambda s: s["provisioner"]), stored_data.apply(lambda s: s["parameters"]))
+        data_class, data_claim = datasets_store(datasets, tags)
+        data_class = apply(data_class, kopts())
+        data_claim = apply(data_claim, kopts(hub_ns, data_class))
         oidc = apply(base.external_secret(env.oidc.client_secret_name, HUB_NAMESPACE, tags,
                                           template={"client-secret": "{{ .client_secret }}",
                                                     CRYPT_KEY_SECRET_KEY: "{{ .crypt_key }}"},
@@ -205,7 +214,7 @@ class ContractEnvironment(pulumi.ComponentResource):
             values = kafka_cluster.with_workspace_access(values)
         hub = helm_release("jupyterhub", chart="jupyterhub", version=versions.JUPYTERHUB_CHART_VERSION,
                            repo=versions.JUPYTERHUB_CHART_REPO, namespace=HUB_NAMESPACE, values=values,
-                           opts=kopts(hub_ns, home, oidc, certificate, shared.ingress, *guards, *cluster_services))
+                           opts=kopts(hub_ns, home, data_claim, oidc, certificate, shared.ingress, *guards, *cluster_services))
         return {
             "hub_release": hub.name,
             "public_url": str(env.public_url),

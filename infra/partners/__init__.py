@@ -30,6 +30,8 @@ from ..tags import Tags
 from ..vms import Vm, VmPlan
 
 HOME_STORAGE_CLASS = "gereedschapskist-home"
+#: The data store's file storage (issue 15): a volume many workspace pods mount at once, read-only.
+DATASETS_STORAGE_CLASS = "gereedschapskist-datasets"
 ESO_NAMESPACE = "external-secrets"
 ESO_SERVICE_ACCOUNT = "external-secrets"
 
@@ -193,6 +195,11 @@ class Recipe(abc.ABC):
     @abc.abstractmethod
     def home_storage(self) -> StorageClass:
         """Encrypted disks for home directories."""
+
+    def datasets_storage(self) -> StorageClass:
+        """Cloud stage: file storage that many pods on many nodes mount at once (ReadWriteMany/ReadOnlyMany), for
+        the data store's claim (issue 15); encrypted at rest, reachable only inside the network."""
+        raise NotImplementedError(f"{type(self).__name__} has no file storage for the data store")
 
     @abc.abstractmethod
     def shared_bucket(self) -> pulumi.Output[str]:

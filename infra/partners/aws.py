@@ -408,6 +408,26 @@ class AwsRecipe(Recipe):
     def home_storage(self) -> StorageClass:
         return StorageClass("ebs.csi.aws.com", {"type": "gp3", "encrypted": "true", "kmsKeyId": self.key.arn})
 
+    def datasets_storage(self) -> StorageClass:
+        """EFS (NFS) encrypted with the environment's key, a mount target per private subnet admitting NFS from the
+        network only, and the EFS CSI driver (an EKS add-on with a pod identity); claims get an access point."""
+        files = aws.efs.FileSystem(self.resource_name("datasets"), encrypted=True, kms_key_id=self.key.arn,
+                                   performance_mode="generalPurpose", throughput_mode="elastic",
+                                   tags=self._tags("datasets"), opts=self.opts())
+        group = aws.ec2.SecurityGroup(
+            self.resource_name("datasets"), vpc_id=self.vpc.id, description="EFS for the data store: NFS from the network",
+            ingress=[{"protocol": "tcp", "from_port": 2049, "to_port": 2049, "cidr_blocks": [self.cloud.network_cidr]}],
+            tags=self._tags("datasets"), opts=self.opts())
+        targets = [aws.efs.MountTarget(self.resource_name(f"datasets-{zone}"), file_system_id=files.id,
+                                       subnet_id=subnet.id, security_groups=[group.id], opts=self.opts())
+                   for zone, subnet in zip(ZONES, self.private_subnets)]
+        role = self._pod_role("efs-csi", ["service-role/AmazonEFSCSIDriverPolicy"])
+        aws.eks.Addon(self.resource_name("efs-csi"), cluster_name=self.eks.name, addon_name="aws-efs-csi-driver",
+                      pod_identity_associations=[{"role_arn": role.arn, "service_account": "efs-csi-controller-sa"}],
+                      tags=self.tags.cloud(), opts=self.opts(depends_on=targets))
+        return StorageClass("efs.csi.aws.com", {"provisioningMode": "efs-ap", "fileSystemId": files.id,
+                                                "directoryPerms": "755", "uid": "1000", "gid": "100"})
+
     def shared_bucket(self) -> pulumi.Output[str]:
         # a fixed name (not a prefix): production egress allows exactly this bucket's endpoint (item 11)
         bucket = aws.s3.Bucket(self.resource_name("shared"), bucket=self.bucket_name,

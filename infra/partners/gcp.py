@@ -38,7 +38,7 @@ REQUIRED_APIS = ("cloudresourcemanager.googleapis.com", "serviceusage.googleapis
                  "iamcredentials.googleapis.com", "compute.googleapis.com", "container.googleapis.com",
                  "cloudkms.googleapis.com", "secretmanager.googleapis.com", "servicenetworking.googleapis.com",
                  "sqladmin.googleapis.com", "storage.googleapis.com", "logging.googleapis.com",
-                 "monitoring.googleapis.com", "artifactregistry.googleapis.com", "iap.googleapis.com",
+                 "monitoring.googleapis.com", "artifactregistry.googleapis.com", "iap.googleapis.com", "file.googleapis.com",
                  "oslogin.googleapis.com")
 IAP_RANGE = "35.235.240.0/20"  # Google's Identity-Aware Proxy for TCP forwarding
 RUNNER_MACHINE = "e2-standard-2"
@@ -205,7 +205,8 @@ class GcpRecipe(Recipe):
             workload_identity_config={"workload_pool": f"{self.project}.svc.id.goog"},
             database_encryption={"state": "ENCRYPTED", "key_name": self.key.id},
             enable_shielded_nodes=True, deletion_protection=True, resource_labels=self.tags.gcp(),
-            addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True}},
+            addons_config={"gce_persistent_disk_csi_driver_config": {"enabled": True},
+                           "gcp_filestore_csi_driver_config": {"enabled": True}},  # the data store (issue 15)
             opts=self.opts(depends_on=self.key_grants))
         for pool in pools:
             config: dict = {
@@ -333,6 +334,11 @@ class GcpRecipe(Recipe):
 
     def home_storage(self) -> StorageClass:
         return StorageClass("pd.csi.storage.gke.io", {"type": "pd-balanced", "disk-encryption-kms-key": self.key.id})
+
+    def datasets_storage(self) -> StorageClass:
+        """Filestore through GKE's Filestore CSI driver, in the environment's network (encrypted at rest with
+        Google's keys: the environment's key would need a grant to Filestore's service agent, not made yet)."""
+        return StorageClass("filestore.csi.storage.gke.io", {"tier": "standard", "network": f"gk-{self.name}"})
 
     def shared_bucket(self) -> pulumi.Output[str]:
         digest = hashlib.sha256(f"{self.project}/{self.name}".encode()).hexdigest()[:6]
