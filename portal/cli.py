@@ -4,6 +4,7 @@ its PostgreSQL roles; ``gereedschapskist register …``: check the processing re
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -193,9 +194,10 @@ def verify_command(database_url: UrlOpt = None,
                    expect_head: Annotated[Optional[str], typer.Option(
                        help="a head digest printed by an earlier verify: fail unless the chain still holds that "
                             "entry (so a removed tail or a rewritten chain shows)", show_default=False)] = None,
-                   workers: Annotated[int, typer.Option(
-                       min=1, max=256, help="check the entries' digests in this many processes (a large register on a "
-                                            "machine with several cores); the report is the same")] = 1,
+                   workers: Annotated[Optional[int], typer.Option(
+                       min=1, max=256, help="walk the chain in this many processes, each over its own ranges of it "
+                                            "(default: the machine's cores; a register of up to 10,000 entries is "
+                                            "walked in one); the report is the same", show_default=False)] = None,
                    ) -> None:
     """Check the register's hash chain from the first entry to the last: print OK with the number of entries
     and the head digest (record it elsewhere to detect a rewrite later), or the first broken link (exit 1)."""
@@ -205,7 +207,7 @@ def verify_command(database_url: UrlOpt = None,
     try:
         check_migrated(engine)
         with session_factory(engine)() as session:
-            report = verify_chain(session, expect_head=expect_head, workers=workers)
+            report = verify_chain(session, expect_head=expect_head, workers=workers or os.cpu_count() or 1)
     except (DatabaseNotMigrated, DatabaseUnavailable) as exc:
         typer.secho(f"error: {exc}", fg="red", err=True)
         raise typer.Exit(2) from None

@@ -172,53 +172,197 @@ def _row_digest(session: Session, row: Any) -> str | None:
         return None
 
 
+#: The fast path of :func:`verify_chain`: the C scanner and encoder behind json.loads and json.dumps, called directly
+#: (json.loads and JSONEncoder.encode build a regex match and a new encoder around them on every call).
+_SCAN = json.scanner.make_scanner(json.JSONDecoder())
+_ENCODER = json.encoder.c_make_encoder
+_ENCODE = (_ENCODER(None, json.JSONEncoder().default, _string, None, ":", ",", True, False, False)
+           if _ENCODER is not None else None)
+
+
+def _fast_digest(row: tuple) -> str | None:
+    """The digest of a row of :func:`_verify_statement` (a plain tuple in its column order) computed the quick way:
+    the entry's content as one dict, written by the same C encoder, with the same arguments, as entry_digest and
+    entry_digest_v2 write theirs. None where it does not apply (a time in another form, details JSON with
+    anything around it or that the scanner refuses, a version-1 entry naming a dataset or person, an unknown
+    version, a value the encoder refuses): the caller then computes :func:`_row_digest`, the exact path. Where it
+    returns a digest it is the one :func:`_row_digest` computes (tests/portal/test_register_digest.py)."""
+    (_, sequence, at, actor_id, organisation_id, action, workspace_id, subject, purpose, details, previous_hash,
+     _, dataset_id, person_id, version) = row
+    if _ENCODE is None:
+        return None
+    if len(at) == 27 and at[-1] == "Z" and at[0] != "0":
+        pass
+    elif len(at) == 26 and at[10] == " " and at[19] == "." and at[0] != "0":
+        at = at[:10] + "T" + at[11:] + "Z"
+    else:
+        return None
+    try:
+        if details is not None:
+            details, end = _SCAN(details, 0)
+            if end != len(row[9]):
+                return None
+        if version == 2:
+            content = {"action": action, "actor_id": actor_id, "at": at, "dataset_id": dataset_id,
+                       "details": details, "organisation_id": organisation_id, "person_id": person_id,
+                       "previous_hash": previous_hash, "purpose": purpose, "sequence": sequence, "subject": subject,
+                       "v": 2, "workspace_id": workspace_id}
+        elif version == 1 and dataset_id is None and person_id is None:
+            content = {"action": action, "actor_id": actor_id, "at": at, "details": details,
+                       "organisation_id": organisation_id, "previous_hash": previous_hash, "purpose": purpose,
+                       "sequence": sequence, "subject": subject, "v": 1, "workspace_id": workspace_id}
+        else:
+            return None
+        return hashlib.sha256("".join(_ENCODE(content, 0)).encode("utf-8")).hexdigest()
+    except (ValueError, TypeError, StopIteration, RecursionError):
+        return None
+
+
+#: The names of :func:`_verify_statement`'s columns, for the exact path's rows.
+_COLUMNS = ("id", "sequence", "at", "actor_id", "organisation_id", "action", "workspace_id", "subject", "purpose",
+            "details", "previous_hash", "entry_hash", "dataset_id", "person_id", "digest_version")
+_ID, _SEQUENCE, _PREVIOUS, _HASH = (_COLUMNS.index(name) for name in ("id", "sequence", "previous_hash",
+                                                                         "entry_hash"))
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A row of :func:`_verify_statement` by column name (for :func:`_row_digest` and :func:`_at_text`)."""
+
+    id: int
+    sequence: int
+    at: str
+    actor_id: Any
+    organisation_id: Any
+    action: Any
+    workspace_id: Any
+    subject: Any
+    purpose: Any
+    details: Any
+    previous_hash: Any
+    entry_hash: Any
+    dataset_id: Any
+    person_id: Any
+    digest_version: Any
+
+
+def _digest_matches(session: Session, row: tuple) -> bool:
+    return _fast_digest(row) == row[_HASH] or _row_digest(session, _Row(*row)) == row[_HASH]
+
+
 def verify_chain(session: Session, *, expect_head: str | None = None, batch: int = 10_000,
                  workers: int = 1) -> ChainReport:
-    """Walk the chain in sequence order and stop at the first broken link (:func:`_walk`). With ``workers`` > 1 (and a
-    database in a file or on a server), the entries' digests are checked in that many processes, each over its own
-    ranges of sequence numbers with its own connection, while this process walks the links; the report is the one
-    the single walk gives (the first problem in chain order)."""
+    """Walk the chain in sequence order and stop at the first broken link (:func:`_walk`).
+
+    With ``workers`` > 1 (and a database in a file or on a server) the chain is cut into ranges of sequence numbers
+    (about four per worker, the first and the last open-ended) and that many processes walk them at once, each with
+    its own connection, checking every digest and every link inside its range; this process then checks the links
+    across the ranges' borders. Where a range or a border is not intact, the single walk is run from the start of
+    that range on (with the state the intact ranges before it left), so the report is always the one the single walk
+    gives: the first problem in chain order."""
     url = session.get_bind().url
     if workers <= 1 or url.database in (None, "", ":memory:"):
-        return _walk(session, expect_head=expect_head, batch=batch, digests=True)
+        return _walk(session, expect_head=expect_head, batch=batch)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     last = session.scalar(select(func.max(_T.c.sequence))) or 0
     size = max(batch, -(-last // (workers * 4)))
+    starts = list(range(1, last + 1, size)) or [1]
+    bounds = [(None if i == 0 else first, None if i == len(starts) - 1 else first + size - 1)
+              for i, first in enumerate(starts)]
+    if len(bounds) == 1:
+        return _walk(session, expect_head=expect_head, batch=batch)
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_digest_range, url.render_as_string(hide_password=False), first,
-                               min(last, first + size - 1), batch) for first in range(1, last + 1, size)]
-        links = _walk(session, expect_head=expect_head, batch=batch, digests=False)
-        changed = [found for future in futures if (found := future.result()) is not None]
-    if not changed:
-        return links
-    entry_id, sequence = min(changed, key=lambda found: found[1])
-    if links.entry_id is not None and links.entries <= sequence - 1:
-        return links                                # a link breaks at or before the changed entry
-    head = session.scalar(select(_T.c.entry_hash).where(_T.c.sequence == sequence - 1)) or GENESIS
-    return ChainReport(broken=f"content changed: entry id {entry_id} (sequence {sequence}) does not match its stored "
-                              "digest", entry_id=entry_id, sequence=sequence, entries=sequence - 1, head=head)
+        futures = [pool.submit(_walk_range, url.render_as_string(hide_password=False), first, upto, batch,
+                               expect_head) for first, upto in bounds]
+        count, previous, before, found = 0, GENESIS, None, expect_head is None
+        for (first, _), future in zip(bounds, futures):
+            part = future.result()
+            if not part.intact or part.first_previous != previous or (part.entries and part.first_sequence
+                                                                      != count + 1):
+                for other in futures:
+                    other.cancel()
+                return _walk(session, expect_head=None if found else expect_head, batch=batch,
+                             start=None if first is None else (first, count, previous, before))
+            if part.entries:
+                count, previous, before = count + part.entries, part.last_hash, part.last
+            found = found or part.found_head
+    if not found and expect_head != GENESIS:
+        return _head_missing(expect_head, entries=count, head=previous)
+    return ChainReport(entries=count, head=previous)
 
 
-def _digest_range(url: str, first: int, last: int, batch: int) -> tuple[int, int] | None:
-    """In a worker process: (id, sequence) of the first entry with sequence in [first, last] whose digest does not
-    match its stored one, or None."""
+@dataclass(frozen=True)
+class _RangePart:
+    """What a worker found in its range: whether every link and digest in it holds (the first entry's link is the
+    caller's to check), its entries, the first one's sequence and previous hash, the last one's digest and (id,
+    sequence), and whether the recorded head is among them."""
+
+    intact: bool
+    entries: int
+    first_sequence: int | None
+    first_previous: str | None
+    last_hash: str | None
+    last: tuple[int, int] | None
+    found_head: bool
+
+
+def _walk_range(url: str, first: int | None, upto: int | None, batch: int, expect_head: str | None) -> _RangePart:
+    """In a worker process: walk the entries with sequence in [first, upto] (None: open-ended)."""
     from ..db import make_engine
 
-    engine = make_engine(url)
+    engine = make_engine(url, pool_size=1, max_overflow=0)
     try:
         with Session(engine) as session:
-            for row in session.execute(_verify_statement(session).where(_T.c.sequence.between(first, last))
-                                       .execution_options(yield_per=batch)):
-                if _row_digest(session, row) != row.entry_hash:
-                    return row.id, row.sequence
+            statement = _verify_statement(session)
+            if first is not None:
+                statement = statement.where(_T.c.sequence >= first)
+            if upto is not None:
+                statement = statement.where(_T.c.sequence <= upto)
+            count, expected, previous, row, head_row, found = 0, None, None, None, None, False
+            for rows in _batches(session, statement, batch):
+                for row in rows:
+                    if head_row is None:
+                        head_row, expected, previous = row, row[_SEQUENCE], row[_PREVIOUS]
+                    if row[_SEQUENCE] != expected or row[_PREVIOUS] != previous or not _digest_matches(session, row):
+                        return _RangePart(False, count, None, None, None, None, False)
+                    count, expected, previous = count + 1, expected + 1, row[_HASH]
+                    found = found or previous == expect_head
     finally:
         engine.dispose()
-    return None
+    if head_row is None:
+        return _RangePart(True, 0, None, None, None, None, False) if upto is None or first is None \
+            else _RangePart(False, 0, None, None, None, None, False)         # an empty range inside: a gap
+    return _RangePart(True, count, head_row[_SEQUENCE], head_row[_PREVIOUS], previous, (row[_ID], row[_SEQUENCE]),
+                      found)
 
 
-def _walk(session: Session, *, expect_head: str | None, batch: int, digests: bool) -> ChainReport:
+def _batches(session: Session, statement, batch: int):
+    """The statement's rows as plain DBAPI tuples, ``batch`` at a time, read through the session's own connection
+    (its transaction): a server-side (named) cursor on PostgreSQL, a plain one on SQLite. No SQLAlchemy row objects:
+    over a million entries they cost as much as the digests."""
+    dialect = session.get_bind().dialect
+    sql = str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+    connection = session.connection().connection.dbapi_connection
+    cursor = (connection.cursor(name=f"register_verify_{id(statement):x}") if dialect.name == "postgresql"
+              else connection.cursor())
+    try:
+        cursor.execute(sql)
+        while rows := cursor.fetchmany(batch):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def _head_missing(expect_head: str, *, entries: int, head: str) -> ChainReport:
+    return ChainReport(entries=entries, head=head, broken=f"entry missing: the recorded head {expect_head} is not in "
+                                                          "the chain (entries were removed from its end, or the "
+                                                          "chain was rewritten)")
+
+
+def _walk(session: Session, *, expect_head: str | None, batch: int,
+          start: tuple[int, int, str, tuple[int, int] | None] | None = None) -> ChainReport:
     """Walk the chain in sequence order and stop at the first broken link.
 
     What it tells apart, per entry: a missing entry (a gap in the sequence, or a link to an entry that is
@@ -230,47 +374,57 @@ def _walk(session: Session, *, expect_head: str | None, batch: int, digests: boo
     the digest of an entry of the intact chain.
 
     The entries stream in batches of ``batch`` plain rows (a server-side cursor on PostgreSQL), so memory stays
-    flat however long the register is.
+    flat however long the register is. ``start``: walk from sequence number ``first`` on, as if the entries before
+    it had been walked — (first, their number, the last one's digest, its (id, sequence)); the parallel walk's.
     """
-    count, expected, previous, before = 0, 1, GENESIS, None
-    stream = session.execute(_verify_statement(session).execution_options(yield_per=batch))
-    for entry in stream:
-        if entry.sequence != expected or entry.previous_hash != previous:
-            where = dict(entry_id=entry.id, sequence=entry.sequence, entries=count, head=previous)
-            if entry.sequence > expected:
-                missing = (f"sequence {expected}" if entry.sequence == expected + 1
-                           else f"sequences {expected}–{entry.sequence - 1}")
-                return ChainReport(broken=f"entry missing: {missing} is not in the register (a gap before entry "
-                                          f"id {entry.id}, sequence {entry.sequence})", **where)
-            if entry.sequence < expected:
-                return ChainReport(broken=f"order changed: sequence {entry.sequence} appears twice (entry id "
-                                          f"{entry.id})", **where)
-            previous_where = (f"entry id {before.id} (sequence {before.sequence})" if before is not None
-                              else "the chain's start")
-            linked = session.execute(select(RegisterEntry.id, RegisterEntry.sequence)
-                                     .where(RegisterEntry.entry_hash == entry.previous_hash).limit(1)).first()
-            if linked is not None:
-                problem = (f"order changed: entry id {entry.id} (sequence {entry.sequence}) was chained after "
-                           f"entry id {linked.id} (sequence {linked.sequence}), not after {previous_where}")
-            elif entry.previous_hash == GENESIS:
-                problem = (f"order changed: entry id {entry.id} (sequence {entry.sequence}) was chained as the "
-                           f"first entry, not after {previous_where}")
-            else:
-                problem = (f"entry missing or changed before entry id {entry.id} (sequence {entry.sequence}): "
-                           f"it was chained after an entry whose digest no entry has now (expected the one of "
-                           f"{previous_where})")
-            stream.close()
-            return ChainReport(broken=problem, **where)
-        if digests and _row_digest(session, entry) != entry.entry_hash:
-            stream.close()
-            return ChainReport(broken=f"content changed: entry id {entry.id} (sequence {entry.sequence}) does "
-                                      f"not match its stored digest", entry_id=entry.id, sequence=entry.sequence,
-                               entries=count, head=previous)
-        count, expected, previous, before = count + 1, expected + 1, entry.entry_hash, entry
-        if entry.entry_hash == expect_head:
-            expect_head = None                      # found: the recorded head is part of the intact chain
+    statement = _verify_statement(session)
+    if start is None:
+        count, expected, previous, before = 0, 1, GENESIS, None
+    else:
+        first, count, previous, before = start
+        statement = statement.where(_T.c.sequence >= first)
+        expected = count + 1
+    for rows in _batches(session, statement, batch):
+        for row in rows:
+            if row[_SEQUENCE] != expected or row[_PREVIOUS] != previous:
+                return _link_broken(session, _Row(*row), expected=expected, previous=previous, count=count,
+                                    before=before)
+            if not _digest_matches(session, row):
+                return ChainReport(broken=f"content changed: entry id {row[_ID]} (sequence {row[_SEQUENCE]}) does "
+                                          f"not match its stored digest", entry_id=row[_ID], sequence=row[_SEQUENCE],
+                                   entries=count, head=previous)
+            count, expected, previous, before = count + 1, expected + 1, row[_HASH], (row[_ID], row[_SEQUENCE])
+            if previous == expect_head:
+                expect_head = None                  # found: the recorded head is part of the intact chain
     if expect_head is not None and expect_head != GENESIS:
-        return ChainReport(entries=count, head=previous, broken=f"entry missing: the recorded head {expect_head} "
-                                                                "is not in the chain (entries were removed from "
-                                                                "its end, or the chain was rewritten)")
+        return _head_missing(expect_head, entries=count, head=previous)
     return ChainReport(entries=count, head=previous)
+
+
+def _link_broken(session: Session, entry: _Row, *, expected: int, previous: str, count: int,
+                 before: tuple[int, int] | None) -> ChainReport:
+    """The report for an entry whose sequence number or link is not the one expected."""
+    where = dict(entry_id=entry.id, sequence=entry.sequence, entries=count, head=previous)
+    if entry.sequence > expected:
+        missing = (f"sequence {expected}" if entry.sequence == expected + 1
+                   else f"sequences {expected}–{entry.sequence - 1}")
+        return ChainReport(broken=f"entry missing: {missing} is not in the register (a gap before entry "
+                                  f"id {entry.id}, sequence {entry.sequence})", **where)
+    if entry.sequence < expected:
+        return ChainReport(broken=f"order changed: sequence {entry.sequence} appears twice (entry id "
+                                  f"{entry.id})", **where)
+    previous_where = (f"entry id {before[0]} (sequence {before[1]})" if before is not None
+                      else "the chain's start")
+    linked = session.execute(select(RegisterEntry.id, RegisterEntry.sequence)
+                             .where(RegisterEntry.entry_hash == entry.previous_hash).limit(1)).first()
+    if linked is not None:
+        problem = (f"order changed: entry id {entry.id} (sequence {entry.sequence}) was chained after "
+                   f"entry id {linked.id} (sequence {linked.sequence}), not after {previous_where}")
+    elif entry.previous_hash == GENESIS:
+        problem = (f"order changed: entry id {entry.id} (sequence {entry.sequence}) was chained as the "
+                   f"first entry, not after {previous_where}")
+    else:
+        problem = (f"entry missing or changed before entry id {entry.id} (sequence {entry.sequence}): "
+                   f"it was chained after an entry whose digest no entry has now (expected the one of "
+                   f"{previous_where})")
+    return ChainReport(broken=problem, **where)

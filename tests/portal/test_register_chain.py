@@ -359,3 +359,68 @@ def test_verify_in_parallel_reports_a_broken_link_before_a_changed_entry(databas
     assert _verify(database.url, "--workers", "2").output == serial.output
     with Session(database.engine) as session:
         assert verify_chain(session, workers=4, batch=7) == verify_chain(session)
+
+
+# 30 entries with batch=7 and 4 workers: ranges of sequence numbers ..7, 8..14, 15..21, 22..28, 29.. (the first and
+# the last open-ended), so sequences 7 and 8, 14 and 15 lie on either side of a border between two workers' ranges.
+@pytest.mark.parametrize("sequence", [1, 7, 8, 14, 15, 29, 30])
+def test_verify_in_parallel_finds_a_changed_entry_at_a_range_border(database, sequence):
+    ids = _append(database, 30)
+    with Session(database.engine) as session:
+        intact = verify_chain(session, workers=4, batch=7)
+    assert intact.ok and intact.entries == 30
+    with _tampering(database) as connection:
+        connection.execute(text("UPDATE register_entry SET details = '{\"n\": 0}' WHERE id = :id"),
+                           {"id": ids[sequence - 1]})
+    with Session(database.engine) as session:
+        parallel, single = verify_chain(session, workers=4, batch=7), verify_chain(session)
+    assert parallel == single
+    assert parallel.entry_id == ids[sequence - 1] and parallel.sequence == sequence
+    assert parallel.broken.startswith(f"content changed: entry id {ids[sequence - 1]} (sequence {sequence})")
+    assert parallel.entries == sequence - 1
+
+
+@pytest.mark.parametrize("sequence", [7, 8, 15])
+def test_verify_in_parallel_finds_a_deleted_entry_and_a_forged_link_at_a_range_border(database, sequence):
+    """A whole range's entries intact, but the link across the border broken: a deleted entry on either side of it,
+    or an entry whose content and digest were both forged (the next range starts with the link to the old digest)."""
+    ids = _append(database, 30)
+    with _tampering(database) as connection:
+        connection.execute(text("DELETE FROM register_entry WHERE id = :id"), {"id": ids[sequence - 1]})
+    with Session(database.engine) as session:
+        parallel, single = verify_chain(session, workers=4, batch=7), verify_chain(session)
+    assert parallel == single and parallel.entry_id == ids[sequence]
+    assert parallel.broken.startswith(f"entry missing: sequence {sequence} is not in the register")
+
+
+def test_verify_in_parallel_finds_a_forged_digest_at_a_range_border(database):
+    ids = _append(database, 30)
+    with Session(database.engine) as session:
+        entry = session.get(RegisterEntry, ids[6])                            # sequence 7, the first range's last
+        content = {c: getattr(entry, c) for c in ("sequence", "at", "actor_id", "organisation_id", "action",
+                                                  "workspace_id", "purpose", "details", "previous_hash",
+                                                  "dataset_id", "person_id", "digest_version")}
+    from gereedschapskist.portal.models.register import digest_of
+    forged = digest_of(**content, subject="nothing happened")
+    with _tampering(database) as connection:
+        connection.execute(text("UPDATE register_entry SET subject = 'nothing happened', entry_hash = :h "
+                                "WHERE id = :id"), {"id": ids[6], "h": forged})
+    with Session(database.engine) as session:
+        parallel, single = verify_chain(session, workers=4, batch=7), verify_chain(session)
+    assert parallel == single and parallel.entry_id == ids[7] and parallel.entries == 7
+    assert parallel.broken.startswith(f"entry missing or changed before entry id {ids[7]} (sequence 8)")
+
+
+def test_verify_in_parallel_checks_a_recorded_head(database):
+    ids = _append(database, 30)
+    with Session(database.engine) as session:
+        heads = {entry.sequence: entry.entry_hash for entry in session.scalars(select(RegisterEntry))}
+        for sequence in (1, 7, 8, 30):             # in the first, at a border, in the last range: all found
+            assert verify_chain(session, workers=4, batch=7, expect_head=heads[sequence]).ok
+    with _tampering(database) as connection:
+        connection.execute(text("DELETE FROM register_entry WHERE id = :id"), {"id": ids[29]})
+    with Session(database.engine) as session:
+        parallel = verify_chain(session, workers=4, batch=7, expect_head=heads[30])
+        assert parallel == verify_chain(session, expect_head=heads[30])
+        assert not parallel.ok and parallel.broken.startswith("entry missing: the recorded head")
+        assert verify_chain(session, workers=4, batch=7, expect_head=heads[29]).ok

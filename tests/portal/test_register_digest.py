@@ -16,7 +16,7 @@ import pytest
 from gereedschapskist.portal.models.register import (
     DIGEST_VERSION, UnknownDigestVersion, digest_of, entry_digest, entry_digest_v2,
 )
-from gereedschapskist.portal.services.register import _row_digest
+from gereedschapskist.portal.services.register import _COLUMNS, _fast_digest, _row_digest
 
 TEXTS = ["", "bundle bi-sql-duckdb 1.0.0 (small) in local", 'quote " and \\ backslash', "één, ĳssel, 😀, \u2028",
          "tab\tnew\nline\x01", "=SUM(A1)", "a" * 300]
@@ -51,6 +51,32 @@ def test_verify_computes_exactly_the_frozen_digests():
         assert _row_digest(None, _row(entry, version=2, dataset_id=entry["actor_id"], person_id=5, sqlite=sqlite)) \
             == entry_digest_v2(**entry, dataset_id=entry["actor_id"], person_id=5)
         assert digest_of(digest_version=1, **entry) == entry_digest(**entry)
+
+
+def _tuple(row: SimpleNamespace) -> tuple:
+    """The row as the fast path reads it: a plain DBAPI tuple in the statement's column order."""
+    return tuple(getattr(row, name) if name != "entry_hash" else None for name in _COLUMNS)
+
+
+def test_the_fast_path_computes_exactly_the_frozen_digests():
+    """verify's fast path (the C encoder called directly on the whole content) gives the frozen digests for every
+    entry the exact path does, in SQLite's and PostgreSQL's time forms."""
+    for entry in _entries(400):
+        for sqlite in (True, False):
+            assert _fast_digest(_tuple(_row(entry, version=1, sqlite=sqlite))) == entry_digest(**entry)
+            assert _fast_digest(_tuple(_row(entry, version=2, dataset_id=entry["actor_id"], person_id=5,
+                                            sqlite=sqlite))) \
+                == entry_digest_v2(**entry, dataset_id=entry["actor_id"], person_id=5)
+
+
+def test_the_fast_path_leaves_what_it_does_not_know_to_the_exact_path():
+    """None (not a digest) where the fast path does not apply; verify then computes the exact digest (or none)."""
+    entry = next(_entries(1))
+    row = _row(entry, version=2)
+    for changed in (dict(at=row.at.replace(" ", "T")), dict(at="0999" + row.at[4:]), dict(details=" {}"),
+                    dict(details="{} x"), dict(details="{"), dict(details="NaN"), dict(digest_version=3),
+                    dict(digest_version=1, dataset_id=3), dict(digest_version=1, person_id=3)):
+        assert _fast_digest(_tuple(SimpleNamespace(**{**vars(row), **changed}))) is None, changed
 
 
 def test_version_1_with_a_dataset_or_person_and_unknown_versions_have_no_digest():
