@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -15,7 +14,9 @@ from typing import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.portal.support import database, database_backends, database_server  # noqa: F401 - fixtures
+from tests.portal.support import (  # noqa: F401 - fixtures
+    database, database_backends, database_server, journey_backend,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -37,7 +38,7 @@ def pytest_collection_modifyitems(config, items):
     keep, drop = [], []
     for item in items:
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("database_server")
-        chosen = backends[zlib.crc32(getattr(item, "originalname", item.name).encode()) % len(backends)]
+        chosen = journey_backend(getattr(item, "originalname", item.name), backends)
         (drop if backend and HERE in item.path.parents and backend != chosen else keep).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)

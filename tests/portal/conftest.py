@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.settings import PortalSettings
 from tests.portal.support import (  # noqa: F401 - fixtures
-    TestDatabase, database, database_server, make_user, session_cookie,
+    TestDatabase, database, database_backends, database_server, journey_backend, make_user, session_cookie,
 )
 
 
@@ -97,11 +97,23 @@ def second_client(app) -> Iterator[TestClient]:
 
 def pytest_collection_modifyitems(config, items):
     """Tests marked ``postgres`` exercise what only PostgreSQL has (roles, TRUNCATE): they run against the
-    PostgreSQL server and are left out of the SQLite run (deselected, not skipped: nothing is missing there)."""
+    PostgreSQL server and are left out of the SQLite run (deselected, not skipped: nothing is missing there).
+
+    Tests marked ``one_database`` test what does not depend on the database (a journey through the real hub, the
+    language of every page): with both configured, a stable hash of the test's name picks one
+    (:func:`journey_backend`, as tests/e2e picks one per browser journey) and the other variant is deselected; the
+    database's own behaviour is tested by the unmarked tests, on both."""
+    backends = database_backends()
     keep, drop = [], []
     for item in items:
         backend = getattr(getattr(item, "callspec", None), "params", {}).get("database_server")
-        (drop if item.get_closest_marker("postgres") and backend != "postgresql" else keep).append(item)
+        if item.get_closest_marker("postgres") and backend != "postgresql":
+            drop.append(item)
+        elif (backend and len(backends) > 1 and item.get_closest_marker("one_database")
+              and backend != journey_backend(getattr(item, "originalname", item.name), backends)):
+            drop.append(item)
+        else:
+            keep.append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep

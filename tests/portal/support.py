@@ -348,6 +348,14 @@ def database_backends() -> list[str]:
     return ["sqlite"] + (["postgresql"] if _os.environ.get(TEST_DATABASE_ENV) else [])
 
 
+def journey_backend(name: str, backends: list[str]) -> str:
+    """The one database a test marked ``one_database`` (or a browser journey, tests/e2e) runs on when both are
+    configured: a stable hash of its name picks it, so about half of such tests take each."""
+    import zlib
+
+    return backends[zlib.crc32(name.encode()) % len(backends)]
+
+
 @pytest.fixture(scope="session", params=database_backends())
 def database_server(request, tmp_path_factory):
     """One migrated database per backend and test run: a fresh SQLite file, or a fresh PostgreSQL database."""

@@ -133,6 +133,7 @@ def _final_event(client, url: str) -> tuple[str, dict]:
     return event, data
 
 
+@pytest.mark.one_database   # a journey through the real hub: on one of the databases (tests/portal/conftest.py)
 def test_a_refusal_by_the_real_hub_reaches_the_user_with_its_reason_and_headline(database, tmp_path, hub_stack,
                                                                                 demo_accounts):
     """The portal's catalogue is out of step with the hub's (as during a rollout): it offers ``tiny-ml`` to the

@@ -152,6 +152,7 @@ def _pages(world: World) -> list[str]:
             + [f"/workspaces/{w}" for w in workspaces] + [f"/workspaces/{w}/open" for w in workspaces[:2]])
 
 
+@pytest.mark.one_database      # the language of the pages does not depend on the database (tests/portal/conftest.py)
 @pytest.mark.parametrize("language", ["nl", "en"])
 def test_every_page_speaks_one_language(world, language):
     _more_workspaces(world)

@@ -22,6 +22,11 @@ from tests.portal.support import PortalServer, TcpRelay
 
 from gereedschapskist.dev.processes import free_port
 
+#: Each journey runs on one database (tests/portal/conftest.py, ``one_database``): what is tested here is the portal
+#: with the real provider and hub; what the portal does with its database, the start thread's own session included,
+#: is tested on both by the other portal tests (with tests/portal/fakehub.py). About half the journeys take each.
+pytestmark = pytest.mark.one_database
+
 
 def stack_settings(database, tmp_path, hub_stack, *, hub_url: str | None = None) -> PortalSettings:
     return PortalSettings(
