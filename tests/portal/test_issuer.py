@@ -36,6 +36,11 @@ ACCOUNTS = [
 ]
 SECRET = "second-issuer-portal-secret-0123456789"
 
+#: What is tested here is the issuer's configuration and what the issuer says; each test runs on one of the databases
+#: (tests/portal/conftest.py, ``one_database``; here two on each): storing, refreshing and ending sessions and
+#: recording users are tested on both by test_sessions, test_identity and test_backchannel_logout.
+pytestmark = pytest.mark.one_database
+
 
 class SecondIssuer:
     def __init__(self, provider: OidcProvider, accounts_file: Path, portal_port: int):
