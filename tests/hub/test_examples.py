@@ -125,6 +125,9 @@ def test_the_example_runs_in_its_bundles_environment(environments, bundle_id, ex
         assert f"produced / geproduceerd: {int(KAFKA_MESSAGES):,} messages" in text
         assert f"windowed count: {int(KAFKA_MESSAGES):,} readings in 10 one-minute windows" in text
         assert "a new member of group" in text and "reads 0 readings" in text
+    if bundle_id == "streaming-bytewax":
+        # a Bytewax dataflow read the topic, counted per sensor in event-time windows and wrote to a second topic
+        assert f"windowed count (Bytewax): {int(KAFKA_MESSAGES):,} readings in 10 one-minute windows" in text
     print(f"\n{bundle_id}:{Path(example).name}: "
           + " | ".join(line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("<"))[:800])
 
