@@ -3,14 +3,17 @@
 Every operation of ``/api/openapi.json`` gets schemathesis-generated requests, valid ones (positive) and invalid
 ones (negative), plus valid ones aimed at real objects (the users' workspaces, the organisations), sent in-process
 to the app through the logged-in test clients (no network), as ``anna`` (data scientist, minfin), ``dana``
-(organisation admin, minfin) and ``bram`` (data scientist, cbs). At least :data:`MINIMUM_CASES` cases in total,
-none may get a 5xx answer (or raise), and afterwards the database must be consistent: no orphan rows, one launch
-entry in the register per workspace, every stop recorded once, workspaces only in their owners' organisations, and
-the database agreeing with the hub about what runs. Deterministic (a fixed hypothesis seed per database, no example
-database): the SQLite and the PostgreSQL run try different cases, so together they cover twice as many.
-Workspaces run on :mod:`tests.portal.fakehub`: the hub is not what is fuzzed here.
+(organisation admin, minfin), ``olga`` (data owner, minfin) and ``bram`` (data scientist, cbs); the hubs' routes
+(``/api/v1/hub/…``) also as a hub, with the portal's hub token. Access to data (issue 15) has real objects to aim at
+too: a dataset of each organisation, access requests awaiting olga, an approved one with its grant. At least
+:data:`MINIMUM_CASES` cases in total, none may get a 5xx answer (or raise), and afterwards the database must be
+consistent: no orphan rows, one launch entry in the register per workspace, every stop recorded once, workspaces only
+in their owners' organisations, a grant only for an approved request, every request, grant and revocation in the
+register once, and the database agreeing with the hub about what runs. Deterministic (a fixed hypothesis seed per
+database, no example database): the SQLite and the PostgreSQL run try different cases, so together they cover twice
+as many. Workspaces run on :mod:`tests.portal.fakehub`: the hub is not what is fuzzed here.
 
-``make test`` generates :data:`EXAMPLES` = 20 cases per operation and kind (about 1,500 per database, a quarter of
+``make test`` generates :data:`EXAMPLES` = 20 cases per operation and kind (about 2,500 per database, a quarter of
 the cost of 80, which mostly goes to schemathesis's generation); ``make fuzz`` runs 80
 (``GEREEDSCHAPSKIST_FUZZ_EXAMPLES`` sets it).
 """
@@ -21,6 +24,7 @@ import os
 import re
 import time
 from collections import Counter
+from datetime import date, timedelta
 
 import pytest
 import schemathesis
@@ -44,7 +48,9 @@ EXAMPLES = int(os.environ.get("GEREEDSCHAPSKIST_FUZZ_EXAMPLES", "20"))     # `ma
 #: Each database's run its own cases (``derandomize`` would give both the same ones).
 SEEDS = {"sqlite": 20260, "postgresql": 20261}
 ODD_TEXTS = ["\x00", "a\x00b", "%00", "..", " ", "\u202e", "💥", "x" * 300, "org:minfin", "minfin\n"]
-USERS = {"anna": ["org:minfin", "role:bi"], "dana": ["org:minfin", "org-admin:minfin"], "bram": ["org:cbs", "role:ml"]}
+USERS = {"anna": ["org:minfin", "role:bi"], "dana": ["org:minfin", "org-admin:minfin"], "bram": ["org:cbs", "role:ml"],
+         "olga": ["org:minfin", "data-owner:minfin"]}
+HUB = "hub"         # the caller with the portal's hub token (the hubs' routes only)
 
 
 @pytest.fixture
@@ -57,12 +63,12 @@ def app(settings, hubs):
     return create_app(settings, catalogue_model=CATALOGUE, hub_factory=hubs.factory)
 
 
-def _send(client, csrf: str, case) -> object:
-    """The case as the test client's request (the session's cookie and CSRF token added)."""
+def _send(client, headers: dict[str, str], case) -> object:
+    """The case as the test client's request (the session's cookie and CSRF token, or the hub's token, added)."""
     kwargs = case.as_transport_kwargs(base_url="http://127.0.0.1")
     url = re.sub(r"[\x00-\x20\x7f]", lambda m: f"%{ord(m.group()):02X}", kwargs["url"])   # httpx wants them encoded
     request = {"method": kwargs["method"], "url": url, "params": kwargs.get("params") or None,
-               "headers": {**(kwargs.get("headers") or {}), "X-CSRF-Token": csrf}}
+               "headers": {**(kwargs.get("headers") or {}), **headers}}
     if "json" in kwargs:
         request["json"] = kwargs["json"]
     elif kwargs.get("data") is not None:
@@ -82,26 +88,61 @@ def launch_bodies() -> st.SearchStrategy[dict]:
         "organisation": maybe(["minfin", "cbs"])})
 
 
+def access_objects(app) -> dict[str, list]:
+    """Datasets of minfin (data owner olga) and cbs; anna's request for minfin's, approved by olga (its grant), and
+    requests of anna (for cbs's) and bram (for minfin's) awaiting a decision: ids for the real-object cases."""
+    from gereedschapskist.portal.models import Dataset, DatasetCategory, SensitivityLevel
+    from gereedschapskist.portal.services import access
+
+    today = date.today()
+    form = {"purpose": "Fuzzing the access API", "purpose_code": "statistics", "legal_ground": "avg-6-1-e-cbs-wet",
+            "starts_on": today.isoformat(), "ends_on": (today + timedelta(days=9)).isoformat()}
+    with app.state.portal.sessions() as session:
+        users = {u.username: u for u in session.scalars(select(User))}
+        datasets = {}
+        for slug in ("minfin", "cbs"):
+            datasets[slug] = Dataset(
+                identifier=f"fuzz-{slug}", title_nl=f"Fuzz {slug}", description_nl="", category=DatasetCategory.OTHER,
+                organisation=session.scalar(select(Organisation).where(Organisation.slug == slug)),
+                data_owner=users["olga"] if slug == "minfin" else None, sensitivity=SensitivityLevel.INTERNAL,
+                keywords=[], auto_approval=True)
+            session.add(datasets[slug])
+        session.flush()
+        approved = access.request_access(session, dataset=datasets["minfin"], actor=users["anna"],
+                                         data={**form, "role": "bi"})
+        access.decide(session, access_request=approved, actor=users["olga"], approve=True)
+        waiting = [access.request_access(session, dataset=datasets["cbs"], actor=users["anna"],
+                                         data={**form, "role": "bi"}),
+                   access.request_access(session, dataset=datasets["minfin"], actor=users["bram"],
+                                         data={**form, "role": "ml"})]
+        session.commit()
+        return {"dataset_id": [d.id for d in datasets.values()],
+                "request_id": [approved.id] + [r.id for r in waiting],
+                "grant_id": [approved.grant.id], "username": ["anna", "bram"]}
+
+
 def test_fuzz_the_json_api(app, client, second_client, login, hubs, database, capsys):
     from fastapi.testclient import TestClient
 
     sessions = {}
-    third_client = TestClient(app, base_url="http://127.0.0.1")
-    for (username, groups), on in zip(USERS.items(), (client, second_client, third_client)):
-        sessions[username] = (on, login(username, groups, on=on).csrf)
+    others = [TestClient(app, base_url="http://127.0.0.1") for _ in range(len(USERS) - 2)]
+    for (username, groups), on in zip(USERS.items(), (client, second_client, *others)):
+        sessions[username] = (on, {"X-CSRF-Token": login(username, groups, on=on).csrf})
+    hub = (TestClient(app, base_url="http://127.0.0.1"),
+           {"Authorization": f"token {app.state.portal.settings.hub_api_token.get_secret_value()}"})
 
     # real objects to aim at: a launched workspace of each data scientist, one of them stopped
     launched = {}
     for username, bundle_role in (("anna", "bi"), ("bram", "ml"), ("anna", "bi")):
-        on, csrf = sessions[username]
+        on, headers = sessions[username]
         response = on.post("/api/v1/workspaces", json={"bundle": CATALOGUE.offered_for([bundle_role])[0].id},
-                           headers={"X-CSRF-Token": csrf})
+                           headers=headers)
         assert response.status_code == 202, response.text
         launched.setdefault(username, []).append(response.json()["id"])
-    on, csrf = sessions["anna"]
-    assert on.post(f"/api/v1/workspaces/{launched['anna'][1]}/stop", headers={"X-CSRF-Token": csrf}).status_code == 200
+    on, headers = sessions["anna"]
+    assert on.post(f"/api/v1/workspaces/{launched['anna'][1]}/stop", headers=headers).status_code == 200
     real = {"workspace_id": [i for ids in launched.values() for i in ids], "slug": ["minfin", "cbs"],
-            "bundle_id": sorted(CATALOGUE.bundles)[:8]}
+            "bundle_id": sorted(CATALOGUE.bundles)[:8], **access_objects(app)}
 
     document = client.get("/api/openapi.json").json()
     schema = schemathesis.openapi.from_dict(document)
@@ -128,15 +169,16 @@ def test_fuzz_the_json_api(app, client, second_client, login, hubs, database, ca
         if operation.method.upper() == "POST" and operation.path == "/api/v1/workspaces":
             strategies.append(st.builds(lambda body: operation.Case(body=body, media_type="application/json"),
                                         launch_bodies()))
+        callers = sorted(sessions) + ([HUB] if operation.path.startswith("/api/v1/hub/") else [])
         for strategy in strategies:
             @seed(SEEDS[database.dialect])
             @settings(max_examples=EXAMPLES, database=None, deadline=None, print_blob=False,
                       phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
-            @given(case=strategy, who=st.sampled_from(sorted(sessions)))
+            @given(case=strategy, who=st.sampled_from(callers))
             def run(case, who):
-                on, csrf = sessions[who]
+                on, headers = hub if who == HUB else sessions[who]
                 try:
-                    response = _send(on, csrf, case)
+                    response = _send(on, headers, case)
                 except Exception as exc:  # noqa: BLE001 - an unhandled error is the finding
                     server_errors.append(f"{label} as {who}: raised {exc!r}\n    {case.as_curl_command()}")
                     statuses[(label, 500)] += 1
@@ -210,6 +252,25 @@ def check_database(app, hubs: FakeHubs, *, workspaces: int, stops: int) -> None:
             if workspace.status is WorkspaceStatus.DELETED:
                 assert workspace.url is None and actions[RegisterAction.WORKSPACE_DELETED] == 1, (workspace.id, actions)
         assert count(select(RegisterEntry.id).where(RegisterEntry.action == RegisterAction.WORKSPACE_STOPPED)) == stops
+
+        # access to data: a grant only for an approved request, of its dataset and requester; every request, grant
+        # and revocation in the register once
+        from gereedschapskist.portal.models import AccessRequest, AccessRequestState, DatasetGrant
+
+        def entries(action: RegisterAction, key: str) -> Counter:
+            return Counter(e.details.get(key) for e in session.scalars(
+                select(RegisterEntry).where(RegisterEntry.action == action)))
+        requested = entries(RegisterAction.ACCESS_REQUESTED, "access_request")
+        granted = entries(RegisterAction.ACCESS_GRANTED, "grant")
+        revoked = entries(RegisterAction.ACCESS_REVOKED, "grant")
+        for row in session.scalars(select(AccessRequest)):
+            assert requested[row.id] == 1, (row.id, requested[row.id])
+            if row.grant is not None:
+                assert row.state is AccessRequestState.APPROVED, row.id
+        for grant in session.scalars(select(DatasetGrant)):
+            row = grant.access_request
+            assert (grant.dataset_id, grant.user_id) == (row.dataset_id, row.requester_id), grant.id
+            assert granted[grant.id] == 1 and revoked[grant.id] == (grant.revoked_at is not None), grant.id
 
         # the database and the hub agree on what runs
         active = {(w.user.username, w.server_name) for w in all_workspaces if w.status in ACTIVE_STATUSES}

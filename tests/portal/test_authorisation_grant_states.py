@@ -311,7 +311,7 @@ def world(database_server, tmp_path_factory) -> Iterator[World]:
         reconcile_interval_seconds=0, hub_timeout_seconds=5, hub_status_ttl_seconds=0,
         provisioning_interval_seconds=0, budget_watch_interval_seconds=0, grant_expiry_interval_seconds=0)
     app = create_app(settings, catalogue_model=CATALOGUE, hub_factory=FakeHubs().factory)
-    with TestClient(app, base_url="http://127.0.0.1") as lifespan:
+    with TestClient(app, base_url="http://127.0.0.1"):          # the app's lifespan, for the whole class
         clients, csrf = {}, {}
         for actor in ACTORS:
             clients[actor.key] = TestClient(app, base_url="http://127.0.0.1", follow_redirects=False)
@@ -331,7 +331,6 @@ def world(database_server, tmp_path_factory) -> Iterator[World]:
         yield result
         for client in clients.values():
             client.close()
-        assert lifespan
 
 
 # ----------------------------------------------------------------------------------------------------------- actions
