@@ -34,7 +34,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models import (
@@ -325,9 +325,20 @@ def may_decide(user: User, row: AccessRequest) -> bool:
         and is_data_owner_of(user, row.dataset)
 
 
-def active_grants(session: Session, *, user: User, now: datetime | None = None) -> list[DatasetGrant]:
-    """The user's grants that count now (the lookup the hub's part of issue 15 uses at workspace start)."""
+def active_grant_conditions(*, user_id: int, now: datetime) -> tuple:
+    """What makes a grant of ``user_id`` count at ``now`` (:func:`active_grants`, and the hubs' lookup in
+    ``dataset_grants.grants_for_hub``): served by the index ``ix_dataset_grant_user_id_expires_at``."""
+    return (DatasetGrant.user_id == user_id, DatasetGrant.expires_at > now, DatasetGrant.starts_at <= now,
+            DatasetGrant.revoked_at.is_(None))
+
+
+def active_grants(session: Session, *, user: User, now: datetime | None = None,
+                  with_requests: bool = False) -> list[DatasetGrant]:
+    """The user's grants that count now. ``with_requests``: each grant's access request (with its dataset, requester
+    and organisation) loaded by the same query, for a caller that reads them of every grant (one query instead of
+    one more per grant)."""
     now = now or utcnow()
-    return list(session.scalars(select(DatasetGrant).where(
-        DatasetGrant.user_id == user.id, DatasetGrant.expires_at > now, DatasetGrant.starts_at <= now,
-        DatasetGrant.revoked_at.is_(None)).order_by(DatasetGrant.id)))
+    query = select(DatasetGrant).where(*active_grant_conditions(user_id=user.id, now=now))
+    if with_requests:
+        query = query.options(joinedload(DatasetGrant.access_request))
+    return list(session.scalars(query.order_by(DatasetGrant.id)))

@@ -1,11 +1,13 @@
 """Grants where the data is used (issue 15): what a hub mounts, revocation, and the expiry record.
 
-- **For a hub** (:func:`grants_for_hub`): a user's active grants (:func:`access.active_grants`) for the
+- **For a hub** (:func:`grants_for_hub`): a user's active grants (:func:`access.active_grant_conditions`) for the
   organisations the hub serves (:func:`organisations_served`: a hub of an organisation's environment gets that
   organisation's grants only, never those a member asked for another organisation) with each dataset's
   identifier, title, data file (relative to the data store), expiry, purpose code and legal ground. At a workspace
   start (``record_start=True``) every dataset handed over is appended to the register as ``dataset-mounted`` (who,
-  which dataset, bundle, workspace, purpose, legal ground); the hub's reconciliation asks without recording.
+  which dataset, bundle, workspace, purpose, legal ground); the hub's reconciliation asks without recording, and
+  gets them by one query over the grants, their requests, datasets and organisations (plain rows, no ORM objects:
+  the lookup at workspace start, ``tests/bench/test_register_bench.py``).
 - **Revocation** (:func:`revoke`): the dataset's data owner (``access.is_data_owner_of``) or a platform admin
   withdraws an active grant, with a reason of 3–2000 characters (``reason``, 422); someone else is refused
   (``not-data-owner``, 403); a grant already revoked or expired cannot be revoked (409). ``access-revoked`` in the
@@ -30,10 +32,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import (
-    AccessRequest, Dataset, DatasetGrant, Environment, RegisterAction, RegisterEntry, User, Workspace, utcnow,
+    AccessRequest, Dataset, DatasetGrant, Environment, Organisation, RegisterAction, RegisterEntry, User, Workspace,
+    utcnow,
 )
 from . import register
-from .access import REASON_MAX, REASON_MIN, AccessRefused, active_grants, is_data_owner_of
+from .access import REASON_MAX, REASON_MIN, AccessRefused, active_grant_conditions, active_grants, is_data_owner_of
 
 GRANT_EXPIRY_LEASE = "grant-expiry"
 
@@ -99,6 +102,24 @@ def organisations_served(session: Session, *, environments: tuple[str, ...] | No
     return frozenset(organisation_id for (organisation_id,) in rows)
 
 
+def _hub_grants(session: Session, *, user: User, now: datetime, served: frozenset[int] | None) -> list[HubGrant]:
+    """What :func:`grants_for_hub` hands a hub, without recording: one query, in grant order."""
+    query = (select(DatasetGrant.id, Dataset.id, Dataset.identifier, Dataset.title_nl, Dataset.title_en,
+                    Dataset.data_path, DatasetGrant.starts_at, DatasetGrant.expires_at, AccessRequest.purpose_code,
+                    AccessRequest.legal_ground, Organisation.slug)
+             .join(AccessRequest, AccessRequest.id == DatasetGrant.access_request_id)
+             .join(Dataset, Dataset.id == AccessRequest.dataset_id)
+             .join(Organisation, Organisation.id == AccessRequest.organisation_id)
+             .where(*active_grant_conditions(user_id=user.id, now=now)))
+    if served is not None:
+        query = query.where(DatasetGrant.organisation_id.in_(served))
+    return [HubGrant(grant=grant, dataset=dataset, identifier=identifier, title_nl=title_nl, title_en=title_en,
+                     files=(data_path,) if data_path else (), starts_at=starts_at, expires_at=expires_at,
+                     purpose_code=purpose_code, legal_ground=legal_ground, organisation=organisation)
+            for (grant, dataset, identifier, title_nl, title_en, data_path, starts_at, expires_at, purpose_code,
+                 legal_ground, organisation) in session.execute(query.order_by(DatasetGrant.id))]
+
+
 def grants_for_hub(session: Session, *, username: str, server: str | None = None, record_start: bool = False,
                    environments: tuple[str, ...] | None = None, now: datetime | None = None) -> list[HubGrant]:
     """The user's active grants for a hub; at a workspace start (``record_start``) each one is registered as
@@ -107,7 +128,9 @@ def grants_for_hub(session: Session, *, username: str, server: str | None = None
     now = now or utcnow()
     user = _user_by_name(session, username)
     served = organisations_served(session, environments=environments)
-    grants = [g for g in active_grants(session, user=user, now=now)
+    if not record_start:
+        return _hub_grants(session, user=user, now=now, served=served)
+    grants = [g for g in active_grants(session, user=user, now=now, with_requests=True)
               if served is None or g.organisation_id in served]
     out = []
     workspace = _workspace(session, user=user, server=server, environments=environments) \

@@ -3,10 +3,11 @@ GEREEDSCHAPSKIST_TEST_DATABASE_URL is set. Figures are printed, never asserted o
 code did its work (the lookup found the user's grants through the index, verify found an intact chain of every
 entry, the export streamed every entry).
 
-1. **Grant lookup at workspace start**: ``access.active_grants`` (what the hubs' grant endpoint runs, with
-   ``dataset_grants.grants_for_hub`` around it) for a user with 50 grants among 100,000 (1,000 users, 20 datasets,
-   a tenth of the grants expired or revoked). Goal: under 5 ms. The query is served by the index
-   ``ix_dataset_grant_user_id_expires_at`` (checked in the query plan).
+1. **Grant lookup at workspace start**: ``dataset_grants.grants_for_hub`` (what the hubs' grant endpoint
+   ``GET /api/v1/hub/grants/{user}`` runs: the user, then the grants with their datasets, purposes and organisations
+   in one query) for a user with 50 grants among 100,000 (1,000 users, 20 datasets, a tenth of the grants expired or
+   revoked); ``access.active_grants`` (the grants as ORM objects) is printed too. Goal: under 5 ms. The query is
+   served by the index ``ix_dataset_grant_user_id_expires_at`` (checked in the query plan).
 2. **register verify** over 1,000,000 entries (seeded with the chain computed in Python, bulk inserted), in one
    process and with ``--workers`` = the machine's cores. Goal: under 10 s.
 3. **Register export streams**: the peak Python memory (tracemalloc) of a JSON and a CSV export of the register's
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from gereedschapskist.portal.models import (
     AccessRequest, AccessRequestState, Dataset, DatasetGrant, User, utcnow,
 )
-from gereedschapskist.portal.services import access, register_export
+from gereedschapskist.portal.services import access, dataset_grants, register_export
 from gereedschapskist.portal.services.register import verify_chain
 from tests.bench.register_support import seed_people, seed_register
 from tests.portal.support import DatabaseUnreachable, TestDatabase
@@ -117,19 +118,28 @@ def test_grant_lookup_at_workspace_start(backend, tmp_path):
         user_id = _seed_grants(database)
         plan = _plan(database, user_id)
         assert "ix_dataset_grant_user_id_expires_at" in plan, plan
-        times = []
+        figures = {}
         with Session(database.engine) as session:
             user = session.get(User, user_id)
-            for _ in range(LOOKUPS):
-                session.expire_all()
-                started = time.perf_counter()
-                grants = access.active_grants(session, user=user)
-                times.append((time.perf_counter() - started) * 1000)
-            assert len(grants) == USER_GRANTS
-        times.sort()
-        print(f"\ngrant lookup ({backend}): {USER_GRANTS} grants of one user among {GRANTS:,}: median "
-              f"{statistics.median(times):.2f} ms, p95 {times[int(0.95 * len(times)) - 1]:.2f} ms over {LOOKUPS} "
-              f"lookups (goal < {GRANT_GOAL_MS} ms); plan: {plan}")
+            username = user.username
+            for name, lookup in (("grants_for_hub", lambda: dataset_grants.grants_for_hub(session, username=username)),
+                                 ("active_grants", lambda: access.active_grants(session, user=user))):
+                times, cpu = [], []
+                for _ in range(LOOKUPS):
+                    session.expire_all()
+                    started, used = time.perf_counter(), time.process_time()
+                    grants = lookup()
+                    times.append((time.perf_counter() - started) * 1000)
+                    cpu.append((time.process_time() - used) * 1000)
+                assert len(grants) == USER_GRANTS
+                times.sort()
+                figures[name] = (f"median {statistics.median(times):.2f} ms, "
+                                 f"p95 {times[int(0.95 * len(times)) - 1]:.2f} ms, "
+                                 f"median CPU time of this process {statistics.median(cpu):.2f} ms")
+        print(f"\ngrant lookup ({backend}): {USER_GRANTS} grants of one user among {GRANTS:,}, {LOOKUPS} lookups: "
+              f"grants_for_hub (the hubs' GET) {figures['grants_for_hub']} (goal < {GRANT_GOAL_MS} ms); "
+              f"active_grants {figures['active_grants']} (on a loaded machine the wall time is the machine's, the "
+              f"CPU time what one free core needs besides the database's own work); plan: {plan}")
     finally:
         database.drop()
 

@@ -60,6 +60,39 @@ def test_a_hub_gets_the_active_grants_with_its_service_token_only(app, client, s
         assert _entries(session, "dataset-mounted") == []
 
 
+def test_a_hubs_lookup_is_one_query_however_many_grants(sessions):
+    """What a hub gets (without recording a start) comes by one query after the user's — the grants with their
+    requests' datasets and organisations as plain rows — however many grants (not one more query per grant), and
+    says what the grants' own objects say."""
+    from sqlalchemy import event
+
+    def lookup(session) -> tuple[list, int]:
+        statements = []
+        count = lambda *_: statements.append(1)                                  # noqa: E731
+        event.listen(session.get_bind(), "before_cursor_execute", count)
+        try:
+            session.expire_all()
+            return dataset_grants.grants_for_hub(session, username="anna"), len(statements)
+        finally:
+            event.remove(session.get_bind(), "before_cursor_execute", count)
+
+    with sessions() as session:
+        _granted(session, "anna", "cbs-83625NED", "eva")
+        one, queries_for_one = lookup(session)
+        _granted(session, "anna", "knmi-daggegevens", "olga")
+        two, queries_for_two = lookup(session)
+        assert len(one) == 1 and len(two) == 2
+        assert queries_for_one == queries_for_two == 2
+        expected = [dataset_grants.HubGrant(
+            grant=g.id, dataset=g.access_request.dataset.id, identifier=g.access_request.dataset.identifier,
+            title_nl=g.access_request.dataset.title_nl, title_en=g.access_request.dataset.title_en,
+            files=(g.access_request.dataset.data_path,), starts_at=g.starts_at, expires_at=g.expires_at,
+            purpose_code=g.access_request.purpose_code, legal_ground=g.access_request.legal_ground,
+            organisation=g.access_request.organisation.slug)
+            for g in access.active_grants(session, user=user(session, "anna"))]
+        assert two == expected
+
+
 @pytest.mark.parametrize("token", [None, "changeme", "short-token"])
 def test_no_usable_portal_token_refuses_every_hub(settings, token):
     """Fail closed: a portal without a hub token (or with a placeholder or a short one) answers no hub, whatever
