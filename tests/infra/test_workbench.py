@@ -15,11 +15,13 @@ import pytest
 from traitlets.config import Config
 
 from gereedschapskist.core.placement import POOL_LABEL
+from gereedschapskist.core.registry import mirrored
 from gereedschapskist.hub.kubernetes import configure_kubernetes
 from gereedschapskist.hub.values import render_values
 from gereedschapskist.infra import egress, kafka, versions
 from gereedschapskist.infra.partners import WORKSPACE_SERVICE_ACCOUNT
 from gereedschapskist.infra.plan import plan_environment
+from gereedschapskist.infra.workbench import registry_cache
 
 from infra_harness import CONTRACT_STACKS, INFRA_DIR, load_stack, portal_token
 
@@ -34,7 +36,9 @@ def policies(rec) -> dict[str, dict]:
 def test_hub_release_values_are_exactly_what_the_hub_renders(deployments, catalogue, name):
     release = deployments(name).helm_releases()["jupyterhub"]
     spec = load_stack(name, INFRA_DIR).environment
-    expected = render_values(spec, catalogue)
+    # every image through the environment's registry cache (item 1, test_registry_cache.py)
+    expected = render_values(spec, catalogue, image_mirror=registry_cache(plan_environment(load_stack(name, INFRA_DIR),
+                                                                                           catalogue)))
     expected["hub"]["services"]["portal"]["apiToken"] = portal_token(name)  # issue 16, item 8 (test_stages.py)
     cloud = load_stack(name, INFRA_DIR).cloud
     expected = egress.with_proxy(expected, spec.stage == "production" and bool(cloud.egress_domains))  # item 12
@@ -132,15 +136,17 @@ def test_production_admits_catalogue_images_only(deployments, catalogue, name):
     assert policy["spec"]["matchConstraints"]["objectSelector"] == {"matchLabels": {"component": "singleuser-server"}}
     admit = _admission(policy)
     plan = plan_environment(load_stack(name, INFRA_DIR), catalogue)
+    cache = registry_cache(plan)  # pods name their images through the registry cache (item 1)
     for bundle in plan.bundles:
-        assert admit({"spec": {"containers": [{"name": "notebook", "image": bundle.image.reference}]}})
+        assert admit({"spec": {"containers": [{"name": "notebook", "image": mirrored(bundle.image.reference, cache)}]}})
+        assert not admit({"spec": {"containers": [{"name": "notebook", "image": bundle.image.reference}]}})
     other = next(b for b in catalogue.bundles.values() if b not in plan.bundles)
-    for image in ["docker.io/library/python:3.12", "quay.io/jupyter/scipy-notebook:latest", other.image.reference,
-                  plan.bundles[0].image.reference + "-evil"]:
+    for image in ["docker.io/library/python:3.12", "quay.io/jupyter/scipy-notebook:latest",
+                  mirrored(other.image.reference, cache), mirrored(plan.bundles[0].image.reference, cache) + "-evil"]:
         assert not admit({"spec": {"containers": [{"name": "notebook", "image": image}]}}), image
-    good = {"name": "notebook", "image": plan.bundles[0].image.reference}
+    good = {"name": "notebook", "image": mirrored(plan.bundles[0].image.reference, cache)}
     assert admit({"spec": {"containers": [good], "initContainers": [
-        {"name": "tools", "image": "quay.io/jupyterhub/k8s-network-tools:4.3.3"}]}})
+        {"name": "tools", "image": mirrored("quay.io/jupyterhub/k8s-network-tools:4.3.3", cache)}]}})
     assert not admit({"spec": {"containers": [good], "initContainers": [{"name": "x", "image": "busybox"}]}})
     assert not admit({"spec": {"containers": [good], "ephemeralContainers": [{"name": "debug", "image": "busybox"}]}})
 
@@ -155,8 +161,9 @@ def test_namespaces_enforce_pod_security(deployments):
 
 def test_home_directories_default_to_the_encrypted_class(deployments):
     for name in STACKS:
-        classes = [o for o in deployments(name).kubernetes_objects() if o["kind"] == "StorageClass"]
-        assert len(classes) == 1
+        classes = [o for o in deployments(name).kubernetes_objects() if o["kind"] == "StorageClass"
+                   and o["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class")]
+        assert len(classes) == 1  # the home class is the one default (the data store's class is not)
         home = classes[0]
         assert home["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
         assert home["reclaimPolicy"] == "Retain"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 
 from gereedschapskist.core.placement import CORE_POOL
+from gereedschapskist.infra.partners import HOME_STORAGE_CLASS
 
 from infra_harness import CONTRACT_STACKS
 
@@ -22,7 +23,8 @@ MULTI_ZONE_DISKS = {"disk.csi.azure.com": lambda p: p.get("skuName", "").endswit
 
 
 def home_class(rec) -> dict:
-    return next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass")
+    return next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass"
+                and o["metadata"]["name"] == HOME_STORAGE_CLASS)  # the home volumes' (not the data store's)
 
 
 def pool_zones(rec, partner: str) -> dict[str, set[str]]:
