@@ -410,6 +410,40 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
         "cbs": (403, 403, 403, 200, 403, 403),
         "missing": FORM_MISSING},
 
+    # --- published apps (issue 17, section 1): the audience opens (the minfin app is anna's, for her organisation;
+    # the cbs app is bram's), the owner, its organisation's admins and platform admins manage (olga opens but does not
+    # manage: 403); others get 404 (no probing). A form here has problems (422); an app has one version (rollback 409)
+    ("GET", "/apps"): {"-": PAGE_LOGGED_IN},
+    ("POST", "/apps"): {"-": (422, 422, 422, 422, 422, 403)},
+    ("GET", "/apps/{app_id}"): {
+        "minfin": (200, 200, 200, 200, 404, 303), "cbs": (404, 404, 404, 200, 200, 303), "missing": PAGE_MISSING},
+    ("GET", "/apps/{app_id}/status"): {
+        "minfin": (200, 200, 200, 200, 404, 303), "cbs": (404, 404, 404, 200, 200, 303), "missing": PAGE_MISSING},
+    ("GET", "/apps/{app_id}/open"): {
+        "minfin": (303, 303, 303, 303, 404, 303), "cbs": (404, 404, 404, 303, 303, 303), "missing": PAGE_MISSING},
+    ("GET", "/apps/{app_id}/logs"): {
+        "minfin": (200, 200, 403, 200, 404, 303), "cbs": (404, 404, 404, 200, 200, 303), "missing": PAGE_MISSING},
+    ("POST", "/apps/{app_id}/stop"): {
+        "minfin": (303, 303, 403, 303, 404, 403), "cbs": (404, 404, 404, 303, 303, 403), "missing": FORM_MISSING},
+    ("POST", "/apps/{app_id}/unpublish"): {
+        "minfin": (303, 303, 403, 303, 404, 403), "cbs": (404, 404, 404, 303, 303, 403), "missing": FORM_MISSING},
+    ("POST", "/apps/{app_id}/rollback"): {
+        "minfin": (409, 409, 403, 409, 404, 403), "cbs": (404, 404, 404, 409, 409, 403), "missing": FORM_MISSING},
+    ("GET", "/api/v1/apps"): {"-": API_LOGGED_IN},
+    ("POST", "/api/v1/apps"): {"-": (422, 422, 422, 422, 422, 403)},
+    ("GET", "/api/v1/apps/{app_id}"): {
+        "minfin": (200, 200, 200, 200, 404, 401), "cbs": (404, 404, 404, 200, 200, 401), "missing": API_MISSING},
+    ("GET", "/api/v1/apps/{app_id}/logs"): {
+        "minfin": (200, 200, 403, 200, 404, 401), "cbs": (404, 404, 404, 200, 200, 401), "missing": API_MISSING},
+    ("POST", "/api/v1/apps/{app_id}/open"): {
+        "minfin": (200, 200, 200, 200, 404, 403), "cbs": (404, 404, 404, 200, 200, 403), "missing": FORM_MISSING},
+    ("POST", "/api/v1/apps/{app_id}/stop"): {
+        "minfin": (200, 200, 403, 200, 404, 403), "cbs": (404, 404, 404, 200, 200, 403), "missing": FORM_MISSING},
+    ("POST", "/api/v1/apps/{app_id}/unpublish"): {
+        "minfin": (204, 204, 403, 204, 404, 403), "cbs": (404, 404, 404, 204, 204, 403), "missing": FORM_MISSING},
+    ("POST", "/api/v1/apps/{app_id}/rollback"): {
+        "minfin": (409, 409, 403, 409, 404, 403), "cbs": (404, 404, 404, 409, 409, 403), "missing": FORM_MISSING},
+
     # --- access to data (issue 15): datasets for every logged-in user; requests by members with a workbench role
     # (dana and olga have none; femke is no member); decisions and automatic approval by the dataset's data owner only
     # (olga for minfin's datasets; no persona is a data owner of cbs). Targets: a fresh dataset of minfin or cbs; a
@@ -692,6 +726,26 @@ def _new_bundle_request(world: World, organisation: str) -> int:
         return row.id
 
 
+def _new_app(world: World, organisation: str) -> int:
+    """A published app of anna (minfin) or bram (cbs), for the owner's organisation, in its environment."""
+    from gereedschapskist.portal.models import AudienceKind, PublishedApp, PublishedAppVersion
+    from gereedschapskist.portal.services.environments import environment_for
+
+    with world.app.state.portal.sessions() as session:
+        by = session.scalar(select(User).where(User.username == {"minfin": "anna", "cbs": "bram"}[organisation]))
+        org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+        slug = f"matrix-{secrets.token_hex(3)}x"
+        row = PublishedApp(owner=by, organisation=org, environment=environment_for(session, organisation=org),
+                           slug=slug, server_name=f"app-{slug}", title="Matrix", framework="panel",
+                           bundle_id="bi-dashboards", size_id="small", audience_kind=AudienceKind.ORGANISATION,
+                           audience=[], current_version=1,
+                           versions=[PublishedAppVersion(number=1, source={"entry": "app.py"}, bundle_version="1.1.0",
+                                                         published_by=by)])
+        session.add(row)
+        session.commit()
+        return row.id
+
+
 def _new_failed_provisioning(world: World, organisation: str) -> int:
     """A contract of ``organisation`` whose provisioning failed (a retry is due later)."""
     from gereedschapskist.portal.models import Contract, ProvisioningStatus
@@ -766,6 +820,8 @@ def _new_dataset_grant(world: World, organisation: str) -> int:
 def _fill(world: World, path: str, target: str, *, fresh: bool) -> str:
     if path.startswith(("/api/v1/register", "/register")):
         return path + _register_query(world, target)
+    if "{app_id}" in path:
+        return path.replace("{app_id}", "999999" if target == "missing" else str(_new_app(world, target)))
     if "{dataset_id}" in path:
         return path.replace("{dataset_id}", "999999" if target == "missing" else str(_new_dataset(world, target)))
     if "{request_id}" in path and "/access-requests/" in path:
