@@ -11,7 +11,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep
-from ..errors import PortalError
+from urllib.parse import urlencode
+
+from ..errors import HubLoginNeeded, PortalError
 from ..models import User
 from ..services import apps as service
 from ..services.identity import hub_groups
@@ -19,6 +21,7 @@ from .rendering import render
 
 router = APIRouter(include_in_schema=False)
 DONE = {"published", "unpublished", "stopped", "rolled-back"}
+FIELDS = ("title", "framework", "bundle", "entry", "git", "commit", "audience", "audience_names")
 Text = Annotated[str, Form(max_length=500)]
 
 
@@ -42,7 +45,9 @@ def _list(request: Request, session, *, user: User, catalogue, hubs, entered: di
 
 @router.get("/apps", name="apps")
 def apps(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep):
-    return _list(request, session, user=user, catalogue=catalogue, hubs=hubs)
+    """The list and the form; the form is filled from the query when the hub's sign-on sent the user back here."""
+    entered = {name: request.query_params[name][:500] for name in FIELDS if name in request.query_params}
+    return _list(request, session, user=user, catalogue=catalogue, hubs=hubs, entered=entered)
 
 
 @router.post("/apps", name="publish_app", dependencies=[CsrfForm])
@@ -56,6 +61,9 @@ def publish(request: Request, user: CurrentUser, session: SessionDep, catalogue:
         app = service.publish(session, catalogue=catalogue, hubs=hubs, user=user, title=title, framework=framework,
                               bundle_id=bundle, entry=entry, git=git, commit=commit, audience=audience,
                               audience_names=audience_names)
+    except HubLoginNeeded as needed:    # the hub's single sign-on, then back to the filled-in form
+        session.rollback()
+        return RedirectResponse(needed.login_url_to(f"/apps?{urlencode(entered)}"), status_code=303)
     except PortalError as problem:
         session.rollback()
         return _list(request, session, user=user, catalogue=catalogue, hubs=hubs, entered=entered, problem=problem,
@@ -93,7 +101,10 @@ def app_logs(request: Request, app_id: int, user: CurrentUser, session: SessionD
 def open_app(request: Request, app_id: int, user: CurrentUser, session: SessionDep, hubs: HubsDep):
     """Straight to the app when it runs; else start it and show the "starting" page."""
     app = service.get_app(session, user=user, app_id=app_id)
-    info = service.wake(session, hubs=hubs, user=user, app=app)
+    try:
+        info = service.wake(session, hubs=hubs, user=user, app=app)
+    except HubLoginNeeded as needed:    # the hub's single sign-on first, then back here
+        return RedirectResponse(needed.login_url_to(f"/apps/{app.id}/open"), status_code=303)
     target = service.url(hubs, app=app)
     if info.ready:
         return RedirectResponse(target, status_code=303)

@@ -238,8 +238,11 @@ def url(hubs: Hubs, *, app: PublishedApp) -> str:
 
 def wake(session: Session, *, hubs: Hubs, user: User, app: PublishedApp) -> ServerInfo:
     """Open: start the app again when the idle culler (or a stop) stopped it, and refresh its audience (members who
-    logged in to the hub since). Returns the server as the hub reports it."""
+    logged in to the hub since: a viewer the hub does not know yet is sent through its single sign-on first, as
+    :class:`HubLoginNeeded`). Returns the server as the hub reports it."""
     hub = hubs.for_environment(app.environment)
+    # the viewer must be a hub user before the share can name them (HubLoginNeeded: the hub's single sign-on first)
+    hub.ensure_user(username=user.username, groups=hub_groups(user))
     info = hub.servers(username=app.owner.username).get(app.server_name)
     if info is None or (not info.ready and info.pending is None):
         info = hub.start(username=app.owner.username, server_name=app.server_name, options=_options(app, user=user))
