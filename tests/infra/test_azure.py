@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from gereedschapskist.infra import versions
+from gereedschapskist.infra.partners import HOME_STORAGE_CLASS
 from gereedschapskist.infra.plan import plan_environment
 
 from infra_harness import INFRA_DIR, load_stack
@@ -67,7 +68,8 @@ def test_disks_are_encrypted_with_the_contracts_own_key(rec):
     assert vault["networkAcls"]["defaultAction"] == "Deny"
     des = rec.one("azure-native:compute:DiskEncryptionSet").inputs
     assert des["encryptionType"] == "EncryptionAtRestWithCustomerKey"
-    storage = next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass")
+    storage = next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass"
+                   and o["metadata"]["name"] == HOME_STORAGE_CLASS)
     assert storage["provisioner"] == "disk.csi.azure.com"
     assert storage["parameters"]["diskEncryptionSetID"] == f"{NAME}-disks-id"
     assert storage["parameters"]["networkAccessPolicy"] == "DenyAll"
