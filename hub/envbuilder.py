@@ -38,7 +38,7 @@ from typing import Awaitable, Callable
 from gereedschapskist.catalogue import Bundle, Ecosystem
 from gereedschapskist.catalogue.kernels import Kernel, kernels_of
 
-from .kernelspecs import KernelMissing, install_kernels, top_bar_label, write_label
+from .kernelspecs import KernelMissing, install_kernels, top_bar_label, write_label, write_offline_lab
 
 MANIFEST = "gereedschapskist-env.json"
 #: Written once every Python file of the environment has its bytecode (:meth:`EnvBuilder.compile`).
@@ -46,7 +46,7 @@ COMPILED = "gereedschapskist-compiled.json"
 #: The background compilation's niceness: a server starting or a user's browser loading JupyterLab comes first.
 COMPILE_NICENESS = 10
 #: Raised when what an environment holds besides its packages changes (kernels, label), so old ones are rebuilt.
-LAYOUT = 4
+LAYOUT = 5
 #: In every environment, like JupyterLab: the Python kernel and the top-bar label's extension. A package the
 #: bundle pins itself is left out, so the catalogue's pin wins.
 PLATFORM_REQUIREMENTS = ("ipykernel==7.4.0", "jupyterlab-topbar-text==1.1.0")
@@ -269,6 +269,7 @@ class EnvBuilder:
                 raise EnvBuildFailed(spec.bundle_id, None, str(missing)) from None
             if spec.label:
                 write_label(work, spec.label)
+            write_offline_lab(work)     # no internet questions, no build check (issue 13)
             manifest = {
                 "bundle": spec.bundle_id, "version": spec.bundle_version, "key": spec.key,
                 "requirements": list(spec.requirements), "kernels": kernels, "label": spec.label,

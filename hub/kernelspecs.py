@@ -34,6 +34,15 @@ SERVER_CONFIG = Path("etc/jupyter/jupyter_server_config.json")
 #: JupyterLab's question about fetching Jupyter news from the internet: not asked in a workspace.
 NEWS = ("@jupyterlab/apputils-extension:notification", {"fetchNews": "false"})
 
+#: JupyterLab on this offline workbench (issue 13, the first render): no news feed, no update check and no PyPI
+#: listing in the extension manager (each asks the internet from the server), and no build check, which cost 4-6 s of
+#: the fresh server's time while the page loads (``GET /lab/api/build``) for environments that are never rebuilt.
+LAB_SERVER = {"extension_manager": "readonly", "news_url": None,
+              "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}
+#: JupyterLab's page configuration (``etc/jupyter/labconfig/page_config.json``): the build check off.
+PAGE_CONFIG = Path("etc/jupyter/labconfig/page_config.json")
+LAB_PAGE = {"buildCheck": False, "buildAvailable": False}
+
 Run = Callable[..., Awaitable[None]]
 
 
@@ -99,3 +108,16 @@ async def install_kernels(env_dir: Path, kernels: tuple[Kernel, ...], *, rscript
     config.setdefault("KernelSpecManager", {})["allowed_kernelspecs"] = [k.name for k in kernels]
     config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return installed
+
+
+def write_offline_lab(env_dir: Path) -> None:
+    """JupyterLab's server and page settings for an offline workbench (:data:`LAB_SERVER`, :data:`LAB_PAGE`), merged
+    into what the environment's configuration already holds."""
+    config_file = env_dir / SERVER_CONFIG
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+    config.setdefault("LabApp", {}).update(LAB_SERVER)
+    config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    page = env_dir / PAGE_CONFIG
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(json.dumps(LAB_PAGE, indent=2) + "\n", encoding="utf-8")

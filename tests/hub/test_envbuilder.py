@@ -18,6 +18,7 @@ from gereedschapskist.catalogue.kernels import Kernel, kernels_of
 from gereedschapskist.hub.envbuilder import (
     COMPILED, MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package,
 )
+from gereedschapskist.hub.kernelspecs import LAB_SERVER, PAGE_CONFIG, write_offline_lab
 from gereedschapskist.hub.spawner import single_user_requirements
 
 UV_NO_VERSION = ("error: No solution found when resolving dependencies\n  cause: Because there is no version of "
@@ -229,6 +230,8 @@ def test_the_declared_kernels_exist_in_the_built_environment(tmp_path):
     # only these: a kernelspec of the machine (Debian's IRkernel in /usr/share/jupyter) is not offered
     config = json.loads((env / "etc/jupyter/jupyter_server_config.json").read_text())
     assert config["KernelSpecManager"] == {"allowed_kernelspecs": ["python3", "ir"]}
+    assert config["LabApp"] == LAB_SERVER                    # offline JupyterLab (issue 13)
+    assert json.loads((env / PAGE_CONFIG).read_text()) == {"buildCheck": False, "buildAvailable": False}
     overrides = json.loads((env / "share/jupyter/lab/settings/overrides.json").read_text())
     assert overrides["jupyterlab-topbar-text:plugin"] == {
         "text": "Testbundel met R-kernel / Test bundle with an R kernel · 2.0.0", "editable": False}
@@ -246,3 +249,17 @@ def test_an_r_kernel_without_r_fails_the_build_and_leaves_nothing(tmp_path):
         asyncio.run(envs.ensure(spec))
     assert "R is not installed on this machine" in str(failed.value)
     assert list((tmp_path / "envs").iterdir()) == []
+
+
+def test_jupyterlab_is_set_up_offline_without_losing_the_environments_own_server_config(tmp_path):
+    """No news feed, update check, PyPI listing or build check (each cost the first render time, issue 13); the
+    kernels' allow-list written before stays."""
+    config_file = tmp_path / "etc/jupyter/jupyter_server_config.json"
+    config_file.parent.mkdir(parents=True)
+    config_file.write_text(json.dumps({"KernelSpecManager": {"allowed_kernelspecs": ["python3"]}}))
+    write_offline_lab(tmp_path)
+    config = json.loads(config_file.read_text())
+    assert config == {"KernelSpecManager": {"allowed_kernelspecs": ["python3"]},
+                      "LabApp": {"extension_manager": "readonly", "news_url": None,
+                                 "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
+    assert json.loads((tmp_path / PAGE_CONFIG).read_text()) == {"buildCheck": False, "buildAvailable": False}
