@@ -22,12 +22,11 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any, Iterable
 
+from gereedschapskist.core.data_store import DATASETS_CLAIM  # noqa: F401  (re-exported)
 from gereedschapskist.core.placement import LABEL_PREFIX
 
 from .datasets import DATA_FOLDER, GRANTS_FILE, Grant, environment
 
-#: The data store's PersistentVolumeClaim in the hub's namespace (infra creates it: gereedschapskist.infra.datasets).
-DATASETS_CLAIM = "gereedschapskist-datasets"
 HOME = "/home/jovyan"
 DATA_MOUNT = f"{HOME}/{DATA_FOLDER}"
 STORE_VOLUME = "gk-data-store"

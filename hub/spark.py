@@ -33,6 +33,10 @@ from typing import Any, Iterable
 from gereedschapskist.catalogue import Bundle, Catalogue, Size
 from gereedschapskist.core.placement import GPU_TAINT, LABEL_PREFIX, node_pool, node_selector
 from gereedschapskist.core.registry import mirrored
+# The environment-wide part lives in core: infra applies it with the hub, and infra may not import the hub.
+from gereedschapskist.core.spark import (  # noqa: F401  (re-exported: the hub's Spark names in one module)
+    DRIVER_ROLE, HUB_ROLE, HUB_SERVICE_ACCOUNT, environment_manifests, spark_sizes,
+)
 
 #: Where ``singleuser.extraFiles`` puts each size's configuration in a workspace pod.
 CONF_ROOT = "/etc/gereedschapskist/spark"
@@ -48,10 +52,6 @@ BLOCK_MANAGER_PORT = 7079
 OWNER_LABEL = f"{LABEL_PREFIX}/spark-owner"
 EXECUTORS_LABEL = f"{LABEL_PREFIX}/spark-executors"
 COMPONENT_LABEL = f"{LABEL_PREFIX}/component"
-DRIVER_ROLE = "gereedschapskist-spark-driver"
-HUB_ROLE = "gereedschapskist-hub-spark"
-#: The z2jh hub's service account (``fullnameOverride: ""``).
-HUB_SERVICE_ACCOUNT = "hub"
 #: KubeSpawner expands ``{username}`` (a safe slug) and ``{user_server}`` (``<user>--<server>``, or the user alone
 #: for the default server) in the environment and the service account name.
 USER_TEMPLATE = "{username}"
@@ -68,11 +68,6 @@ EXECUTOR_COMMAND = (
     '--app-id "$SPARK_APPLICATION_ID" --hostname "$SPARK_EXECUTOR_POD_IP" '
     '--resourceProfileId "$SPARK_RESOURCE_PROFILE_ID" --podName "$SPARK_EXECUTOR_POD_NAME"'
 )
-
-
-def spark_sizes(bundle: Bundle) -> tuple[Size, ...]:
-    """The bundle's sizes that may scale out (``max_executors``)."""
-    return tuple(size for size in bundle.sizes if size.max_executors)
 
 
 def spark_bundles(catalogue: Catalogue, bundle_ids: Iterable[str]) -> list[Bundle]:
@@ -191,42 +186,6 @@ def profile_override(bundle: Bundle, size: Size, hub_namespace_env: str = "POD_N
 
 def _labels(environment_labels: dict[str, str], user_slug: str) -> dict[str, str]:
     return {**environment_labels, OWNER_LABEL: user_slug}
-
-
-def environment_manifests(hub_namespace: str, environment_labels: dict[str, str]) -> list[dict[str, Any]]:
-    """The cluster-wide part, once per environment: the driver's role and what the hub may do for Spark."""
-    meta = {"labels": dict(environment_labels)}
-    driver_role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": DRIVER_ROLE, **meta},
-        # bound per user, in that user's namespace only (RoleBinding): a driver manages its own executors
-        "rules": [
-            {"apiGroups": [""], "resources": ["pods"],
-             "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
-            {"apiGroups": [""], "resources": ["configmaps"],
-             "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"]},
-        ],
-    }
-    hub_role = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": HUB_ROLE, **meta},
-        "rules": [
-            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["create", "get"]},
-            {"apiGroups": [""], "resources": ["serviceaccounts", "services", "resourcequotas"],
-             "verbs": ["create", "get", "update", "delete"]},
-            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["rolebindings"], "verbs": ["create", "get"]},
-            # may grant exactly the driver role, nothing more (RBAC's escalation check)
-            {"apiGroups": ["rbac.authorization.k8s.io"], "resources": ["clusterroles"], "verbs": ["bind"],
-             "resourceNames": [DRIVER_ROLE]},
-        ],
-    }
-    hub_binding = {
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-        "metadata": {"name": HUB_ROLE, **meta},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": HUB_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": HUB_SERVICE_ACCOUNT, "namespace": hub_namespace}],
-    }
-    return [driver_role, hub_role, hub_binding]
 
 
 def user_manifests(bundle: Bundle, *, user_slug: str, hub_namespace: str,

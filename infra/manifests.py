@@ -11,7 +11,7 @@ from typing import Any, Iterable
 from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
 
 from .config import EgressRule
-from gereedschapskist.hub.kubernetes_data import DATASETS_CLAIM
+from gereedschapskist.core.data_store import DATASETS_CLAIM
 
 from .partners import DATASETS_STORAGE_CLASS, HOME_STORAGE_CLASS, StorageClass
 from .tags import Tags

@@ -9,7 +9,7 @@ import pulumi_random as random
 from gereedschapskist.catalogue import Catalogue
 from gereedschapskist.core.registry import UPSTREAMS, mirrored
 from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
-from gereedschapskist.hub import spark
+from gereedschapskist.core import spark
 from gereedschapskist.hub.values import (  # the hub component: its values and (above) its Spark objects
     CRYPT_KEY_SECRET_KEY, PORTAL_SERVICE, ValuesInvalid, render_values,
 )
@@ -69,7 +69,7 @@ def with_portal_token(values: dict, token: pulumi.Input[str]) -> dict:
 
 
 def spark_manifests(plan: EnvironmentPlan, labels: dict[str, str]) -> list[dict]:
-    """The environment-wide Spark objects (:func:`gereedschapskist.hub.spark.environment_manifests`: the driver's
+    """The environment-wide Spark objects (:func:`gereedschapskist.core.spark.environment_manifests`: the driver's
     ClusterRole, the hub's ClusterRole and its binding), only where an offered bundle has a size with executors."""
     if not any(spark.spark_sizes(bundle) for bundle in plan.bundles):
         return []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import kubernetes_validate
 import pytest
 
-from gereedschapskist.hub.kubernetes_data import DATASETS_CLAIM
+from gereedschapskist.core.data_store import DATASETS_CLAIM
 from gereedschapskist.hub.settings import HubSettings
 from gereedschapskist.infra import versions
 from gereedschapskist.infra.manifests import HUB_NAMESPACE
