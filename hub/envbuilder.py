@@ -46,7 +46,7 @@ COMPILED = "gereedschapskist-compiled.json"
 #: The background compilation's niceness: a server starting or a user's browser loading JupyterLab comes first.
 COMPILE_NICENESS = 10
 #: Raised when what an environment holds besides its packages changes (kernels, label), so old ones are rebuilt.
-LAYOUT = 5
+LAYOUT = 6
 #: In every environment, like JupyterLab: the Python kernel and the top-bar label's extension. A package the
 #: bundle pins itself is left out, so the catalogue's pin wins.
 PLATFORM_REQUIREMENTS = ("ipykernel==7.4.0", "jupyterlab-topbar-text==1.1.0")
@@ -269,7 +269,7 @@ class EnvBuilder:
                 raise EnvBuildFailed(spec.bundle_id, None, str(missing)) from None
             if spec.label:
                 write_label(work, spec.label)
-            write_offline_lab(work)     # no internet questions, no build check (issue 13)
+            write_offline_lab(work)     # no internet questions, no build check (issue 13); the terminal keeps PATH
             manifest = {
                 "bundle": spec.bundle_id, "version": spec.bundle_version, "key": spec.key,
                 "requirements": list(spec.requirements), "kernels": kernels, "label": spec.label,

@@ -41,6 +41,11 @@ LAB_SERVER = {"extension_manager": "readonly", "news_url": None,
               "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}
 #: JupyterLab's page configuration (``etc/jupyter/labconfig/page_config.json``): the build check off.
 PAGE_CONFIG = Path("etc/jupyter/labconfig/page_config.json")
+#: The terminal's shell. Left alone, a server started by a spawner (no tty) runs ``$SHELL -l``, and Debian's
+#: ``/etc/profile`` then sets ``PATH`` afresh: the environment's ``bin/`` is gone, and a member's terminal finds the
+#: system's Python and none of the bundle's tools (``copier``, ``dbt``, …). An interactive, non-login bash keeps the
+#: ``PATH`` the spawner gave the server (and still reads ``/etc/bash.bashrc`` and ``~/.bashrc``).
+TERMINAL_SHELL = ["/bin/bash", "-i"]
 LAB_PAGE = {"buildCheck": False, "buildAvailable": False}
 
 Run = Callable[..., Awaitable[None]]
@@ -111,12 +116,13 @@ async def install_kernels(env_dir: Path, kernels: tuple[Kernel, ...], *, rscript
 
 
 def write_offline_lab(env_dir: Path) -> None:
-    """JupyterLab's server and page settings for an offline workbench (:data:`LAB_SERVER`, :data:`LAB_PAGE`), merged
-    into what the environment's configuration already holds."""
+    """JupyterLab's server and page settings for an offline workbench (:data:`LAB_SERVER`, :data:`LAB_PAGE`) and the
+    terminal's shell (:data:`TERMINAL_SHELL`), merged into what the environment's configuration already holds."""
     config_file = env_dir / SERVER_CONFIG
     config_file.parent.mkdir(parents=True, exist_ok=True)
     config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
     config.setdefault("LabApp", {}).update(LAB_SERVER)
+    config.setdefault("ServerApp", {}).setdefault("terminado_settings", {})["shell_command"] = TERMINAL_SHELL
     config_file.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     page = env_dir / PAGE_CONFIG
     page.parent.mkdir(parents=True, exist_ok=True)

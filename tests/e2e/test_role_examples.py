@@ -210,8 +210,8 @@ def test_development_project_template_and_forge_credentials_in_a_terminal(browse
         expect(terminal).to_be_visible(timeout=120_000)
         page.wait_for_timeout(1000)
         terminal.click()
-        # the terminal is a login shell: Debian's /etc/profile sets PATH again, without the environment's bin/
-        for line in ("$VIRTUAL_ENV/bin/copier copy --defaults --data project_name=begroting-analyse "
+        # plain `copier`: the environment's terminal keeps its bin/ on PATH (hub/kernelspecs.py TERMINAL_SHELL)
+        for line in ("copier copy --defaults --data project_name=begroting-analyse "
                      "sjablonen/python-package begroting-analyse",
                      "ls -A begroting-analyse begroting-analyse/.github/workflows",
                      "git config --get-regexp '^credential'"):

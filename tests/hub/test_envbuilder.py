@@ -261,5 +261,27 @@ def test_jupyterlab_is_set_up_offline_without_losing_the_environments_own_server
     config = json.loads(config_file.read_text())
     assert config == {"KernelSpecManager": {"allowed_kernelspecs": ["python3"]},
                       "LabApp": {"extension_manager": "readonly", "news_url": None,
-                                 "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"}}
+                                 "check_for_updates_class": "jupyterlab.handlers.announcements.NeverCheckForUpdate"},
+                      "ServerApp": {"terminado_settings": {"shell_command": ["/bin/bash", "-i"]}}}
     assert json.loads((tmp_path / PAGE_CONFIG).read_text()) == {"buildCheck": False, "buildAvailable": False}
+
+
+def test_the_terminals_shell_keeps_the_environments_path(tmp_path):
+    """A spawned server has no tty, so jupyter_server_terminals would start ``$SHELL -l``; Debian's /etc/profile then
+    resets PATH and the environment's tools vanish from the member's terminal. The configured shell keeps them: run
+    both shells as a terminal would (no tty on stdout) with the spawner's PATH and compare what ``PATH`` holds."""
+    env_bin = tmp_path / "env" / "bin"
+    env_bin.mkdir(parents=True)
+    environ = {"PATH": f"{env_bin}:/usr/bin:/bin", "HOME": str(tmp_path), "TERM": "dumb"}
+
+    def path_in(shell: list[str]) -> list[str]:
+        done = subprocess.run([*shell, "-c", "echo \"$PATH\""], env=environ, capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=30, check=True)
+        return done.stdout.strip().splitlines()[-1].split(":")
+
+    write_offline_lab(tmp_path)
+    configured = json.loads((tmp_path / "etc/jupyter/jupyter_server_config.json").read_text())
+    shell = configured["ServerApp"]["terminado_settings"]["shell_command"]
+    assert str(env_bin) in path_in(shell)
+    if "PATH=" in Path("/etc/profile").read_text():   # the default login shell loses it where /etc/profile sets PATH
+        assert str(env_bin) not in path_in(["/bin/bash", "-l"])
