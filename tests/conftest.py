@@ -160,3 +160,41 @@ def hub_user(hub_stack, demo_accounts) -> Iterator[Callable[[str], HubUser]]:
     for user in made:
         user.close()
     portal.close()
+
+
+@pytest.fixture(scope="session")
+def bundle_environments(tmp_path_factory) -> Callable[[str], Path]:
+    """bundle id → its environment, built as the local hub builds it (uv, the bundle's pins, its kernels), once per
+    test run for every module that runs a bundle's own tools (tests/e2e/test_role_examples.py,
+    tests/hub/test_examples.py): the Spark environment alone takes minutes to build. Skipped, naming what is missing,
+    where this machine lacks a bundle's tools beyond PyPI, as the hub would refuse to start it."""
+    import asyncio
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    from uv import find_uv_bin
+
+    from gereedschapskist.catalogue import load
+    from gereedschapskist.hub.bundle_tools import LocalTools
+    from gereedschapskist.hub.envbuilder import EnvBuilder
+    from gereedschapskist.hub.interfaces import LocalInterfaces
+    from gereedschapskist.hub.prepare import bundle_env_spec
+    from gereedschapskist.hub.spawner import single_user_requirements
+
+    catalogue, tools = load(), LocalTools()
+    builder = EnvBuilder(tmp_path_factory.mktemp("bundle-envs"), uv=find_uv_bin(), python=sys.executable,
+                         timeout=900)
+    built: dict[str, Path] = {}
+
+    def get(bundle_id: str) -> Path:
+        if bundle_id not in built:
+            bundle = catalogue.bundles[bundle_id]
+            missing = tools.missing(bundle)
+            if missing:
+                pytest.skip(f"{bundle_id}'s tools are missing on this machine: {', '.join(missing)}")
+            spec = bundle_env_spec(bundle, LocalInterfaces(tools=tools), single_user_requirements())
+            with ThreadPoolExecutor(1) as thread:     # a browser test's sync Playwright holds this thread's loop
+                built[bundle_id] = thread.submit(asyncio.run, builder.ensure(spec)).result()
+        return built[bundle_id]
+
+    return get

@@ -22,62 +22,37 @@ Environments come from uv's cache after the first build (``tests/hub/test_exampl
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import secrets
 import shutil
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
-from uv import find_uv_bin
 
 from gereedschapskist.catalogue import load
-from gereedschapskist.hub.bundle_tools import LocalTools
-from gereedschapskist.hub.envbuilder import EnvBuilder
 from gereedschapskist.hub.forge import TOKEN_VARIABLE, git_credential_env
-from gereedschapskist.hub.interfaces import LocalInterfaces
-from gereedschapskist.hub.prepare import bundle_env_spec
-from gereedschapskist.hub.spawner import single_user_requirements
 from gereedschapskist.hub.workspace_home import write_first_start
 
 pytestmark = pytest.mark.network
 
 CATALOGUE = load()
-TOOLS = LocalTools()
 PORTAL = "http://127.0.0.1:8000"
 FORGE = "https://github.com/minfin"
 TEMPLATE = CATALOGUE.root / "project-templates" / "python-package"
 
 
 @pytest.fixture(scope="module")
-def environments(tmp_path_factory):
-    """bundle id → its built environment (once for the module; skipped, naming what is missing, where this
-    machine lacks the bundle's tools beyond PyPI, as the hub would refuse to start it)."""
-    builder = EnvBuilder(tmp_path_factory.mktemp("envs"), uv=find_uv_bin(), python=sys.executable, timeout=900)
-    built: dict[str, Path] = {}
-
-    def get(bundle_id: str) -> Path:
-        if bundle_id not in built:
-            bundle = CATALOGUE.bundles[bundle_id]
-            missing = TOOLS.missing(bundle)
-            if missing:
-                pytest.skip(f"{bundle_id}'s tools are missing on this machine: {', '.join(missing)}")
-            spec = bundle_env_spec(bundle, LocalInterfaces(tools=TOOLS), single_user_requirements())
-            with ThreadPoolExecutor(1) as thread:     # Playwright's sync API holds this thread's event loop
-                built[bundle_id] = thread.submit(asyncio.run, builder.ensure(spec)).result()
-        return built[bundle_id]
-
-    return get
+def environments(bundle_environments):
+    """bundle id → its built environment, skipped where this machine lacks the bundle's tools (tests/conftest.py: built once per run, shared with the other module that runs bundles)."""
+    return bundle_environments
 
 
 def _free_port() -> int:
@@ -158,7 +133,8 @@ def test_bi_excel_in_jupyterlab_with_openpyxl_and_ipydatagrid(browser_page: Page
                                                                                                   timeout=180_000)
         grid = page.locator(".jp-OutputArea-output .lm-DataGrid, .jp-OutputArea-output .p-DataGrid").first
         expect(grid).to_be_visible(timeout=120_000)
-        expect(page.locator(".jp-DirListing-item[title*='aanvragen.xlsx']")).to_be_visible()
+        xlsx = page.locator(".jp-DirListing-item[title*='aanvragen.xlsx']")
+        expect(xlsx).to_be_visible(timeout=60_000)     # the file browser shows new files at its next poll
         grid.scroll_into_view_if_needed()
         shots(page, "excel-grid")
     assert (tmp_path / "home" / "bi-sql-duckdb" / "aanvragen.xlsx").stat().st_size > 1000

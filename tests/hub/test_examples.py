@@ -13,54 +13,32 @@ The streaming bundles' examples run against the embedded default's real broker (
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
-from uv import find_uv_bin
 
 from gereedschapskist.catalogue import load
 from gereedschapskist.core.streaming import local_environment, streams
 from gereedschapskist.dev.kafka import KafkaBroker
-from gereedschapskist.hub.bundle_tools import LocalTools
-from gereedschapskist.hub.envbuilder import EnvBuilder
-from gereedschapskist.hub.interfaces import LocalInterfaces
-from gereedschapskist.hub.prepare import bundle_env_spec
-from gereedschapskist.hub.spawner import single_user_requirements
 
 CATALOGUE = load()
 EXAMPLES = [(bundle.id, rel) for bundle in sorted(CATALOGUE.bundles.values(), key=lambda b: b.id)
             if bundle.offered for rel in bundle.examples]
-TOOLS = LocalTools()
 SPARK_MB = "8"
 PREFIX = "/user/ada@example.nl/spark/"
 KAFKA_MESSAGES = "5000"   # the Kafka example's readings (20 000 in a workspace)
 
 
 @pytest.fixture(scope="module")
-def environments(tmp_path_factory):
-    """bundle id → its built environment (built on first use, once for the module)."""
-    builder = EnvBuilder(tmp_path_factory.mktemp("envs"), uv=find_uv_bin(), python=sys.executable, timeout=900)
-    built: dict[str, Path] = {}
-
-    def get(bundle_id: str) -> Path:
-        if bundle_id not in built:
-            bundle = CATALOGUE.bundles[bundle_id]
-            missing = TOOLS.missing(bundle)
-            if missing:
-                pytest.skip(f"{bundle_id}'s tools are missing on this machine: {', '.join(missing)}")
-            spec = bundle_env_spec(bundle, LocalInterfaces(tools=TOOLS), single_user_requirements())
-            built[bundle_id] = asyncio.run(builder.ensure(spec))
-        return built[bundle_id]
-
-    return get
+def environments(bundle_environments):
+    """bundle id → its built environment (tests/conftest.py: built once per run, shared with the other module that runs bundles)."""
+    return bundle_environments
 
 
 @pytest.fixture(scope="module")
