@@ -1,8 +1,8 @@
 """Published apps and dashboards (issue 17, section 1): the hub's side.
 
-An app runs as a **named server of its owner** (``app-<slug>``, at most 30 characters as JupyterHub's server names;
-the portal's workspace tidying leaves ``app-`` servers alone, ``portal/services/workspaces.py``), started by the portal with the launch option ``app`` (accepted from
-the portal's token only, :mod:`.launch`)::
+An app runs as a **named server of its owner** (``app-<slug>``, at most 30 characters as JupyterHub's server
+names; the portal's workspace tidying leaves ``app-`` servers alone, ``portal/services/workspaces.py``), started by
+the portal with the launch option ``app`` (accepted from the portal's token only, :mod:`.launch`)::
 
     {"framework": "panel", "entry": "dashboards/sales/app.py"}                       (a folder of the owner's home)
     {"framework": "panel", "entry": "app.py", "git": "https://…/repo.git", "commit": "<40 hex>"}   (a git commit)

@@ -54,8 +54,8 @@ class PublishedApp(Base):
     owner: Mapped[User] = relationship(lazy="joined")
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     environment: Mapped[Environment] = relationship(lazy="joined")
-    versions: Mapped[list["PublishedAppVersion"]] = relationship(back_populates="app", order_by="PublishedAppVersion.number",
-                                                                 cascade="all, delete-orphan")
+    versions: Mapped[list["PublishedAppVersion"]] = relationship(
+        back_populates="app", order_by="PublishedAppVersion.number", cascade="all, delete-orphan")
 
     @property
     def version(self) -> "PublishedAppVersion":

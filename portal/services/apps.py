@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue, LaunchRefused
 from gereedschapskist.core.apps import FRAMEWORKS, bundle_frameworks
+from gereedschapskist.core.groups import ORG_PREFIX
 from gereedschapskist.core.identity import hub_username
 
 from ..errors import Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
@@ -78,7 +79,7 @@ def may_open(user: User, app: PublishedApp) -> bool:
 def hub_audience(app: PublishedApp) -> tuple[list[str], list[str]]:
     """(users, groups) the hub shares the app's server with."""
     if app.audience_kind is AudienceKind.ORGANISATION:
-        return [], [f"org:{app.organisation.slug}"]
+        return [], [f"{ORG_PREFIX}{app.organisation.slug}"]
     if app.audience_kind is AudienceKind.GROUP:
         return [], list(app.audience)
     return list(app.audience), []
@@ -94,8 +95,8 @@ def _audience(kind: str, names: str | list[str] | None) -> tuple[AudienceKind, l
     if audience is AudienceKind.ORGANISATION:
         return audience, []
     if not listed:
-        raise InvalidInput(f"audience {audience.value}: name at least one {'group' if audience is AudienceKind.GROUP else 'user'}",
-                           reason="bad-audience")
+        what = "group" if audience is AudienceKind.GROUP else "user"
+        raise InvalidInput(f"audience {audience.value}: name at least one {what}", reason="bad-audience")
     pattern = GROUP if audience is AudienceKind.GROUP else USERNAME
     wrong = [name for name in listed if not pattern.fullmatch(name)]
     if wrong:
@@ -192,8 +193,8 @@ def _options(app: PublishedApp, *, user: User, place_options: dict | None = None
     option = {"framework": app.framework, "entry": version.source["entry"]}
     if "git" in version.source:
         option.update(git=version.source["git"], commit=version.source["commit"])
-    options = launch_options(app.owner, bundle=app.bundle_id, size=app.size_id, **(place_options or
-                                                                                   {"organisation": app.organisation.slug}))
+    place = place_options or {"organisation": app.organisation.slug}
+    options = launch_options(app.owner, bundle=app.bundle_id, size=app.size_id, **place)
     options["app"] = option
     return options
 
