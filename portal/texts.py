@@ -1355,10 +1355,10 @@ TEXTS.update({
     "apps.back": ("Alle apps", "All apps"),
     "apps.no_logs": ("Deze hub geeft geen logboek van apps.", "This hub gives no log of apps."),
     "apps.starting.title": ("De app wordt gestart", "The app is starting"),
-    "apps.starting.text": ("{title} stond stil omdat niemand hem gebruikte. Hij wordt nu gestart; u gaat vanzelf "
-                           "verder zodra hij antwoordt.",
-                           "{title} was stopped because nobody used it. It is starting now; you go on by yourself "
-                           "as soon as it answers."),
+    "apps.starting.text": ("{title} draaide niet: een app start bij de eerste keer openen en stopt als niemand hem "
+                           "gebruikt. Hij wordt nu gestart; u gaat vanzelf verder zodra hij antwoordt.",
+                           "{title} was not running: an app starts when it is first opened and stops when nobody "
+                           "uses it. It is starting now; you go on by yourself as soon as it answers."),
     "apps.starting.manual": ("Gaat het niet vanzelf? Open de app.", "Not moving on? Open the app."),
     "apps.done.published": ("De app is gepubliceerd.", "The app was published."),
     "apps.done.unpublished": ("De publicatie is ingetrokken: de app is weg.", "The app was unpublished: it is gone."),
