@@ -35,8 +35,8 @@ from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
 from gereedschapskist.core.apps import FRAMEWORKS, Framework, bundle_frameworks
-from gereedschapskist.core.refusal import REASON_HEADER
 
+from .refused import HubRefused
 from .roles import APPS_SCOPE
 
 APP_OPTION = "app"
@@ -51,18 +51,8 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 _GIT_URL = re.compile(r"(https://|file:///)[^\s'\"\\]+")
 
 
-class AppRefused(web.HTTPError):
+class AppRefused(HubRefused):
     """An app launch or request the hub refuses; ``reason`` goes out in the reason header."""
-
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(status, "%s", message)
-        self.refusal = reason
-        self.message = message
-        self.jupyterhub_message = message
-        self.headers = {REASON_HEADER: reason}
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,8 +34,8 @@ from typing import Any
 from jupyterhub.apihandlers.base import APIHandler
 from tornado import web
 
-from gereedschapskist.core.refusal import REASON_HEADER
 
+from .refused import HubRefused
 from .roles import HANDOVER_SCOPE
 
 HANDOVER_PATH = "/api/gereedschapskist/handover"
@@ -46,15 +46,8 @@ CUSTOM_SCOPES = {HANDOVER_SCOPE: {"description": "Move a leaving user's home fol
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._@+-]{0,254}$")
 
 
-class HandoverRefused(web.HTTPError):
+class HandoverRefused(HubRefused):
     """A handover the hub refuses; ``reason`` goes out in the reason header."""
-
-    def __init__(self, status: int, reason: str, message: str):
-        super().__init__(status, "%s", message)
-        self.refusal = reason
-        self.message = message
-        self.jupyterhub_message = message
-        self.headers = {REASON_HEADER: reason}
 
 
 class HomeFolders:

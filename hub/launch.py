@@ -45,7 +45,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from jupyterhub import orm
-from tornado import web
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused, Size
 
@@ -56,10 +55,11 @@ from gereedschapskist.core.contract_environment import (
 from gereedschapskist.core.groups import (
     MEMBER_PREFIXES, ORG_PREFIX, organisations_of, roles_of, with_prefix,
 )
-from gereedschapskist.core.refusal import REASON_HEADER
+from gereedschapskist.core.refusal import REASON_HEADER  # noqa: F401  (re-exported for the hub's callers)
 
 from .apps import APP_OPTION, AppRefused, AppSpec, check_framework, parse_app
 from .interfaces import InterfaceAvailability
+from .refused import HubRefused
 from .roles import PORTAL_SERVICE
 
 #: The option with the workbench roles the portal granted (portal/services/grants.py): accepted from the portal's
@@ -104,18 +104,11 @@ class LaunchRequest:
         return options
 
 
-class LaunchForbidden(web.HTTPError):
+class LaunchForbidden(HubRefused):
     """A launch the hub refuses. ``reason`` is machine-readable (also sent as a response header)."""
 
     def __init__(self, reason: str, message: str, status: int = 403):
-        super().__init__(status, "%s", message)
-        self.refusal = reason
-        self.message = message
-        self.jupyterhub_message = message
-        self.headers = {REASON_HEADER: reason}
-
-    def __str__(self) -> str:
-        return self.message
+        super().__init__(status, reason, message)
 
 
 class ContractEnvironments:
