@@ -10,6 +10,10 @@
 - build and start progress reach the user through JupyterHub's progress events;
 - ``start()`` returns only once the server answers on its port, so the hub does not poll with
   back-off, and a server that exits at once fails the start with its last log lines;
+- a workspace's next server is started ahead (:mod:`.server_waiter`): a few seconds after a workspace of an
+  environment answered, a process of that environment imports what a server needs (about two thirds of a start) and
+  waits, holding nobody's data; the next start of that environment hands it its arguments, environment, home and
+  log instead of starting a new process (not with systemd-run limits, which must start the process themselves);
 - the size's CPU and memory are enforced where this machine allows it (:mod:`.limits`: the process joins its
   control group before it runs any code, and the start fails if it is not inside), and the server's process tree
   is sampled while it runs (:mod:`.usage`), its last figures kept when it stops.
@@ -27,17 +31,18 @@ import sys
 import time
 from importlib.metadata import version
 from pathlib import Path
-from subprocess import DEVNULL, STDOUT, SubprocessError
+from subprocess import DEVNULL, PIPE, STDOUT, Popen, SubprocessError
 
 import httpx
 from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.utils import random_port
 from tornado import web
 from traitlets import Any, Dict, Float, Instance, List, Unicode, default
 
 from gereedschapskist.core.streaming import streams
 
 from . import datasets as data
-from .envbuilder import EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
+from .envbuilder import MANIFEST, EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
 from .interfaces import LocalInterfaces
 from .lab_static import static_url_prefix
 from .prepare import bundle_env_spec
@@ -47,6 +52,11 @@ from .limits import Limits, ServerLimits
 from .usage import UsageBook, UsageSampling
 
 JUPYTERLAB_REQUIREMENT = "jupyterlab==4.6.6"
+#: A published app's server process (:mod:`.app_server`), run by the bundle environment's Python as a bundle image
+#: runs its copy: it imports only JupyterHub, Tornado and the standard library.
+APP_SERVER_FILE = str(Path(__file__).with_name("app_server.py"))
+#: A workspace server's process started ahead, its imports done (:mod:`.server_waiter`, issue 13).
+SERVER_WAITER_FILE = str(Path(__file__).with_name("server_waiter.py"))
 #: Progress (percent) shown for the environment builder's messages, so the bar moves while it builds.
 _BUILD_STEPS = (("Joining the build", 10), ("Building the environment", 10), ("Resolved", 20), ("Downloading", 25),
                 ("Prepared", 35), ("Installed", 45), ("Environment of", 58))
@@ -95,6 +105,14 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     streaming_environment = Dict(Unicode(), config=True,
                                  help="variables of workspaces of streaming bundles: the local Kafka "
                                       "(:func:`gereedschapskist.core.streaming.local_environment`); empty: none")
+
+    waiter_delay = Float(2.0, config=True,
+                         help="seconds after a workspace server answered before the next server of its environment is "
+                              "started ahead (:mod:`.server_waiter`), so its imports do not slow the page being "
+                              "opened (a stopped workspace's server starts the next at once); negative: no server is "
+                              "started ahead")
+    waiter_idle = Float(900.0, config=True, help="seconds a server started ahead waits for a start before it exits "
+                                                 "(at least 60)")
 
     launch: LaunchRequest | None = None
 
@@ -250,7 +268,7 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             except SpawnFailed:
                 self._release_limits()
                 raise
-            self.cmd = self._server_limits.command([sys.executable, "-m", "gereedschapskist.hub.app_server"])
+            self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), APP_SERVER_FILE])
         else:
             self._app_env = None
             self.cmd = self._server_limits.command([str(self._env_dir / "bin" / "python"), "-m",
@@ -267,7 +285,8 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             log.flush()
             self.popen_kwargs = {"stdout": log, "stderr": STDOUT, "stdin": DEVNULL}
             try:
-                ip, port = await super().start()
+                started = self._start_from_waiter(log_file) if request.app is None else None
+                ip, port = started or await super().start()
             except SubprocessError as exc:   # raised by the child: it could not join its control groups
                 self._release_limits()
                 self._end_data()
@@ -285,9 +304,53 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
             raise
         self._begin_data_reconciliation()
         builder.compile_later(spec)   # the rest of the environment's bytecode, at low priority (once)
+        if request.app is None and self.waiter_delay >= 0:
+            asyncio.get_running_loop().call_later(self.waiter_delay, _start_waiter, Path(self._env_dir),
+                                                  self._waiter_env(), self.waiter_idle)
         self._begin_usage()
         self._emit(95, "Server is up; opening it")
         return ip, port
+
+    # -- a server started ahead (:mod:`.server_waiter`) ------------------------------------------------
+
+    def _waiter_env(self) -> dict[str, str]:
+        """What a server started ahead imports with: the environment's ``PATH`` and ``VIRTUAL_ENV``, nobody's
+        variables (each start brings its own)."""
+        env_dir = Path(self._env_dir)
+        path = [p for p in os.environ.get("PATH", os.defpath).split(os.pathsep)
+                if p and p != str(Path(sys.executable).parent)]
+        return {"PATH": os.pathsep.join([str(env_dir / "bin"), *path]), "VIRTUAL_ENV": str(env_dir),
+                "LANG": os.environ.get("LANG", "C.UTF-8")}
+
+    def _start_from_waiter(self, log_file: Path) -> tuple[str, int] | None:
+        """The start of ``LocalProcessSpawner.start`` given to a server started ahead for this environment, when
+        there is one and the limits need no command around the server (systemd-run); None: start one anew."""
+        limits = self._server_limits
+        if limits.prefix or self.shell_cmd:
+            return None
+        proc = _take_waiter(Path(self._env_dir), self.waiter_idle)
+        if proc is None:
+            return None
+        if self.port == 0:
+            self.port = random_port()
+        for group in limits.groups:     # into the size's groups before it reads its start (as ``join`` for a new one)
+            try:
+                (group / "cgroup.procs").write_text(str(proc.pid))
+            except OSError as exc:
+                proc.kill()
+                proc.wait()
+                raise SubprocessError(f"{group}: {exc}") from None
+        start = {"argv": self.get_args(), "env": self.get_env(), "cwd": str(self.home_dir), "log": str(log_file)}
+        try:
+            proc.stdin.write(json.dumps(start).encode() + b"\n")
+            proc.stdin.close()
+        except OSError:             # it exited meanwhile: start anew
+            _end(proc)
+            return None
+        self.log.info("%s: the server started ahead for %s takes this start (pid %s)", self._log_name,
+                      Path(self._env_dir).name, proc.pid)
+        self.proc, self.pid = proc, proc.pid
+        return self.ip or "127.0.0.1", self.port
 
     async def _wait_until_answering(self, ip: str, port: int, log_file: Path) -> None:
         """Return once the server answers HTTP on its port; fail fast if its process exits."""
@@ -464,6 +527,9 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
     async def stop(self, now: bool = False):
         self._end_data()
         self._end_usage()
+        env_dir = getattr(self, "_env_dir", None)
+        if self.waiter_delay >= 0 and env_dir is not None and self.launch is not None and self.launch.app is None:
+            _start_waiter(Path(env_dir), self._waiter_env(), self.waiter_idle)    # a restart finds one ready
         await super().stop(now=now)
         self._forget_pid()
         self._release_limits()
@@ -508,6 +574,63 @@ def _remove_tree(path: Path) -> None:
         if p.is_dir() and not p.is_symlink():
             p.chmod(0o755)
     shutil.rmtree(path)
+
+
+#: One server started ahead per environment folder, for the next workspace start there, with the identity of the
+#: environment it imported from (its manifest's inode and time: a rebuilt environment in the same folder is another).
+_WAITERS: dict[str, tuple[Popen, tuple[int, int], float]] = {}
+#: A server started ahead is not given a start in the last seconds before its idle end (it may be exiting).
+_WAITER_MARGIN_SECONDS = 30.0
+
+
+def _env_identity(env_dir: Path) -> tuple[int, int] | None:
+    try:
+        stat = (env_dir / MANIFEST).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
+
+
+def _take_waiter(env_dir: Path, idle: float) -> Popen | None:
+    """The server started ahead for ``env_dir``, if it still waits, not about to end, and imported from this very
+    environment."""
+    proc, identity, since = _WAITERS.pop(str(env_dir), (None, None, 0.0))
+    if proc is None:
+        return None
+    if proc.poll() is None and identity == _env_identity(env_dir) \
+            and time.monotonic() - since < idle - _WAITER_MARGIN_SECONDS:
+        return proc
+    _end(proc)
+    return None
+
+
+def _end(proc: Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def _start_waiter(env_dir: Path, env: dict[str, str], idle: float) -> None:
+    """Start a server ahead for ``env_dir`` unless one waits already (or the environment is gone)."""
+    identity = _env_identity(env_dir)
+    current, known, _ = _WAITERS.get(str(env_dir), (None, None, 0.0))
+    if current is not None and current.poll() is None and known == identity:
+        return
+    if current is not None:
+        _end(current)
+    python = env_dir / "bin" / "python"
+    if identity is None or not python.exists():
+        _WAITERS.pop(str(env_dir), None)
+        return
+    _WAITERS[str(env_dir)] = (Popen([str(python), SERVER_WAITER_FILE, str(idle)], stdin=PIPE, stdout=DEVNULL,
+                                    stderr=DEVNULL, env=env, cwd=str(env_dir), start_new_session=True), identity,
+                              time.monotonic())
+
+
+def stop_waiters() -> None:
+    """End the servers started ahead (the hub stops; they would also exit when its end of their stdin closes)."""
+    while _WAITERS:
+        _end(_WAITERS.popitem()[1][0])
 
 
 def _tail(path: Path, lines: int) -> str:

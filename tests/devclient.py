@@ -262,3 +262,26 @@ def _execute(url: str, headers: dict, code: str, timeout: float) -> str:
         raise TimeoutError(f"no execute_reply within {timeout} s")
     finally:
         ws.close()
+
+
+def end_servers_started_ahead(state_dir) -> int:
+    """End the hub's waiting server processes (``hub/server_waiter.py``) of environments under ``state_dir``, so the
+    next start is a new process whose every progress step the test can see (a start a waiting process takes is over
+    before a progress stream opens). The hub notices (the process has exited) and starts a new one. Returns how many."""
+    import os
+    import signal
+    from pathlib import Path
+
+    ended = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "server_waiter.py" in cmdline and str(state_dir) in cmdline:
+            try:
+                os.kill(int(proc.name), signal.SIGKILL)
+                ended += 1
+            except (OSError, ValueError):
+                pass
+    return ended

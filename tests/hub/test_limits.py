@@ -23,6 +23,7 @@ from gereedschapskist.hub.interfaces import LocalInterfaces
 from gereedschapskist.hub.launch import LaunchForbidden, authorise_request
 from gereedschapskist.hub.limits import Limits, machine_capacity, probe_limits, systemd_run_prefix
 from gereedschapskist.hub.options import choices_for, render_form
+from tests.devclient import end_servers_started_ahead
 
 CATALOGUE = load()
 GIB = 2**30
@@ -152,6 +153,7 @@ def test_the_hub_reports_capacity_and_limits_and_enforces_a_size(hub_stack, hub_
         assert document["limits"]["reason"]
         return
     anna = hub_user("anna")
+    end_servers_started_ahead(hub_stack.state_dir)      # a new process: the progress shows every step
     anna.start_server("sized", {"bundle": "tiny-cowsay", "size": "small"})
     events = anna.wait_until_ready("sized")
     assert any(e.get("message", "").startswith("Size small enforced: 1 CPU · 1 GiB") for e in events), events

@@ -86,6 +86,51 @@ def test_second_launch_reuses_the_built_environment(hub_stack, hub_user):
     anna.stop_server("again", remove=True)  # stopped, kept: started again below
 
 
+def _waiters(env_name: str) -> list[int]:
+    """Pids of servers started ahead (:mod:`gereedschapskist.hub.server_waiter`) for the environment ``env_name``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "server_waiter.py" in cmdline and f"/{env_name}/bin/python" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_a_server_started_ahead_takes_the_next_start_as_its_own(hub_stack, hub_user):
+    """Issue 13: after a workspace of an environment answered, the hub starts that environment's next server ahead
+    (imports done, nobody's data in it); the next start hands it its arguments, environment, home and log, and it
+    runs as that user's server, inside the size's limits (the spawner checks that as for any start)."""
+    anna = hub_user("anna")
+    anna.start_server("ahead-1", COWSAY)
+    anna.wait_until_ready("ahead-1")
+    env_name = next(e for e in envs(hub_stack) if e.startswith("tiny-cowsay-"))
+    anna.stop_server("ahead-1", remove=True)
+    deadline = time.monotonic() + 60
+    while not (waiting := _waiters(env_name)):
+        assert time.monotonic() < deadline, "no server was started ahead"
+        time.sleep(0.2)
+
+    anna.start_server("ahead-2", COWSAY)
+    anna.wait_until_ready("ahead-2")
+    pids = Path(hub_stack.state_dir) / "hub" / "servers"
+    pid = next(int(p.stem) for p in pids.glob("*.pid") if json.loads(p.read_text())["server"] == "anna/ahead-2")
+    assert pid in waiting                           # the process started ahead is the server now
+    # (/proc/<pid>/environ shows what the process started with, before it took the start: ask its kernel instead)
+    out = anna.run_code("ahead-2", "import cowsay, os\nprint(os.getcwd())\nprint(os.environ['HOME'])\n"
+                                   "print(os.environ['JUPYTERHUB_USER'], os.environ['JUPYTERHUB_SERVER_NAME'])\n"
+                                   "print(os.environ['GEREEDSCHAPSKIST_BUNDLE'])\nprint(os.getppid())")
+    cwd, home, user, server, bundle, parent = out.split()
+    assert (user, server, bundle) == ("anna", "ahead-2", "tiny-cowsay")
+    assert Path(cwd) == Path(home) and int(parent) == pid    # the kernel is the started-ahead process's child
+    log = Path(hub_stack.state_dir) / "hub" / "logs"
+    assert any("Server started" in f.read_text(errors="replace") or "Jupyter Server" in f.read_text(errors="replace")
+               for f in log.glob("*ahead-2.log")), "the server's output is in its own log"
+    anna.stop_server("ahead-2", remove=True)
+
+
 @pytest.mark.parametrize(("options", "reason", "words"), [
     ({"bundle": "tiny-ml", "size": "small"}, "role", "role ml"),
     ({"bundle": "tiny-cowsay", "size": "huge"}, "unknown-size", "no size 'huge'"),
