@@ -122,6 +122,53 @@ def failing_package(requirements: tuple[str, ...], error: str) -> str | None:
     return min(hits)[1] if hits else None
 
 
+def reuse_bytecode(env: Path, donors: list[Path]) -> int:
+    """Hardlink into ``env`` the bytecode that built environments (``donors``) already have of the same files; returns
+    how many ``.pyc`` files were linked.
+
+    uv installs a package's files as hardlinks of its cache, so a file two environments share is one inode. Bytecode
+    next to such a file in another environment was compiled from that very file, and its header names the file's
+    modification time and size, which Python checks on import: it is valid here too (and Python recompiles any that
+    is not). Only files with the same inode get bytecode, so an environment holds exactly its own packages and the
+    bytecode of their own files. Where uv copies instead (its cache on another file system) nothing is reused."""
+    lib = env / "lib"
+    reused = 0
+    for folder, dirs, files in os.walk(lib):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        sources = [f for f in files if f.endswith(".py")]
+        if not sources:
+            continue
+        rel = Path(folder).relative_to(env)
+        mine = {f: _identity(os.stat(os.path.join(folder, f))) for f in sources}
+        cache = Path(folder) / "__pycache__"
+        have = set(os.listdir(cache)) if cache.is_dir() else set()
+        for donor in donors:
+            theirs = donor / rel / "__pycache__"
+            try:
+                compiled = os.listdir(theirs)
+            except OSError:
+                continue
+            for name in compiled:
+                stem = name.split(".", 1)[0]
+                source = f"{stem}.py"
+                if name in have or not name.endswith(".pyc") or source not in mine:
+                    continue
+                try:
+                    if _identity(os.stat(donor / rel / source)) != mine[source]:
+                        continue
+                    cache.mkdir(exist_ok=True)
+                    os.link(theirs / name, cache / name)
+                except OSError:     # a donor removed meanwhile, a link limit: that file is compiled later
+                    continue
+                have.add(name)
+                reused += 1
+    return reused
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int]:
+    return stat.st_dev, stat.st_ino
+
+
 _SHARED: dict[tuple[str, str, str], "EnvBuilder"] = {}
 
 
@@ -241,6 +288,13 @@ class EnvBuilder:
         (env / COMPILED).write_text(json.dumps({"compiled_seconds": round(time.monotonic() - started, 2)}),
                                     encoding="utf-8")
 
+    def _donors(self, spec: EnvSpec) -> list[Path]:
+        """Built environments to take bytecode from (:func:`reuse_bytecode`): compiled ones first, newest first."""
+        if not self.root.is_dir():
+            return []
+        built = [p for p in self.root.iterdir() if p.name != spec.dirname and (p / MANIFEST).is_file()]
+        return sorted(built, key=lambda p: ((p / COMPILED).is_file(), (p / MANIFEST).stat().st_mtime), reverse=True)
+
     async def _emit(self, progress: Progress | None, message: str) -> None:
         if progress is not None:
             result = progress(message)
@@ -262,6 +316,9 @@ class EnvBuilder:
             await self._run(spec, [self.uv, "pip", "install",   # bytecode: after, see compile()
                                    "--python", str(work / "bin" / "python"), "--requirement", str(requirements)],
                             progress)
+            reused = await asyncio.to_thread(reuse_bytecode, work, self._donors(spec))
+            if reused:
+                await self._emit(progress, f"Bytecode of {reused} files reused from environments built before")
             try:
                 kernels = await install_kernels(work, spec.kernels, rscript=self.rscript,
                                                 run=lambda argv, env=None: self._run(spec, argv, progress, env))

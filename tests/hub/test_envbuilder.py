@@ -16,7 +16,7 @@ from uv import find_uv_bin
 from gereedschapskist.catalogue import Ecosystem, Package, default_root, load, load_catalogue
 from gereedschapskist.catalogue.kernels import Kernel, kernels_of
 from gereedschapskist.hub.envbuilder import (
-    COMPILED, MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package,
+    COMPILED, MANIFEST, PLATFORM_REQUIREMENTS, EnvBuilder, EnvBuildFailed, EnvSpec, failing_package, reuse_bytecode,
 )
 from gereedschapskist.hub.kernelspecs import LAB_SERVER, PAGE_CONFIG, write_offline_lab
 from gereedschapskist.hub.spawner import single_user_requirements
@@ -88,6 +88,50 @@ def test_build_once_reuse_and_share_concurrent_builds(tmp_path):
     built = (first / MANIFEST).stat().st_mtime_ns
     assert asyncio.run(envs.ensure(spec)) == first
     assert (first / MANIFEST).stat().st_mtime_ns == built
+
+
+def test_bytecode_is_reused_only_for_the_very_same_file(tmp_path):
+    """reuse_bytecode links a donor's .pyc only next to a source that is the donor's own file (same inode, as uv
+    installs them from its cache); a source with the same name and content but another inode gets nothing."""
+    donor, env = tmp_path / "donor", tmp_path / "env"
+    for root in (donor, env):
+        (root / "lib" / "pkg").mkdir(parents=True)
+    (donor / "lib" / "pkg" / "shared.py").write_text("X = 1\n")
+    (donor / "lib" / "pkg" / "own.py").write_text("Y = 2\n")
+    (env / "lib" / "pkg" / "shared.py").hardlink_to(donor / "lib" / "pkg" / "shared.py")
+    shutil.copy2(donor / "lib" / "pkg" / "own.py", env / "lib" / "pkg" / "own.py")      # same text, another file
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(donor / "lib")], check=True)
+
+    assert reuse_bytecode(env, [tmp_path / "gone", donor]) == 1
+    [linked] = (env / "lib" / "pkg" / "__pycache__").iterdir()
+    assert linked.name.startswith("shared.") and linked.stat().st_ino == next(
+        (donor / "lib" / "pkg" / "__pycache__").glob("shared.*")).stat().st_ino
+    assert reuse_bytecode(env, [donor]) == 0        # nothing twice
+
+
+@pytest.mark.network
+def test_a_second_environment_reuses_the_first_ones_bytecode_and_python_accepts_it(tmp_path):
+    """Issue 13 (first launch): a server's first start in a new environment spent seconds compiling what it imports.
+    The build now links the bytecode that a built environment has of the very same installed files; Python
+    imports it as valid (it would rewrite an invalid .pyc: a new file, another inode)."""
+    envs = builder(tmp_path)
+    first_spec = EnvSpec("tiny", "1.0.0", ("cowsay==6.1",))
+    first = asyncio.run(envs.ensure(first_spec))
+    asyncio.run(envs.compile(first_spec))
+    messages: list[str] = []
+    second = asyncio.run(envs.ensure(EnvSpec("other", "1.0.0", ("cowsay==6.1", "six==1.17.0")), messages.append))
+    assert any(m.startswith("Bytecode of ") and "reused" in m for m in messages), messages
+
+    site = next(second.glob("lib/python3*/site-packages"))
+    pycs = {p.name: p.stat().st_ino for p in (site / "cowsay" / "__pycache__").glob("*.pyc")}
+    theirs = {p.name: p.stat().st_ino for p in
+              next(first.glob("lib/python3*/site-packages")).joinpath("cowsay", "__pycache__").glob("*.pyc")}
+    assert pycs and all(theirs[name] == inode for name, inode in pycs.items())
+    assert not list((site / "six.py").parent.glob("__pycache__/six.*.pyc"))   # six is the second's own: not compiled
+    subprocess.run([str(second / "bin" / "python"), "-c", "import cowsay; cowsay.get_output_string('cow', 'moo')"],
+                   check=True, capture_output=True)
+    after = {p.name: p.stat().st_ino for p in (site / "cowsay" / "__pycache__").glob("*.pyc")}
+    assert {name: after[name] for name in pycs} == pycs     # accepted as valid: not rewritten
 
 
 @pytest.mark.network
