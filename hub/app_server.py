@@ -12,6 +12,11 @@ It listens where the hub expects the server (``JUPYTERHUB_SERVICE_URL``) and sta
 and lets through only a user whose token holds one of the server's access scopes (the owner, and whom the owner's app
 is shared with through JupyterHub's sharing); anyone else gets 403 (JupyterHub's own refusal at its authorize step,
 or this server's). Nothing else is served: no Jupyter server, files, terminals or kernels of the owner.
+
+**Standalone on purpose**: this file imports only the standard library, JupyterHub and Tornado — what every bundle
+environment and workspace image has (JupyterHub is the single-user server's package). It runs as
+``<bundle python> app_server.py``: locally from this folder, and in a bundle image from the copy the image
+definition holds (``images/render.py``), so the Kubernetes pod of an app runs exactly this code.
 """
 
 from __future__ import annotations
@@ -24,18 +29,43 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from jupyterhub.utils import url_path_join
 from tornado import httpclient, ioloop, web, websocket
 
-from .apps import app_command
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers",
               "transfer-encoding", "upgrade", "content-length", "host", "cookie"}
-#: Cookies of the hub's OAuth for this server: never passed on to the framework.
-_ACTIVITY_EVERY = 60.0
+#: How often (seconds) the app's last use is reported to the hub when it changed: often enough that the idle culler
+#: never stops an app in use (its timeout is at least a minute), cheap because nothing is sent while nobody uses it.
+#: ``JUPYTERHUB_ACTIVITY_INTERVAL`` (as JupyterHub's single-user server reads it) overrides it.
+_ACTIVITY_EVERY = 10.0
+
+
+def app_command(framework: str, *, python: str, entry: str, port: int, prefix: str) -> tuple[list[str], dict, bool]:
+    """The framework server's command (run from the app's folder), extra environment, and whether the proxy must
+    strip the server's URL prefix (the framework serves at ``/``). ``prefix`` ends with ``/``."""
+    host = "127.0.0.1"
+    if framework == "panel":
+        return ([python, "-m", "panel", "serve", entry, "--address", host, "--port", str(port),
+                 "--prefix", prefix.rstrip("/"), "--allow-websocket-origin", "*", "--index", Path(entry).stem],
+                {}, False)
+    if framework == "voila":
+        return ([python, "-m", "voila", entry, "--no-browser", f"--port={port}", f"--Voila.ip={host}",
+                 f"--Voila.base_url={prefix}", "--Voila.tornado_settings={'allow_origin': '*'}"], {}, False)
+    if framework == "streamlit":
+        return ([python, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.address", host,
+                 "--server.baseUrlPath", prefix.strip("/"), "--server.headless", "true",
+                 "--server.enableCORS", "false", "--server.enableXsrfProtection", "false",
+                 "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer"], {}, False)
+    if framework == "dash":   # the file calls app.run(); Dash reads these
+        return ([python, entry], {"HOST": host, "PORT": str(port), "DASH_URL_BASE_PATHNAME": prefix}, False)
+    if framework == "shiny":
+        return ([python, "-m", "shiny", "run", entry, "--host", host, "--port", str(port)], {}, True)
+    raise ValueError(f"unknown framework {framework!r}")
 
 
 def _free_port() -> int:
@@ -178,20 +208,30 @@ def make_app(upstream: Upstream, prefix: str) -> web.Application:
 
 
 async def _report_activity(upstream: Upstream) -> None:
-    """Tell the hub when the app was last used, as a Jupyter server does: the idle culler stops an idle app."""
+    """Tell the hub when the app was last used, as a Jupyter server does, whenever that changed: the idle culler stops
+    an app nobody used for its timeout (``hub/config.py``), and never one in use."""
     url = os.environ.get("JUPYTERHUB_ACTIVITY_URL")
     token = os.environ.get("JUPYTERHUB_API_TOKEN")
     server = os.environ.get("JUPYTERHUB_SERVER_NAME", "")
     if not url or not token:
         return
+    try:
+        every = max(1.0, float(os.environ.get("JUPYTERHUB_ACTIVITY_INTERVAL") or _ACTIVITY_EVERY))
+    except ValueError:
+        every = _ACTIVITY_EVERY
     client = httpclient.AsyncHTTPClient()
+    reported = upstream.last_activity      # the hub set the server's last activity when it started
     while True:
-        await asyncio.sleep(_ACTIVITY_EVERY)
+        await asyncio.sleep(every)
+        if upstream.last_activity <= reported:
+            continue
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(upstream.last_activity))
         body = json.dumps({"servers": {server: {"last_activity": stamp}}, "last_activity": stamp})
         try:
-            await client.fetch(url, method="POST", body=body, headers={"Authorization": f"token {token}"},
-                               raise_error=False)
+            response = await client.fetch(url, method="POST", body=body, headers={"Authorization": f"token {token}"},
+                                          raise_error=False)
+            if response.code < 400:
+                reported = upstream.last_activity
         except Exception:  # noqa: BLE001 - next time
             pass
 

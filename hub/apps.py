@@ -7,6 +7,10 @@ the portal with the launch option ``app`` (accepted from the portal's token only
     {"framework": "panel", "entry": "dashboards/sales/app.py"}                       (a folder of the owner's home)
     {"framework": "panel", "entry": "app.py", "git": "https://…/repo.git", "commit": "<40 hex>"}   (a git commit)
 
+A folder app may name the owner's ``workspace`` (the named server whose home holds the folder): on Kubernetes each
+workspace has a home claim of its own, so an app from a folder mounts that workspace's claim and needs the name
+(:mod:`.kubernetes_apps`); the local backend has one home per user and does not need it.
+
 Instead of JupyterLab the spawner runs :mod:`.app_server`: a small proxy that lets through only people the hub's
 OAuth allows (``access:servers!server=<owner>/app-<slug>``), in front of the framework's own server — so a viewer
 gets the app and never the owner's Jupyter server, files, terminals or kernels (there is none in an app server).
@@ -49,6 +53,8 @@ FRAMEWORK_NOT_IN_BUNDLE = "framework-not-in-bundle"
 APP_SERVER_NAME = re.compile(r"app-[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,25}")
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _GIT_URL = re.compile(r"(https://|file:///)[^\s'\"\\]+")
+#: A workspace's server name (the portal's ``<bundle id>-<6 hex>``, or any name JupyterHub allows), not an app's.
+_WORKSPACE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9])){0,62}")
 
 
 class AppRefused(HubRefused):
@@ -63,11 +69,14 @@ class AppSpec:
     entry: str
     git: str | None = None
     commit: str | None = None
+    workspace: str | None = None
 
     def as_option(self) -> dict[str, str]:
         option = {"framework": self.framework.id, "entry": self.entry}
         if self.git:
             option.update(git=self.git, commit=self.commit or "")
+        if self.workspace:
+            option["workspace"] = self.workspace
         return option
 
 
@@ -78,7 +87,7 @@ def parse_app(value: Any, *, server_name: str) -> AppSpec:
 
     if not isinstance(value, Mapping):
         raise bad(f"send an object {{\"framework\": …, \"entry\": …}}, not {value!r}")
-    unknown = sorted(set(value) - {"framework", "entry", "git", "commit"})
+    unknown = sorted(set(value) - {"framework", "entry", "git", "commit", "workspace"})
     if unknown:
         raise bad(f"unknown field(s) {', '.join(unknown)}")
     if not APP_SERVER_NAME.fullmatch(server_name or ""):
@@ -100,7 +109,14 @@ def parse_app(value: Any, *, server_name: str) -> AppSpec:
             raise bad(f"git must be an https:// (or file:///) repository URL, not {git!r}")
         if not isinstance(commit, str) or not _COMMIT.fullmatch(commit):
             raise bad(f"commit must be a full 40-character commit id, not {commit!r}")
-    return AppSpec(framework, str(path), git, commit)
+    workspace = value.get("workspace")
+    if workspace is not None:
+        if git is not None:
+            raise bad("workspace names the workspace whose home holds a folder app; an app from git has none")
+        if (not isinstance(workspace, str) or not _WORKSPACE.fullmatch(workspace)
+                or workspace.startswith(APP_SERVER_PREFIX)):
+            raise bad(f"workspace must be the server name of one of your workspaces, not {workspace!r}")
+    return AppSpec(framework, str(path), git, commit, workspace)
 
 
 def check_framework(bundle, app: AppSpec) -> None:
@@ -111,29 +127,6 @@ def check_framework(bundle, app: AppSpec) -> None:
                          f"Bundle {bundle.id} {bundle.version} does not contain {app.framework.label} (PyPI package "
                          f"{app.framework.package!r}), so a {app.framework.label} app cannot run on it; its app "
                          f"frameworks: {found}. Choose a bundle with it (nothing is installed ad hoc).")
-
-
-def app_command(framework: str, *, python: str, entry: str, port: int, prefix: str) -> tuple[list[str], dict, bool]:
-    """The framework server's command (run from the app's folder), extra environment, and whether the proxy must
-    strip the server's URL prefix (the framework serves at ``/``). ``prefix`` ends with ``/``."""
-    host = "127.0.0.1"
-    if framework == "panel":
-        return ([python, "-m", "panel", "serve", entry, "--address", host, "--port", str(port),
-                 "--prefix", prefix.rstrip("/"), "--allow-websocket-origin", "*", "--index", Path(entry).stem],
-                {}, False)
-    if framework == "voila":
-        return ([python, "-m", "voila", entry, "--no-browser", f"--port={port}", f"--Voila.ip={host}",
-                 f"--Voila.base_url={prefix}", "--Voila.tornado_settings={'allow_origin': '*'}"], {}, False)
-    if framework == "streamlit":
-        return ([python, "-m", "streamlit", "run", entry, "--server.port", str(port), "--server.address", host,
-                 "--server.baseUrlPath", prefix.strip("/"), "--server.headless", "true",
-                 "--server.enableCORS", "false", "--server.enableXsrfProtection", "false",
-                 "--browser.gatherUsageStats", "false"], {}, False)
-    if framework == "dash":   # the file calls app.run(); Dash reads these
-        return ([python, entry], {"HOST": host, "PORT": str(port), "DASH_URL_BASE_PATHNAME": prefix}, False)
-    if framework == "shiny":
-        return ([python, "-m", "shiny", "run", entry, "--host", host, "--port", str(port)], {}, True)
-    raise ValueError(f"unknown framework {framework!r}")
 
 
 # -- the hub's endpoints: audience (JupyterHub sharing) and log ------------------------------------------------

@@ -113,7 +113,7 @@ def configure(c, settings: HubSettings | None = None, catalogue: Catalogue | Non
         from .kubernetes import configure_kubernetes  # KubeSpawner: only the Kubernetes hub needs it
 
         configure_kubernetes(c, catalogue, roles=settings.roles, bundles=settings.bundles,
-                             kafka=settings.kafka_access, image_mirror=settings.image_mirror)
+                             kafka=settings.kafka_access, image_mirror=settings.image_mirror, stage=settings.stage)
         if settings.portal_api_url and settings.portal_api_token is not None:   # granted datasets (issue 15)
             from .kubernetes import configure_data
 

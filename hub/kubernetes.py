@@ -8,6 +8,9 @@ KubeSpawner profile (slug = bundle id, image = the bundle's image) with a ``size
 set requests/limits, the node pool (:func:`gereedschapskist.core.placement.node_pool`) and, for GPU sizes,
 the GPU resource and the GPU taint's toleration. Profiles are grouped per role; a user's list is the union
 for their ``role:`` groups (a callable ``profile_list``).
+
+A published app's server (launch option ``app``, :mod:`.apps`) gets an app pod instead of a workspace pod: the image's
+app server, only the app's files, read-only (:mod:`.kubernetes_apps`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import time
 from typing import Any, Iterable, Mapping
 
 from kubespawner import KubeSpawner
+from kubespawner.slugs import is_valid_label, safe_slug
 from tornado import web
 from traitlets import Any as AnyTrait, Float, Unicode
 
@@ -28,7 +32,8 @@ from gereedschapskist.core.placement import GPU_RESOURCE, GPU_TAINT, node_pool, 
 from gereedschapskist.core.registry import mirrored
 from gereedschapskist.core.streaming import KafkaAccess, streams
 
-from . import kubernetes_data, spark
+from . import kubernetes_apps, kubernetes_data, spark
+from .apps import AppRefused, AppSpec
 from .datasets import GrantsUnavailable, PortalGrants
 from .interfaces import InterfaceAvailability
 from .launch import LaunchRequest, make_apply_user_options
@@ -175,6 +180,16 @@ class DataRefused(web.HTTPError):
         self.refusal = reason
 
 
+class _AsServer:
+    """A spawner seen as another server of the same user, for KubeSpawner's name templates (``name`` is read-only)."""
+
+    def __init__(self, spawner: KubeSpawner, name: str):
+        self._spawner, self.name = spawner, name
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._spawner, attribute)
+
+
 class BundleKubeSpawner(KubeSpawner):
     """KubeSpawner that speaks the project's launch options ``{"bundle", "size"[, "interface"]}``, and mounts the
     user's granted datasets read-only (:mod:`.kubernetes_data`) when it knows the portal (``data_portal``)."""
@@ -186,6 +201,8 @@ class BundleKubeSpawner(KubeSpawner):
                              help="the PersistentVolumeClaim of the data store")
     data_interval = Float(15.0, config=True, help="seconds between two checks of a running pod's grants")
     data_stale_after = Float(40.0, config=True, help="the pod is stopped when the portal has not answered this long")
+    stage = Unicode("development", config=True,
+                    help="the environment's stage: in production an app runs from a git commit only")
 
     async def prepare_data(self) -> list:
         """Ask the portal for the user's grants and add exactly those to the pod, read-only (a start without an
@@ -220,7 +237,76 @@ class BundleKubeSpawner(KubeSpawner):
     async def load_user_options(self):
         loaded = await super().load_user_options()
         self._apply_data()          # after the profile's overrides (KubeSpawner's start loads them again)
+        self._apply_app()
         return loaded
+
+    # -- published apps (issue 17; :mod:`.kubernetes_apps`) ---------------------------------------------------
+
+    def _app(self) -> AppSpec | None:
+        return None if self.launch is None else self.launch.app
+
+    def _apply_app(self) -> None:
+        """An app's pod, on the pod's traits after the profile's overrides: the image's app server as the command, the
+        app's files read-only, nothing of a workspace's (home, data, Spark, Kafka, other containers). Idempotent."""
+        app = self._app()
+        if app is None:
+            return
+        claim = self._workspace_claim(app) if app.git is None else None
+        security = {**CONTAINER_SECURITY_CONTEXT, "runAsUser": self.uid, "runAsGroup": self.gid}
+        parts = kubernetes_apps.pod_parts(app, image=self.image, environment=self.environment, claim=claim,
+                                          security_context=security, image_pull_policy=self.image_pull_policy)
+        self.cmd = list(kubernetes_apps.APP_COMMAND)
+        self.volumes = parts["volumes"]
+        self.volume_mounts = parts["volume_mounts"]
+        self.init_containers = parts["init_containers"]
+        self.extra_containers = []
+        self.storage_pvc_ensure = False         # no home claim is made for an app server
+        self.service_account = None             # a Spark size's account stays the workspace's
+        self.automount_service_account_token = False
+        self.extra_labels = {**self.extra_labels, kubernetes_apps.APP_LABEL: "true"}
+        self.pod_affinity_preferred = [] if app.git is not None else kubernetes_apps.workspace_affinity(
+            safe_slug(self.user.name, is_valid=is_valid_label), safe_slug(app.workspace, is_valid=is_valid_label))
+
+    def _workspace_claim(self, app: AppSpec) -> str:
+        """The home claim of the workspace a folder app names: the one its server recorded, else its template's."""
+        workspace = (getattr(self.user, "orm_spawners", None) or {}).get(app.workspace)
+        if workspace is None:
+            raise AppRefused(409, "app-workspace-not-found", f"{self.user.name} has no workspace {app.workspace!r}: "
+                                                             "an app from a folder runs from one of the owner's "
+                                                             "workspaces.")
+        recorded = (getattr(workspace, "state", None) or {}).get("pvc_name")
+        if recorded:
+            return recorded
+        return KubeSpawner._expand_user_properties(_AsServer(self, app.workspace), self.pvc_name_template)
+
+    def get_args(self) -> list[str]:
+        if self._app() is not None:
+            return []           # the app server reads everything from its environment
+        return super().get_args()
+
+    def get_env(self) -> dict:
+        env = super().get_env()
+        app = self._app()
+        if app is None:
+            return env
+        for key in self.environment:        # JupyterHub's own variables stay; of the pod's, only the kept ones
+            env.pop(key, None)
+        env.update(kubernetes_apps.app_environment(self.environment, app))
+        return env
+
+    async def get_pod_manifest(self):
+        app = self._app()
+        if app is not None:
+            self._apply_app()
+        pod = await super().get_pod_manifest()
+        if app is not None:     # fail closed: an app server is never a Jupyter server, nor has a workspace's volumes
+            container = pod.spec.containers[0]
+            command = list(container.args or []) or list(container.command or [])
+            volumes = {v.name for v in pod.spec.volumes or []}
+            if command[:2] != list(kubernetes_apps.APP_COMMAND) or volumes != {kubernetes_apps.APP_VOLUME}:
+                raise AppRefused(500, "app-pod-invalid", f"The app server {self._log_name} was not started: its pod "
+                                                         f"would run {command} with volumes {sorted(volumes)}.")
+        return pod
 
     async def prepare_spark(self) -> list[dict[str, Any]]:
         """A size that scales out on Spark (issue 17): the user's executor namespace, account, role binding, quota
@@ -239,6 +325,10 @@ class BundleKubeSpawner(KubeSpawner):
         return spark.SparkObjects(self.api.api_client)
 
     async def start(self):
+        if self._app() is not None:     # an app: no granted data (its viewers are not the grantee), no Spark
+            self._grants, self._data_parts = None, None
+            self._apply_data()
+            return await super().start()
         await self.prepare_data()
         await self.prepare_spark()
         started = await super().start()
@@ -274,7 +364,10 @@ class BundleKubeSpawner(KubeSpawner):
         return await super().stop(now=now)
 
     def apply_launch(self, request: LaunchRequest) -> None:
-        """Translate an authorised request into KubeSpawner's profile options."""
+        """Translate an authorised request into KubeSpawner's profile options (an app's source checked against the
+        stage first)."""
+        if request.app is not None:
+            kubernetes_apps.check_source(request.app, production=self.stage == "production")
         self.launch = request
         options = dict(self.user_options or {})
         options.update({"profile": request.bundle.id, "size": request.size.id})
@@ -327,7 +420,7 @@ def configure_data(c, *, portal_api_url: str, token: str, claim: str, interval: 
 
 def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None = None,
                          bundles: Iterable[str] | None = None, kafka: KafkaAccess | None = None,
-                         image_mirror: str | None = None) -> None:
+                         image_mirror: str | None = None, stage: str = "development") -> None:
     """The catalogue-driven part of the hub's configuration inside the z2jh hub pod.
 
     ``roles`` and ``bundles`` are what the environment offers (the hub's settings; all when ``None``); the
@@ -335,6 +428,7 @@ def configure_kubernetes(c, catalogue: Catalogue, *, roles: Iterable[str] | None
     """
     offer = hub_offer(catalogue, roles, bundles)
     c.JupyterHub.spawner_class = BundleKubeSpawner
+    c.BundleKubeSpawner.stage = stage
     for name, value in kubernetes_settings(profiles_by_role(catalogue, offer.bundle_ids, offer.roles,
                                                             kafka, image_mirror)).items():
         setattr(c.KubeSpawner, name, value)

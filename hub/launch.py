@@ -57,7 +57,7 @@ from gereedschapskist.core.groups import (
 )
 from gereedschapskist.core.refusal import REASON_HEADER  # noqa: F401  (re-exported for the hub's callers)
 
-from .apps import APP_OPTION, AppRefused, AppSpec, check_framework, parse_app
+from .apps import APP_OPTION, APP_SERVER_NAME, AppRefused, AppSpec, check_framework, parse_app
 from .interfaces import InterfaceAvailability
 from .refused import HubRefused
 from .roles import PORTAL_SERVICE
@@ -273,6 +273,11 @@ def authorise_request(
             check_framework(bundle, app)
         except AppRefused as refused:
             raise LaunchForbidden(refused.refusal, refused.message, status=refused.status_code) from None
+    elif APP_SERVER_NAME.fullmatch(server_name or ""):
+        # an app-<slug> server is shared with the app's audience (hub/apps.py): it must never run JupyterLab
+        raise LaunchForbidden("app-server-without-app", f"Server {server_name!r} is a published app's (app-<slug>): it "
+                                                        f"starts only with the launch option {APP_OPTION!r}, from the "
+                                                        "portal; name a workspace otherwise.")
     request = LaunchRequest(bundle, size, interface, contract, app)
     if contract is not None:
         check_contract_offer(contract, request, username=username, today=today or date.today())

@@ -2,7 +2,8 @@
 
 A bundle *needs* capabilities derived from its catalogue entry: each interface it declares
 (``interface:rstudio``), each package source it uses (``packages:cran``) and ``gpu`` when one of
-its sizes has a GPU. The base is the first one in :data:`BASES` that provides all of them. No
+its sizes has a GPU, ``tool:git`` when it pins an app framework (a published app's pod checks out its commit
+with the image's git: ``hub/kubernetes_apps.py``). The base is the first one in :data:`BASES` that provides all of them. No
 bundle id appears here: a new bundle gets a base by what it declares, not by what it is called.
 """
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from gereedschapskist.catalogue import Bundle
+from gereedschapskist.core.apps import bundle_frameworks
 
 
 class Family(StrEnum):
@@ -41,7 +43,7 @@ BASES: tuple[Base, ...] = (
         tag="2026-09-01",
         family=Family.DOCKER_STACKS,
         provides=frozenset({"interface:jupyterlab", "interface:vscode", "packages:pypi",
-                            "packages:conda-forge", "gpu"}),
+                            "packages:conda-forge", "gpu", "tool:git"}),
         why="Jupyter docker-stacks build of 2026-09-01 (Ubuntu 24.04, user jovyan, tini + start.sh, "
             "git and TeX for nbconvert, mamba for conda-forge). GPU bundles run on it too: PyTorch wheels "
             "from PyPI carry their CUDA libraries and the NVIDIA runtime supplies the driver.",
@@ -51,9 +53,10 @@ BASES: tuple[Base, ...] = (
         tag="4.5.3",
         family=Family.ROCKER,
         provides=frozenset({"interface:jupyterlab", "interface:rstudio", "interface:vscode", "packages:pypi",
-                            "packages:cran"}),
+                            "packages:cran", "tool:git"}),
         why="Rocker's R 4.5.3 with RStudio Server (Ubuntu 24.04); its CRAN repository is frozen at the "
-            "Posit Package Manager snapshot of 2026-04-23, so R dependencies resolve the same on every build.",
+            "Posit Package Manager snapshot of 2026-04-23, so R dependencies resolve the same on every build; "
+            "git comes with RStudio Server (rocker's install_rstudio.sh).",
     ),
 )
 
@@ -79,6 +82,8 @@ def needs(bundle: Bundle) -> frozenset[str]:
     wanted |= {f"packages:{package.ecosystem.value}" for package in bundle.packages}
     if bundle.needs_gpu:
         wanted.add("gpu")
+    if bundle_frameworks(bundle):
+        wanted.add("tool:git")
     return frozenset(wanted)
 
 

@@ -3,7 +3,11 @@
 A definition is a folder ``images/bundles/<bundle id>/`` holding a ``Dockerfile`` and the files it
 copies: one package list per package source (``pypi.txt``, ``cran.txt``, ``conda-forge.txt`` —
 exactly the bundle's pins, sorted), ``tooling.txt`` (what the interfaces need) and, for R bundles,
-``install-cran.R``. Rendering is a pure function of the bundle: same bundle, same bytes. It never
+``install-cran.R``, and for a bundle that pins an app framework (Panel, Voilà, Streamlit, Dash, Shiny:
+:func:`gereedschapskist.core.apps.bundle_frameworks`) ``app_server.py``, a copy of the hub's app server
+(``hub/app_server.py``, byte for byte), which the pod of a published app runs with the image's Python on
+Kubernetes (``hub/kubernetes_apps.py``). Rendering is a pure function of the bundle (and of that one file): same
+bundle, same bytes. It never
 reads ``image.digest`` (written back by CI after a build), so writing a digest does not change the
 definition and does not trigger another build.
 """
@@ -15,6 +19,8 @@ from types import MappingProxyType
 from typing import Mapping
 
 from gereedschapskist.catalogue import Bundle, Ecosystem, Package
+from gereedschapskist.core.apps import app_server_source, bundle_frameworks
+from gereedschapskist.core.image_layout import APP_SERVER_FILE
 
 from . import toolchain as tc
 from .bases import Base, Family, select_base
@@ -60,6 +66,8 @@ def render_bundle(bundle: Bundle) -> Definition:
             files[name] = package_file(bundle, ecosystem)
     if bundle.packages_of(Ecosystem.CRAN):
         files[CRAN_INSTALLER] = _CRAN_INSTALLER
+    if bundle_frameworks(bundle):
+        files[APP_SERVER_FILE] = app_server_source()
     files[DOCKERFILE] = _dockerfile(bundle, base, files)
     return Definition(folder=bundle_folder(bundle.id), files=MappingProxyType(dict(sorted(files.items()))),
                       base=base.reference, froms=(tc.UV_IMAGE, base.reference), bundle_id=bundle.id)
@@ -145,6 +153,8 @@ def _dockerfile(bundle: Bundle, base: Base, files: Mapping[str, str]) -> str:
         sections.append("# code-server for the vscode interface (reached through jupyter-vscode-proxy).\n"
                         "COPY --from=code-server --chown=0:0 /tmp/code-server /opt/code-server\n"
                         "ENV PATH=${PATH}:/opt/code-server/bin")
+    if APP_SERVER_FILE in files:
+        sections.append(_app_server(bundle))
     if bundle.needs_gpu:
         sections.append("# GPU sizes: let the NVIDIA container runtime mount the driver and nvidia-smi.\n"
                         + key_values("ENV", list(tc.GPU_ENV) + [("PATH", "${PATH}:/usr/local/nvidia/bin")],
@@ -246,6 +256,13 @@ def _python_environment(files: Mapping[str, str], bundle: Bundle) -> str:
                     *(f"--no-binary {name}" for name in sources), *requirements),
               mounts=["from=uv,source=/uv,target=/usr/local/bin/uv"])
     )
+
+
+def _app_server(bundle: Bundle) -> str:
+    frameworks = ", ".join(bundle_frameworks(bundle))
+    return (f"# Published apps ({frameworks}): the hub's app server (hub/app_server.py, copied byte for byte), which\n"
+            "# an app's pod runs with the environment's Python instead of JupyterLab, in front of the framework.\n"
+            f"COPY {APP_SERVER_FILE} {tc.IMAGE_SHARE}/")
 
 
 def _conda_forge() -> str:

@@ -21,15 +21,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Where things are in an image, shared with the hub that runs them (core.image_layout): VENV, IMAGE_SHARE.
+from gereedschapskist.core.image_layout import IMAGE_SHARE, VENV  # noqa: F401  (re-exported)
+
 #: The uv binary, taken from its official image (same version as the ``uv`` pin in pyproject.toml).
 UV_VERSION = "0.13.9"
 UV_IMAGE = f"ghcr.io/astral-sh/uv:{UV_VERSION}"
 
 #: The CPython every bundle environment runs on (a python-build-standalone build uv 0.13.9 knows).
 PYTHON_VERSION = "3.12.16"
-#: Where uv installs that CPython and where the bundle's environment lives, inside every image.
+#: Where uv installs that CPython inside every image (the bundle's environment: VENV, from core.image_layout).
 PYTHON_INSTALL_DIR = "/opt/python"
-VENV = "/opt/venv"
 #: PyPI as of this moment: later uploads are invisible to the image build (uv ``--exclude-newer``).
 RESOLVED_AT = "2026-11-20T00:00:00Z"
 #: Wheels only: no compilers in the images, no build-time surprises.
@@ -53,8 +55,6 @@ USER_NAME = "jovyan"
 USER_UID = 1000
 USER_GID = 100
 HOME = f"/home/{USER_NAME}"
-#: Where generated inputs (package lists, scripts) are copied inside an image.
-IMAGE_SHARE = "/opt/gereedschapskist"
 JUPYTER_PORT = 8888
 
 

@@ -115,3 +115,28 @@ def test_an_app_server_serves_its_audience_only(apps_stack, accounts_file):  # n
             client.close()
         anna.close()
         portal.close()
+
+
+def test_the_app_server_is_one_standalone_file():
+    """A bundle image carries a copy of ``hub/app_server.py`` and runs it with its own Python, so the file may import
+    only the standard library, JupyterHub and Tornado (never this project); checked on the file's syntax tree, and by
+    running its import in a fresh interpreter with the project off the path."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from gereedschapskist.hub.spawner import APP_SERVER_FILE
+
+    tree = ast.parse(Path(APP_SERVER_FILE).read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
+                 if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module}
+    assert not any(isinstance(node, ast.ImportFrom) and node.level for node in ast.walk(tree)), "relative import"
+    outside = sorted(imported - set(sys.stdlib_module_names) - {"jupyterhub", "tornado", "__future__"})
+    assert outside == []
+    code = ("import runpy, sys; sys.path = [p for p in sys.path if 'work' not in p or 'site-packages' in p]; "
+            f"ns = runpy.run_path({APP_SERVER_FILE!r}, run_name='app_server'); print(sorted(ns)[:1])")
+    run = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, cwd="/", timeout=60)
+    assert run.returncode == 0, run.stderr

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from gereedschapskist.infra import versions
+from gereedschapskist.infra.partners import HOME_STORAGE_CLASS
 from gereedschapskist.infra.plan import plan_environment
 
 from infra_harness import INFRA_DIR, load_stack
@@ -111,7 +112,8 @@ def test_shared_bucket_is_private_encrypted_versioned_and_tls_only(rec):
 
 
 def test_home_directories_use_encrypted_ebs(rec):
-    storage = next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass")
+    storage = next(o for o in rec.kubernetes_objects()       # the homes' class (the datasets' is another)
+                   if o["kind"] == "StorageClass" and o["metadata"]["name"] == HOME_STORAGE_CLASS)
     assert storage["provisioner"] == "ebs.csi.aws.com"
     assert storage["parameters"]["encrypted"] == "true"
     assert storage["parameters"]["kmsKeyId"].endswith(f"{NAME}-key")

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from gereedschapskist.infra import versions
+from gereedschapskist.infra.partners import HOME_STORAGE_CLASS
 from gereedschapskist.infra.plan import plan_environment
 
 from infra_harness import INFRA_DIR, load_stack
@@ -85,7 +86,8 @@ def test_shared_bucket_is_private_encrypted_and_versioned(rec):
 
 
 def test_home_directories_use_customer_key_disks(rec):
-    storage = next(o for o in rec.kubernetes_objects() if o["kind"] == "StorageClass")
+    storage = next(o for o in rec.kubernetes_objects()       # the homes' class (the datasets' is another)
+                   if o["kind"] == "StorageClass" and o["metadata"]["name"] == HOME_STORAGE_CLASS)
     assert storage["provisioner"] == "pd.csi.storage.gke.io"
     assert storage["parameters"]["disk-encryption-kms-key"] == KEY
 
