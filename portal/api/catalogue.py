@@ -12,6 +12,7 @@ from ..deps import CatalogueDep, CurrentUser, SessionDep
 from ..models import utcnow
 from ..services import catalogue as catalogue_service
 from ..services.environments import member_offer
+from ..sessions import read_alone
 from .schemas import ERRORS, BundleDetailOut, BundleOut, RefusalOut
 
 router = APIRouter(tags=["catalogue"])
@@ -22,7 +23,9 @@ def bundles(user: CurrentUser, catalogue: CatalogueDep, session: SessionDep,
             role: str | None = Query(default=None, description="only this role's bundles")) -> list[BundleOut]:
     """The bundles your roles may start (never retired ones), ordered by id; a member of an organisation under a
     standard contract gets that contract's bundles only."""
+    read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
     offer = _offer(session, user)
+    session.commit()
     if offer is not None:
         bundles = [b for b in catalogue_service.offered(catalogue, roles=user.role_ids, role=role)
                    if b.id in offer.bundles]

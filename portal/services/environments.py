@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import Conflict, HubUnavailable, LaunchNotAllowed, PortalError
@@ -75,10 +75,21 @@ def visible_environments(session: Session, *, user: User) -> list[Environment]:
     return list(session.scalars(statement))
 
 
+#: An organisation's contracts in a working state; built once (every catalogue read asks it: issue 13).
+_WORKING_CONTRACTS = select(Contract).where(Contract.organisation_id == bindparam("organisation"),
+                                            Contract.state.in_(WORKING_STATES))
+
+
+def homes_per_workspace(environment: Environment) -> bool:
+    """Whether each workspace in ``environment`` has a home folder of its own: in a cloud environment each named
+    server has its own volume (a delete removes it; a folder app names the workspace that holds it); on the local
+    backend every workspace of a user shares the user's home folder."""
+    return environment.kind is EnvironmentKind.CLOUD
+
+
 def current_contract(session: Session, *, organisation: Organisation) -> Contract | None:
     """The contract an organisation works under now (see the module's docstring); None when it never had one."""
-    contracts = session.scalars(select(Contract).where(Contract.organisation_id == organisation.id,
-                                                       Contract.state.in_(WORKING_STATES))).all()
+    contracts = session.scalars(_WORKING_CONTRACTS, {"organisation": organisation.id}).all()
     if not contracts:
         return None
     return min(contracts, key=lambda c: (WORKING_STATES.index(c.state), -c.id))
