@@ -27,7 +27,7 @@ from . import api
 from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
 from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
-from .models import EnvironmentKind, EnvironmentStage
+from .models import EnvironmentKind, EnvironmentStage, WorkspaceStatus
 from .oidc import OidcLogin
 from .routes import (
     admin, apps, auth, bundle_requests, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
@@ -81,8 +81,10 @@ def startup(state: PortalState) -> None:
 def sync_workspaces(state: PortalState) -> set[str]:
     """One pass of the background sync: ask the hubs about every active workspace."""
     with state.sessions() as session:
-        down = sync_service.sync_active(session, hubs=state.hubs,
-                                        workspaces=workspace_service.active_workspaces(session))
+        # not the starts this process is still handing to a hub: their start records how that went
+        active = [w for w in workspace_service.active_workspaces(session)
+                  if not (w.status is WorkspaceStatus.STARTING and state.hubs.start_pending(w.id))]
+        down = sync_service.sync_active(session, hubs=state.hubs, workspaces=active)
         session.commit()
         return down
 

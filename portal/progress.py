@@ -9,7 +9,9 @@ the machine ``reason`` too (``start-failed``, or the hub's refusal: ``role``, ``
 A launch answers before its hub is asked (issue 13): while this process hands the start to the hub, the stream
 says ``Server requested`` and waits for that; a start the hub then refused ends it at once as ``failed``. A start
 that another process hands over (the hub has no server yet) is asked after again, every second, until the
-workspace is no longer starting (the background sync ends a start that never reaches the hub).
+workspace is no longer starting (the background sync ends a start that never reaches the hub). A hub stream that
+ends while the workspace is still starting is followed again: ``status`` is never sent for a workspace still
+starting (the page would reload into the same start).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from .workspace_hub import ProgressEvent
 START_POLL_SECONDS = 0.02
 #: How long a stream waits before asking again for a start the hub does not know yet (seconds).
 NOT_AT_HUB_RETRY_SECONDS = 1.0
+#: How long a stream waits before following again a start whose hub stream ended while it was still starting.
+FOLLOW_AGAIN_SECONDS = 0.1
 
 
 def sse(event: str, data: dict[str, Any]) -> str:
@@ -118,8 +122,14 @@ async def relay(state: PortalState, *, workspace_id: int, username: str, server_
                         return
                     yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=event.progress,
                                                    message=event.message))
-            yield _final(workspace_id, *await run_in_threadpool(_refresh, state, workspace_id))
-            return
+            # the hub's stream ended without an end: JupyterHub ends it so when the spawn is over but the server is
+            # not ready yet (its proxy route is still being added; a start a waiting server took gets there first)
+            outcome = await run_in_threadpool(_refresh, state, workspace_id)
+            if outcome[0] is not WorkspaceStatus.STARTING:
+                yield _final(workspace_id, *outcome)
+                return
+            await asyncio.sleep(FOLLOW_AGAIN_SECONDS)
+            continue
         except HubUnavailable as exc:
             state.hubs.report_down(environment.name, exc.message, exc.reason)
             yield sse("unavailable", {"workspace": workspace_id, "reason": exc.reason,

@@ -120,7 +120,9 @@ def workspace_page(request: Request, workspace: WorkspaceDep, user: CurrentUser,
                   usage=usage_view.usage_view(session, hubs=hubs, catalogue=catalogue, workspace=workspace)
                   if status.available else None, stopped_by_hub=lifecycle.stopped_by_hub(session, workspace),
                   failure_reason=hub_start.failure_reason(session, workspace=workspace)
-                  if workspace.status is WorkspaceStatus.FAILED else None)
+                  if workspace.status is WorkspaceStatus.FAILED else None,
+                  # reloaded by the page's own script when the start it showed ended: keep saying it is ready
+                  just_ready=workspace.status is WorkspaceStatus.RUNNING and request.query_params.get("ready") == "1")
 
 
 @router.get("/workspaces/{workspace_id}/open", name="open_workspace")

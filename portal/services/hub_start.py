@@ -45,6 +45,20 @@ def start_at_hub(session: Session, *, hubs: Hubs, start: HubStart) -> Workspace 
             _remove_quietly(hub, username=username, server_name=workspace.server_name)
         log.info("the hub did not start workspace %s (%s): %s", workspace.id, exc.reason, exc.message)
         return workspace
+    # the row as committed now, locked until this answer is committed (a stop elsewhere waits for it)
+    now_status = session.scalar(select(Workspace.status).where(Workspace.id == workspace.id).with_for_update())
+    if now_status is not WorkspaceStatus.STARTING:
+        session.refresh(workspace)
+        # stopped (or failed by the background sync) while the hub started it, from another process or after a
+        # stop's wait ran out: the hub's answer must not mark it running again; the server it started is stopped
+        log.info("workspace %s became %s while its hub started it: stopping that server", workspace.id,
+                 workspace.status.value)
+        try:
+            hub.stop(username=username, server_name=workspace.server_name,
+                     remove=workspace.status is WorkspaceStatus.DELETED)
+        except PortalError as exc:      # best effort: the background sync finds a server the portal did not want
+            log.warning("could not stop server %s of %s: %s", workspace.server_name, username, exc.message)
+        return workspace
     apply_server_info(session, workspace=workspace, info=info)
     return workspace
 

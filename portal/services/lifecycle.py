@@ -23,12 +23,12 @@ from ..errors import Conflict, Forbidden, HubStartFailed, HubUnavailable, Invali
 from sqlalchemy import select
 
 from ..models import (
-    ACTIVE_STATUSES, EnvironmentKind, RegisterAction, RegisterEntry, User, Workspace, WorkspaceStatus, utcnow,
+    ACTIVE_STATUSES, RegisterAction, RegisterEntry, User, Workspace, WorkspaceStatus, utcnow,
 )
 from ..models.workspace import NAME_MAX
 from ..workspace_hub import Hubs, ProgressEvent
 from . import metering, register
-from .environments import restart_options
+from .environments import homes_per_workspace, restart_options
 from .grants import launch_options
 from .identity import hub_groups
 from .workspaces import apply_progress_end, apply_server_info, choose_available_interface, choose_membership
@@ -37,6 +37,17 @@ from .workspaces import apply_progress_end, apply_server_info, choose_available_
 REASON_MAX = 500
 
 log = logging.getLogger(__name__)
+
+#: How long a stop waits for this process to finish handing the same workspace's start to its hub (seconds).
+PENDING_START_WAIT_SECONDS = 30.0
+
+
+def _after_pending_start(session, hubs: Hubs, workspace: Workspace) -> None:
+    """A stop of a workspace whose start this process is still handing to the hub waits for that start's answer and
+    acts on what it committed: stopping first would let the start, answered afterwards, mark it running again."""
+    if hubs.start_pending(workspace.id):
+        hubs.wait_start(workspace.id, timeout=PENDING_START_WAIT_SECONDS)
+        session.refresh(workspace)
 
 
 def _owner_only(workspace: Workspace, actor: User, what: str) -> None:
@@ -62,6 +73,7 @@ def _clean_text(value: str | None, *, field: str, limit: int) -> str | None:
 def stop_workspace(session, *, hubs: Hubs, workspace: Workspace, actor: User, reason: str | None = None) -> Workspace:
     """Stop a workspace, keeping its named server at the hub (so a restart gets the same home folder). An admin
     stopping someone else's workspace must say why; the owner's page shows who did and why."""
+    _after_pending_start(session, hubs, workspace)
     if workspace.status not in ACTIVE_STATUSES:
         raise Conflict(f"workspace {workspace.id} is already {workspace.status.value}", reason="not-active")
     by_owner = actor.id == workspace.user_id
@@ -165,7 +177,7 @@ def stopped_by_hub(session, workspace: Workspace) -> bool:
 def home_is_per_workspace(workspace: Workspace) -> bool:
     """Whether the workspace has a home folder of its own that a delete removes: in a cloud environment each named
     server has its own volume; on the local backend every workspace of a user shares the user's home folder."""
-    return workspace.environment.kind is EnvironmentKind.CLOUD
+    return homes_per_workspace(workspace.environment)
 
 
 def delete_workspace(session, *, hubs: Hubs, workspace: Workspace, actor: User, confirm: bool) -> Workspace:

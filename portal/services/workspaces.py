@@ -296,6 +296,24 @@ def start_overdue(workspace: Workspace, *, now: datetime) -> bool:
     return (now - created).total_seconds() >= START_GRACE_SECONDS
 
 
+#: How long after a start was asked for a hub that shows its server neither ready nor starting counts as "not begun
+#: yet" rather than "stopped before it was ready": JupyterHub lists a named server as stopped from the moment a start
+#: request creates it until its spawn begins (after the hub's launch checks). Progress streams report a real failure
+#: at once; the background sync after this.
+HUB_NOT_BEGUN_SECONDS = 15
+
+
+def _just_asked(workspace: Workspace, *, now: datetime) -> bool:
+    """Whether the workspace's start (its last change: a launch or a restart) is younger than
+    :data:`HUB_NOT_BEGUN_SECONDS`."""
+    changed = workspace.updated_at or workspace.created_at
+    if changed is None:
+        return False
+    if changed.tzinfo is None:
+        changed = changed.replace(tzinfo=now.tzinfo)
+    return (now - changed).total_seconds() < HUB_NOT_BEGUN_SECONDS
+
+
 def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInfo | None,
                       now: datetime | None = None) -> bool:
     """Bring a workspace's status in line with what its hub reports; True when it changed."""
@@ -319,6 +337,8 @@ def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInf
         workspace.status = WorkspaceStatus.STOPPING
     elif workspace.status is WorkspaceStatus.STARTING and info is None and not start_overdue(workspace, now=now):
         pass    # not at the hub yet: its start is being handed over in the background (issue 13)
+    elif workspace.status is WorkspaceStatus.STARTING and info is not None and _just_asked(workspace, now=now):
+        pass    # the hub has the server but has not begun its spawn yet (it checks the launch first): not stopped
     elif workspace.status is WorkspaceStatus.STARTING:
         workspace.status, workspace.url = WorkspaceStatus.FAILED, None
         workspace.status_message = workspace.status_message or (

@@ -9,6 +9,10 @@
   var idle = document.getElementById("usage-idle");
   var box = document.getElementById("workspace");   // the status section: starting, running, …
   function starting() { return box !== null && box.getAttribute("data-status") === "starting"; }
+  // the user is leaving the page (they clicked "Open workspace", say): never reload over their navigation
+  var leaving = false;
+  window.addEventListener("beforeunload", function () { leaving = true; });
+  window.addEventListener("pageshow", function () { leaving = false; });   // back again (the back button's cache)
 
   function clock(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
@@ -34,9 +38,16 @@
     fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
       .then(function (response) { return response.ok ? response.json() : null; })
       .then(function (data) {
-        if (!data) { return; }
+        if (!data || leaving) { return; }
         if (data.running && section.getAttribute("data-running") !== "true") {
-          window.location.reload();   // it runs now: the page shows its live figures
+          // it runs now: the page shows its live figures; a start this page showed keeps saying it is ready
+          if (box !== null && box.getAttribute("data-shown-start") === "true") {
+            var next = new URL(window.location.href);
+            next.searchParams.set("ready", "1");
+            window.location.replace(next.toString());
+          } else {
+            window.location.reload();
+          }
           return;
         }
         set("usage-cpu", cpus(data.cpu_percent));

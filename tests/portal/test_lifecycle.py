@@ -291,3 +291,85 @@ def test_every_lifecycle_step_keeps_the_register_chain_intact(app, client, secon
     assert {a for a, _ in actions(app, launched["id"])} >= {
         RegisterAction.WORKSPACE_RESTARTED.value, RegisterAction.WORKSPACE_RENAMED.value,
         RegisterAction.WORKSPACE_DELETED.value, RegisterAction.WORKSPACE_STOPPED.value}
+
+
+def _blocked_starts(monkeypatch, hubs: FakeHubs) -> "threading.Event":
+    """Make the fake hub's start wait until the returned event is set (a hub slow to answer a start)."""
+    import threading
+
+    from tests.portal.fakehub import FakeHub
+
+    release = threading.Event()
+    original = FakeHub.start
+
+    def start(self, **kwargs):
+        assert release.wait(30), "the test never released the start"
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(FakeHub, "start", start)
+    return release
+
+
+def test_a_stop_while_the_start_is_handed_to_the_hub_waits_for_it(app, client, login, hubs, monkeypatch):
+    """A stop that comes while this process still hands the launch to the hub waits for the hub's answer and then
+    stops the server the hub started: the start's late answer cannot mark the stopped workspace running again (the
+    fuzz run once found a workspace stopped, then running, then 'stopped by the hub': two stops in the register)."""
+    import threading
+
+    release = _blocked_starts(monkeypatch, hubs)
+    anna = login(*ANNA)
+    launched = anna.client.post("/api/v1/workspaces", json={"bundle": "bi-sql-duckdb", "size": "small"},
+                                headers={"X-CSRF-Token": anna.csrf})
+    assert launched.status_code == 202 and launched.json()["status"] == "starting", launched.text
+    workspace_id = launched.json()["id"]
+    answers = []
+    stopper = threading.Thread(target=lambda: answers.append(
+        anna.client.post(f"/api/v1/workspaces/{workspace_id}/stop", headers={"X-CSRF-Token": anna.csrf})))
+    stopper.start()
+    stopper.join(0.5)
+    assert stopper.is_alive() and not answers, "the stop did not wait for the start the hub had not answered yet"
+    release.set()
+    stopper.join(30)
+    [stopped] = answers
+    assert stopped.status_code == 200 and stopped.json()["status"] == "stopped", stopped.text
+    server = launched.json()["server_name"]
+    assert hub_servers(hubs, "anna")[server].stopped          # the server the hub started is stopped again
+    anna.client.get("/api/v1/workspaces")                     # a later sync agrees: nothing stopped twice
+    assert row(app, workspace_id).status is WorkspaceStatus.STOPPED
+    assert [a for a, _ in actions(app, workspace_id)] == [
+        "workspace-launched", "workspace-started", "workspace-stopped"]
+
+
+def test_a_start_answered_after_another_process_stopped_the_workspace_is_stopped(app, client, login, hubs,
+                                                                                 monkeypatch):
+    """The hub answers a start after the workspace was stopped elsewhere (another portal process, or a stop whose
+    wait ran out): the workspace stays stopped, and the server the hub started for it is stopped."""
+    release = _blocked_starts(monkeypatch, hubs)
+    anna = login(*ANNA)
+    launched = anna.client.post("/api/v1/workspaces", json={"bundle": "bi-sql-duckdb", "size": "small"},
+                                headers={"X-CSRF-Token": anna.csrf})
+    assert launched.status_code == 202, launched.text
+    workspace_id = launched.json()["id"]
+    with app.state.portal.sessions() as session:      # what a stop in another process commits meanwhile
+        session.get(Workspace, workspace_id).status = WorkspaceStatus.STOPPED
+        session.commit()
+    release.set()
+    assert app.state.portal.hubs.wait_starts(30)
+    assert row(app, workspace_id).status is WorkspaceStatus.STOPPED
+    assert hub_servers(hubs, "anna")[launched.json()["server_name"]].stopped
+    assert "workspace-started" not in [a for a, _ in actions(app, workspace_id)]
+
+
+def test_the_page_reloaded_after_a_start_it_showed_still_says_the_workspace_is_ready(app, client, login, hubs):
+    """The workspace page reloads itself once a start it showed has ended (static/usage.js, for the live figures),
+    with ``?ready=1``: the reloaded page keeps saying the workspace is ready (in the page's language); it says so only
+    of a running workspace, and not without the flag (a later visit)."""
+    anna = login(*ANNA)
+    launched = launch(anna)
+    page = anna.client.get(f"/workspaces/{launched['id']}?ready=1", headers=NL)
+    assert re.search(r'<p id="progress-message" role="status">\s*Uw werkplek is klaar\.\s*</p>', page.text)
+    english = anna.client.get(f"/workspaces/{launched['id']}?ready=1", headers=EN).text
+    assert "Your workspace is ready." in english
+    assert 'id="progress-message"' not in anna.client.get(f"/workspaces/{launched['id']}", headers=NL).text
+    anna.post_json(f"/api/v1/workspaces/{launched['id']}/stop")
+    assert 'id="progress-message"' not in anna.client.get(f"/workspaces/{launched['id']}?ready=1", headers=NL).text

@@ -140,3 +140,39 @@ def test_a_stream_that_ends_early_stops_following(app, client, login):
     hub.calls.clear()
     assert client.get(f"/api/v1/workspaces/{workspace_id}").json()["status"] == "starting"
     assert hub.calls == ["servers"], hub.calls
+
+
+
+def test_a_hub_stream_that_ends_while_still_starting_is_followed_again(app, client, login):
+    """JupyterHub ends a progress stream without a last event when the spawn is over but the server is not ready yet
+    (its proxy route is still being added; a start a waiting server took gets there fast). The portal's stream then
+    follows the start again and ends in ``ready``, never in ``status`` (the page would reload into the same start:
+    the journey test once saw no 'ready' message for that)."""
+    workspace_id, hub = _starting(app, login)
+    state = app.state.portal
+    follows: list[int] = []
+
+    async def progress(*, username: str, server_name: str):
+        follows.append(1)
+        if len(follows) == 1:
+            yield ProgressEvent(90, "spawn finished; route pending")
+            return                                      # the server is still pending at the hub
+        with hub._lock:
+            hub.servers_by_user[username][server_name] = ServerInfo(server_name, ready=True,
+                                                                    url=f"/user/{username}/{server_name}/")
+        yield ProgressEvent(100, "ready", ready=True, url=f"/user/{username}/{server_name}/")
+
+    hub.progress = progress
+
+    async def follow() -> list[str]:
+        with state.sessions() as session:
+            workspace = session.get(Workspace, workspace_id)
+            stream = relay(state, workspace_id=workspace_id, username="anna", server_name=workspace.server_name,
+                           status=workspace.status, status_message=None, environment=workspace.environment)
+        return [event async for event in stream]
+
+    events = asyncio.run(follow())
+    assert len(follows) == 2
+    assert [e.split("\n")[0] for e in events] == ["event: progress", "event: ready"], events
+    with state.sessions() as session:
+        assert session.get(Workspace, workspace_id).status is WorkspaceStatus.RUNNING

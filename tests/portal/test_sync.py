@@ -110,3 +110,43 @@ def test_a_start_that_never_reached_the_hub_fails_after_the_grace_with_a_clear_m
         for language, text in (("nl", "de start bereikte de hub niet"), ("en", "the start did not reach the hub")):
             page = client.get(f"/workspaces/{ids['lost']}", headers={"Accept-Language": language}).text
             assert 'data-reason="start-lost"' in page and text in page, language
+
+
+def test_the_sync_leaves_alone_a_start_this_process_is_handing_to_the_hub(settings):
+    """While this process hands a launch to the hub, the hub may already list the named server as stopped (it made
+    it, but its spawn has not begun): the background sync must not fail that start (seen walking a launch on
+    make up: 'the hub reports the server stopped before it was ready' 0.2 s after the click). Once the hand-over is
+    over, the sync judges it again."""
+    import threading
+
+    made: list[CountingHub] = []
+
+    def factory(**kwargs) -> CountingHub:
+        made.append(CountingHub(**kwargs))
+        return made[-1]
+
+    app = create_app(settings, hub_factory=factory)
+    with TestClient(app, base_url="http://127.0.0.1"):
+        state = app.state.portal
+        make_user(state.sessions, username="anna", groups=["org:cbs", "role:bi"])
+        workspace_id = add_workspace(app, username="anna", organisation="cbs", status=WorkspaceStatus.STARTING)
+        with state.sessions() as session:
+            workspace = session.get(Workspace, workspace_id)
+            long_ago = utcnow() - timedelta(seconds=workspace_service.HUB_NOT_BEGUN_SECONDS + 5)
+            workspace.created_at = workspace.updated_at = long_ago     # outside the hub's "not begun" window
+            hub = state.hubs.for_environment(workspace.environment)
+            hub.servers_by_user["anna"] = {workspace.server_name: ServerInfo(workspace.server_name, ready=False,
+                                                                             stopped=True)}
+            session.commit()
+        release = threading.Event()
+        state.hubs.submit_start(workspace_id, lambda: release.wait(30))
+        try:
+            sync_workspaces(state)
+            with state.sessions() as session:
+                assert session.get(Workspace, workspace_id).status is WorkspaceStatus.STARTING
+        finally:
+            release.set()
+        assert state.hubs.wait_starts(30)
+        sync_workspaces(state)          # handed over (and here nothing came of it): the sync judges it now
+        with state.sessions() as session:
+            assert session.get(Workspace, workspace_id).status is WorkspaceStatus.FAILED

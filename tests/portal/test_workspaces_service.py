@@ -143,10 +143,20 @@ def test_a_stop_the_hub_began_itself_is_recorded_once(app, people):
 
 
 def test_a_start_that_vanishes_at_the_hub_failed(app, people):
+    """JupyterHub lists a named server as stopped from the moment a start request creates it until its spawn
+    begins (seen walking a launch on make up: the background sync read that and failed a start that then ran):
+    within HUB_NOT_BEGUN_SECONDS of the start that is "not begun yet"; after it, the start failed."""
+    from datetime import timedelta
+
     session, workspace = _workspace(app, WorkspaceStatus.STARTING)
     with session:
-        service.apply_server_info(session, workspace=workspace,
-                                  info=ServerInfo(workspace.server_name, ready=False, stopped=True))
+        stopped = ServerInfo(workspace.server_name, ready=False, stopped=True)
+        asked = workspace.updated_at or workspace.created_at
+        service.apply_server_info(session, workspace=workspace, info=stopped,
+                                  now=asked + timedelta(seconds=service.HUB_NOT_BEGUN_SECONDS - 1))
+        assert workspace.status is WorkspaceStatus.STARTING and _actions(session, workspace) == []
+        service.apply_server_info(session, workspace=workspace, info=stopped,
+                                  now=asked + timedelta(seconds=service.HUB_NOT_BEGUN_SECONDS + 1))
         assert workspace.status is WorkspaceStatus.FAILED and "stopped before it was ready" in workspace.status_message
         assert _actions(session, workspace) == [RegisterAction.WORKSPACE_FAILED]
 
