@@ -1326,6 +1326,12 @@ TEXTS.update({
     "apps.field.bundle": ("Pakket waarop de app draait", "Bundle the app runs on"),
     "apps.field.entry": ("Bestand van de app (in uw thuismap, of in de repository)",
                          "The app's file (in your home folder, or in the repository)"),
+    "apps.field.workspace": ("Werkplek waarvan de thuismap de map van de app bevat (app uit een map; verplicht in "
+                             "de cloud, waar elke werkplek een eigen thuismap heeft)",
+                             "Workspace whose home folder holds the app's folder (app from a folder; required in the "
+                             "cloud, where every workspace has a home folder of its own)"),
+    "apps.workspace.none": ("— geen (app uit git, of de gedeelde thuismap) —",
+                            "— none (app from git, or the shared home folder) —"),
     "apps.field.git": ("Git-repository (https://; verplicht in productie)", "Git repository (https://; required in "
                                                                              "production)"),
     "apps.field.commit": ("Commit (40 tekens)", "Commit (40 characters)"),
@@ -1336,6 +1342,14 @@ TEXTS.update({
     "apps.field.audience_names": ("Groepen (org:…, role:…) of gebruikersnamen, één per regel",
                                   "Groups (org:…, role:…) or user names, one a line"),
     "apps.submit": ("Publiceren", "Publish"),
+    "apps.resume.title": ("De app wordt gepubliceerd", "Publishing the app"),
+    "apps.resume.intro": ("U bent nu ook aangemeld bij de hub van uw organisatie, waar apps draaien. Dat is eenmalig "
+                          "en zonder nieuw wachtwoord. De portal publiceert nu {title}.",
+                          "You are now also signed in at your organisation's hub, where apps run. This happens "
+                          "once, without a new password. The portal now publishes {title}."),
+    "apps.resume.manual": ("Gebeurt er niets? Publiceer de app dan met de knop.",
+                           "Nothing happening? Then publish the app with the button."),
+    "apps.resume.publishing": ("Een ogenblik, de app wordt gepubliceerd…", "One moment, publishing the app…"),
     "apps.list": ("Gepubliceerde apps", "Published apps"),
     "apps.none": ("Er zijn nog geen apps die u mag openen.", "There are no apps you may open yet."),
     "apps.owner": ("Eigenaar", "Owner"),
@@ -1371,11 +1385,20 @@ TEXTS.update({
     "error.bad-audience": ("Kies wie de app mag openen", "Choose who may open the app"),
     "error.bad-framework": ("Onbekend framework", "Unknown framework"),
     "error.bad-entry": ("Dat is geen bestand van de app", "That is not the app's file"),
+    "error.app-workspace-required": ("Kies de werkplek met de map van de app",
+                                     "Choose the workspace that holds the app's folder"),
+    "error.app-workspace-not-found": ("De hub kent die werkplek van de app niet",
+                                      "The hub does not know the app's workspace"),
+    "error.app-pod-invalid": ("De app-server is niet gestart: zijn pod klopte niet",
+                              "The app server was not started: its pod was not right"),
+    "error.bad-app-workspace": ("Dat is geen werkplek van u voor deze app", "That is not a workspace of yours for "
+                                                                             "this app"),
     "error.commit-required": ("In productie alleen vanuit een git-commit", "In production only from a git commit"),
     "error.bad-git": ("Geef een https://-repository", "Give an https:// repository"),
     "error.bad-commit": ("Geef de volledige commit", "Give the full commit"),
     "error.bad-title": ("Geef de app een titel", "Give the app a title"),
     "error.framework-not-in-bundle": ("Dat framework zit niet in dit pakket", "That framework is not in this bundle"),
+    "error.app-server-without-app": ("Een app-server start alleen als app", "An app server starts only as an app"),
     "error.app-exists": ("U hebt al een app met die titel", "You already have an app with that title"),
     "error.app-not-found": ("Deze app bestaat niet (meer)", "This app does not exist (any more)"),
     "error.not-app-manager": ("Alleen de eigenaar en beheerders beheren deze app",

@@ -29,6 +29,10 @@ class PublishIn(BaseModel):
     git: str | None = Field(default=None, max_length=500, description="an https:// repository URL (production: "
                                                                       "required)")
     commit: str | None = Field(default=None, max_length=40, description="the full commit id (with git)")
+    workspace: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                  description="an app from a folder: the id of your workspace whose home folder holds "
+                                              "it (in a cloud environment, where every workspace has a home of its "
+                                              "own: required); none for git")
     size: str | None = Field(default=None, max_length=32)
     audience: Literal["organisation", "group", "users"] = "organisation"
     audience_names: list[str] | str | None = Field(default=None, description="groups (org:<id>, role:<id>) or user "
@@ -102,7 +106,8 @@ def publish(body: PublishIn, user: CurrentUser, session: SessionDep, catalogue: 
     app = service.publish(session, catalogue=catalogue, hubs=hubs, user=user, title=body.title,
                           framework=body.framework, bundle_id=body.bundle, entry=body.entry, git=body.git,
                           commit=body.commit, size_id=body.size, audience=body.audience,
-                          audience_names=body.audience_names, organisation=body.organisation)
+                          audience_names=body.audience_names, organisation=body.organisation,
+                          workspace=body.workspace)
     session.commit()
     return AppOut.of(app, hubs=hubs, user=user)
 

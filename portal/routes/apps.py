@@ -5,14 +5,13 @@ the idle culler stopped it — a "starting" page that asks the hub to start it a
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep
-from urllib.parse import urlencode
-
 from ..errors import HubLoginNeeded, PortalError
 from ..models import User
 from ..services import apps as service
@@ -21,7 +20,7 @@ from .rendering import render
 
 router = APIRouter(include_in_schema=False)
 DONE = {"published", "unpublished", "stopped", "rolled-back"}
-FIELDS = ("title", "framework", "bundle", "entry", "git", "commit", "audience", "audience_names")
+FIELDS = ("title", "framework", "bundle", "entry", "workspace", "git", "commit", "audience", "audience_names")
 Text = Annotated[str, Form(max_length=500)]
 
 
@@ -40,30 +39,45 @@ def _list(request: Request, session, *, user: User, catalogue, hubs, entered: di
                   url=lambda app: service.url(hubs, app=app), may_manage=lambda app: service.may_manage(user, app),
                   entered=entered or {}, problem=problem, status_code=status_code,
                   done=done if done in DONE else None, groups=hub_groups(user),
+                  workspaces=service.app_workspaces(session, user=user),
                   may_publish=bool(user.active_memberships()))
 
 
 @router.get("/apps", name="apps")
 def apps(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep):
-    """The list and the form; the form is filled from the query when the hub's sign-on sent the user back here."""
+    """The list and the form; a link may fill the form in from its query."""
     entered = {name: request.query_params[name][:500] for name in FIELDS if name in request.query_params}
     return _list(request, session, user=user, catalogue=catalogue, hubs=hubs, entered=entered)
 
 
+#: The session key of a publish waiting for the hub's single sign-on: the form as entered and its one-time marker.
+PENDING_PUBLISH = "pending_publish"
+RESUME_PATH = "/apps/resume"
+
+
 @router.post("/apps", name="publish_app", dependencies=[CsrfForm])
 def publish(request: Request, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep, hubs: HubsDep,
-            title: Text = "", framework: Text = "", bundle: Text = "", entry: Text = "", git: Text = "",
-            commit: Text = "", audience: Text = "organisation",
-            audience_names: Annotated[str, Form(max_length=4000)] = ""):
-    entered = {"title": title, "framework": framework, "bundle": bundle, "entry": entry, "git": git,
-               "commit": commit, "audience": audience, "audience_names": audience_names}
+            title: Text = "", framework: Text = "", bundle: Text = "", entry: Text = "", workspace: Text = "",
+            git: Text = "", commit: Text = "", audience: Text = "organisation",
+            audience_names: Annotated[str, Form(max_length=4000)] = "", resumed: Text = ""):
+    entered = {"title": title, "framework": framework, "bundle": bundle, "entry": entry, "workspace": workspace,
+               "git": git, "commit": commit, "audience": audience, "audience_names": audience_names}
+    request.session.pop(PENDING_PUBLISH, None)
     try:
         app = service.publish(session, catalogue=catalogue, hubs=hubs, user=user, title=title, framework=framework,
                               bundle_id=bundle, entry=entry, git=git, commit=commit, audience=audience,
-                              audience_names=audience_names)
-    except HubLoginNeeded as needed:    # the hub's single sign-on, then back to the filled-in form
+                              audience_names=audience_names, workspace=workspace or None)
+    except HubLoginNeeded as needed:
+        # the hub's single sign-on, then back to a page that publishes what this session posted (one press of
+        # "Publish", as a launch resumes after it); a resumed publish still refused asks for a click, no loop
         session.rollback()
-        return RedirectResponse(needed.login_url_to(f"/apps?{urlencode(entered)}"), status_code=303)
+        marker = secrets.token_urlsafe(16)
+        request.session[PENDING_PUBLISH] = {"marker": marker, **entered}
+        login_url = needed.login_url_to(f"{RESUME_PATH}?publish={marker}")
+        if resumed:
+            return render(request, "error.html", user=user, status_code=needed.status, error=needed,
+                          login_url=login_url)
+        return RedirectResponse(login_url, status_code=303)
     except PortalError as problem:
         session.rollback()
         return _list(request, session, user=user, catalogue=catalogue, hubs=hubs, entered=entered, problem=problem,
@@ -83,6 +97,17 @@ def _page(request: Request, *, user: User, app, hubs, problem: PortalError | Non
     return render(request, "app.html", user=user, app=app, url=service.url(hubs, app=app), running=running,
                   may_manage=service.may_manage(user, app), problem=problem, status_code=status_code,
                   done=done if done in DONE else None, lines=lines, show_logs=show_logs)
+
+
+@router.get(RESUME_PATH, name="resume_publish")
+def resume_publish(request: Request, user: CurrentUser, publish: str | None = None):
+    """Back from the hub's single sign-on: the publish this session asked for, as a form to confirm (submitted by
+    ``static/resume.js``). Anything else — nothing waiting, another marker — goes to the apps page."""
+    pending = request.session.get(PENDING_PUBLISH)
+    marker = pending.get("marker") if isinstance(pending, dict) else None
+    if not isinstance(marker, str) or not publish or not secrets.compare_digest(marker, publish):
+        return RedirectResponse("/apps", status_code=303)
+    return render(request, "apps_resume.html", user=user, pending=pending, fields=FIELDS)
 
 
 @router.get("/apps/{app_id}", name="app")

@@ -6,6 +6,11 @@ rollback. Keyword-only functions; none of them commits.
   workspace rule, ``services/environments.py``) and the environment's stage: in **production** only a git commit
   (``git`` + a 40-character ``commit``) is published, in development the owner's folder too. Each publish of the same
   slug is a new version; the app runs as the owner's hub server ``app-<slug>`` (``hub/apps.py``).
+- **A folder app's workspace**: the app may name one of the owner's own workspaces (not deleted, in the app's
+  environment) whose home holds the folder; its server name goes to the hub as ``app.workspace``. In a cloud
+  environment every workspace has a home volume of its own (``services/lifecycle.py`` ``home_is_per_workspace``), so
+  there a folder app must name it (``app-workspace-required``), as the hub requires (``hub/kubernetes_apps.py``); on
+  the local backend all of a user's workspaces share one home, so it is optional. An app from git has none.
 - **Who may open it**: the audience — the owner's organisation (hub group ``org:<slug>``), hub groups
   (``org:…`` or ``role:…``), or named users — enforced by the hub through JupyterHub's sharing; the portal applies
   the same rule first. The owner, the organisation's admins and platform admins always may.
@@ -27,11 +32,12 @@ from gereedschapskist.core.identity import hub_username
 
 from ..errors import Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
 from ..models import (
-    AppState, AudienceKind, EnvironmentStage, PublishedApp, PublishedAppVersion, RegisterAction, User, utcnow,
+    AppState, AudienceKind, Environment, EnvironmentStage, PublishedApp, PublishedAppVersion,
+    RegisterAction, User, Workspace, WorkspaceStatus, utcnow,
 )
 from ..workspace_hub import Hubs, ServerInfo
 from . import register
-from .environments import hub_place_options, launch_place
+from .environments import homes_per_workspace, hub_place_options, launch_place
 from .grants import is_admin_of, launch_options
 from .identity import hub_groups
 from .workspaces import choose_membership
@@ -130,11 +136,46 @@ def _source(*, framework: str, entry: str, git: str | None, commit: str | None, 
     return {"entry": entry}
 
 
+def app_workspaces(session: Session, *, user: User) -> list[Workspace]:
+    """The user's own workspaces a folder app may name (every one not deleted, stopped ones too: a stopped
+    workspace keeps its home), newest first."""
+    return list(session.scalars(select(Workspace).where(Workspace.user_id == user.id,
+                                                        Workspace.status != WorkspaceStatus.DELETED)
+                                .order_by(Workspace.id.desc()).limit(200)))
+
+
+def _workspace(session: Session, *, user: User, environment: Environment, source: dict,
+               workspace_id: int | str | None) -> str | None:
+    """The server name of the folder app's workspace (``workspace_id``: the id of one of ``user``'s workspaces), or
+    None when none is named; the refusals name the field ``workspace`` and its value."""
+    if workspace_id is None or (isinstance(workspace_id, str) and not workspace_id.strip()):
+        if "git" not in source and homes_per_workspace(environment):
+            raise InvalidInput(f"workspace: in environment {environment.name} every workspace has a home folder of "
+                               "its own; name the workspace (its id) whose home holds the app's folder",
+                               reason="app-workspace-required")
+        return None
+    if "git" in source:
+        raise InvalidInput(f"workspace {workspace_id!r}: an app from git runs from its commit; only an app from a "
+                           "folder names a workspace", reason="bad-app-workspace")
+    try:
+        number = int(str(workspace_id).strip())
+    except ValueError:
+        number = 0
+    found = session.get(Workspace, number) if 0 < number < 2**31 else None
+    if (found is None or found.user_id != user.id or found.status is WorkspaceStatus.DELETED
+            or found.environment_id != environment.id):
+        raise InvalidInput(f"workspace {workspace_id!r}: not one of your workspaces in environment "
+                           f"{environment.name} (name one that is not deleted and whose home holds the app's folder)",
+                           reason="bad-app-workspace")
+    return found.server_name
+
+
 def publish(session: Session, *, catalogue: Catalogue, hubs: Hubs, user: User, title: str, framework: str,
             bundle_id: str, entry: str, git: str | None = None, commit: str | None = None,
             size_id: str | None = None, audience: str = "organisation", audience_names: str | list[str] | None = None,
-            organisation: str | None = None) -> PublishedApp:
-    """Publish (a new version of) the user's app and start it at the hub; every refusal before anything is written."""
+            organisation: str | None = None, workspace: int | str | None = None) -> PublishedApp:
+    """Publish (a new version of) the user's app and start it at the hub; every refusal before anything is written.
+    ``workspace``: the id of the user's workspace whose home holds a folder app (required in a cloud environment)."""
     title = (title or "").strip()
     slug = slug_of(title)
     if not (3 <= len(title) <= 120) or not SLUG.fullmatch(slug or "-"):
@@ -152,6 +193,9 @@ def publish(session: Session, *, catalogue: Catalogue, hubs: Hubs, user: User, t
     place = launch_place(session, organisation=member.organisation)
     production = place.environment.stage is EnvironmentStage.PRODUCTION
     source = _source(framework=framework, entry=entry, git=git, commit=commit, production=production)
+    server = _workspace(session, user=user, environment=place.environment, source=source, workspace_id=workspace)
+    if server is not None:
+        source["workspace"] = server
     kind, names = _audience(audience, audience_names)
     hub = hubs.for_environment(place.environment)
     try:
@@ -193,6 +237,8 @@ def _options(app: PublishedApp, *, user: User, place_options: dict | None = None
     option = {"framework": app.framework, "entry": version.source["entry"]}
     if "git" in version.source:
         option.update(git=version.source["git"], commit=version.source["commit"])
+    elif version.source.get("workspace"):
+        option["workspace"] = version.source["workspace"]
     place = place_options or {"organisation": app.organisation.slug}
     options = launch_options(app.owner, bundle=app.bundle_id, size=app.size_id, **place)
     options["app"] = option

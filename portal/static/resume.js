@@ -1,6 +1,6 @@
-// Back from the hub's single sign-on: submit the launch this session asked for (the form carries the session's
-// CSRF token; the portal shows this page only for a launch the session itself posted). Without JavaScript the
-// user presses the button.
+// Back from the hub's single sign-on: submit the launch (or the app's publish) this session asked for (the form
+// carries the session's CSRF token; the portal shows this page only for what the session itself posted). Without
+// JavaScript the user presses the button.
 (function () {
   "use strict";
   var form = document.getElementById("resume-form");

@@ -415,6 +415,8 @@ TABLE: dict[tuple[str, str], dict[str, tuple[int, ...]]] = {
     # manage: 403); others get 404 (no probing). A form here has problems (422); an app has one version (rollback 409)
     ("GET", "/apps"): {"-": PAGE_LOGGED_IN},
     ("POST", "/apps"): {"-": (422, 422, 422, 422, 422, 403)},
+    # back from the hub's sign-on: only a publish this session posted is shown; none here → the apps page
+    ("GET", "/apps/resume"): {"-": (303, 303, 303, 303, 303, 303)},
     ("GET", "/apps/{app_id}"): {
         "minfin": (200, 200, 200, 200, 404, 303), "cbs": (404, 404, 404, 200, 200, 303), "missing": PAGE_MISSING},
     ("GET", "/apps/{app_id}/status"): {

@@ -119,3 +119,53 @@ def test_a_resume_link_from_another_session_shows_nothing(app, settings, login):
         login("lea", ["role:bi", "org:cbs"], on=other_client)   # lea again, in another browser (another session)
         page = other_client.get(f"/workspaces/resume?launch={marker}", follow_redirects=False)
         assert page.status_code == 303 and page.headers["location"] == "/workspaces"
+
+
+PANEL = {"title": "Verkoop per maand", "framework": "panel", "bundle": "bi-dashboards",
+         "entry": "dashboards/verkoop.py", "audience": "organisation"}
+
+
+def _apps(app) -> int:
+    from gereedschapskist.portal.models import PublishedApp
+
+    with app.state.portal.sessions() as session:
+        return session.scalar(select(func.count()).select_from(PublishedApp))
+
+
+def test_a_publish_goes_through_the_hubs_sign_on_and_resumes_with_one_press(app, client, login):
+    """A user new to the hub presses "Publish" once: through the hub's sign-on and back to a page that publishes
+    what this session posted (``static/resume.js`` submits it; the form carries the session's CSRF token), as a
+    launch resumes; before, they came back to the filled-in form and had to press again."""
+    me = login("anna", ["role:bi", "org:minfin"])
+    refused = me.post_form("/apps", PANEL)
+    assert refused.status_code == 303 and refused.headers["location"].startswith(f"{HUB}/hub/oauth_login?next=")
+    path = _return_path(refused.headers["location"])
+    assert path.startswith("/apps/resume?publish="), path
+    marker = parse_qs(urlsplit(path).query)["publish"][0]
+    assert _apps(app) == 0
+
+    FirstLoginHub.known.add("anna")         # back from the hub: it knows her now
+    for language, title in (("en", "Publishing the app"), ("nl", "De app wordt gepubliceerd")):
+        page = client.get(f"/apps/resume?publish={marker}", headers={"Accept-Language": language})
+        assert page.status_code == 200 and title in page.text, language
+    assert f'name="csrf_token" value="{me.csrf}"' in page.text and 'action="/apps"' in page.text
+    for name, value in PANEL.items():
+        assert f'name="{name}" value="{value}"' in page.text, name
+    assert f'name="resumed" value="{marker}"' in page.text and '<script src="/static/resume.js"' in page.text
+    assert _apps(app) == 0                  # a GET publishes nothing
+    assert client.get("/apps/resume?publish=another", follow_redirects=False).headers["location"] == "/apps"
+
+    published = me.post_form("/apps", {**PANEL, "resumed": marker})
+    assert published.status_code == 303 and published.headers["location"].endswith("?done=published")
+    assert _apps(app) == 1
+    assert client.get(f"/apps/resume?publish={marker}", follow_redirects=False).status_code == 303   # used up
+
+
+def test_a_resumed_publish_still_refused_asks_for_a_click_instead_of_looping(app, login):
+    me = login("anna", ["role:bi", "org:minfin"])
+    first = me.post_form("/apps", PANEL)
+    marker = parse_qs(urlsplit(_return_path(first.headers["location"])).query)["publish"][0]
+    again = me.post_form("/apps", {**PANEL, "resumed": marker}, headers={"Accept-Language": "en"})
+    assert again.status_code == 403 and "Sign in at the hub first" in again.text
+    assert f'href="{HUB}/hub/oauth_login?next=' in again.text
+    assert _apps(app) == 0
