@@ -12,6 +12,9 @@ The hub itself is not in this test (the journeys through the portal and the hub 
 
 - BI (Excel): ``bi-sql-duckdb``'s ``excel.ipynb`` writes and reads a two-sheet workbook and shows it in
   ipydatagrid's grid, rendered by the widget in the browser.
+- BI (RStudio → R in JupyterLab): ``bi-r-jupyter``'s ``r-excel.ipynb`` with the bundle's R kernel (IRkernel on this
+  machine's R, installed into the environment as the hub installs it): the summary table and the workbook written
+  with openxlsx and read back with readxl.
 - ML (Databricks → Spark): ``ml-spark``'s ``spark-groupby.ipynb`` (8 MB here) and its Spark UI link, opened
   through jupyter-server-proxy under the workspace's URL while the session runs.
 - Development (GitHub, CircleCI): in ``dev-python``'s terminal, ``copier copy`` of the project template and the
@@ -138,6 +141,39 @@ def test_bi_excel_in_jupyterlab_with_openpyxl_and_ipydatagrid(browser_page: Page
         grid.scroll_into_view_if_needed()
         shots(page, "excel-grid")
     assert (tmp_path / "home" / "bi-sql-duckdb" / "aanvragen.xlsx").stat().st_size > 1000
+
+
+def test_bi_r_in_jupyterlab_with_irkernel_readxl_and_openxlsx(browser_page: Page, shots, environments, tmp_path):
+    env = environments("bi-r-jupyter")
+    page = browser_page
+    with workspace(env, tmp_path / "home", "bi-r-jupyter") as (url, token), shots.on_failure(page):
+        open_notebook(page, url, token, "bi-r-jupyter/r-excel.ipynb")
+        # the notebook names the kernelspec "ir", the bundle's own R kernel: no question, the R kernel starts
+        expect(page.get_by_role("contentinfo").get_by_role(
+            "button", name=re.compile(r"^R in JupyterLab 1\.0\.0 \(R\) \| Idle$"))).to_be_visible()
+        run_menu(page, "Run All Cells")
+        outputs = page.locator(".jp-OutputArea-output")
+        # the summary: IRkernel's HTML table of the data frame, one row per municipality with its sum
+        table = outputs.get_by_role("table", name="A data.frame: 3 × 2")
+        expect(table).to_be_visible(timeout=180_000)
+        for row in ("gemeente aanvragen", "Amsterdam 1650", "Utrecht 2106", "Zwolle 2562"):
+            expect(table.get_by_role("row", name=row, exact=True)).to_be_visible()
+        expect(outputs.filter(has_text="geschreven / written: aanvragen-r.xlsx")).to_have_count(1, timeout=120_000)
+        # the read-back: readxl read both sheets openxlsx wrote (the notebook's stopifnot() passed), 36 rows
+        expect(outputs.filter(has_text=re.compile(r"^R 4 [\d.]+ - rijen / rows: 36\s*$"))).to_have_count(
+            1, timeout=120_000)
+        expect(page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+               .filter(has_text="Error")).to_have_count(0)
+        expect(page.locator(".jp-DirListing-item[title*='aanvragen-r.xlsx']")).to_be_visible(timeout=60_000)
+        # JupyterLab scrolls inside its panel (a full-page shot is the window): a taller window shows the whole
+        # notebook, from the summary table to the read-back
+        page.set_viewport_size({"width": 1280, "height": 1120})
+        read_back = outputs.filter(has_text="rijen / rows: 36")
+        read_back.scroll_into_view_if_needed()
+        expect(read_back).to_be_in_viewport()
+        expect(table).to_be_in_viewport()
+        shots(page, "r-excel")
+    assert (tmp_path / "home" / "bi-r-jupyter" / "aanvragen-r.xlsx").stat().st_size > 1000
 
 
 def test_ml_spark_example_and_its_spark_ui_through_the_workspace(browser_page: Page, shots, environments,
