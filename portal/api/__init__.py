@@ -7,7 +7,7 @@ from . import (
     bundle_requests, catalogue, contracts, dataset_grants, datasets, me, organisations, register, size_requests, usage, workspaces,
 )
 
-router = APIRouter(prefix="/api/v1")
-for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets, dataset_grants,
-               register, bundle_requests, apps):
-    router.include_router(module.router)
+#: The API's routers, in the order requests try them; each carries ``/api/v1`` (``schemas.API_PREFIX``) itself.
+ROUTERS: tuple[APIRouter, ...] = tuple(
+    module.router for module in (me, catalogue, workspaces, usage, organisations, contracts, size_requests, datasets,
+                                 dataset_grants, register, bundle_requests, apps))

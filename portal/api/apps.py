@@ -14,9 +14,9 @@ from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep
 from ..errors import PortalError
 from ..models import PublishedApp
 from ..services import apps as service
-from .schemas import ERRORS, HUB_ERRORS
+from .schemas import API_PREFIX, ERRORS, HUB_ERRORS
 
-router = APIRouter(tags=["apps"])
+router = APIRouter(prefix=API_PREFIX, tags=["apps"])
 
 
 class PublishIn(BaseModel):

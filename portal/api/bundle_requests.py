@@ -14,9 +14,9 @@ from pydantic import BaseModel, Field
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep, SettingsDep
 from ..models import BundleRequest, BundleRequestState
 from ..services import bundle_requests as service
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["bundle requests"])
+router = APIRouter(prefix=API_PREFIX, tags=["bundle requests"])
 CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "an open request for the same bundle, or not "
                                                                  "possible in the request's state"}}
 

@@ -13,9 +13,9 @@ from ..models import utcnow
 from ..services import catalogue as catalogue_service
 from ..services.environments import member_offer
 from ..sessions import read_alone
-from .schemas import ERRORS, BundleDetailOut, BundleOut, RefusalOut
+from .schemas import API_PREFIX, ERRORS, BundleDetailOut, BundleOut, RefusalOut
 
-router = APIRouter(tags=["catalogue"])
+router = APIRouter(prefix=API_PREFIX, tags=["catalogue"])
 
 
 @router.get("/bundles", response_model=list[BundleOut], responses=ERRORS, summary="Bundles offered to you")

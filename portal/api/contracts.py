@@ -21,9 +21,9 @@ from ..services import metering
 from ..services import gitops, provisioning
 from ..services import organisations as organisation_service
 from ..services.contract_order import Estimate
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["contracts"])
+router = APIRouter(prefix=API_PREFIX, tags=["contracts"])
 CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "not possible in the contract's state, or it "
                                                                  "overlaps another contract"}}
 Value = str | int | float | None

@@ -27,9 +27,9 @@ from ..models import DatasetGrant, utcnow
 from ..services import dataset_grants as service
 from ..services.access_policy import LEGAL_GROUNDS, PURPOSE_CODES
 from ..settings import PortalSettings
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["access to data"])
+router = APIRouter(prefix=API_PREFIX, tags=["access to data"])
 CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "the grant was already revoked or has expired"}}
 #: Tokens a hub may never be trusted with (as the hub's own settings refuse them).
 PLACEHOLDERS = frozenset({"", "change-me", "changeme", "secret", "placeholder", "development"})

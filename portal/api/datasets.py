@@ -14,9 +14,9 @@ from ..deps import CsrfHeader, CurrentUser, SessionDep
 from ..models import AccessRequest, AccessRequestState, Dataset, DatasetCategory, SensitivityLevel
 from ..services import access as service
 from ..services.access_policy import MAX_GRANT_DAYS
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["access to data"])
+router = APIRouter(prefix=API_PREFIX, tags=["access to data"])
 CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "an open request for the same dataset, already "
                                                                  "decided, or the requester left"}}
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request
 
 from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep, csrf_token
 from ..services.environments import visible_environments
-from .schemas import ERRORS, EnvironmentOut, MeOut, RoleOut, catalogue_roles
+from .schemas import API_PREFIX, ERRORS, EnvironmentOut, MeOut, RoleOut, catalogue_roles
 
-router = APIRouter(tags=["me"])
+router = APIRouter(prefix=API_PREFIX, tags=["me"])
 
 
 @router.get("/me", response_model=MeOut, responses=ERRORS, summary="The logged-in user")

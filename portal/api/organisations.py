@@ -7,9 +7,9 @@ from fastapi import APIRouter
 from ..deps import OrganisationDep, SessionDep
 from ..services import organisations as organisation_service
 from ..services import workspaces as workspace_service
-from .schemas import ERRORS, MemberOut, OrganisationOut, WorkspaceOut
+from .schemas import API_PREFIX, ERRORS, MemberOut, OrganisationOut, WorkspaceOut
 
-router = APIRouter(tags=["organisations"])
+router = APIRouter(prefix=API_PREFIX, tags=["organisations"])
 
 
 @router.get("/organisations/{slug}", response_model=OrganisationOut, responses=ERRORS,

@@ -13,9 +13,9 @@ from pydantic import BaseModel, Field
 
 from ..deps import CurrentUser, SessionDep, StateDep
 from ..services import register_export as service
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["processing register"])
+router = APIRouter(prefix=API_PREFIX, tags=["processing register"])
 Name = Annotated[str | None, Query(max_length=255, description="one of organisation (slug), dataset (id or "
                                                                "identifier) or person (user name); none: everything "
                                                                "you see")]

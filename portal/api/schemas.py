@@ -24,6 +24,10 @@ class ErrorOut(BaseModel):
                                   "sign-on, then back to the portal; then launch again")
 
 
+#: Where the JSON API lives: each API module's router carries it on its own routes (the app adds those routes
+#: directly, ``portal.main``).
+API_PREFIX = "/api/v1"
+
 ERRORS = {
     401: {"model": ErrorOut, "description": "not logged in"},
     403: {"model": ErrorOut, "description": "not allowed (role, membership, CSRF token); hub-login-needed comes "

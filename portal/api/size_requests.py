@@ -14,9 +14,9 @@ from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep
 from ..errors import NotFound
 from ..models import Contract, SizeRequest, SizeRequestState
 from ..services import size_requests as service
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["sizes on request"])
+router = APIRouter(prefix=API_PREFIX, tags=["sizes on request"])
 CONFLICT = {409: {"model": ERRORS[403]["model"], "description": "already decided, an open request for the same "
                                                                  "size, or not possible in the contract's state"}}
 

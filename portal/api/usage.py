@@ -6,9 +6,9 @@ from fastapi import APIRouter
 
 from ..deps import CatalogueDep, HubsDep, SessionDep, WorkspaceDep
 from ..services import usage_view
-from .schemas import ERRORS
+from .schemas import API_PREFIX, ERRORS
 
-router = APIRouter(tags=["workspaces"])
+router = APIRouter(prefix=API_PREFIX, tags=["workspaces"])
 
 
 @router.get("/workspaces/{workspace_id}/usage", responses=ERRORS, summary="A workspace's CPU and memory use")

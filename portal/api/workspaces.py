@@ -18,9 +18,9 @@ from ..progress import relay
 from ..sessions import read_alone
 from ..services import lifecycle
 from ..services import workspaces as workspace_service
-from .schemas import ERRORS, HUB_ERRORS, LaunchIn, WorkspaceOut
+from .schemas import API_PREFIX, ERRORS, HUB_ERRORS, LaunchIn, WorkspaceOut
 
-router = APIRouter(tags=["workspaces"])
+router = APIRouter(prefix=API_PREFIX, tags=["workspaces"])
 
 
 @router.get("/workspaces", response_model=list[WorkspaceOut], responses=ERRORS, summary="My workspaces")
