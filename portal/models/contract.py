@@ -14,8 +14,8 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text, case, select
+from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
 from .base import Base, UTCDateTime, enum_column, utcnow
 from .environment import Environment, EnvironmentStage
@@ -31,6 +31,12 @@ class ContractState(StrEnum):
     ACTIVE = "active"
     SUSPENDED = "suspended"
     ENDED = "ended"
+
+
+#: The contract states in which an organisation works under contracts, best first: its current contract is the first
+#: of these, among equals the newest (``services/environments.current_contract``).
+WORKING_STATES = (ContractState.ACTIVE, ContractState.SUSPENDED, ContractState.PROVISIONING, ContractState.APPROVED,
+                  ContractState.REQUESTED, ContractState.ENDED)
 
 
 class ProvisioningStatus(StrEnum):
@@ -135,3 +141,13 @@ class ContractTransition(Base):
 
     contract: Mapped[Contract] = relationship(back_populates="transitions")
     actor: Mapped[User | None] = relationship(lazy="joined")
+
+
+#: The id of the contract an organisation works under now (the rule of :data:`WORKING_STATES`), or None: deferred, so
+#: it is read only where asked for — with the request's user (``services/identity.request_user_options``), so that a
+#: catalogue read learns the member's offer in its one query (issue 13). Read each request, never cached.
+Organisation.current_contract_id = column_property(
+    select(Contract.id).where(Contract.organisation_id == Organisation.id, Contract.state.in_(WORKING_STATES))
+    .order_by(case({state: rank for rank, state in enumerate(WORKING_STATES)}, value=Contract.state),
+              Contract.id.desc())
+    .limit(1).correlate_except(Contract).scalar_subquery(), deferred=True)

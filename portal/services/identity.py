@@ -80,12 +80,14 @@ def recognise_groups(groups: Iterable[str], *, policy: GroupPolicy) -> Recognise
 
 
 def request_user_options() -> tuple[LoaderOption, ...]:
-    """How a request reads its user: with the issuer's roles, the memberships (organisation, member roles) and the
-    grants not revoked, all in the same query as the session row (``sessions.SessionStore.load``), so that
-    :attr:`User.role_ids`, the navigation and every permission check need no further query. Nothing of this is
-    cached between requests: a revoked grant or an ended membership counts from the next request on."""
+    """How a request reads its user: with the issuer's roles, the memberships (organisation with the id of its
+    current contract, member roles) and the grants not revoked, all in the same query as the session row
+    (``sessions.SessionStore.load``), so that :attr:`User.role_ids`, the navigation, every permission check and the
+    catalogue's offer need no further query. Nothing of this is cached between requests: a revoked grant, an ended
+    membership or a contract that changed counts from the next request on."""
     memberships = joinedload(User.memberships)
-    return (joinedload(User.roles), memberships.joinedload(Member.organisation),
+    return (joinedload(User.roles),
+            memberships.joinedload(Member.organisation).undefer(Organisation.current_contract_id),
             memberships.joinedload(Member.roles), joinedload(User.grants).options(lazyload("*")))
 
 
