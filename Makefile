@@ -75,7 +75,8 @@ fuzz: install
 SCREENSHOT_TESTS := tests/e2e/test_workspace_lifecycle.py tests/e2e/test_sizes_usage.py \
   tests/e2e/test_inside_workspace.py tests/e2e/test_admin_screens.py tests/e2e/test_roles_handover.py \
   tests/e2e/test_workspace_data_access.py tests/e2e/test_streaming_example.py \
-  tests/e2e/test_role_examples.py tests/e2e/test_bundle_request.py
+  tests/e2e/test_role_examples.py tests/e2e/test_bundle_request.py tests/e2e/test_publish_app.py \
+  tests/e2e/test_app_frameworks_in_browser.py
 .PHONY: screenshots
 screenshots: install $(CHROMIUM) node-deps
 	GEREEDSCHAPSKIST_TEST_DATABASE_URL= $(PY) -m pytest -q $(SCREENSHOT_TESTS)

@@ -1,5 +1,6 @@
 """A development stack for published apps (issue 17, section 1): the test catalogue plus ``tiny-panel``, a bundle
-with Panel (a real framework, built from PyPI like any bundle), and a provider and hub of its own — the shared
+with Panel, and ``tiny-apps``, one with Streamlit, Dash and Shiny for Python (real frameworks, at ``dev-apps``'s pins,
+built from PyPI like any bundle at their first launch), and a provider and hub of its own — the shared
 ``hub_stack`` keeps the plain test catalogue, whose bundles other tests count and build.
 
 ``apps_stack`` (module-scoped) gives the provider, the hub, the ports (hub, portal) and the catalogue folder."""
@@ -17,11 +18,17 @@ from gereedschapskist.dev.devstack import DevSecrets, HubProcess, OidcProvider, 
 
 TESTS = Path(__file__).resolve().parent
 PANEL_VERSION = "1.8.5"     # as bi-dashboards pins it
-TINY_PANEL = f"""# A small bundle with Panel, for the published-apps tests (issue 17): the framework an app runs on.
-id: tiny-panel
+#: Streamlit, Dash and Shiny for Python at the versions the catalogue's ``dev-apps`` pins (one environment for all)
+APP_FRAMEWORK_PINS = ("streamlit==1.67.0", "dash==4.4.1", "shiny==1.8.0")
+
+
+def _tiny_bundle(bundle_id: str, with_nl: str, with_en: str, pins: tuple[str, ...], spdx: str) -> str:
+    packages = "".join(f"    - {pin}\n" for pin in pins)
+    return f"""# A small bundle with {with_en}, for the published-apps tests (issue 17): the framework an app runs on.
+id: {bundle_id}
 title:
-  nl: Testbundel met Panel
-  en: Test bundle with Panel
+  nl: Testbundel met {with_nl}
+  en: Test bundle with {with_en}
 description:
   nl: Alleen voor tests van gepubliceerde apps.
   en: Only for the tests of published apps.
@@ -31,17 +38,16 @@ lifecycle:
   status: active
 interfaces: [jupyterlab]
 image:
-  repository: ghcr.io/gereedschapskist/tiny-panel
+  repository: ghcr.io/gereedschapskist/{bundle_id}
   tag: "1.0.0"
 packages:
   pypi:
-    - panel=={PANEL_VERSION}
-sizes:
+{packages}sizes:
   - id: small
     cpu: 1
     memory: 2Gi
 licence:
-  spdx: BSD-3-Clause
+  spdx: {spdx}
   open_source: true
 security_review:
   reviewer: Hub tests
@@ -52,6 +58,11 @@ maintainers:
   - name: Team Dataplatform
     email: dataplatform@gereedschapskist.nl
 """
+
+
+TINY_PANEL = _tiny_bundle("tiny-panel", "Panel", "Panel", (f"panel=={PANEL_VERSION}",), "BSD-3-Clause")
+TINY_APPS = _tiny_bundle("tiny-apps", "Streamlit, Dash en Shiny", "Streamlit, Dash and Shiny", APP_FRAMEWORK_PINS,
+                         "Apache-2.0 AND MIT")
 #: A Panel app whose text appears only once Bokeh's JavaScript has rendered it over the WebSocket.
 PANEL_APP = '''import panel as pn
 
@@ -62,9 +73,10 @@ pn.Column(pn.pane.Markdown("# Verkoop per maand"), pn.widgets.IntSlider(name="Ma
 
 
 def apps_catalogue(folder: Path) -> Path:
-    """A copy of the hub's test catalogue with ``tiny-panel`` added."""
+    """A copy of the hub's test catalogue with ``tiny-panel`` and ``tiny-apps`` added."""
     shutil.copytree(TESTS / "hub" / "fixtures" / "catalogue", folder)
     (folder / "bundles" / "bi" / "tiny-panel.yaml").write_text(TINY_PANEL, encoding="utf-8")
+    (folder / "bundles" / "bi" / "tiny-apps.yaml").write_text(TINY_APPS, encoding="utf-8")
     return folder
 
 
