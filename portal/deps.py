@@ -37,16 +37,18 @@ async def portal_state(request: Request) -> PortalState:
 StateDep = Annotated[PortalState, Depends(portal_state)]
 
 
-async def _settings(state: StateDep) -> PortalSettings:
-    return state.settings
+# Each takes the request itself, not ``StateDep``: every dependency FastAPI solves costs time on every request, a
+# nested one twice (issue 13).
+async def _settings(request: Request) -> PortalSettings:
+    return request.app.state.portal.settings
 
 
-async def _catalogue(state: StateDep) -> Catalogue:
-    return state.catalogue
+async def _catalogue(request: Request) -> Catalogue:
+    return request.app.state.portal.catalogue
 
 
-async def _hubs(state: StateDep) -> Hubs:
-    return state.hubs
+async def _hubs(request: Request) -> Hubs:
+    return request.app.state.portal.hubs
 
 
 SettingsDep = Annotated[PortalSettings, Depends(_settings)]
@@ -121,7 +123,9 @@ def _apply_refresh(state: PortalState, db: _RequestDb, identity: Identity) -> No
         raise
 
 
-async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+async def current_user(request: Request) -> User:
+    """:func:`optional_user`, or a refusal (401 / the login page); called directly, not as a sub-dependency."""
+    user = await optional_user(request)
     if user is None:
         raise LoginRequired("log in to use this page")
     return user
