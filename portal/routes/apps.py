@@ -5,7 +5,6 @@ the idle culler stopped it — a "starting" page that asks the hub to start it a
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -16,6 +15,7 @@ from ..errors import HubLoginNeeded, PortalError
 from ..models import User
 from ..services import apps as service
 from ..services.identity import hub_groups
+from . import resume
 from .rendering import render
 
 router = APIRouter(include_in_schema=False)
@@ -71,13 +71,8 @@ def publish(request: Request, user: CurrentUser, session: SessionDep, catalogue:
         # the hub's single sign-on, then back to a page that publishes what this session posted (one press of
         # "Publish", as a launch resumes after it); a resumed publish still refused asks for a click, no loop
         session.rollback()
-        marker = secrets.token_urlsafe(16)
-        request.session[PENDING_PUBLISH] = {"marker": marker, **entered}
-        login_url = needed.login_url_to(f"{RESUME_PATH}?publish={marker}")
-        if resumed:
-            return render(request, "error.html", user=user, status_code=needed.status, error=needed,
-                          login_url=login_url)
-        return RedirectResponse(login_url, status_code=303)
+        return resume.to_hub_login(request, user=user, needed=needed, key=PENDING_PUBLISH, resume_path=RESUME_PATH,
+                                   parameter="publish", posted=entered, resumed=resumed)
     except PortalError as problem:
         session.rollback()
         return _list(request, session, user=user, catalogue=catalogue, hubs=hubs, entered=entered, problem=problem,
@@ -103,9 +98,8 @@ def _page(request: Request, *, user: User, app, hubs, problem: PortalError | Non
 def resume_publish(request: Request, user: CurrentUser, publish: str | None = None):
     """Back from the hub's single sign-on: the publish this session asked for, as a form to confirm (submitted by
     ``static/resume.js``). Anything else — nothing waiting, another marker — goes to the apps page."""
-    pending = request.session.get(PENDING_PUBLISH)
-    marker = pending.get("marker") if isinstance(pending, dict) else None
-    if not isinstance(marker, str) or not publish or not secrets.compare_digest(marker, publish):
+    pending = resume.remembered(request, key=PENDING_PUBLISH, marker=publish)
+    if pending is None:
         return RedirectResponse("/apps", status_code=303)
     return render(request, "apps_resume.html", user=user, pending=pending, fields=FIELDS)
 

@@ -12,7 +12,6 @@ only ever started by a CSRF-checked POST, and the resume page only shows a choic
 
 from __future__ import annotations
 
-import secrets
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
@@ -27,6 +26,7 @@ from ..services import hub_start, lifecycle
 from ..services import usage_view
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
+from . import resume
 from .home import safe_next
 from .rendering import render
 
@@ -84,14 +84,9 @@ def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: 
                                                        interface=choice["interface"],
                                                        organisation=choice["organisation"],
                                                        require_contract=settings.require_contract)
-    except HubLoginNeeded as needed:
-        marker = secrets.token_urlsafe(16)
-        request.session[PENDING_LAUNCH] = {"marker": marker, **choice}
-        login_url = needed.login_url_to(f"{RESUME_PATH}?launch={marker}")
-        if resumed:     # back from the hub's sign-on and still not known there: no second trip without a click
-            return render(request, "error.html", user=user, status_code=needed.status, error=needed,
-                          login_url=login_url)
-        return RedirectResponse(login_url, status_code=303)
+    except HubLoginNeeded as needed:    # the hub's sign-on, then the resume page (a resumed launch: a click first)
+        return resume.to_hub_login(request, user=user, needed=needed, key=PENDING_LAUNCH, resume_path=RESUME_PATH,
+                                   parameter="launch", posted=choice, resumed=resumed)
     session.commit()
     starts.submit(state, launched.start)        # the hub is asked after this answer (issue 13: feedback at once)
     return RedirectResponse(f"/workspaces/{launched.start.workspace_id}", status_code=303)
@@ -101,9 +96,8 @@ def launch(request: Request, user: CurrentUser, session: SessionDep, catalogue: 
 def resume_launch(request: Request, user: CurrentUser, catalogue: CatalogueDep, launch: str | None = None):
     """Back from the hub's single sign-on: the launch this session asked for, as a form to confirm (submitted by
     ``static/resume.js``). Anything else — no launch waiting, another marker — goes to "my workspaces"."""
-    pending = request.session.get(PENDING_LAUNCH)
-    marker = pending.get("marker") if isinstance(pending, dict) else None
-    if not isinstance(marker, str) or not launch or not secrets.compare_digest(marker, launch):
+    pending = resume.remembered(request, key=PENDING_LAUNCH, marker=launch)
+    if pending is None:
         return RedirectResponse("/workspaces", status_code=303)
     return render(request, "resume.html", user=user, pending=pending, bundle=catalogue.bundles.get(pending["bundle"]))
 
