@@ -28,7 +28,7 @@ from . import api
 from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
 from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
-from .models import EnvironmentKind, EnvironmentStage, WorkspaceStatus
+from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
 from .routes import (
     admin, apps, auth, bundle_requests, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
@@ -84,7 +84,7 @@ def sync_workspaces(state: PortalState) -> set[str]:
     with state.sessions() as session:
         # not the starts this process is still handing to a hub: their start records how that went
         active = [w for w in workspace_service.active_workspaces(session)
-                  if not (w.status is WorkspaceStatus.STARTING and state.hubs.start_pending(w.id))]
+                  if not workspace_service.start_in_hand(state.hubs, workspace_id=w.id, status=w.status)]
         down = sync_service.sync_active(session, hubs=state.hubs, workspaces=active)
         session.commit()
         return down

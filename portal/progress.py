@@ -101,10 +101,10 @@ async def relay(state: PortalState, *, workspace_id: int, username: str, server_
             if status is WorkspaceStatus.FAILED else None
         yield _final(workspace_id, status, status_message, reason)
         return
-    if state.hubs.start_pending(workspace_id):     # this process is handing the start to the hub right now
+    if workspace_service.start_in_hand(state.hubs, workspace_id=workspace_id, status=status):   # being handed over
         yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=0,
                                        message="Server requested"))
-        while state.hubs.start_pending(workspace_id):
+        while workspace_service.start_in_hand(state.hubs, workspace_id=workspace_id, status=status):
             await asyncio.sleep(START_POLL_SECONDS)
         outcome = await run_in_threadpool(_current, state, workspace_id)
         if outcome[0] is not WorkspaceStatus.STARTING:      # refused or failed at the hub, or ready at once

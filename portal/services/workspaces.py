@@ -158,10 +158,8 @@ def reconcile_hub_servers(session: Session, *, hub: WorkspaceHub, user: User, en
     for name, info in ours.items():
         if name in unknown:
             active = info.ready or info.pending is not None or not info.stopped
-            started = info.started
-            if started is not None and started.tzinfo is None:
-                started = started.replace(tzinfo=now.tzinfo)
-            young = started is None or (now - started).total_seconds() < RECONCILE_GRACE_SECONDS
+            age = _age_seconds(info.started, now=now)
+            young = age is None or age < RECONCILE_GRACE_SECONDS
             if active and young:
                 continue
         elif name not in ended:
@@ -286,14 +284,20 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
     return Launch(workspace, HubStart(workspace.id, options))
 
 
+def _age_seconds(moment: datetime | None, *, now: datetime) -> float | None:
+    """How many seconds before ``now`` a timestamp was (one without a time zone is taken in ``now``'s, as the
+    database may give it back); None when there is none."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=now.tzinfo)
+    return (now - moment).total_seconds()
+
+
 def start_overdue(workspace: Workspace, *, now: datetime) -> bool:
     """Whether a starting workspace is older than :data:`START_GRACE_SECONDS` (its start should be at the hub)."""
-    created = workspace.created_at
-    if created is None:
-        return True
-    if created.tzinfo is None:
-        created = created.replace(tzinfo=now.tzinfo)
-    return (now - created).total_seconds() >= START_GRACE_SECONDS
+    age = _age_seconds(workspace.created_at, now=now)
+    return age is None or age >= START_GRACE_SECONDS
 
 
 #: How long after a start was asked for a hub that shows its server neither ready nor starting counts as "not begun
@@ -306,12 +310,8 @@ HUB_NOT_BEGUN_SECONDS = 15
 def _just_asked(workspace: Workspace, *, now: datetime) -> bool:
     """Whether the workspace's start (its last change: a launch or a restart) is younger than
     :data:`HUB_NOT_BEGUN_SECONDS`."""
-    changed = workspace.updated_at or workspace.created_at
-    if changed is None:
-        return False
-    if changed.tzinfo is None:
-        changed = changed.replace(tzinfo=now.tzinfo)
-    return (now - changed).total_seconds() < HUB_NOT_BEGUN_SECONDS
+    age = _age_seconds(workspace.updated_at or workspace.created_at, now=now)
+    return age is not None and age < HUB_NOT_BEGUN_SECONDS
 
 
 def apply_server_info(session: Session, *, workspace: Workspace, info: ServerInfo | None,
@@ -409,12 +409,20 @@ def refresh(session: Session, *, hubs: Hubs, workspaces: list[Workspace]) -> set
     return down
 
 
+def start_in_hand(hubs: Hubs, *, workspace_id: int, status: WorkspaceStatus) -> bool:
+    """Whether this workspace's start is still being handed to its hub by this process (issue 13): page views, the
+    background sync and progress streams leave the hub alone meanwhile; that start records how it went."""
+    return status is WorkspaceStatus.STARTING and hubs.start_pending(workspace_id)
+
+
 def to_ask(hubs: Hubs, workspaces: list[Workspace]) -> list[Workspace]:
     """The active workspaces a page view asks their hub about: all but starts that a progress stream of this portal
     follows — that stream records the end of the start as soon as the hub says it (issue 12: no hub request per view
-    while workspaces start) — and starts this process is still handing to the hub (issue 13). The background sync still looks at every active workspace."""
+    while workspaces start) — and starts this process is still handing to the hub (issue 13,
+    :func:`start_in_hand`). The background sync still looks at every active workspace but those."""
     return [w for w in workspaces if w.status in ACTIVE_STATUSES
-            and not (w.status is WorkspaceStatus.STARTING and (hubs.followed(w.id) or hubs.start_pending(w.id)))]
+            and not (w.status is WorkspaceStatus.STARTING and hubs.followed(w.id))
+            and not start_in_hand(hubs, workspace_id=w.id, status=w.status)]
 
 
 def in_transition(workspaces: list[Workspace]) -> list[Workspace]:
