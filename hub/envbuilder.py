@@ -28,6 +28,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -197,6 +198,20 @@ class _Build:
                 await result
 
 
+async def end_process_group(proc: asyncio.subprocess.Process) -> None:
+    """Kill ``proc`` (started with ``start_new_session=True``) and every process of its group, then wait for it.
+
+    Killing ``proc`` alone is not enough: asyncio's ``wait()`` returns only once its output pipe is closed too, and
+    a child that inherited the pipe — compileall ``-j 0``'s workers, compiling a large environment for minutes —
+    kept it open. A hub stopping during a background compile then waited for them after its cleanup ("...done")
+    until it was killed (30 s in the tests, the pod's grace period in Kubernetes), and the workers lived on."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:   # the group has ended already
+        pass
+    await proc.wait()
+
+
 class EnvBuilder:
     """Builds and caches bundle environments under ``root`` (one directory per :attr:`EnvSpec.dirname`)."""
 
@@ -350,8 +365,9 @@ class EnvBuilder:
         env = {key: value for key, value in os.environ.items() if not key.startswith(("VIRTUAL_ENV", "PYTHON"))}
         env.update({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"})
         env.update(extra_env or {})
+        # a session of its own: what it starts (compileall -j's workers, a package's build backend) ends with it
         proc = await asyncio.create_subprocess_exec(
-            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
+            *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
         lines: list[str] = []
 
         async def read() -> None:
@@ -365,12 +381,10 @@ class EnvBuilder:
         try:
             await asyncio.wait_for(asyncio.gather(read(), proc.wait()), self.timeout)
         except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await end_process_group(proc)
             raise EnvBuildFailed(spec.bundle_id, None, f"{' '.join(argv[:3])} took longer than {self.timeout:.0f} s")
-        except asyncio.CancelledError:
-            proc.kill()
-            await proc.wait()
+        except asyncio.CancelledError:     # e.g. the hub stops (SIGTERM): JupyterHub cancels its tasks and waits
+            await end_process_group(proc)
             raise
         if proc.returncode != 0 and check:
             error = "\n".join(line for line in lines if line and not line.startswith("Using Python"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -152,6 +154,41 @@ def test_a_cancelled_launch_leaves_the_build_to_those_who_joined(tmp_path):
         return await second
 
     assert asyncio.run(scenario()) == envs.path_for(spec) and envs.is_built(spec)
+
+
+def _ended(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] == "Z"   # a zombie has ended
+    except OSError:
+        return True
+
+
+def test_a_cancelled_step_ends_what_its_command_started_and_returns_at_once(tmp_path):
+    """A hub that stops (SIGTERM) cancels a background compile: the step's command ends with every process it
+    started, and the cancelled step returns without waiting for them. compileall -j 0's workers kept the step's
+    output pipe open, so it waited for them after the hub's cleanup, until the hub was killed. Here the command's
+    child (``sleep``) holds the pipe like those workers."""
+    envs = builder(tmp_path)
+    spec = EnvSpec("tiny", "1.0.0", ("cowsay==6.1",))
+    pid_file = tmp_path / "child.pid"
+    command = ("import subprocess, sys; child = subprocess.Popen(['sleep', '600']); "
+               "open(sys.argv[1], 'w').write(str(child.pid)); child.wait()")
+    child: list[int] = []
+
+    async def scenario() -> bool:
+        step = asyncio.ensure_future(envs._run(spec, [sys.executable, "-c", command, str(pid_file)], None))
+        while not pid_file.is_file() or not pid_file.read_text():
+            await asyncio.sleep(0.05)
+        child.append(int(pid_file.read_text()))
+        step.cancel()
+        done, _ = await asyncio.wait([step], timeout=60)    # a hang guard; without the fix: the sleep's 600 s
+        if not done:
+            os.kill(child[0], signal.SIGKILL)                # let the cancelled step (and this test) end
+            await asyncio.wait([step])
+        return bool(done)
+
+    assert asyncio.run(scenario()), "the cancelled step waited for its command's child"
+    assert _ended(child[0]), "the command's child outlived the cancelled step"
 
 
 @pytest.mark.network
