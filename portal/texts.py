@@ -1352,6 +1352,12 @@ TEXTS.update({
     "apps.resume.publishing": ("Een ogenblik, de app wordt gepubliceerd…", "One moment, publishing the app…"),
     "apps.list": ("Gepubliceerde apps", "Published apps"),
     "apps.none": ("Er zijn nog geen apps die u mag openen.", "There are no apps you may open yet."),
+    "apps.publish.needs_membership": ("Een app publiceert u als lid van een organisatie, voor die organisatie: u bent "
+                                      "nog van geen organisatie lid. Vraag een beheerder van uw organisatie u toe te "
+                                      "voegen.",
+                                      "You publish an app as a member of an organisation, for that organisation: you "
+                                      "are not a member of any organisation yet. Ask an admin of your organisation to "
+                                      "add you."),
     "apps.owner": ("Eigenaar", "Owner"),
     "apps.audience": ("Publiek", "Audience"),
     "apps.status": ("Status", "Status"),

@@ -141,6 +141,10 @@ def test_the_apps_page_publishes_and_lists(app, people):
     anna = people["anna"]
     page = anna.client.get("/apps")
     assert page.status_code == 200 and 'id="publish-form"' in page.text and "bi-dashboards" in page.text
+    assert 'id="publish-needs-membership"' not in page.text
+    femke = people["femke"].client.get("/apps", headers={"Accept-Language": "en"})    # a member of no organisation
+    assert femke.status_code == 200 and 'id="publish-form"' not in femke.text
+    assert 'id="publish-needs-membership"' in femke.text and "not a member of any organisation" in femke.text
     done = anna.post_form("/apps", PANEL)
     assert done.status_code == 303 and done.headers["location"].endswith("?done=published")
     listed = anna.client.get("/apps")
