@@ -27,7 +27,6 @@ from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue, load_catalogue
 from gereedschapskist.catalogue.diff import diff_catalogues, render_markdown
-from gereedschapskist.core import paths
 
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PortalError
 from ..models import BundleRequest, BundleRequestState, Organisation, RegisterAction, User, utcnow
@@ -153,31 +152,9 @@ def open_pull_request(session: Session, *, row: BundleRequest, catalogue: Catalo
     try:
         files, body = pull_request_files(row, catalogue=catalogue, today=today)
         detail: dict[str, Any] = {"branch": branch, "files": list(files)}
-        token = settings.gitops_github_token.get_secret_value() if settings.gitops_github_token else None
-        if token and settings.gitops_github_repo:
-            github = gitops.GitHub(api_url=settings.gitops_github_api_url, repo=settings.gitops_github_repo,
-                                   token=token)
-            try:
-                pull = github.open_pull_request(base=settings.gitops_base_branch, branch=branch, files=files,
-                                                title=title, body=body)
-            finally:
-                github.close()
-            detail.update(url=pull.url, number=pull.number, commit=pull.commit,
-                          repository=settings.gitops_github_repo)
-        else:
-            repo = settings.gitops_repo_dir or paths.repository()
-            if repo is None:
-                raise gitops.GitopsFailed("no repository for the bundle's branch: set "
-                                          "GEREEDSCHAPSKIST_PORTAL_GITOPS_REPO_DIR or GITOPS_GITHUB_TOKEN and "
-                                          "GITOPS_GITHUB_REPO")
-            commit = gitops.local_branch(repo=Path(repo), base=settings.gitops_base_branch, branch=branch,
-                                         files=files, message=f"{title}\n\n{body}")
-            text_file = (settings.state_dir / "bundle-requests" / f"{row.id}.md").resolve()
-            text_file.parent.mkdir(parents=True, exist_ok=True)
-            text_file.write_text(f"# {title}\n\nbase: {settings.gitops_base_branch} ← {branch} ({commit[:12]}) in "
-                                 f"{Path(repo).resolve()}\n\n{body}", encoding="utf-8")
-            detail.update(local_only=True, repository=str(Path(repo).resolve()), commit=commit,
-                          text_file=str(text_file))
+        detail.update(gitops.propose(settings=settings, branch=branch, files=files, title=title, body=body,
+                                     text_file=settings.state_dir / "bundle-requests" / f"{row.id}.md",
+                                     what="the bundle's branch"))
     except PortalError as problem:
         row.pull_request_error = problem.message if hasattr(problem, "message") else str(problem)
         session.flush()

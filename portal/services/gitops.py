@@ -270,6 +270,44 @@ def local_branch(*, repo: Path, base: str, branch: str, message: str, path: str 
     return commit
 
 
+# -- a pull request, or a local branch ------------------------------------------------------------------------------
+
+def propose(*, settings, branch: str, files: dict[str, str], title: str, body: str, text_file: Path,
+            what: str) -> dict:
+    """Propose ``files`` (path → text) on ``branch`` from ``GITOPS_BASE_BRANCH``: a pull request on GitHub
+    (:class:`GitHub`) when ``GITOPS_GITHUB_TOKEN`` and ``GITOPS_GITHUB_REPO`` are set, otherwise a branch in the local
+    repository (:func:`local_branch`; ``GITOPS_REPO_DIR`` or this checkout) with the pull request's text written to
+    ``text_file``. What was done: ``url``, ``number``, ``commit``, ``repository`` for GitHub; ``local_only``,
+    ``repository``, ``commit``, ``text_file`` for a local branch. No repository at all: :class:`GitopsFailed`
+    naming ``what`` the branch is for."""
+    token = settings.gitops_github_token.get_secret_value() if settings.gitops_github_token else None
+    if token and settings.gitops_github_repo:
+        github = GitHub(api_url=settings.gitops_github_api_url, repo=settings.gitops_github_repo, token=token)
+        try:
+            pull = github.open_pull_request(base=settings.gitops_base_branch, branch=branch, files=files,
+                                            title=title, body=body)
+        finally:
+            github.close()
+        return {"url": pull.url, "number": pull.number, "commit": pull.commit,
+                "repository": settings.gitops_github_repo}
+    repo = settings.gitops_repo_dir or paths.repository()
+    if repo is None:
+        raise GitopsFailed(f"no repository for {what}: set GEREEDSCHAPSKIST_PORTAL_GITOPS_REPO_DIR or "
+                           "GITOPS_GITHUB_TOKEN and GITOPS_GITHUB_REPO")
+    commit = local_branch(repo=Path(repo), base=settings.gitops_base_branch, branch=branch, files=files,
+                          message=f"{title}\n\n{body}")
+    text_file = text_file.resolve()
+    text_file.parent.mkdir(parents=True, exist_ok=True)
+    text_file.write_text(f"# {title}\n\nbase: {settings.gitops_base_branch} ← {branch} ({commit[:12]}) in "
+                         f"{Path(repo).resolve()}\n\n{body}", encoding="utf-8")
+    return {"local_only": True, "repository": str(Path(repo).resolve()), "commit": commit,
+            "text_file": str(text_file)}
+
+
+#: :func:`propose`'s keys as a contract's ``provisioning_detail`` names them (the contract page, the API).
+CONTRACT_DETAIL_KEYS = {"url": "pull_request_url", "number": "pull_request", "text_file": "pr_text_file"}
+
+
 # -- the provisioner -------------------------------------------------------------------------------------------------
 
 class GitopsProvisioner(Provisioner):
@@ -289,29 +327,9 @@ class GitopsProvisioner(Provisioner):
         branch = branch_of(contract)
         title, body = pr_title(contract), pr_body(contract, name=name, preview=preview)
         detail = {"provisioner": self.name, "environment": name, "stack_file": path, "branch": branch}
-        token = settings.gitops_github_token.get_secret_value() if settings.gitops_github_token else None
-        if token and settings.gitops_github_repo:
-            github = GitHub(api_url=settings.gitops_github_api_url, repo=settings.gitops_github_repo, token=token)
-            try:
-                pull = github.open_pull_request(base=settings.gitops_base_branch, branch=branch, path=path,
-                                                content=text, title=title, body=body)
-            finally:
-                github.close()
-            detail.update(pull_request_url=pull.url, pull_request=pull.number, commit=pull.commit,
-                          repository=settings.gitops_github_repo)
-        else:
-            repo = settings.gitops_repo_dir or paths.repository()
-            if repo is None:
-                raise GitopsFailed("no repository for the gitops branch: set GEREEDSCHAPSKIST_PORTAL_GITOPS_REPO_DIR "
-                                   "or GITOPS_GITHUB_TOKEN and GITOPS_GITHUB_REPO")
-            commit = local_branch(repo=Path(repo), base=settings.gitops_base_branch, branch=branch, path=path,
-                                  content=text, message=f"{title}\n\n{body}")
-            text_file = (settings.state_dir / "gitops" / f"{name}.md").resolve()
-            text_file.parent.mkdir(parents=True, exist_ok=True)
-            text_file.write_text(f"# {title}\n\nbase: {settings.gitops_base_branch} ← {branch} ({commit[:12]}) "
-                                 f"in {Path(repo).resolve()}\n\n{body}", encoding="utf-8")
-            detail.update(local_only=True, repository=str(Path(repo).resolve()), commit=commit,
-                          pr_text_file=str(text_file))
+        proposed = propose(settings=settings, branch=branch, files={path: text}, title=title, body=body,
+                           text_file=settings.state_dir / "gitops" / f"{name}.md", what="the gitops branch")
+        detail.update({CONTRACT_DETAIL_KEYS.get(key, key): value for key, value in proposed.items()})
         contract.provisioning_detail = detail
         contract.provisioning_status = ProvisioningStatus.WAITING
         contract.provisioning_error = None
