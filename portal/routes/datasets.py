@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import RedirectResponse
 
 from ..deps import CsrfForm, CurrentUser, SessionDep
 from ..errors import Conflict, InvalidInput, PortalError
@@ -16,7 +15,7 @@ from ..models import DatasetCategory, Organisation, User, utcnow
 from ..services import access as service
 from ..services import dataset_grants as grant_service
 from ..services.access_policy import LEGAL_GROUNDS, MAX_GRANT_DAYS, PURPOSE_CODES, label
-from .rendering import render
+from .rendering import committed, refused, render
 
 router = APIRouter(include_in_schema=False)
 DONE = {"requested", "approved", "rejected", "auto-approval", "revoked"}
@@ -77,11 +76,9 @@ def request_access(request: Request, dataset_id: int, user: CurrentUser, session
     try:
         created = service.request_access(session, dataset=row, actor=user, data=entered)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        return _dataset_page(request, session, user=user, dataset_id=dataset_id, entered=entered, problem=problem,
-                             status_code=problem.status)
-    session.commit()
-    return RedirectResponse(f"/access-requests?done={created.state.value}", status_code=303)
+        return refused(session, problem, _dataset_page, request, session, user=user, dataset_id=dataset_id,
+                       entered=entered)
+    return committed(session, f"/access-requests?done={created.state.value}")
 
 
 @router.post("/datasets/{dataset_id}/auto-approval", name="dataset_auto_approval", dependencies=[CsrfForm])
@@ -89,8 +86,7 @@ def auto_approval(dataset_id: int, user: CurrentUser, session: SessionDep,
                   enabled: Annotated[str, Form(max_length=8)] = ""):
     row = service.get_dataset(session, dataset_id=dataset_id)
     service.set_auto_approval(session, dataset=row, actor=user, enabled=enabled == "on")
-    session.commit()
-    return RedirectResponse(f"/datasets/{row.id}?done=auto-approval", status_code=303)
+    return committed(session, f"/datasets/{row.id}?done=auto-approval")
 
 
 def _requests_page(request: Request, session, *, user: User, problem: PortalError | None = None,
@@ -113,10 +109,8 @@ def _decide(request: Request, session, user: User, request_id: int, approve: boo
     try:
         service.decide(session, access_request=row, actor=user, approve=approve, reason=reason)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        return _requests_page(request, session, user=user, problem=problem, status_code=problem.status)
-    session.commit()
-    return RedirectResponse(f"/access-requests?done={row.state.value}", status_code=303)
+        return refused(session, problem, _requests_page, request, session, user=user)
+    return committed(session, f"/access-requests?done={row.state.value}")
 
 
 @router.post("/access-requests/{request_id}/approve", name="approve_access", dependencies=[CsrfForm])
@@ -140,8 +134,5 @@ def revoke_grant(request: Request, grant_id: int, user: CurrentUser, session: Se
     try:
         grant_service.revoke(session, grant=grant, actor=user, reason=reason)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        return _dataset_page(request, session, user=user, dataset_id=dataset_id, problem=problem,
-                             status_code=problem.status)
-    session.commit()
-    return RedirectResponse(f"/datasets/{dataset_id}?done=revoked", status_code=303)
+        return refused(session, problem, _dataset_page, request, session, user=user, dataset_id=dataset_id)
+    return committed(session, f"/datasets/{dataset_id}?done=revoked")

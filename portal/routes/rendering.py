@@ -1,17 +1,21 @@
-"""Rendering pages: every template gets the user, the language, ``t()`` and the CSRF token."""
+"""Rendering pages: every template gets the user, the language, ``t()`` and the CSRF token; a posted form ends
+:func:`committed` (sent on) or :func:`refused` (its page again, nothing stored)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Interface
 
 from ..deps import CSRF_FIELD, csrf_token
+from ..errors import PortalError
 from ..models import User
 from ..services.organisations import administered
 from ..texts import TEXTS, pick_language, translator
@@ -71,3 +75,17 @@ def render(request: Request, template: str, *, user: User | None, status_code: i
     )
     context.update(_localisers(lang, context["t"], state.catalogue))
     return state.templates.TemplateResponse(request, template, context, status_code=status_code)
+
+
+def refused(session: Session, problem: PortalError, page: Callable[..., Response], *args: Any,
+            **context: Any) -> Response:
+    """A refused form: nothing of it is stored (the session rolls back) and ``page(*args, **context)`` shows again
+    with the problem and its status."""
+    session.rollback()
+    return page(*args, problem=problem, status_code=problem.status, **context)
+
+
+def committed(session: Session, url: str) -> RedirectResponse:
+    """A form done: the session commits and the browser goes on to ``url`` (303: a reload does not post again)."""
+    session.commit()
+    return RedirectResponse(url, status_code=303)

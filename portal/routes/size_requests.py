@@ -8,14 +8,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
-from fastapi.responses import RedirectResponse
 
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, SessionDep
 from ..errors import Conflict, InvalidInput, PortalError
 from ..models import Contract, Organisation, User
 from ..services import size_requests as service
 from ..services.grants import is_admin_of
-from .rendering import render
+from .rendering import committed, refused, render
 
 router = APIRouter(include_in_schema=False)
 DONE = {"requested", "approved", "rejected"}
@@ -83,11 +82,9 @@ def request_size(request: Request, organisation: MemberOrganisationDep, user: Cu
         service.request_size(session, catalogue=catalogue, contract=contract, actor=user,
                              data={"bundle": bundle, "size": size, "reason": reason, "ends_on": ends_on})
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        return _page(request, session, user=user, organisation=organisation, catalogue=catalogue, entered=entered,
-                     problem=problem, status_code=problem.status)
-    session.commit()
-    return RedirectResponse(f"/organisations/{organisation.slug}/sizes?done=requested", status_code=303)
+        return refused(session, problem, _page, request, session, user=user, organisation=organisation,
+                       catalogue=catalogue, entered=entered)
+    return committed(session, f"/organisations/{organisation.slug}/sizes?done=requested")
 
 
 def _decide(request: Request, session, catalogue, user: User, request_id: int, approve: bool, reason: str):
@@ -97,11 +94,9 @@ def _decide(request: Request, session, catalogue, user: User, request_id: int, a
     try:
         service.decide(session, size_request=row, actor=user, approve=approve, reason=reason)
     except (InvalidInput, Conflict) as problem:
-        session.rollback()
-        return _page(request, session, user=user, organisation=organisation, catalogue=catalogue, problem=problem,
-                     status_code=problem.status)
-    session.commit()
-    return RedirectResponse(f"/organisations/{organisation.slug}/sizes?done={row.state.value}", status_code=303)
+        return refused(session, problem, _page, request, session, user=user, organisation=organisation,
+                       catalogue=catalogue)
+    return committed(session, f"/organisations/{organisation.slug}/sizes?done={row.state.value}")
 
 
 @router.post("/size-requests/{request_id}/approve", name="approve_size", dependencies=[CsrfForm])
