@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
@@ -20,11 +20,28 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InvalidatePoolError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .errors import NotFound
+
 MIGRATIONS = "gereedschapskist.portal:migrations"
+#: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
+MAX_ID = 2**31 - 1
 #: A pooled database-server connection is pinged on checkout only when it has been back in the pool this long
 #: (:func:`ping_when_idle`).
 PING_AFTER_IDLE_SECONDS = 1.0
 _RETURNED_AT = "gereedschapskist.returned_at"
+
+
+Row = TypeVar("Row")
+
+
+def get_or_404(session: Session, model: type[Row], row_id: int, *, what: str, reason: str) -> Row:
+    """The row of ``model`` with id ``row_id``, else :class:`~gereedschapskist.portal.errors.NotFound` ("there is no
+    ``what`` ``row_id``", ``reason``). An id beyond the id column's range (:data:`MAX_ID`) cannot exist and is not
+    asked for: the database would fail on it."""
+    row = session.get(model, row_id) if 0 < row_id <= MAX_ID else None
+    if row is None:
+        raise NotFound(f"there is no {what} {row_id}", reason=reason)
+    return row
 
 
 class DatabaseNotMigrated(Exception):

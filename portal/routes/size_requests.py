@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 
+from ..db import MAX_ID
 from ..deps import CatalogueDep, CsrfForm, CurrentUser, SessionDep
 from ..errors import Conflict, InvalidInput, PortalError
 from ..models import Contract, Organisation, User
@@ -75,7 +76,7 @@ def request_size(request: Request, organisation: MemberOrganisationDep, user: Cu
     bundle, _, size = key.partition("/")
     try:
         contract = session.get(Contract, int(contract_part)) if contract_part.isdigit() \
-            and int(contract_part) <= 2**31 - 1 else None
+            and int(contract_part) <= MAX_ID else None
         if contract is None or contract.organisation_id != organisation.id:
             raise service.SizeRequestRefused("contract", f"{choice!r}: choose a size under one of "
                                              f"{organisation.slug!r}'s contracts", reason="unknown-contract")

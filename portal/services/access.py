@@ -36,7 +36,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..db import get_or_404
+from ..errors import Conflict, Forbidden, InvalidInput
 from ..models import (
     AccessRequest, AccessRequestState, Dataset, DatasetCategory, DatasetGrant, MemberRoleName, Organisation,
     RegisterAction, User, utcnow,
@@ -60,10 +61,7 @@ class AccessRefused(InvalidInput):
 # -- datasets --------------------------------------------------------------------------------------------------------
 
 def get_dataset(session: Session, *, dataset_id: int) -> Dataset:
-    row = session.get(Dataset, dataset_id) if 0 < dataset_id <= 2**31 - 1 else None
-    if row is None:
-        raise NotFound(f"there is no dataset {dataset_id}", reason="unknown-dataset")
-    return row
+    return get_or_404(session, Dataset, dataset_id, what="dataset", reason="unknown-dataset")
 
 
 def search(session: Session, *, text: str = "", category: str = "", organisation: str = "",
@@ -295,10 +293,7 @@ def decide(session: Session, *, access_request: AccessRequest, actor: User, appr
 # -- reading ---------------------------------------------------------------------------------------------------------
 
 def get_request(session: Session, *, request_id: int) -> AccessRequest:
-    row = session.get(AccessRequest, request_id) if 0 < request_id <= 2**31 - 1 else None
-    if row is None:
-        raise NotFound(f"there is no access request {request_id}", reason="unknown-access-request")
-    return row
+    return get_or_404(session, AccessRequest, request_id, what="access request", reason="unknown-access-request")
 
 
 def mine(session: Session, *, user: User) -> list[AccessRequest]:

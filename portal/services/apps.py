@@ -30,6 +30,7 @@ from gereedschapskist.core.apps import FRAMEWORKS, bundle_frameworks
 from gereedschapskist.core.groups import ORG_PREFIX
 from gereedschapskist.core.identity import hub_username
 
+from ..db import MAX_ID
 from ..errors import Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound
 from ..models import (
     AppState, AudienceKind, Environment, EnvironmentStage, PublishedApp, PublishedAppVersion,
@@ -161,7 +162,7 @@ def _workspace(session: Session, *, user: User, environment: Environment, source
         number = int(str(workspace_id).strip())
     except ValueError:
         number = 0
-    found = session.get(Workspace, number) if 0 < number < 2**31 else None
+    found = session.get(Workspace, number) if 0 < number <= MAX_ID else None
     if (found is None or found.user_id != user.id or found.status is WorkspaceStatus.DELETED
             or found.environment_id != environment.id):
         raise InvalidInput(f"workspace {workspace_id!r}: not one of your workspaces in environment "
@@ -265,7 +266,7 @@ def visible(session: Session, *, user: User) -> list[PublishedApp]:
 
 def get_app(session: Session, *, user: User, app_id: int, manage: bool = False) -> PublishedApp:
     """The app, if ``user`` may open it (``manage``: manage it); 404 for an app they may not see (no probing)."""
-    app = session.get(PublishedApp, app_id) if 0 < app_id < 2**31 else None
+    app = session.get(PublishedApp, app_id) if 0 < app_id <= MAX_ID else None
     if app is None or app.state is not AppState.PUBLISHED or not may_open(user, app):
         raise NotFound(f"there is no published app {app_id} you may open", reason="app-not-found")
     if manage and not may_manage(user, app):

@@ -28,7 +28,8 @@ from sqlalchemy.orm import Session
 from gereedschapskist.catalogue import Catalogue, load_catalogue
 from gereedschapskist.catalogue.diff import diff_catalogues, render_markdown
 
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PortalError
+from ..db import get_or_404
+from ..errors import Conflict, Forbidden, InvalidInput, PortalError
 from ..models import BundleRequest, BundleRequestState, Organisation, RegisterAction, User, utcnow
 from . import gitops, register
 from .bundle_draft import (  # noqa: F401  (the routes and the API use them from here)
@@ -86,9 +87,7 @@ def create(session: Session, *, catalogue: Catalogue, requester: User, data: dic
 
 
 def get_request(session: Session, *, request_id: int, user: User) -> BundleRequest:
-    row = session.get(BundleRequest, request_id) if 0 < request_id <= 2**31 - 1 else None
-    if row is None:
-        raise NotFound(f"there is no bundle request {request_id}", reason="unknown-bundle-request")
+    row = get_or_404(session, BundleRequest, request_id, what="bundle request", reason="unknown-bundle-request")
     if row.requester_id != user.id and not user.platform_admin:
         raise Forbidden(f"bundle request {request_id} is another member's; only they and platform admins see it",
                         reason="not-your-bundle-request")

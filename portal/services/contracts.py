@@ -40,7 +40,8 @@ from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue
 
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..db import get_or_404
+from ..errors import Conflict, Forbidden, InvalidInput
 from ..models import (
     HOLDING, TRANSITIONS, Contract, ContractNotice, ContractState, ContractTransition, Organisation, RegisterAction,
     User, utcnow,
@@ -289,9 +290,7 @@ def may_see(user: User, contract: Contract) -> bool:
 
 def get_contract(session: Session, *, user: User, contract_id: int) -> Contract:
     """The get-or-404-and-authorise rule: its organisation's admins and platform admins see a contract."""
-    contract = session.get(Contract, contract_id) if 0 < contract_id <= 2**31 - 1 else None
-    if contract is None:
-        raise NotFound(f"there is no contract {contract_id}", reason="unknown-contract")
+    contract = get_or_404(session, Contract, contract_id, what="contract", reason="unknown-contract")
     if not may_see(user, contract):
         raise Forbidden(f"contract {contract_id} is for admins of {contract.organisation.slug!r} and platform admins",
                         reason="not-organisation-admin")

@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..db import get_or_404
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import (
     AccessRequest, Dataset, DatasetGrant, Environment, Organisation, RegisterAction, RegisterEntry, User, Workspace,
@@ -162,10 +163,7 @@ def grants_for_hub(session: Session, *, username: str, server: str | None = None
 # -- revocation ------------------------------------------------------------------------------------------------------
 
 def get_grant(session: Session, *, grant_id: int) -> DatasetGrant:
-    row = session.get(DatasetGrant, grant_id) if 0 < grant_id <= 2**31 - 1 else None
-    if row is None:
-        raise NotFound(f"there is no grant {grant_id}", reason="unknown-grant")
-    return row
+    return get_or_404(session, DatasetGrant, grant_id, what="grant", reason="unknown-grant")
 
 
 def may_revoke(user: User, grant: DatasetGrant, *, now: datetime | None = None) -> bool:

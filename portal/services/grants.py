@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from gereedschapskist.catalogue import Catalogue
 
+from ..db import MAX_ID
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models import (
     Member, MemberRoleName, MemberStatus, Organisation, RegisterAction, RoleGrant, User, utcnow,
@@ -118,7 +119,7 @@ def launch_options(user: User, **options: str) -> dict:
 
 
 def get_grant(session: Session, *, organisation: Organisation, grant_id: int) -> RoleGrant:
-    grant = session.get(RoleGrant, grant_id) if 0 < grant_id <= 2**31 - 1 else None
+    grant = session.get(RoleGrant, grant_id) if 0 < grant_id <= MAX_ID else None
     if grant is None or grant.organisation_id != organisation.id:
         raise NotFound(f"organisation {organisation.slug!r} has no grant {grant_id}", reason="unknown-grant")
     return grant

@@ -40,6 +40,7 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import String, and_, cast, false, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from ..db import MAX_ID
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..models import (
     AccessRequest, Dataset, Member, MemberRoleName, Organisation, RegisterAction, RegisterEntry, User, Workspace,
@@ -126,7 +127,7 @@ def _dataset(session: Session, value: str) -> Dataset:
     value = value.strip()
     found = None
     if "\x00" not in value:
-        if value.isdigit() and 0 < int(value) <= 2**31 - 1:
+        if value.isdigit() and 0 < int(value) <= MAX_ID:
             found = session.get(Dataset, int(value))
         found = found or session.scalar(select(Dataset).where(Dataset.identifier == value[:255]))
     if found is None:

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue
 
+from ..db import get_or_404
 from ..errors import Conflict, Forbidden, NotFound
 from ..models import (
     Contract, ContractNotice, ContractState, Organisation, RegisterAction, SizeRequest, SizeRequestState, User,
@@ -221,10 +222,7 @@ def _notice(session: Session, row: SizeRequest, contract: Contract) -> None:
 # -- reading ---------------------------------------------------------------------------------------------------------
 
 def get_request(session: Session, *, request_id: int) -> SizeRequest:
-    row = session.get(SizeRequest, request_id) if 0 < request_id <= 2**31 - 1 else None
-    if row is None:
-        raise NotFound(f"there is no size request {request_id}", reason="unknown-size-request")
-    return row
+    return get_or_404(session, SizeRequest, request_id, what="size request", reason="unknown-size-request")
 
 
 def open_contracts(session: Session, *, organisation: Organisation) -> list[Contract]:

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused
 
+from ..db import get_or_404
 from ..errors import (
     Conflict, Forbidden, HubUnavailable, InvalidInput, LaunchNotAllowed, NotFound, PortalError,
 )
@@ -36,8 +37,6 @@ from .environments import (
 from .grants import launch_options
 from .identity import hub_groups
 
-#: The largest id an integer primary key holds on every database (PostgreSQL's ``integer``).
-MAX_ID = 2**31 - 1
 #: How many ended (stopped/failed) workspaces "my workspaces" shows besides the active ones (in its history; a
 #: stopped workspace keeps its server at the hub, so the user must see it to delete it).
 RECENT_ENDED = 50
@@ -471,10 +470,7 @@ def organisation_workspaces(session: Session, *, organisation: Organisation) -> 
 def get_workspace(session: Session, *, user: User, workspace_id: int) -> Workspace:
     """The get-or-404-and-authorise rule for one workspace: its owner, an admin of its organisation, or a
     platform admin may see and stop it; anyone else gets a clear refusal."""
-    # ids beyond the id column's range (PostgreSQL: 32 bits) cannot exist; asking the database would fail
-    workspace = session.get(Workspace, workspace_id) if 0 < workspace_id <= MAX_ID else None
-    if workspace is None:
-        raise NotFound(f"there is no workspace {workspace_id}", reason="unknown-workspace")
+    workspace = get_or_404(session, Workspace, workspace_id, what="workspace", reason="unknown-workspace")
     if workspace.user_id == user.id or user.platform_admin:
         return workspace
     member = user.membership(workspace.organisation_id)
