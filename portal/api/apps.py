@@ -10,6 +10,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, Field
 
+from ..db import MAX_ID
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep
 from ..errors import PortalError
 from ..models import PublishedApp
@@ -29,7 +30,7 @@ class PublishIn(BaseModel):
     git: str | None = Field(default=None, max_length=500, description="an https:// repository URL (production: "
                                                                       "required)")
     commit: str | None = Field(default=None, max_length=40, description="the full commit id (with git)")
-    workspace: int | None = Field(default=None, ge=1, le=2**31 - 1,
+    workspace: int | None = Field(default=None, ge=1, le=MAX_ID,
                                   description="an app from a folder: the id of your workspace whose home folder holds "
                                               "it (in a cloud environment, where every workspace has a home of its "
                                               "own: required); none for git")

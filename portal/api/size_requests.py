@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
+from ..db import MAX_ID
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep
 from ..errors import NotFound
 from ..models import Contract, SizeRequest, SizeRequestState
@@ -73,7 +74,7 @@ def size_requests(user: CurrentUser, session: SessionDep,
              summary="Ask for a size your contract does not offer by default (members)")
 def request_size(body: SizeRequestIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep
                  ) -> SizeRequestOut:
-    contract = session.get(Contract, body.contract) if 0 < body.contract <= 2**31 - 1 else None
+    contract = session.get(Contract, body.contract) if 0 < body.contract <= MAX_ID else None
     if contract is None:
         raise NotFound(f"there is no contract {body.contract}", reason="unknown-contract")
     row = service.request_size(session, catalogue=catalogue, contract=contract, actor=user,
