@@ -42,7 +42,7 @@ from traitlets import Any, Dict, Float, Instance, List, Unicode, default
 from gereedschapskist.core.streaming import streams
 
 from . import datasets as data
-from .envbuilder import MANIFEST, EnvBuilder, EnvBuildFailed, EnvSpec, shared_builder
+from .envbuilder import MANIFEST, EnvBuilder, EnvBuildFailed, EnvSpec, end_process_group, shared_builder
 from .interfaces import LocalInterfaces
 from .lab_static import static_url_prefix
 from .prepare import bundle_env_spec
@@ -541,8 +541,16 @@ class BundleSpawner(UsageSampling, SimpleLocalProcessSpawner):
         return state
 
 
-async def _checkout(url: str, commit: str, folder: Path) -> None:
-    """A read-only checkout of ``commit`` (nobody edits a production app in place); nothing is left half-made."""
+#: How long one git step of an app's checkout may take before the start fails.
+CHECKOUT_STEP_TIMEOUT_SECONDS = 300.0
+
+
+async def _checkout(url: str, commit: str, folder: Path, *, timeout: float = CHECKOUT_STEP_TIMEOUT_SECONDS) -> None:
+    """A read-only checkout of ``commit`` (nobody edits a production app in place); nothing is left half-made.
+
+    Each git step runs in a session of its own: one that takes longer than ``timeout``, or a start that is cancelled
+    (the hub stops), kills git and what it started (``git fetch``'s transport helper) and waits for them, as
+    :func:`.envbuilder.end_process_group` does for a build's steps; a hung fetch does not outlive the start."""
     partial = folder.with_name(folder.name + ".partial")
     if partial.exists():
         await asyncio.to_thread(_remove_tree, partial)
@@ -552,8 +560,18 @@ async def _checkout(url: str, commit: str, folder: Path) -> None:
                  ["git", "-C", str(partial), "fetch", "-q", "--depth", "1", url, commit],
                  ["git", "-C", str(partial), "checkout", "-q", "--detach", commit]):
         proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE,
-                                                    stderr=asyncio.subprocess.STDOUT, env=env)
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout=300)
+                                                    stderr=asyncio.subprocess.STDOUT, env=env, start_new_session=True)
+        try:
+            out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)
+        except asyncio.TimeoutError:
+            await end_process_group(proc)
+            await asyncio.to_thread(_remove_tree, partial)
+            raise SpawnFailed(f"The app was not started: git took longer than {timeout:.0f} s to check out {commit} "
+                              f"of {url}", "app-checkout-failed") from None
+        except asyncio.CancelledError:
+            await end_process_group(proc)
+            await asyncio.to_thread(_remove_tree, partial)
+            raise
         if proc.returncode != 0:
             await asyncio.to_thread(_remove_tree, partial)
             raise SpawnFailed(f"The app was not started: git could not check out {commit} of {url}: "

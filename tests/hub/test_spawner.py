@@ -7,8 +7,10 @@ from the bundle's own environment.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -245,3 +247,82 @@ def test_a_starting_hub_stops_the_servers_a_killed_hub_left_running(oidc_provide
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+# -- an app's git checkout (hub.spawner._checkout) -----------------------------------------------------------------
+
+#: A ``git`` first on PATH: its ``fetch`` hangs, with a child that would keep running (as git's transport helper
+#: does); its other commands are git's own. It writes both pids to ``$HUNG_GIT_PIDS`` once they run.
+HUNG_GIT = """#!/bin/sh
+for arg in "$@"; do
+    if [ "$arg" = fetch ]; then
+        sleep 600 &
+        echo "$$ $!" > "$HUNG_GIT_PIDS.tmp" && mv "$HUNG_GIT_PIDS.tmp" "$HUNG_GIT_PIDS"
+        wait
+        exit 1
+    fi
+done
+exec {git} "$@"
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.fixture
+def hung_git(tmp_path, monkeypatch) -> Path:
+    """Installs the hanging ``git``; returns the file its fetch writes its pids to."""
+    real_git = shutil.which("git")
+    assert real_git, "git is needed for an app's checkout"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "git").write_text(HUNG_GIT.format(git=real_git))
+    (bin_dir / "git").chmod(0o755)
+    pids = tmp_path / "git.pids"
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("HUNG_GIT_PIDS", str(pids))
+    return pids
+
+
+def _hung_pids(pids_file: Path) -> list[int]:
+    return [int(pid) for pid in pids_file.read_text().split()]
+
+
+def test_a_checkout_that_takes_too_long_fails_and_leaves_no_git_running(hung_git, tmp_path):
+    from gereedschapskist.hub.spawner import SpawnFailed, _checkout
+
+    folder = tmp_path / "apps" / "abc123"
+    with pytest.raises(SpawnFailed) as failed:
+        asyncio.run(_checkout("https://git.example.invalid/app.git", "abc123", folder, timeout=1))
+    assert failed.value.refusal == "app-checkout-failed"
+    assert "took longer than 1 s" in failed.value.message
+    pids = _hung_pids(hung_git)
+    assert len(pids) == 2
+    assert [pid for pid in pids if _alive(pid)] == [], "git's fetch (or its child) outlived the checkout"
+    assert not folder.exists() and not folder.with_name("abc123.partial").exists()
+
+
+def test_a_cancelled_checkout_leaves_no_git_running(hung_git, tmp_path):
+    from gereedschapskist.hub.spawner import _checkout
+
+    folder = tmp_path / "apps" / "abc123"
+
+    async def cancel_during_fetch() -> None:
+        checkout = asyncio.create_task(_checkout("https://git.example.invalid/app.git", "abc123", folder))
+        while not hung_git.exists():            # the fetch runs (and hangs) once it wrote its pids
+            assert not checkout.done(), checkout
+            await asyncio.sleep(0.05)
+        checkout.cancel()                        # e.g. the hub stops during the start
+        with pytest.raises(asyncio.CancelledError):
+            await checkout
+
+    asyncio.run(cancel_during_fetch())
+    pids = _hung_pids(hung_git)
+    assert len(pids) == 2
+    assert [pid for pid in pids if _alive(pid)] == [], "git's fetch (or its child) outlived the cancelled checkout"
+    assert not folder.with_name("abc123.partial").exists()
