@@ -14,6 +14,7 @@
   environment answered, a process of that environment imports what a server needs (about two thirds of a start) and
   waits, holding nobody's data; the next start of that environment hands it its arguments, environment, home and
   log instead of starting a new process (not with systemd-run limits, which must start the process themselves);
+  the hub ends them when its process exits (:func:`stop_waiters`);
 - the size's CPU and memory are enforced where this machine allows it (:mod:`.limits`: the process joins its
   control group before it runs any code, and the start fails if it is not inside), and the server's process tree
   is sampled while it runs (:mod:`.usage`), its last figures kept when it stops.
@@ -24,6 +25,7 @@ It gives no isolation between users: a development backend (``stage=production``
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import signal
@@ -646,9 +648,14 @@ def _start_waiter(env_dir: Path, env: dict[str, str], idle: float) -> None:
 
 
 def stop_waiters() -> None:
-    """End the servers started ahead (the hub stops; they would also exit when its end of their stdin closes)."""
+    """End the servers started ahead, and wait for them: run when the hub's process exits (``atexit``, after
+    JupyterHub's cleanup on SIGTERM or SIGINT). A server started ahead also exits once the hub's end of its stdin
+    closes, but only once its imports are done and it reads it: the only end left when the hub is killed."""
     while _WAITERS:
         _end(_WAITERS.popitem()[1][0])
+
+
+atexit.register(stop_waiters)
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -3,7 +3,8 @@ new environment's bytecode in the background (:meth:`gereedschapskist.hub.envbui
 
 That compile (``compileall -j 0``, at low priority, minutes for a large environment) kept the hub alive after its
 cleanup had logged "...done": cancelling it killed compileall but its workers kept the output pipe open, and the
-cancelled step waited for them until the hub was killed (30 s later in the tests, every module with its own hub)."""
+cancelled step waited for them until the hub was killed (30 s later in the tests, every module with its own hub).
+The server started ahead for the environment's next start ends with the hub's process too, before it exits."""
 
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ def _processes_in(folder: Path) -> list[str]:
     return found
 
 
+def _waiters_of(env: Path) -> list[str]:
+    """The servers started ahead (:mod:`gereedschapskist.hub.server_waiter`) from ``env``'s Python."""
+    return [line for line in _processes_in(env) if "server_waiter.py" in line]
+
+
 @pytest.mark.network        # the first build of tiny-panel's environment downloads Panel from PyPI
 def test_the_hub_ends_soon_after_sigterm_while_compiling_a_new_environment(apps_stack, accounts_file):  # noqa: F811
     accounts = load_accounts(accounts_file)
@@ -56,6 +62,7 @@ def test_the_hub_ends_soon_after_sigterm_while_compiling_a_new_environment(apps_
     # what this test is about: the background compile of the new environment (Panel, Bokeh, JupyterLab) still runs
     assert not (env / COMPILED).exists(), "the environment was compiled already: nothing to test"
     assert any("compileall" in line for line in _processes_in(env))
+    assert _waiters_of(env), "no server started ahead for the environment: nothing to test of its end"
 
     hub = apps_stack.hub.process.popen
     hub.send_signal(signal.SIGTERM)
@@ -65,6 +72,8 @@ def test_the_hub_ends_soon_after_sigterm_while_compiling_a_new_environment(apps_
         pytest.fail(f"the hub still ran {EXIT_BOUND_SECONDS} s after SIGTERM; still running of its environment: "
                     f"{_processes_in(env)}")
     assert "...done" in apps_stack.hub.process.log_path.read_text(encoding="utf-8", errors="replace")
+    # the hub ended the server started ahead, and waited for it, before its process exited (spawner.stop_waiters)
+    assert _waiters_of(env) == []
     # nothing of the environment lives on: the compile ended with the hub, the server started ahead with its stdin
     deadline = time.monotonic() + 10
     while _processes_in(env) and time.monotonic() < deadline:

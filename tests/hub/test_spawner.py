@@ -12,6 +12,8 @@ import importlib.util
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -326,3 +328,29 @@ def test_a_cancelled_checkout_leaves_no_git_running(hung_git, tmp_path):
     assert len(pids) == 2
     assert [pid for pid in pids if _alive(pid)] == [], "git's fetch (or its child) outlived the cancelled checkout"
     assert not folder.with_name("abc123.partial").exists()
+
+
+# -- servers started ahead end with the hub's process (hub.spawner.stop_waiters, run at exit) -----------------------
+
+#: An environment's ``python`` that, started as a server ahead, ignores its stdin: only the hub's own end of it at
+#: exit stops it (a real one also exits when its stdin closes, once its imports are done).
+DEAF_PYTHON = "#!/bin/sh\nexec sleep 600\n"
+
+
+def test_a_hub_process_that_exits_ends_the_servers_it_started_ahead(tmp_path):
+    from gereedschapskist.hub.envbuilder import MANIFEST
+
+    env_dir = tmp_path / "envs" / "tiny-deaf"
+    (env_dir / "bin").mkdir(parents=True)
+    (env_dir / MANIFEST).write_text("{}")
+    (env_dir / "bin" / "python").write_text(DEAF_PYTHON)
+    (env_dir / "bin" / "python").chmod(0o755)
+    hub = subprocess.run(
+        [sys.executable, "-c",
+         "import sys; from pathlib import Path; from gereedschapskist.hub import spawner\n"
+         "spawner._start_waiter(Path(sys.argv[1]), {'PATH': '/usr/bin:/bin'}, 600.0)\n"
+         "print(spawner._WAITERS[sys.argv[1]][0].pid)",
+         str(env_dir)],
+        capture_output=True, text=True, timeout=60, check=True)
+    waiter = int(hub.stdout)
+    assert not _alive(waiter), "the server started ahead outlived the process that started it"
