@@ -1267,6 +1267,33 @@ TEXTS.update({
                                                      "the default"),
     "bundle_request.has_problems": ("De aanvraag is niet verstuurd: los de problemen bij de velden op.",
                                     "The request was not sent: fix the problems at the fields."),
+    # the form's problems, at their fields (services/bundle_draft.py); the loader's own messages stay as it words them
+    "bundle_request.problem.title": ("{title}: geef een titel van {min}–{max} tekens, bijvoorbeeld 'Geodata met "
+                                     "GeoPandas'", "{title}: give a title of {min}–{max} characters, e.g. 'Geodata "
+                                                   "with GeoPandas'"),
+    "bundle_request.problem.title-taken": ("{bundle}: de catalogus heeft al een pakket met deze id ({file}); kies een "
+                                           "andere titel", "{bundle}: the catalogue already has a bundle with this id "
+                                                          "({file}); choose another title"),
+    "bundle_request.problem.role": ("kies de rol waarvoor het pakket is, bijvoorbeeld 'bi'",
+                                    "choose the role the bundle is for, e.g. 'bi'"),
+    "bundle_request.problem.role-unknown": ("{role}: kies een van de rollen van de catalogus: {roles}",
+                                            "{role}: choose one of the catalogue's roles: {roles}"),
+    "bundle_request.problem.why": ("zeg in {min}–{max} tekens wat gebruikers met dit pakket gaan doen en waarom de "
+                                   "pakketten van de catalogus niet volstaan",
+                                   "say in {min}–{max} characters what users will do with this bundle and why the "
+                                   "catalogue's bundles are not enough"),
+    "bundle_request.problem.source": ("regel {number} {line}: de bron moet een van {sources} zijn, bijvoorbeeld "
+                                      "'cran: dplyr==1.1.4'", "line {number} {line}: the source must be one of "
+                                                              "{sources}, e.g. 'cran: dplyr==1.1.4'"),
+    "bundle_request.problem.pin": ("regel {number} {line}: zet precies één versie vast als naam==versie, bijvoorbeeld "
+                                   "'pandas==2.3.3'", "line {number} {line}: pin one exact version as name==version, "
+                                                      "e.g. 'pandas==2.3.3'"),
+    "bundle_request.problem.no-packages": ("noem ten minste één pakket, één per regel, bijvoorbeeld 'pandas==2.3.3'",
+                                           "name at least one package, one a line, e.g. 'pandas==2.3.3'"),
+    "bundle_request.problem.size": ("regel {number} {line}: geef een naam, processoren en geheugen, bijvoorbeeld "
+                                    "'small 1 4Gi'", "line {number} {line}: give an id, CPUs and memory, e.g. "
+                                                     "'small 1 4Gi'"),
+    "bundle_request.problem.loader": ("controle van de catalogus (in het Engels): {message}", "{message}"),
     "bundle_request.submit": ("Aanvragen", "Request"),
     "bundle_request.draft": ("Het catalogusbestand", "The catalogue file"),
     "bundle_request.list_mine": ("Uw aanvragen", "Your requests"),

@@ -14,7 +14,7 @@ from ..deps import CatalogueDep, CsrfForm, CurrentUser, SessionDep, SettingsDep
 from ..errors import Conflict, InvalidInput, PortalError
 from ..models import User
 from ..services import bundle_requests as service
-from .rendering import render
+from .rendering import language, render
 
 router = APIRouter(include_in_schema=False)
 DONE = {"requested", "merged", "rejected", "retried"}
@@ -40,11 +40,14 @@ def bundle_requests(request: Request, user: CurrentUser, session: SessionDep, ca
 
 
 @router.post("/bundle-requests/check", name="check_bundle_request", dependencies=[CsrfForm])
-def check_bundle_request(user: CurrentUser, catalogue: CatalogueDep, title: Text = "", role: Text = "",
-                         packages: Text = "", interfaces: Annotated[list[str], Form()] = [],  # noqa: B006
+def check_bundle_request(request: Request, user: CurrentUser, catalogue: CatalogueDep, title: Text = "",
+                         role: Text = "", packages: Text = "",
+                         interfaces: Annotated[list[str], Form()] = [],  # noqa: B006
                          sizes: Text = "", why: Text = ""):
-    """The draft and its problems by field, as JSON, for the form's script (nothing is stored)."""
-    draft = service.check(catalogue, data=_data(title, role, packages, interfaces, sizes, why), requester=user)
+    """The draft and its problems by field, in the page's language, as JSON, for the form's script (nothing is
+    stored)."""
+    draft = service.check(catalogue, data=_data(title, role, packages, interfaces, sizes, why), requester=user,
+                          language=language(request))
     return JSONResponse(draft.to_json())
 
 
@@ -56,7 +59,7 @@ def request_bundle(request: Request, user: CurrentUser, session: SessionDep, cat
     data = _data(title, role, packages, interfaces, sizes, why)
     try:
         row = service.create(session, catalogue=catalogue, requester=user, data=data,
-                             organisation=organisation or None)
+                             organisation=organisation or None, language=language(request))
     except service.BundleRequestRefused as refused:
         session.rollback()
         return _list(request, session, user=user, catalogue=catalogue, entered=data, problems=refused.problems,

@@ -28,7 +28,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -36,6 +36,7 @@ from gereedschapskist.catalogue import Catalogue, load_catalogue
 
 from ..errors import InvalidInput
 from ..models import User
+from ..texts import translator
 from .gitops import GitopsFailed
 
 FIELDS = ("title", "role", "packages", "interfaces", "sizes", "why")
@@ -115,24 +116,22 @@ def _number(text: str) -> int | float | str:
     return int(number) if number.is_integer() else number
 
 
-def _form(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """The parts of the bundle the form gives, and what the form itself cannot read."""
+def _form(data: dict[str, Any], t: Callable[..., str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The parts of the bundle the form gives, and what the form itself cannot read (in ``t``'s language)."""
     problems: dict[str, list[str]] = {}
 
-    def refuse(name: str, message: str) -> None:
-        problems.setdefault(name, []).append(message)
+    def refuse(name: str, key: str, **values: Any) -> None:
+        problems.setdefault(name, []).append(t(f"bundle_request.problem.{key}", **values))
 
     title = " ".join(str(data.get("title") or "").split())
     if not TITLE_MIN <= len(title) <= TITLE_MAX:
-        refuse("title", f"{title!r}: give a title of {TITLE_MIN}–{TITLE_MAX} characters, e.g. 'Geodata with "
-                        "GeoPandas'")
+        refuse("title", "title", title=repr(title), min=TITLE_MIN, max=TITLE_MAX)
     role = str(data.get("role") or "").strip()
     if not role:
-        refuse("role", "choose the role the bundle is for, e.g. 'bi'")
+        refuse("role", "role")
     why = " ".join(str(data.get("why") or "").split())
     if not WHY_MIN <= len(why) <= WHY_MAX:
-        refuse("why", f"say in {WHY_MIN}–{WHY_MAX} characters what users will do with this bundle and why the "
-                      "catalogue's bundles are not enough")
+        refuse("why", "why", min=WHY_MIN, max=WHY_MAX)
     packages: dict[str, list[str]] = {}
     for number, line in enumerate(_lines(data.get("packages")), 1):
         ecosystem, colon, requirement = line.partition(":")
@@ -140,15 +139,13 @@ def _form(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
             ecosystem, requirement = "pypi", line
         ecosystem, requirement = ecosystem.strip().lower(), requirement.strip()
         if ecosystem not in ECOSYSTEMS:
-            refuse("packages", f"line {number} {line!r}: the source must be one of {', '.join(ECOSYSTEMS)}, e.g. "
-                               "'cran: dplyr==1.1.4'")
+            refuse("packages", "source", number=number, line=repr(line), sources=", ".join(ECOSYSTEMS))
         elif "==" not in requirement:
-            refuse("packages", f"line {number} {line!r}: pin one exact version as name==version, e.g. "
-                               "'pandas==2.3.3'")
+            refuse("packages", "pin", number=number, line=repr(line))
         else:
             packages.setdefault(ecosystem, []).append(requirement.replace(" ", ""))
     if not packages and "packages" not in problems:
-        refuse("packages", "name at least one package, one a line, e.g. 'pandas==2.3.3'")
+        refuse("packages", "no-packages")
     interfaces = data.get("interfaces") or []
     if isinstance(interfaces, str):
         interfaces = [part for part in re.split(r"[\s,]+", interfaces) if part]
@@ -157,7 +154,7 @@ def _form(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
     for number, line in enumerate(_lines(data.get("sizes")), 1):
         parts = line.split()
         if len(parts) != 3:
-            refuse("sizes", f"line {number} {line!r}: give an id, CPUs and memory, e.g. 'small 1 4Gi'")
+            refuse("sizes", "size", number=number, line=repr(line))
             continue
         sizes.append({"id": parts[0], "cpu": _number(parts[1]), "memory": parts[2]})
     return {"title": title, "role": role, "why": why, "packages": packages, "interfaces": interfaces,
@@ -218,17 +215,20 @@ def _base_errors(root: Path, today: date) -> frozenset:
 
 
 def check(catalogue: Catalogue, *, data: dict[str, Any], requester: User, today: date | None = None,
-          keep: Path | None = None) -> Draft:
+          keep: Path | None = None, language: str = "en") -> Draft:
     """Draft the bundle file from the form and check it with the one loader; every problem, by field.
 
+    ``language``: of the problems the form itself finds (the page's); the loader's messages (they name the JSON path
+    and the value) stay as the loader words them, in English, led in Dutch by a phrase that says so.
     ``keep``: a folder to leave the checked catalogue copy in (the pull request renders its image definition
     there)."""
     today = today or date.today()
-    form, problems = _form(data)
+    t = translator(language)
+    form, problems = _form(data, t)
     role = form["role"]
     if role and role not in catalogue.roles:
-        problems.setdefault("role", []).append(f"{role!r}: choose one of the catalogue's roles: "
-                                               f"{', '.join(sorted(catalogue.roles))}")
+        problems.setdefault("role", []).append(t("bundle_request.problem.role-unknown", role=repr(role),
+                                                 roles=", ".join(sorted(catalogue.roles))))
     bundle_id = bundle_id_for(form["title"], role)
     folder = role if re.fullmatch(r"[a-z][a-z0-9-]{0,62}", role) else "unknown-role"
     rel = f"bundles/{folder}/{bundle_id or 'requested'}.yaml"
@@ -239,7 +239,7 @@ def check(catalogue: Catalogue, *, data: dict[str, Any], requester: User, today:
         target = head / rel
         if target.exists():
             problems.setdefault("title", []).append(
-                f"{bundle_id!r}: the catalogue already has a bundle with this id ({rel}); choose another title")
+                t("bundle_request.problem.title-taken", bundle=repr(bundle_id), file=rel))
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
@@ -249,7 +249,7 @@ def check(catalogue: Catalogue, *, data: dict[str, Any], requester: User, today:
                     continue
                 name = _field_of(problem.path) if problem.file == rel else GENERAL
                 value = f" = {problem.value!r}" if problem.has_value else ""
-                message = f"{problem.path}{value}: {problem.message}"
+                message = t("bundle_request.problem.loader", message=f"{problem.path}{value}: {problem.message}")
                 if message not in problems.get(name, []):
                     problems.setdefault(name, []).append(message)
     return Draft(bundle_id=bundle_id, role=role, file=rel, text=text, problems=problems)

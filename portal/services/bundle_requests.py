@@ -64,10 +64,11 @@ def _record(session: Session, row: BundleRequest, action: RegisterAction, actor:
 
 
 def create(session: Session, *, catalogue: Catalogue, requester: User, data: dict[str, Any],
-           organisation: str | None = None, today: date | None = None) -> BundleRequest:
-    """Store a request whose draft the loader accepts (``drafted``), or :class:`BundleRequestRefused`."""
+           organisation: str | None = None, today: date | None = None, language: str = "en") -> BundleRequest:
+    """Store a request whose draft the loader accepts (``drafted``), or :class:`BundleRequestRefused` (its problems
+    in ``language``)."""
     org = organisation_of(requester, organisation)
-    draft = check(catalogue, data=data, requester=requester, today=today)
+    draft = check(catalogue, data=data, requester=requester, today=today, language=language)
     if not draft.ok:
         raise BundleRequestRefused(draft)
     pending = session.scalar(select(BundleRequest).where(BundleRequest.bundle_id == draft.bundle_id,

@@ -110,6 +110,28 @@ def test_every_problem_is_named_at_its_field():
     assert any("'kok': choose one of the catalogue's roles: bi, dev, ml, streaming" in m for m in problems["role"])
 
 
+def test_in_dutch_the_forms_own_problems_are_dutch_and_the_loaders_say_they_are_english():
+    bad = {"title": "x", "role": "kok", "packages": "geopandas>=1\nfoo==bar\nnpm: left-pad==1.0.0",
+           "interfaces": ["jupyterlab"], "sizes": "small 1 4 GB", "why": "nodig"}
+    dutch = service.check(CATALOGUE, data=bad, requester=ANNA, language="nl").problems
+    english = service.check(CATALOGUE, data=bad, requester=ANNA).problems
+    assert set(dutch) == set(english) and all(len(dutch[k]) == len(english[k]) for k in dutch), (dutch, english)
+    assert dutch["title"] == ["'x': geef een titel van 3–120 tekens, bijvoorbeeld 'Geodata met GeoPandas'"]
+    assert dutch["role"] == ["'kok': kies een van de rollen van de catalogus: bi, dev, ml, streaming"]
+    assert dutch["why"][0].startswith("zeg in 10–2000 tekens wat gebruikers")
+    assert "regel 1 'geopandas>=1': zet precies één versie vast als naam==versie" in dutch["packages"][0]
+    assert "regel 3 'npm: left-pad==1.0.0': de bron moet een van pypi, cran, conda-forge zijn" in dutch["packages"][1]
+    assert dutch["sizes"][0] == ("regel 1 'small 1 4 GB': geef een naam, processoren en geheugen, bijvoorbeeld "
+                                 "'small 1 4Gi'")
+    # the loader's schema message: the same words, led by a Dutch phrase that says they are the catalogue's English
+    loader = [m for m in dutch["packages"] if "$.packages.pypi" in m]
+    assert loader and loader[0] == "controle van de catalogus (in het Engels): " + next(
+        m for m in english["packages"] if "$.packages.pypi" in m)
+    taken = service.check(CATALOGUE, data={**FORM, "title": "SQL DuckDB"}, requester=ANNA, language="nl").problems
+    assert taken["title"] == ["'bi-sql-duckdb': de catalogus heeft al een pakket met deze id "
+                              "(bundles/bi/bi-sql-duckdb.yaml); kies een andere titel"]
+
+
 def test_an_existing_bundle_id_is_refused_at_the_title_and_the_loaders_rules_reach_their_fields():
     existing = service.check(CATALOGUE, data={**FORM, "title": "SQL DuckDB"}, requester=ANNA).problems
     assert list(existing) == ["title"] and "bi-sql-duckdb" in existing["title"][0]
@@ -130,11 +152,19 @@ def test_the_check_endpoint_answers_as_the_user_types_and_a_plain_submit_shows_t
     page = anna.post_form("/bundle-requests", {**FORM, "why": "kort"})                   # without JavaScript
     assert page.status_code == 422
     assert 'id="why" name="why" rows="3" maxlength="2000" aria-invalid="true"' in page.text
-    assert "say in 10–2000 characters" in page.text and "Geodata met GeoPandas" in page.text   # kept as entered
+    assert "zeg in 10–2000 tekens" in page.text and "Geodata met GeoPandas" in page.text   # the page's Dutch; kept
     refused = anna.post_json("/api/v1/bundle-requests", {**FORM, "why": "kort"})
     assert refused.status_code == 422 and list(refused.json()["problems"]) == ["why"]
     with anna.client.app.state.portal.sessions() as session:
         assert session.scalar(select(BundleRequest)) is None                             # nothing stored
+    assert body["problems"]["sizes"][0].startswith("controle van de catalogus (in het Engels): $.sizes[0].cpu")
+    # the problems come in the page's language: English once the user chose it, as they type and on a submit
+    assert anna.client.get("/language/en", params={"next": "/bundle-requests"}).status_code in (302, 303)
+    english = anna.post_form("/bundle-requests/check", {**FORM, "sizes": "small"}).json()["problems"]
+    assert list(english) == ["sizes"] and english["sizes"][0] == "line 1 'small': give an id, CPUs and memory, e.g. " \
+                                                                 "'small 1 4Gi'"
+    page = anna.post_form("/bundle-requests", {**FORM, "why": "kort"})
+    assert page.status_code == 422 and "say in 10–2000 characters" in page.text
     page = anna.client.get("/bundle-requests")
     assert 'src="/static/bundle_request.js"' in page.text and 'data-check="/bundle-requests/check"' in page.text
 
