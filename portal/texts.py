@@ -1291,7 +1291,7 @@ TEXTS.update({
     "bundle_request.problem.no-packages": ("noem ten minste één pakket, één per regel, bijvoorbeeld 'pandas==2.3.3'",
                                            "name at least one package, one a line, e.g. 'pandas==2.3.3'"),
     "bundle_request.problem.size": ("regel {number} {line}: geef een naam, processoren en geheugen, bijvoorbeeld "
-                                    "'small 1 4Gi'", "line {number} {line}: give an id, CPUs and memory, e.g. "
+                                    "'basis 1 4Gi'", "line {number} {line}: give an id, CPUs and memory, e.g. "
                                                      "'small 1 4Gi'"),
     "bundle_request.problem.loader": ("controle van de catalogus (in het Engels): {message}", "{message}"),
     "bundle_request.submit": ("Aanvragen", "Request"),

@@ -122,7 +122,7 @@ def test_in_dutch_the_forms_own_problems_are_dutch_and_the_loaders_say_they_are_
     assert "regel 1 'geopandas>=1': zet precies één versie vast als naam==versie" in dutch["packages"][0]
     assert "regel 3 'npm: left-pad==1.0.0': de bron moet een van pypi, cran, conda-forge zijn" in dutch["packages"][1]
     assert dutch["sizes"][0] == ("regel 1 'small 1 4 GB': geef een naam, processoren en geheugen, bijvoorbeeld "
-                                 "'small 1 4Gi'")
+                                 "'basis 1 4Gi'")
     # the loader's schema message: the same words, led by a Dutch phrase that says they are the catalogue's English
     loader = [m for m in dutch["packages"] if "$.packages.pypi" in m]
     assert loader and loader[0] == "controle van de catalogus (in het Engels): " + next(
