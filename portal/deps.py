@@ -17,6 +17,7 @@ from gereedschapskist.catalogue import Catalogue
 
 from .errors import CsrfFailed, LoginExpired, LoginFailed, LoginRequired
 from .models import Organisation, User, Workspace
+from .principal import Principal
 from .services import organisations as organisation_service
 from .services.identity import Identity, admission, record_login
 from .services import workspaces as workspace_service
@@ -80,6 +81,13 @@ async def db_session(request: Request) -> Session:
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
+def _groups_fresh(request: Request) -> bool:
+    """Whether the session's groups were read from the issuer less than ``GROUPS_MAX_AGE_SECONDS`` ago."""
+    groups_at = request.session.get("groups_at")
+    age = time.time() - groups_at if isinstance(groups_at, (int, float)) else None
+    return age is not None and 0 <= age < request.app.state.portal.settings.groups_max_age_seconds
+
+
 async def optional_user(request: Request) -> User | None:
     """The logged-in user, with groups at most ``GROUPS_MAX_AGE_SECONDS`` old: older ones are read again from
     the issuer first, so a role or organisation removed there stops counting (and launches stop writing it to
@@ -87,14 +95,15 @@ async def optional_user(request: Request) -> User | None:
 
     It takes the request only (no sub-dependencies): every page and API call resolves it, and each dependency
     FastAPI solves costs time on every request."""
+    found: RequestDb | None = request.scope.get(REQUEST_DB)
+    if found is not None and found.user is None and found.principal is not None:
+        await run_in_threadpool(found.load_user)     # a read-only path read the principal only; now the ORM user
     db, state = _request_db(request), request.app.state.portal
     if db.user is None:
         if "uid" in request.session:
             request.session.clear()  # the user no longer exists
         return None
-    groups_at = request.session.get("groups_at")
-    age = time.time() - groups_at if isinstance(groups_at, (int, float)) else None
-    if age is not None and 0 <= age < state.settings.groups_max_age_seconds:
+    if _groups_fresh(request):
         return db.user
     try:
         identity, tokens = await state.oidc.refresh(request.session.get("tokens") or {})
@@ -131,8 +140,25 @@ async def current_user(request: Request) -> User:
     return user
 
 
+async def current_principal(request: Request) -> Principal:
+    """The logged-in user as read-only data (:mod:`.principal`), for the routes of
+    :data:`.principal.READ_ONLY_PATHS`: what the session middleware read for them, when it is this session's user
+    and its groups are fresh; otherwise (groups to read again, another path) from :func:`optional_user`. Refuses as
+    :func:`current_user` does."""
+    db: RequestDb | None = request.scope.get(REQUEST_DB)
+    if db is not None and db.principal is not None and request.session.get("uid") == db.principal.id \
+            and _groups_fresh(request):
+        return db.principal
+    user = await optional_user(request)
+    if user is None:
+        raise LoginRequired("log in to use this page")
+    return Principal.of(user)
+
+
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 CurrentUser = Annotated[User, Depends(current_user)]
+#: Only for routes that read (no writes through the user): see :data:`.principal.READ_ONLY_PATHS`.
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
 def csrf_token(request: Request) -> str:

@@ -30,6 +30,7 @@ from .errors import without_urls
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
+from .principal import READ_ONLY_PATHS
 from .routes import (
     admin, apps, auth, bundle_requests, catalogue, contract_documents, contracts, datasets, docs, errors, home, members, organisations,
     register, size_requests, workspaces,
@@ -220,7 +221,8 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
                   openapi_url="/api/openapi.json")
     app.state.portal = state
     app.add_middleware(ServerSessionMiddleware, store=state.session_store, cookie_name=settings.session_cookie,
-                       https_only=settings.secure_cookies, skip_prefixes=("/static/", docs.ASSETS_PATH + "/"))
+                       https_only=settings.secure_cookies, skip_prefixes=("/static/", docs.ASSETS_PATH + "/"),
+                       read_only_paths=READ_ONLY_PATHS)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")

@@ -8,7 +8,7 @@ from pydantic import TypeAdapter
 
 from gereedschapskist.catalogue import Catalogue
 
-from ..deps import CatalogueDep, CurrentUser, SessionDep
+from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, SessionDep
 from ..models import utcnow
 from ..services import catalogue as catalogue_service
 from ..services.environments import member_offer
@@ -19,7 +19,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["catalogue"])
 
 
 @router.get("/bundles", response_model=list[BundleOut], responses=ERRORS, summary="Bundles offered to you")
-def bundles(user: CurrentUser, catalogue: CatalogueDep, session: SessionDep,
+def bundles(user: CurrentPrincipal, catalogue: CatalogueDep, session: SessionDep,
             role: str | None = Query(default=None, description="only this role's bundles")) -> list[BundleOut]:
     """The bundles your roles may start (never retired ones), ordered by id; a member of an organisation under a
     standard contract gets that contract's bundles only."""

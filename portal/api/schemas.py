@@ -219,10 +219,11 @@ class WorkspaceOut(BaseModel):
     stopped_at: datetime | None
 
     @classmethod
-    def of(cls, w: Workspace) -> "WorkspaceOut":
+    def of(cls, w: Workspace, *, owner: str | None = None) -> "WorkspaceOut":
+        """``owner``: the owner's user name where the caller knows it (then ``w.user`` is not loaded)."""
         return cls(id=w.id, bundle=w.bundle_id, bundle_version=w.bundle_version, size=w.size_id,
                    interface=w.interface, status=w.status.value, status_message=w.status_message,
-                   owner=w.user.username, organisation=w.organisation.slug, environment=w.environment.name,
+                   owner=owner or w.user.username, organisation=w.organisation.slug, environment=w.environment.name,
                    server_name=w.server_name, url=w.url, progress_url=f"/api/v1/workspaces/{w.id}/progress",
                    created_at=w.created_at, started_at=w.started_at, stopped_at=w.stopped_at, name=w.name,
                    stopped_by=w.stopped_by.username if w.stopped_by else None, stop_reason=w.stop_reason)

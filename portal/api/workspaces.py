@@ -10,7 +10,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from ..deps import (
-    CatalogueDep, CsrfHeader, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+    CatalogueDep, CsrfHeader, CurrentPrincipal, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
 )
 from ..models.workspace import NAME_MAX
 from .. import starts
@@ -24,10 +24,10 @@ router = APIRouter(prefix=API_PREFIX, tags=["workspaces"])
 
 
 @router.get("/workspaces", response_model=list[WorkspaceOut], responses=ERRORS, summary="My workspaces")
-def my_workspaces(user: CurrentUser, session: SessionDep) -> Response:
+def my_workspaces(user: CurrentPrincipal, session: SessionDep) -> Response:
     """Your active workspaces and your most recent ended ones, newest first."""
     read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
-    items = [WorkspaceOut.of(w) for w in workspace_service.list_mine(session, user=user)]
+    items = [WorkspaceOut.of(w, owner=user.username) for w in workspace_service.list_mine(session, user=user)]
     session.commit()
     return Response(_WORKSPACE_LIST.dump_json(items), media_type="application/json")
 

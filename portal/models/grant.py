@@ -21,7 +21,17 @@ from .base import Base, UTCDateTime, utcnow
 from .organisation import Organisation, User
 
 
-class RoleGrant(Base):
+class GrantRules:
+    """Whether a grant counts, for the ORM :class:`RoleGrant` and the principal's grants (``portal/principal.py``)."""
+
+    __slots__ = ()
+
+    def counts(self, now: datetime | None = None) -> bool:
+        """Not revoked and not expired (membership is checked by :attr:`User.role_ids`)."""
+        return self.revoked_at is None and (now or utcnow()) < self.expires_at
+
+
+class RoleGrant(GrantRules, Base):
     """A workbench role granted to ``user`` by an admin of ``organisation``, valid until ``expires_at``."""
 
     __tablename__ = "role_grant"
@@ -48,10 +58,6 @@ class RoleGrant(Base):
     def last_day(self) -> date:
         """The last day the grant counts (what the admin chose as "until")."""
         return (self.expires_at - timedelta(days=1)).date()
-
-    def counts(self, now: datetime | None = None) -> bool:
-        """Not revoked and not expired (membership is checked by :attr:`User.role_ids`)."""
-        return self.revoked_at is None and (now or utcnow()) < self.expires_at
 
 
 class MembershipEnd(Base):

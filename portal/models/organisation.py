@@ -33,36 +33,13 @@ class MemberStatus(StrEnum):
     FORMER = "former"
 
 
-class Organisation(Base):
-    __tablename__ = "organisation"
+class UserRules:
+    """The rules over a user's roles and memberships, one definition for both shapes a user has: the ORM
+    :class:`User` and the read-only :class:`~gereedschapskist.portal.principal.Principal` (plain data a read-only
+    request reads with one Core query, issue 13). Each has ``roles`` (``.role``), ``memberships`` (``.status``,
+    ``.organisation_id``) and ``grants`` (``.counts(now)``, ``.organisation_id``, ``.role``)."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    slug: Mapped[str] = mapped_column(String(64), unique=True, doc="the id in org:<id> groups")
-    name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-
-
-class User(Base):
-    __tablename__ = "app_user"
-    __table_args__ = (UniqueConstraint("issuer", "subject"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    issuer: Mapped[str] = mapped_column(String(500))
-    subject: Mapped[str] = mapped_column(String(255), doc="the token's sub claim")
-    username: Mapped[str] = mapped_column(String(255), unique=True, doc="the name the hubs know the user by")
-    name: Mapped[str | None] = mapped_column(String(255))
-    email: Mapped[str | None] = mapped_column(String(320))
-    platform_admin: Mapped[bool] = mapped_column(default=False, doc="member of the platform admin group")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role")
-    memberships: Mapped[list["Member"]] = relationship(back_populates="user", cascade="all, delete-orphan",
-                                                       order_by="Member.id")
-    #: roles an organisation admin granted in the portal and did not revoke (``models/grant.py``)
-    grants: Mapped[list["RoleGrant"]] = relationship(  # noqa: F821 - registered by models/__init__
-        primaryjoin="and_(RoleGrant.user_id == User.id, RoleGrant.revoked_at.is_(None))",
-        foreign_keys="RoleGrant.user_id", viewonly=True, order_by="RoleGrant.id")
+    __slots__ = ()
 
     @property
     def issuer_role_ids(self) -> list[str]:
@@ -86,14 +63,59 @@ class User(Base):
         issuer = self.issuer_role_ids
         return sorted(set(issuer) | set(granted)) if granted else issuer
 
-    def active_memberships(self) -> list["Member"]:
+    def active_memberships(self) -> list:
         return [m for m in self.memberships if m.status is MemberStatus.ACTIVE]
 
-    def membership(self, organisation_id: int) -> "Member | None":
+    def membership(self, organisation_id: int):
         return next((m for m in self.active_memberships() if m.organisation_id == organisation_id), None)
 
     def display_name(self) -> str:
         return self.name or self.username
+
+
+class MemberRules:
+    """The rules over a membership's roles, for the ORM :class:`Member` and the principal's membership."""
+
+    __slots__ = ()
+
+    @property
+    def role_names(self) -> list[MemberRoleName]:
+        return [r.role for r in self.roles]
+
+    def has_role(self, role: MemberRoleName) -> bool:
+        return self.status is MemberStatus.ACTIVE and role in self.role_names
+
+
+class Organisation(Base):
+    __tablename__ = "organisation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True, doc="the id in org:<id> groups")
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class User(UserRules, Base):
+    __tablename__ = "app_user"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(String(255), doc="the token's sub claim")
+    username: Mapped[str] = mapped_column(String(255), unique=True, doc="the name the hubs know the user by")
+    name: Mapped[str | None] = mapped_column(String(255))
+    email: Mapped[str | None] = mapped_column(String(320))
+    platform_admin: Mapped[bool] = mapped_column(default=False, doc="member of the platform admin group")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    roles: Mapped[list["UserRole"]] = relationship(cascade="all, delete-orphan", order_by="UserRole.role")
+    memberships: Mapped[list["Member"]] = relationship(back_populates="user", cascade="all, delete-orphan",
+                                                       order_by="Member.id")
+    #: roles an organisation admin granted in the portal and did not revoke (``models/grant.py``)
+    grants: Mapped[list["RoleGrant"]] = relationship(  # noqa: F821 - registered by models/__init__
+        primaryjoin="and_(RoleGrant.user_id == User.id, RoleGrant.revoked_at.is_(None))",
+        foreign_keys="RoleGrant.user_id", viewonly=True, order_by="RoleGrant.id")
 
 
 class UserRole(Base):
@@ -105,7 +127,7 @@ class UserRole(Base):
     role: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
-class Member(Base):
+class Member(MemberRules, Base):
     """A user in an organisation."""
 
     __tablename__ = "member"
@@ -126,13 +148,6 @@ class Member(Base):
     organisation: Mapped[Organisation] = relationship(lazy="joined")
     roles: Mapped[list["MemberRole"]] = relationship(cascade="all, delete-orphan", lazy="selectin",
                                                      order_by="MemberRole.role")
-
-    @property
-    def role_names(self) -> list[MemberRoleName]:
-        return [r.role for r in self.roles]
-
-    def has_role(self, role: MemberRoleName) -> bool:
-        return self.status is MemberStatus.ACTIVE and role in self.role_names
 
 
 class MemberRole(Base):

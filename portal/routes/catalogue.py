@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from ..deps import CatalogueDep, CurrentUser, HubsDep, SessionDep
+from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, HubsDep, SessionDep
 from ..errors import HubUnavailable
 from ..services import catalogue as catalogue_service
 from ..services import usage_view
@@ -24,7 +24,7 @@ def _offer(session, user):
 
 
 @router.get("/catalogue", name="catalogue")
-def catalogue_page(request: Request, user: CurrentUser, catalogue: CatalogueDep, session: SessionDep,
+def catalogue_page(request: Request, user: CurrentPrincipal, catalogue: CatalogueDep, session: SessionDep,
                    role: str | None = None):
     if role is not None:
         bundles = catalogue_service.offered(catalogue, roles=user.role_ids, role=role)

@@ -34,6 +34,7 @@ from ..errors import Conflict, HubUnavailable, LaunchNotAllowed, PortalError
 from ..models import Environment, EnvironmentKind, EnvironmentStage, EnvironmentStatus, Organisation, User
 from ..models.contract import WORKING_STATES, Contract, ContractState
 from ..models.size_request import SizeRequest, SizeRequestState
+from ..principal import OrganisationView
 
 S = ContractState
 #: A contract's state → the refusal of a launch under it (``active`` launches).
@@ -97,7 +98,10 @@ def _contract_as_read(session: Session, organisation: Organisation) -> Contract 
     """:func:`current_contract`, from the organisation's ``current_contract_id`` where the request read it with its
     user (one query for session, user and memberships: issue 13), else asked now. Only for reads that have written
     nothing in this request: a contract changed earlier in the same database session is not in that column."""
-    read = inspect(organisation).attrs.current_contract_id.loaded_value
+    if isinstance(organisation, OrganisationView):      # the request's principal (portal/principal.py)
+        read = organisation.current_contract_id
+    else:
+        read = inspect(organisation).attrs.current_contract_id.loaded_value
     if read is NO_VALUE:
         return current_contract(session, organisation=organisation)
     return None if read is None else session.get(Contract, read)
