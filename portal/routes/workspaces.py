@@ -18,7 +18,9 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
 from .. import starts
-from ..deps import CatalogueDep, CsrfForm, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep
+from ..deps import (
+    CatalogueDep, CsrfForm, CurrentPrincipal, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+)
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus
 from ..models.workspace import NAME_MAX
@@ -26,6 +28,7 @@ from ..services import hub_start, lifecycle
 from ..services import usage_view
 from ..services import workspaces as workspace_service
 from ..services.environments import list_environments
+from ..sessions import read_alone
 from . import resume
 from .home import safe_next
 from .rendering import render
@@ -39,19 +42,25 @@ def hub_problems(hubs: HubsDep, environments: list) -> list[str]:
 
 
 @router.get("/workspaces", name="workspaces")
-def my_workspaces(request: Request, user: CurrentUser, session: SessionDep, hubs: HubsDep):
+def my_workspaces(request: Request, user: CurrentPrincipal, session: SessionDep, hubs: HubsDep):
+    # the reads need no transaction (no BEGIN/ROLLBACK round trips, no thread hop to end one: issue 13); what the
+    # hubs say is written in a transaction of its own, and each commit hands the connection back in this thread
+    read_alone(session)
     items = workspace_service.list_mine(session, user=user)
     environments = {w.environment.name: w.environment for w in items} or \
         {e.name: e for e in list_environments(session)}
+    session.commit()
     problems = hub_problems(hubs, list(environments.values()))
     hub_only: list[tuple[str, str]] = []
     if not problems:
         workspace_service.refresh(session, hubs=hubs,
                                   workspaces=workspace_service.to_ask(hubs, workspace_service.in_transition(items)))
         session.commit()
+        read_alone(session)
         hub_only = workspace_service.hub_only_servers(
             session, hubs=hubs, user=user,
             environments=workspace_service.user_environments(session, user=user, workspaces=items))
+        session.commit()
     return render(request, "workspaces.html", user=user, workspaces=items, problems=problems, hub_only=hub_only,
                   active=[w for w in items if w.status.active], history=workspace_service.history(items))
 

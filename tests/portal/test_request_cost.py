@@ -82,21 +82,34 @@ def test_my_workspaces_costs_the_session_query_and_its_own(app, client, kim):
     assert len(sql.sent) == 2 and "portal_session" in sql.sent[0] and "FROM workspace" in sql.sent[1], sql.sent
 
 
-def test_my_workspaces_reads_without_a_transaction_to_end(app, client, kim):
-    """Its one query runs as a read alone (``sessions.read_alone``): no BEGIN, and no ROLLBACK at the end, which on
-    PostgreSQL are two round trips and a thread hop per request."""
-    client.get("/api/v1/workspaces")
+def _transactions(app, client, path: str) -> list[str]:
+    """How the request's database work began and ended: "autocommit" (a read alone), "begin", "rollback"."""
+    client.get(path)
     engine, ended = app.state.portal.engine, []
     listeners = {"rollback": lambda conn: ended.append("rollback"), "begin": lambda conn: ended.append(
         "autocommit" if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" else "begin")}
     for name, listener in listeners.items():
         event.listen(engine, name, listener)
     try:
-        assert client.get("/api/v1/workspaces").status_code == 200
+        assert client.get(path).status_code == 200
     finally:
         for name, listener in listeners.items():
             event.remove(engine, name, listener)
+    return ended
+
+
+def test_my_workspaces_reads_without_a_transaction_to_end(app, client, kim):
+    """Its one query runs as a read alone (``sessions.read_alone``): no BEGIN, and no ROLLBACK at the end, which on
+    PostgreSQL are two round trips and a thread hop per request."""
+    ended = _transactions(app, client, "/api/v1/workspaces")
     assert ended == ["autocommit", "autocommit"], ended      # the session row's query and the workspaces'
+
+
+def test_the_my_workspaces_page_reads_without_a_transaction_to_end(app, client, kim):
+    """The page's reads too (the user's workspaces, then what the hub has that the portal does not know); only what a
+    hub says about a workspace would be written in a transaction (none here: nothing is starting)."""
+    ended = _transactions(app, client, "/workspaces")
+    assert ended and set(ended) == {"autocommit"}, ended
 
 
 def test_a_read_that_changes_nothing_writes_nothing_and_activity_is_written_at_most_once_a_minute(app, client, kim):
