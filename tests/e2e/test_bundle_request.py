@@ -37,7 +37,8 @@ def test_problems_show_at_their_fields_as_anna_types_and_the_request_opens_a_bra
         page.fill("#packages", "geopandas>=1\npandas==2.3.3")
         page.fill("#sizes", "small één 4Gi")
         page.fill("#why", "kort")
-        expect(page.locator("#problems-packages")).to_contain_text("regel 1 'geopandas>=1': zet precies één versie vast")
+        expect(page.locator("#problems-packages")).to_contain_text(
+            "regel 1 'geopandas>=1': zet precies één versie vast")
         expect(page.locator("#problems-sizes")).to_contain_text("$.sizes[0].cpu")
         expect(page.locator("#problems-why")).to_contain_text("10–2000")
         expect(page.locator("#packages")).to_have_attribute("aria-invalid", "true")
