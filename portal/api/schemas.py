@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -219,14 +220,26 @@ class WorkspaceOut(BaseModel):
     stopped_at: datetime | None
 
     @classmethod
-    def of(cls, w: Workspace, *, owner: str | None = None) -> "WorkspaceOut":
-        """``owner``: the owner's user name where the caller knows it (then ``w.user`` is not loaded)."""
+    def _from(cls, w: Any, *, owner: str, organisation: str, environment: str,
+              stopped_by: str | None) -> "WorkspaceOut":
+        """``w``: a ``Workspace`` or a row with its columns (the same names)."""
         return cls(id=w.id, bundle=w.bundle_id, bundle_version=w.bundle_version, size=w.size_id,
-                   interface=w.interface, status=w.status.value, status_message=w.status_message,
-                   owner=owner or w.user.username, organisation=w.organisation.slug, environment=w.environment.name,
-                   server_name=w.server_name, url=w.url, progress_url=f"/api/v1/workspaces/{w.id}/progress",
-                   created_at=w.created_at, started_at=w.started_at, stopped_at=w.stopped_at, name=w.name,
-                   stopped_by=w.stopped_by.username if w.stopped_by else None, stop_reason=w.stop_reason)
+                   interface=w.interface, status=w.status.value, status_message=w.status_message, owner=owner,
+                   organisation=organisation, environment=environment, server_name=w.server_name, url=w.url,
+                   progress_url=f"/api/v1/workspaces/{w.id}/progress", created_at=w.created_at,
+                   started_at=w.started_at, stopped_at=w.stopped_at, name=w.name, stopped_by=stopped_by,
+                   stop_reason=w.stop_reason)
+
+    @classmethod
+    def of(cls, w: Workspace) -> "WorkspaceOut":
+        return cls._from(w, owner=w.user.username, organisation=w.organisation.slug, environment=w.environment.name,
+                         stopped_by=w.stopped_by.username if w.stopped_by else None)
+
+    @classmethod
+    def of_row(cls, row: Any, *, owner: str) -> "WorkspaceOut":
+        """From a row of ``services.workspaces.list_mine_rows`` (no ORM objects: issue 13)."""
+        return cls._from(row, owner=owner, organisation=row.organisation_slug, environment=row.environment_name,
+                         stopped_by=row.stopper)
 
 
 class MemberOut(BaseModel):

@@ -27,7 +27,7 @@ router = APIRouter(prefix=API_PREFIX, tags=["workspaces"])
 def my_workspaces(user: CurrentPrincipal, session: SessionDep) -> Response:
     """Your active workspaces and your most recent ended ones, newest first."""
     read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
-    items = [WorkspaceOut.of(w, owner=user.username) for w in workspace_service.list_mine(session, user=user)]
+    items = [WorkspaceOut.of_row(w, owner=user.username) for w in workspace_service.list_mine_rows(session, user=user)]
     session.commit()
     return Response(_WORKSPACE_LIST.dump_json(items), media_type="application/json")
 

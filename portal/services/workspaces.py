@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session, joinedload
 
 from gereedschapskist.catalogue import Bundle, Catalogue, Interface, LaunchRefused
@@ -437,17 +438,32 @@ def active_workspaces(session: Session, *, limit: int = 500) -> list[Workspace]:
 _RECENT_ENDED = (select(Workspace.id).where(Workspace.user_id == bindparam("user_id"),
                                            Workspace.status.in_(ENDED_STATUSES))
                  .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
+#: Which workspaces are "mine": the user's active ones and the most recent ended ones (one rule for both listings).
+_MINE_RULE = (Workspace.user_id == bindparam("user_id")) & (
+    Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(_RECENT_ENDED.scalar_subquery()))
 #: Built once: "my workspaces" is the portal's busiest query, and building a statement costs more than running it.
-_MINE = (select(Workspace)
-         .where(Workspace.user_id == bindparam("user_id"),
-                Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(_RECENT_ENDED.scalar_subquery()))
-         .order_by(Workspace.id.desc()))
+_MINE = select(Workspace).where(_MINE_RULE).order_by(Workspace.id.desc())
+_STOPPER = User.__table__.alias("stopper")
+#: The same workspaces as plain rows, with their organisation's slug, environment's name and who stopped them.
+_MINE_ROWS = (select(*Workspace.__table__.c, Organisation.__table__.c.slug.label("organisation_slug"),
+                     Environment.__table__.c.name.label("environment_name"), _STOPPER.c.username.label("stopper"))
+              .select_from(Workspace.__table__
+                           .join(Organisation.__table__, Organisation.id == Workspace.organisation_id)
+                           .join(Environment.__table__, Environment.id == Workspace.environment_id)
+                           .outerjoin(_STOPPER, _STOPPER.c.id == Workspace.stopped_by_id))
+              .where(_MINE_RULE).order_by(Workspace.id.desc()))
 
 
 def list_mine(session: Session, *, user: User) -> list[Workspace]:
     """The user's active workspaces plus the most recent ended (stopped, failed) ones, newest first (one query);
     deleted ones are left out."""
     return list(session.scalars(_MINE, {"user_id": user.id}))
+
+
+def list_mine_rows(session: Session, *, user: User) -> list[Row]:
+    """:func:`list_mine`'s workspaces as plain rows (a ``Workspace``'s columns and ``organisation_slug``,
+    ``environment_name``, ``stopper``): for a read that only lists them, without building ORM objects (issue 13)."""
+    return list(session.connection().execute(_MINE_ROWS, {"user_id": user.id}))
 
 
 def history(workspaces: list[Workspace]) -> list[tuple[str, list[Workspace]]]:

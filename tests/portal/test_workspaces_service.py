@@ -8,17 +8,20 @@ from sqlalchemy import func, select
 from gereedschapskist.portal.models import (
     Environment, Organisation, RegisterAction, RegisterEntry, User, Workspace, WorkspaceStatus,
 )
+from gereedschapskist.portal.api.schemas import WorkspaceOut
 from gereedschapskist.portal.services import workspaces as service
 from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo
 
 
-def add_workspace(app, *, username: str, organisation: str, status=WorkspaceStatus.RUNNING) -> int:
+def add_workspace(app, *, username: str, organisation: str, status=WorkspaceStatus.RUNNING,
+                  server_name: str | None = None) -> int:
     """A workspace row as a successful launch leaves it (the launch itself is tested against the real hub)."""
     with app.state.portal.sessions() as session:
         user = session.scalar(select(User).where(User.username == username))
         org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
         env = session.scalar(select(Environment))
-        workspace = Workspace(user=user, organisation=org, environment=env, server_name=f"bi-sql-duckdb-{username}",
+        workspace = Workspace(user=user, organisation=org, environment=env,
+                              server_name=server_name or f"bi-sql-duckdb-{username}",
                               bundle_id="bi-sql-duckdb", bundle_version="1.0.0", size_id="small",
                               interface="jupyterlab", status=status,
                               url=f"{env.hub_url}/user/{username}/x/" if status is WorkspaceStatus.RUNNING else None)
@@ -106,6 +109,35 @@ def test_my_workspaces_lists_only_mine(app, client, login, people):
     add_workspace(app, username="colleague", organisation="cbs")
     login("owner", ["org:cbs", "role:bi"])
     assert [w["id"] for w in client.get("/api/v1/workspaces").json()] == [mine]
+
+
+def test_the_json_listing_from_plain_rows_is_the_orm_listing(app, client, login, people):
+    """``GET /api/v1/workspaces`` lists from plain rows (``list_mine_rows``, issue 13): the same workspaces, in the
+    same order, with the same fields as from ORM objects — running, starting, failed with the hub's message and a
+    name, stopped by an admin with a reason, deleted (never listed), and a colleague's (never listed)."""
+    statuses = (WorkspaceStatus.RUNNING, WorkspaceStatus.FAILED, WorkspaceStatus.STOPPED, WorkspaceStatus.STOPPED,
+                WorkspaceStatus.DELETED, WorkspaceStatus.STARTING)
+    ids = [add_workspace(app, username="owner", organisation="cbs", status=status, server_name=f"w{n}")
+           for n, status in enumerate(statuses)]
+    add_workspace(app, username="colleague", organisation="cbs")
+    with app.state.portal.sessions() as session:
+        admin = session.scalar(select(User).where(User.username == "cbs-admin"))
+        failed, stopped = session.get(Workspace, ids[1]), session.get(Workspace, ids[2])
+        failed.status_message, failed.name = "the hub could not start the server", "Mijn analyse"
+        stopped.stopped_by_id, stopped.stop_reason = admin.id, "onderhoud"
+        session.commit()
+    owner = login("owner", ["org:cbs", "role:bi"])
+    listed = client.get("/api/v1/workspaces").json()
+    with app.state.portal.sessions() as session:
+        user = session.get(User, owner.user_id)
+        rows = [WorkspaceOut.of_row(r, owner="owner").model_dump(mode="json")
+                for r in service.list_mine_rows(session, user=user)]
+        orm = [WorkspaceOut.of(w).model_dump(mode="json") for w in service.list_mine(session, user=user)]
+    assert rows == orm == listed
+    assert [w["id"] for w in listed] == sorted(set(ids) - {ids[4]}, reverse=True)      # newest first; not deleted
+    by_id = {w["id"]: w for w in listed}
+    assert by_id[ids[2]]["stopped_by"] == "cbs-admin" and by_id[ids[2]]["stop_reason"] == "onderhoud"
+    assert by_id[ids[1]]["name"] == "Mijn analyse" and by_id[ids[1]]["status"] == "failed"
 
 
 def _workspace(app, status) -> tuple:
