@@ -101,10 +101,11 @@ async def relay(state: PortalState, *, workspace_id: int, username: str, server_
             if status is WorkspaceStatus.FAILED else None
         yield _final(workspace_id, status, status_message, reason)
         return
-    if workspace_service.start_in_hand(state.hubs, workspace_id=workspace_id, status=status):   # being handed over
+    # starting (above): still being handed to the hub by this process is services.workspaces.start_in_hand's rule
+    if state.hubs.start_pending(workspace_id):
         yield sse("progress", _payload(workspace_id, WorkspaceStatus.STARTING, progress=0,
                                        message="Server requested"))
-        while workspace_service.start_in_hand(state.hubs, workspace_id=workspace_id, status=status):
+        while state.hubs.start_pending(workspace_id):
             await asyncio.sleep(START_POLL_SECONDS)
         outcome = await run_in_threadpool(_current, state, workspace_id)
         if outcome[0] is not WorkspaceStatus.STARTING:      # refused or failed at the hub, or ready at once

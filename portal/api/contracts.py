@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, Query, status
 from pydantic import BaseModel, Field
 
-from ..db import MAX_ID
+from ..db import get_or_404
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep, SettingsDep, StateDep
-from ..errors import LoginRequired, NotFound
+from ..errors import LoginRequired
 from ..models import Contract, ContractState
 from ..services import contracts as contract_service
 from ..services import metering
@@ -304,9 +304,7 @@ def activate(contract_id: int, body: ActivateIn, session: SessionDep) -> Contrac
     """Called by CI's deploy job (``.github/workflows/deploy-contract.yml``) after ``pulumi up``: registers the
     contract's cloud Environment and makes the contract active. Authenticated only by the deploy's token
     (:func:`activation_token`)."""
-    contract = session.get(Contract, contract_id) if 0 < contract_id <= MAX_ID else None
-    if contract is None:
-        raise NotFound(f"there is no contract {contract_id}", reason="unknown-contract")
+    contract = get_or_404(session, Contract, contract_id, what="contract", reason="unknown-contract")
     gitops.activate(session, contract=contract, hub_url=body.hub_url, hub_api_url=body.hub_api_url)
     session.commit()
     return ContractOut.of(contract)

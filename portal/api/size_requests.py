@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 
-from ..db import MAX_ID
+from ..db import get_or_404
 from ..deps import CatalogueDep, CsrfHeader, CurrentUser, SessionDep
-from ..errors import NotFound
 from ..models import Contract, SizeRequest, SizeRequestState
 from ..services import size_requests as service
 from .schemas import API_PREFIX, ERRORS
@@ -74,9 +73,7 @@ def size_requests(user: CurrentUser, session: SessionDep,
              summary="Ask for a size your contract does not offer by default (members)")
 def request_size(body: SizeRequestIn, user: CurrentUser, session: SessionDep, catalogue: CatalogueDep
                  ) -> SizeRequestOut:
-    contract = session.get(Contract, body.contract) if 0 < body.contract <= MAX_ID else None
-    if contract is None:
-        raise NotFound(f"there is no contract {body.contract}", reason="unknown-contract")
+    contract = get_or_404(session, Contract, body.contract, what="contract", reason="unknown-contract")
     row = service.request_size(session, catalogue=catalogue, contract=contract, actor=user,
                                data=body.model_dump(exclude={"contract"}))
     session.commit()
