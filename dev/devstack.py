@@ -171,7 +171,7 @@ class OidcProvider:
     @classmethod
     def start(cls, state_dir: Path, clients: Iterable[OidcClient], *, port: int = 0,
               accounts_file: Path = ACCOUNTS_FILE, claim_names: Mapping[str, str] | None = None,
-              timeout: float = 30.0) -> "OidcProvider":
+              timeout: float = 60.0) -> "OidcProvider":
         """Start the provider on 127.0.0.1 (``port=0``: a free port) and wait until it serves discovery.
 
         ``claim_names`` renames the user-name and groups claims, as another issuer releases them (e.g.

@@ -43,6 +43,21 @@ def port_is_free(port: int) -> bool:
         return True
 
 
+def _busy(pid: int | None) -> str:
+    """How much CPU a running process has used and how loaded the machine is: tells a stuck start from a starved one."""
+    parts = []
+    try:  # /proc/<pid>/stat: fields 14 and 15 are user and system time in clock ticks (after the command in parens)
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        parts.append(f"{(int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK'):.1f} s CPU used")
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        parts.append(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    except OSError:
+        pass
+    return f", {', '.join(parts)}" if parts else ""
+
+
 class ManagedProcess:
     """One child process: ``start()``, ``wait_until(...)``, ``stop()``."""
 
@@ -89,7 +104,7 @@ class ManagedProcess:
 
     def failed(self, what: str) -> ProcessFailed:
         code = self.popen.poll() if self.popen else None
-        status = f"exited with code {code}" if code is not None else "is running"
+        status = f"exited with code {code}" if code is not None else f"is running{_busy(self.pid)}"
         return ProcessFailed(f"{self.name} {what} ({status}); last lines of {self.log_path}:\n{self.log_tail()}")
 
     def wait_until(self, ready: Callable[[], bool], *, timeout: float, what: str = "did not become ready") -> None:

@@ -39,6 +39,11 @@ function fail(message) {
   process.exit(2);
 }
 
+// A line in the log (stderr) with the seconds since node started: where a slow start spent its time.
+function progress(step) {
+  process.stderr.write(`oidc-provider: ${step} at ${process.uptime().toFixed(2)} s\n`);
+}
+
 function readJson(file, what) {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -360,6 +365,7 @@ function main() {
   server.listen(config.port, config.host, () => {
     const { port } = server.address();
     const issuer = `http://${config.host}:${port}`;
+    progress(`listening on ${config.host}:${port}`);
     const provider = buildProvider(issuer, config, accounts);
     const interaction = interactionHandler(provider, accounts);
     const callback = provider.callback();
@@ -372,6 +378,7 @@ function main() {
         return send(res, 400, page('Fout / Error', `<p class="error">${escapeHtml(err.message)}</p>`));
       }
     });
+    progress('ready');
     process.stdout.write(`${JSON.stringify({ event: 'ready', issuer })}\n`);
   });
   // Every write to the store file is complete when it returns, so stopping needs no draining.

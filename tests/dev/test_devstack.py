@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import secrets
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -15,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.devclient import LoginFailed, oidc_login
 from gereedschapskist.dev.devstack import DevSecrets, OidcProvider, hub_client
+from gereedschapskist.dev.processes import ManagedProcess, ProcessFailed
 
 
 def b64url(data: bytes) -> str:
@@ -125,6 +127,27 @@ def test_signing_keys_survive_a_restart(tmp_path):
             kids.append([k["kid"] for k in httpx.get(discovery["jwks_uri"], trust_env=False).json()["keys"]])
     assert kids[0] == kids[1] and len(kids[0]) == 1
     assert (tmp_path / "oidc" / "jwks.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_provider_log_says_when_it_listened_and_was_ready(tmp_path):
+    """A slow start can be read from the log: the seconds since node started at listening and at ready."""
+    with OidcProvider.start(tmp_path, [hub_client(8999, DevSecrets.load_or_create(tmp_path))]) as provider:
+        log = provider.process.log_path.read_text(encoding="utf-8")
+    port = urlparse(provider.issuer).port
+    assert re.search(rf"oidc-provider: listening on 127\.0\.0\.1:{port} at \d+\.\d\d s\n", log), log
+    assert re.search(r"oidc-provider: ready at \d+\.\d\d s\n", log), log
+
+
+def test_a_start_that_does_not_come_says_how_busy_the_process_and_machine_were(tmp_path):
+    """A process that never gets ready: the error names its CPU time and the load, to tell stuck from starved."""
+    process = ManagedProcess("sleeper", ["sleep", "30"], log_path=tmp_path / "sleeper.log").start()
+    try:
+        with pytest.raises(ProcessFailed) as failed:
+            process.wait_until(lambda: False, timeout=0.2, what="did not say hello")
+    finally:
+        process.stop()
+    assert re.search(r"sleeper did not say hello within 0 s \(is running, \d+\.\d s CPU used, "
+                     r"load average \d+\.\d on \d+ cores\)", str(failed.value)), failed.value
 
 
 def test_single_sign_on_and_tokens_survive_a_provider_restart(tmp_path):
