@@ -27,6 +27,7 @@ from gereedschapskist.core.groups import GroupPolicy
 from . import api
 from .db import DatabaseNotMigrated, DatabaseUnavailable, check_migrated, make_engine, session_factory
 from .errors import without_urls
+from .fragments import Fragments
 from .jupyterhub import JupyterHubAdapter
 from .models import EnvironmentKind, EnvironmentStage
 from .oidc import OidcLogin
@@ -207,7 +208,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
         settings=settings, engine=engine, sessions=sessions, catalogue=catalogue_model,
         hubs=Hubs(token_for=settings.hub_token, timeout=settings.hub_timeout_seconds,
                   status_ttl=settings.hub_status_ttl_seconds, factory=hub_factory or JupyterHubAdapter),
-        oidc=OidcLogin(settings), templates=templates,
+        oidc=OidcLogin(settings), templates=templates, fragments=Fragments(templates.env),
         session_store=SessionStore(sessions, secret=settings.session_secret.get_secret_value(),
                                    max_age_seconds=settings.session_max_age_seconds,
                                    idle_seconds=settings.session_idle_seconds),

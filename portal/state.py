@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from gereedschapskist.catalogue import Catalogue
 from gereedschapskist.core.groups import GroupPolicy
 
+from .fragments import Fragments
 from .oidc import OidcLogin
 from .sessions import SessionStore
 from .settings import PortalSettings
@@ -26,5 +27,6 @@ class PortalState:
     hubs: Hubs
     oidc: OidcLogin
     templates: Jinja2Templates
+    fragments: Fragments            # rendered page parts that depend only on their key (fragments.py)
     session_store: SessionStore
     group_policy: GroupPolicy

@@ -11,7 +11,7 @@ from ..services import usage_view
 from ..models import utcnow
 from ..services.environments import environment_for, member_offer
 from ..sessions import read_alone
-from .rendering import render
+from .rendering import language, render
 
 router = APIRouter(include_in_schema=False)
 
@@ -21,6 +21,12 @@ def _offer(session, user):
     memberships = user.active_memberships()
     return member_offer(session, user=user, organisation=memberships[0].organisation if memberships else None,
                         today=utcnow().date())
+
+
+def shelves_html(request: Request, shelves: list[catalogue_service.Shelf]):
+    """The shelves' sections, kept per language and shelves (their cards show the catalogue's words only)."""
+    key = tuple((shelf.role.id, tuple(b.id for b in shelf.bundles)) for shelf in shelves)
+    return request.app.state.portal.fragments.render("_shelves.html", key, lang=language(request), shelves=shelves)
 
 
 @router.get("/catalogue", name="catalogue")
@@ -36,7 +42,8 @@ def catalogue_page(request: Request, user: CurrentPrincipal, catalogue: Catalogu
     if offer is not None:       # under a standard contract: that contract's bundles only
         shelves = [catalogue_service.Shelf(role=s.role, bundles=tuple(b for b in s.bundles if b.id in offer.bundles))
                    for s in shelves]
-    page = render(request, "catalogue.html", user=user, shelves=shelves, selected_role=role, offer=offer)
+    page = render(request, "catalogue.html", user=user, shelves=shelves, selected_role=role, offer=offer,
+                  shelves_html=shelves_html(request, shelves))
     session.commit()
     return page
 

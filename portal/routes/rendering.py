@@ -68,10 +68,16 @@ def render(request: Request, template: str, *, user: User | None, status_code: i
            **context: Any) -> HTMLResponse:
     state = request.app.state.portal
     lang = language(request)
+    orgs = administered(user) if user else []
+    path = request.url.path
+    signed_in, platform_admin, admin_of = user is not None, bool(user and user.platform_admin), \
+        tuple((o.slug, o.name) for o in orgs)
     context.update(
         user=user, lang=lang, t=translator(lang), csrf_field=CSRF_FIELD, csrf_token=csrf_token(request),
-        administered=administered(user) if user else [], login_configured=state.oidc.configured,
-        catalogue=state.catalogue,
+        administered=orgs, login_configured=state.oidc.configured, catalogue=state.catalogue,
+        site_nav=state.fragments.render("_site_nav.html", (path, signed_in, platform_admin, admin_of), lang=lang,
+                                        path=path, signed_in=signed_in, platform_admin=platform_admin,
+                                        administered=admin_of),
     )
     context.update(_localisers(lang, context["t"], state.catalogue))
     return state.templates.TemplateResponse(request, template, context, status_code=status_code)

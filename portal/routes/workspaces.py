@@ -44,22 +44,24 @@ def hub_problems(hubs: HubsDep, environments: list) -> list[str]:
 @router.get("/workspaces", name="workspaces")
 def my_workspaces(request: Request, user: CurrentPrincipal, session: SessionDep, hubs: HubsDep):
     # the reads need no transaction (no BEGIN/ROLLBACK round trips, no thread hop to end one: issue 13); what the
-    # hubs say is written in a transaction of its own, and each commit hands the connection back in this thread
+    # hubs say is written in a transaction of its own, and each commit hands the connection back in this thread.
+    # The workspaces are plain rows (no ORM objects); only those a hub is asked about are loaded to be synced.
     read_alone(session)
-    items = workspace_service.list_mine(session, user=user)
-    environments = {w.environment.name: w.environment for w in items} or \
-        {e.name: e for e in list_environments(session)}
+    items = workspace_service.list_mine_rows(session, user=user)
+    mine = workspace_service.row_environments(items)
+    environments = mine or {e.name: e for e in list_environments(session)}
     session.commit()
     problems = hub_problems(hubs, list(environments.values()))
     hub_only: list[tuple[str, str]] = []
     if not problems:
-        workspace_service.refresh(session, hubs=hubs,
-                                  workspaces=workspace_service.to_ask(hubs, workspace_service.in_transition(items)))
-        session.commit()
+        if workspace_service.refresh_rows(session, hubs=hubs, rows=items):
+            session.commit()
+            read_alone(session)
+            items = workspace_service.list_mine_rows(session, user=user)     # as the hubs left them
         read_alone(session)
         hub_only = workspace_service.hub_only_servers(
             session, hubs=hubs, user=user,
-            environments=workspace_service.user_environments(session, user=user, workspaces=items))
+            environments=workspace_service.user_environments(session, user=user, environments=mine))
         session.commit()
     return render(request, "workspaces.html", user=user, workspaces=items, problems=problems, hub_only=hub_only,
                   active=[w for w in items if w.status.active], history=workspace_service.history(items))

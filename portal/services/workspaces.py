@@ -192,9 +192,25 @@ def remove_hub_server(session: Session, *, hubs: Hubs, user: User, environment_n
              environment.name)
 
 
-def user_environments(session: Session, *, user: User, workspaces: list[Workspace]) -> list:
-    """Where the user's servers can be: the environments of their organisations and of their workspaces."""
-    found = {w.environment.name: w.environment for w in workspaces}
+@dataclass(frozen=True)
+class EnvironmentRef:
+    """A workspace's environment as a listing read it with the workspace (no ORM object): what a hub is reached by."""
+    id: int
+    name: str
+    hub_url: str
+    hub_api_url: str
+
+
+def row_environments(rows: list[Row]) -> dict[str, EnvironmentRef]:
+    """The environments of workspaces listed by :func:`list_mine_rows`, by name."""
+    return {r.environment_name: EnvironmentRef(r.environment_id, r.environment_name, r.environment_hub_url,
+                                               r.environment_hub_api_url) for r in rows}
+
+
+def user_environments(session: Session, *, user: User, environments: dict[str, EnvironmentRef]) -> list:
+    """Where the user's servers can be: the environments of their organisations and of their workspaces
+    (``environments``, by name)."""
+    found = dict(environments)
     for member in user.active_memberships():
         try:
             environment = environment_for(session, organisation=member.organisation)
@@ -445,8 +461,10 @@ _MINE_RULE = (Workspace.user_id == bindparam("user_id")) & (
 _MINE = select(Workspace).where(_MINE_RULE).order_by(Workspace.id.desc())
 _STOPPER = User.__table__.alias("stopper")
 #: The same workspaces as plain rows, with their organisation's slug, environment's name and who stopped them.
+_ENV = Environment.__table__.c
 _MINE_ROWS = (select(*Workspace.__table__.c, Organisation.__table__.c.slug.label("organisation_slug"),
-                     Environment.__table__.c.name.label("environment_name"), _STOPPER.c.username.label("stopper"))
+                     _ENV.name.label("environment_name"), _ENV.hub_url.label("environment_hub_url"),
+                     _ENV.hub_api_url.label("environment_hub_api_url"), _STOPPER.c.username.label("stopper"))
               .select_from(Workspace.__table__
                            .join(Organisation.__table__, Organisation.id == Workspace.organisation_id)
                            .join(Environment.__table__, Environment.id == Workspace.environment_id)
@@ -462,8 +480,20 @@ def list_mine(session: Session, *, user: User) -> list[Workspace]:
 
 def list_mine_rows(session: Session, *, user: User) -> list[Row]:
     """:func:`list_mine`'s workspaces as plain rows (a ``Workspace``'s columns and ``organisation_slug``,
-    ``environment_name``, ``stopper``): for a read that only lists them, without building ORM objects (issue 13)."""
+    ``environment_name``, ``environment_hub_url``, ``environment_hub_api_url``, ``stopper``): for a read that only
+    lists them, without building ORM objects (issue 13)."""
     return list(session.connection().execute(_MINE_ROWS, {"user_id": user.id}))
+
+
+def refresh_rows(session: Session, *, hubs: Hubs, rows: list[Row]) -> bool:
+    """:func:`refresh` for listed rows: only the workspaces worth asking their hub about (:func:`to_ask` of
+    :func:`in_transition`) are loaded as ORM objects and synced; True when there were any (the listing is stale)."""
+    ids = [r.id for r in to_ask(hubs, in_transition(rows))]
+    if not ids:
+        return False
+    refresh(session, hubs=hubs, workspaces=list(session.scalars(
+        select(Workspace).where(Workspace.id.in_(ids)).options(joinedload(Workspace.user)))))
+    return True
 
 
 def history(workspaces: list[Workspace]) -> list[tuple[str, list[Workspace]]]:

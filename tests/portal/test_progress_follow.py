@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import event
 
 from gereedschapskist.portal.main import create_app
-from gereedschapskist.portal.models import Workspace, WorkspaceStatus
+from gereedschapskist.portal.models import Environment, Workspace, WorkspaceStatus
 from gereedschapskist.portal.progress import relay
 from gereedschapskist.portal.workspace_hub import ProgressEvent, ServerInfo, WorkspaceUsage
 from tests.portal.fakehub import FakeHub
@@ -176,3 +177,39 @@ def test_a_hub_stream_that_ends_while_still_starting_is_followed_again(app, clie
     assert [e.split("\n")[0] for e in events] == ["event: progress", "event: ready"], events
     with state.sessions() as session:
         assert session.get(Workspace, workspace_id).status is WorkspaceStatus.RUNNING
+
+
+def test_my_workspaces_page_builds_orm_objects_only_for_the_workspaces_a_hub_is_asked_about(app, client, login):
+    """"My workspaces" lists plain rows (issue 13): a workspace is loaded as an ORM object only when its hub is asked
+    about it (it is starting or stopping), and what the hub says shows on that same page view."""
+    workspace_id, hub = _starting(app, login)
+    running_id = add_workspace(app, username="anna", organisation="minfin", server_name="bi-sql-duckdb-other")
+    loaded: list[tuple[str, int]] = []
+
+    def count(target, _context) -> None:
+        loaded.append((type(target).__name__, target.id))
+
+    for model in (Workspace, Environment):
+        event.listen(model, "load", count)
+    try:
+        page = client.get("/workspaces")
+        assert page.status_code == 200, page.text[:300]
+        assert f'data-workspace="{workspace_id}" data-status="starting"' in page.text
+        assert f'data-workspace="{running_id}" data-status="running"' in page.text
+        assert ("Workspace", workspace_id) in loaded and ("Workspace", running_id) not in loaded, loaded
+
+        with app.state.portal.sessions() as session:
+            server_name = session.get(Workspace, workspace_id).server_name
+        hub.servers_by_user["anna"][server_name] = ServerInfo(server_name, ready=True,
+                                                              url=f"/user/anna/{server_name}/")
+        page = client.get("/workspaces")
+        assert f'data-workspace="{workspace_id}" data-status="running"' in page.text   # the hub's word, at once
+
+        loaded.clear()
+        page = client.get("/workspaces")                  # nothing in transition: no workspace as an ORM object
+        assert page.status_code == 200 and page.text.count('data-status="running"') == 2, page.text[:300]
+        # (the organisation's environment is, where the page asks its hub for servers the portal does not know)
+        assert [name for name, _id in loaded if name == "Workspace"] == [], loaded
+    finally:
+        for model in (Workspace, Environment):
+            event.remove(model, "load", count)
