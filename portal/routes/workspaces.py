@@ -54,11 +54,12 @@ def my_workspaces(request: Request, user: CurrentPrincipal, session: SessionDep,
     problems = hub_problems(hubs, list(environments.values()))
     hub_only: list[tuple[str, str]] = []
     if not problems:
-        if workspace_service.refresh_rows(session, hubs=hubs, rows=items):
-            session.commit()
-            read_alone(session)
-            items = workspace_service.list_mine_rows(session, user=user)     # as the hubs left them
+        refreshed = workspace_service.refresh_rows(session, hubs=hubs, rows=items)
+        if refreshed:
+            session.commit()                    # what the hubs said, in a transaction of its own
         read_alone(session)
+        if refreshed:
+            items = workspace_service.list_mine_rows(session, user=user)     # as the hubs left them
         hub_only = workspace_service.hub_only_servers(
             session, hubs=hubs, user=user,
             environments=workspace_service.user_environments(session, user=user, environments=mine))
