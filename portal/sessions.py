@@ -18,7 +18,10 @@ row *and* its user with roles, memberships and grants in one query, in one worke
 the read-only paths (:data:`.principal.READ_ONLY_PATHS`, GET) as a plain :class:`.principal.Principal` from one
 Core query, which costs about half as much CPU. Writing the session
 back happens only when something changed or activity is due (at most every ``TOUCH_EVERY``); when nothing is to be
-written and the request's database session holds no connection, the request ends without another hop.
+written and the request's database session holds no connection, the request ends without another hop. The busiest
+read routes (the catalogue and "my workspaces", page and JSON) are ``async def`` and run their work in one hop of
+their own (:meth:`RequestDb.run`), which costs much less than FastAPI's hop for a ``def`` route; on SQLite a read
+alone leaves the connection as it is (:func:`without_transaction`).
 
 **Nothing here is cached across requests, on purpose.** A session ends at once when it is deleted (logout,
 back-channel logout, a handover) in *any* worker or replica; a per-process cache could not learn of that in time,
@@ -30,6 +33,7 @@ catalogue and its encoded listings.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import secrets
 import threading
@@ -41,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import bindparam, delete, or_, select
+from sqlalchemy import Connection, bindparam, delete, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 from starlette.requests import cookie_parser
@@ -87,14 +91,25 @@ class RequestDb:
     ``local``: the database is a file in this process (SQLite), so ending a transaction is a library call of
     microseconds that never waits for a lock, cheaper done at once than handed to a worker thread."""
 
-    __slots__ = ("_factory", "_session", "user", "principal", "local")
+    __slots__ = ("_factory", "_session", "user", "principal", "local", "_executor")
 
-    def __init__(self, factory: sessionmaker[Session], *, local: bool = False):
+    def __init__(self, factory: sessionmaker[Session], *, local: bool = False,
+                 executor: ThreadPoolExecutor | None = None):
         self._factory = factory
         self._session: Session | None = None
         self.user: User | None = None
         self.principal: Principal | None = None
         self.local = local
+        self._executor = executor
+
+    async def run(self, function, /, *args, **kwargs):
+        """``function(*args, **kwargs)`` in a worker thread of the routes' pool (:class:`ServerSessionMiddleware`), in
+        a copy of the caller's context, as FastAPI runs a plain ``def`` route: for an ``async def`` read route that
+        does its database work and its page in that one hop. asyncio's ``run_in_executor`` costs much less than
+        AnyIO's thread hop FastAPI takes for a ``def`` route (issue 13: the busiest reads, a quarter to a third more
+        requests a second)."""
+        call = partial(contextvars.copy_context().run, partial(function, *args, **kwargs))
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     @property
     def session(self) -> Session:
@@ -117,10 +132,23 @@ class RequestDb:
         statement without a transaction, like :meth:`SessionStore.load`."""
         if self.user is None and self.principal is not None:
             session = self.session
-            session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            without_transaction(session)
             self.user = session.scalars(_USER, {"id": self.principal.id}).unique().first()
             session.commit()
         return self.user
+
+
+def without_transaction(session: Session) -> Connection:
+    """The session's connection, its statements run without a transaction (no BEGIN, no ROLLBACK round trip).
+
+    On PostgreSQL that is the connection in ``AUTOCOMMIT``. SQLite's driver (the ``sqlite3`` module as SQLAlchemy
+    uses it) begins a transaction only before a write, so its reads already run without one; there the connection
+    stays as it is, because switching its isolation level is a ``PRAGMA`` on the way out of the pool and another on
+    the way back (issue 13: a tenth of a "my workspaces" read). A write on it is committed by ``session.commit()``,
+    as in any transaction."""
+    if session.bind is not None and session.bind.dialect.name == "sqlite":
+        return session.connection()
+    return session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
 
 
 def read_alone(session: Session) -> bool:
@@ -131,7 +159,7 @@ def read_alone(session: Session) -> bool:
     writes: in this mode each statement commits on its own."""
     if session.in_transaction():
         return False
-    session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    without_transaction(session)
     return True
 
 
@@ -179,7 +207,7 @@ class SessionStore:
         session = db.session
         # one statement, nothing to keep consistent with: no transaction (no BEGIN, no ROLLBACK), and the connection
         # goes back to the pool at once; the user stays loaded for the request (expire_on_commit is off)
-        connection = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        connection = without_transaction(session)
         if principal:
             rows = connection.execute(SESSION_AND_PRINCIPAL, {"key": key}).all()
             loaded = None
@@ -322,11 +350,13 @@ class ServerSessionMiddleware:
 
     Its database work runs in a small thread pool of its own, handed over with asyncio's ``run_in_executor``: a
     third of the cost of a hop through AnyIO's pool (measured: ~20 µs against ~60 µs of CPU time), and the
-    routes' thread pool stays free for the routes."""
+    routes' thread pool stays free for the routes. The read routes that run their work through
+    :meth:`RequestDb.run` get a second pool (``route_threads``, as many as AnyIO's default for ``def`` routes), so a
+    route that waits on a slow hub never holds up the session reads of other requests."""
 
     def __init__(self, app: ASGIApp, *, store: SessionStore, cookie_name: str, https_only: bool,
                  skip_prefixes: tuple[str, ...] = (), read_only_paths: frozenset[str] = frozenset(),
-                 threads: int = 8):
+                 threads: int = 8, route_threads: int = 40):
         self.app = app
         self.store = store
         self.cookie_name = cookie_name
@@ -334,6 +364,7 @@ class ServerSessionMiddleware:
         self.flags = "; path=/; httponly; samesite=lax" + ("; secure" if https_only else "")
         self.skip_prefixes = skip_prefixes
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="portal-session")
+        self.route_executor = ThreadPoolExecutor(max_workers=route_threads, thread_name_prefix="portal-route")
 
     async def _in_thread(self, function, *args, **kwargs):
         return await asyncio.get_running_loop().run_in_executor(self.executor, partial(function, *args, **kwargs))
@@ -349,7 +380,7 @@ class ServerSessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        db = RequestDb(self.store.sessions, local=self.store.local)
+        db = RequestDb(self.store.sessions, local=self.store.local, executor=self.route_executor)
         scope[REQUEST_DB] = db
         if self.skip_prefixes and scope["path"].startswith(self.skip_prefixes):
             scope["session"] = {}

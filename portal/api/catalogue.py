@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
 
 from gereedschapskist.catalogue import Catalogue
 
-from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, SessionDep
+from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, RequestDbDep, SessionDep
 from ..models import utcnow
 from ..services import catalogue as catalogue_service
 from ..services.environments import member_offer
@@ -19,10 +20,14 @@ router = APIRouter(prefix=API_PREFIX, tags=["catalogue"])
 
 
 @router.get("/bundles", response_model=list[BundleOut], responses=ERRORS, summary="Bundles offered to you")
-def bundles(user: CurrentPrincipal, catalogue: CatalogueDep, session: SessionDep,
-            role: str | None = Query(default=None, description="only this role's bundles")) -> list[BundleOut]:
+async def bundles(user: CurrentPrincipal, catalogue: CatalogueDep, db: RequestDbDep,
+                  role: str | None = Query(default=None, description="only this role's bundles")) -> list[BundleOut]:
     """The bundles your roles may start (never retired ones), ordered by id; a member of an organisation under a
     standard contract gets that contract's bundles only."""
+    return await db.run(_bundles, user, catalogue, db.session, role)     # one thread hop (RequestDb.run)
+
+
+def _bundles(user: CurrentPrincipal, catalogue: Catalogue, session: Session, role: str | None) -> Response:
     read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
     offer = _offer(session, user)
     session.commit()

@@ -8,9 +8,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from sqlalchemy.orm import Session
 
 from ..deps import (
-    CatalogueDep, CsrfHeader, CurrentPrincipal, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+    CatalogueDep, CsrfHeader, CurrentPrincipal, CurrentUser, HubsDep, RequestDbDep, SessionDep, SettingsDep, StateDep,
+    WorkspaceDep,
 )
 from ..models.workspace import NAME_MAX
 from .. import starts
@@ -24,8 +26,12 @@ router = APIRouter(prefix=API_PREFIX, tags=["workspaces"])
 
 
 @router.get("/workspaces", response_model=list[WorkspaceOut], responses=ERRORS, summary="My workspaces")
-def my_workspaces(user: CurrentPrincipal, session: SessionDep) -> Response:
+async def my_workspaces(user: CurrentPrincipal, db: RequestDbDep) -> Response:
     """Your active workspaces and your most recent ended ones, newest first."""
+    return await db.run(_my_workspaces, user, db.session)     # one thread hop for the route (RequestDb.run)
+
+
+def _my_workspaces(user: CurrentPrincipal, session: Session) -> Response:
     read_alone(session)     # a read alone: no BEGIN/ROLLBACK round trips, no thread hop to end it (issue 13)
     items = [WorkspaceOut.of_row(w, owner=user.username) for w in workspace_service.list_mine_rows(session, user=user)]
     session.commit()

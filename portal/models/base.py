@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import DateTime, Enum as SAEnum, MetaData, TypeDecorator
+from sqlalchemy import ColumnElement, DateTime, Enum as SAEnum, MetaData, TypeDecorator, case, literal_column
 from sqlalchemy.orm import DeclarativeBase
 
 #: Stable constraint names, so migrations read the same on SQLite and PostgreSQL.
@@ -44,6 +45,32 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+#: What :func:`one_of` writes into SQL as it is: an enum's value in this schema (letters, digits, ``-`` and ``_``).
+_SQL_WORD = re.compile(r"[a-z0-9_-]+")
+
+
+def one_of(column: Any, values: tuple[Enum | str, ...]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b', …)`` for a fixed tuple of the schema's own enum values, written into the statement: it is
+    compiled once and has nothing to bind. SQLAlchemy's ``in_()`` of values uses an expanding parameter that it
+    renders again at every execution (issue 13: the busiest reads have three). Only for constants of the code: a
+    value that is not a plain word is refused."""
+    return column.in_([literal_column(f"'{word}'") for word in _words(values)])
+
+
+def rank_of(column: Any, values: tuple[Enum | str, ...]) -> ColumnElement[int]:
+    """``CASE column WHEN 'a' THEN 0 WHEN 'b' THEN 1 … END``, written into the statement as :func:`one_of` is."""
+    return case({literal_column(f"'{word}'"): literal_column(str(rank)) for rank, word in enumerate(_words(values))},
+                value=column)
+
+
+def _words(values: tuple[Enum | str, ...]) -> list[str]:
+    words = [value.value if isinstance(value, Enum) else value for value in values]
+    for word in words:
+        if not isinstance(word, str) or not _SQL_WORD.fullmatch(word):
+            raise ValueError(f"one_of and rank_of take the schema's own enum values only, not {word!r}")
+    return words
 
 
 def enum_column(enum: type[Enum], name: str) -> SAEnum:

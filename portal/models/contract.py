@@ -14,10 +14,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text, case, select
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, Numeric, String, Text, select
 from sqlalchemy.orm import Mapped, column_property, mapped_column, relationship
 
-from .base import Base, UTCDateTime, enum_column, utcnow
+from .base import Base, UTCDateTime, enum_column, one_of, rank_of, utcnow
 from .environment import Environment, EnvironmentStage
 from .organisation import Organisation, User
 
@@ -147,7 +147,7 @@ class ContractTransition(Base):
 #: it is read only where asked for — with the request's user (``services/identity.request_user_options``), so that a
 #: catalogue read learns the member's offer in its one query (issue 13). Read each request, never cached.
 Organisation.current_contract_id = column_property(
-    select(Contract.id).where(Contract.organisation_id == Organisation.id, Contract.state.in_(WORKING_STATES))
-    .order_by(case({state: rank for rank, state in enumerate(WORKING_STATES)}, value=Contract.state),
+    select(Contract.id).where(Contract.organisation_id == Organisation.id, one_of(Contract.state, WORKING_STATES))
+    .order_by(rank_of(Contract.state, WORKING_STATES),
               Contract.id.desc())
     .limit(1).correlate_except(Contract).scalar_subquery(), deferred=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 
-from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, HubsDep, SessionDep
+from gereedschapskist.catalogue import Catalogue
+
+from ..deps import CatalogueDep, CurrentPrincipal, CurrentUser, HubsDep, RequestDbDep, SessionDep
 from ..errors import HubUnavailable
 from ..services import catalogue as catalogue_service
 from ..services import usage_view
@@ -30,8 +33,13 @@ def shelves_html(request: Request, shelves: list[catalogue_service.Shelf]):
 
 
 @router.get("/catalogue", name="catalogue")
-def catalogue_page(request: Request, user: CurrentPrincipal, catalogue: CatalogueDep, session: SessionDep,
-                   role: str | None = None):
+async def catalogue_page(request: Request, user: CurrentPrincipal, catalogue: CatalogueDep, db: RequestDbDep,
+                         role: str | None = None):
+    return await db.run(_catalogue_page, request, user, catalogue, db.session, role)   # one hop (RequestDb.run)
+
+
+def _catalogue_page(request: Request, user: CurrentPrincipal, catalogue: Catalogue, session: Session,
+                    role: str | None):
     if role is not None:
         bundles = catalogue_service.offered(catalogue, roles=user.role_ids, role=role)
         shelves = [catalogue_service.Shelf(role=catalogue.roles[role], bundles=bundles)]

@@ -16,10 +16,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
+from sqlalchemy.orm import Session
 
 from .. import starts
 from ..deps import (
-    CatalogueDep, CsrfForm, CurrentPrincipal, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+    CatalogueDep, CsrfForm, CurrentPrincipal, RequestDbDep, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
 )
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus
@@ -42,7 +43,11 @@ def hub_problems(hubs: HubsDep, environments: list) -> list[str]:
 
 
 @router.get("/workspaces", name="workspaces")
-def my_workspaces(request: Request, user: CurrentPrincipal, session: SessionDep, hubs: HubsDep):
+async def my_workspaces(request: Request, user: CurrentPrincipal, db: RequestDbDep, hubs: HubsDep):
+    return await db.run(_my_workspaces, request, user, db.session, hubs)    # one thread hop (RequestDb.run)
+
+
+def _my_workspaces(request: Request, user: CurrentPrincipal, session: Session, hubs: HubsDep):
     # the reads need no transaction (no BEGIN/ROLLBACK round trips, no thread hop to end one: issue 13); what the
     # hubs say is written in a transaction of its own, and each commit hands the connection back in this thread.
     # The workspaces are plain rows (no ORM objects); only those a hub is asked about are loaded to be synced.

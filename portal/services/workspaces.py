@@ -29,6 +29,7 @@ from ..models import (
     ACTIVE_STATUSES, Environment, Member, MemberRoleName, Organisation, RegisterAction, User, Workspace,
     WorkspaceStatus, utcnow,
 )
+from ..models.base import one_of
 from ..models.workspace import ENDED_STATUSES
 from ..workspace_hub import Hubs, InterfaceState, ProgressEvent, ServerInfo, WorkspaceHub
 from . import metering, register
@@ -452,11 +453,11 @@ def active_workspaces(session: Session, *, limit: int = 500) -> list[Workspace]:
 
 
 _RECENT_ENDED = (select(Workspace.id).where(Workspace.user_id == bindparam("user_id"),
-                                           Workspace.status.in_(ENDED_STATUSES))
+                                           one_of(Workspace.status, ENDED_STATUSES))
                  .order_by(Workspace.id.desc()).limit(RECENT_ENDED))
 #: Which workspaces are "mine": the user's active ones and the most recent ended ones (one rule for both listings).
 _MINE_RULE = (Workspace.user_id == bindparam("user_id")) & (
-    Workspace.status.in_(ACTIVE_STATUSES) | Workspace.id.in_(_RECENT_ENDED.scalar_subquery()))
+    one_of(Workspace.status, ACTIVE_STATUSES) | Workspace.id.in_(_RECENT_ENDED.scalar_subquery()))
 #: Built once: "my workspaces" is the portal's busiest query, and building a statement costs more than running it.
 _MINE = select(Workspace).where(_MINE_RULE).order_by(Workspace.id.desc())
 _STOPPER = User.__table__.alias("stopper")

@@ -59,6 +59,33 @@ def test_status_is_one_enum_and_the_database_checks_it(database):
         session.rollback()
 
 
+def test_fixed_status_sets_are_written_into_the_statement_and_select_what_in_would(database):
+    """``one_of`` and ``rank_of`` write the schema's own enum values into SQL (no expanding parameter to render at
+    every execution: issue 13); they select and order as ``in_()`` and ``case()`` do, and take nothing but a plain
+    word."""
+    from sqlalchemy.orm import Session
+    from gereedschapskist.portal.models.base import one_of, rank_of
+    from gereedschapskist.portal.models.workspace import ACTIVE_STATUSES
+    with Session(database.engine) as session:
+        _workspace_row(session)
+        session.commit()
+        for status in WorkspaceStatus:
+            session.execute(text("UPDATE workspace SET status = :s"), {"s": status.value})
+            written = session.scalar(select(Workspace.id).where(one_of(Workspace.status, ACTIVE_STATUSES)))
+            bound = session.scalar(select(Workspace.id).where(Workspace.status.in_(ACTIVE_STATUSES)))
+            assert written == bound and (written is not None) == status.active, status
+            rank = session.scalar(select(rank_of(Workspace.status, tuple(WorkspaceStatus))))
+            assert rank == list(WorkspaceStatus).index(status)
+        session.rollback()
+    statement = str(select(Workspace.id).where(one_of(Workspace.status, ACTIVE_STATUSES)).compile(database.engine))
+    assert "'running'" in statement and "POSTCOMPILE" not in statement
+    for bad in ("x' OR '1'='1", "Running", 3):
+        with pytest.raises(ValueError, match="enum values only"):
+            one_of(Workspace.status, (bad,))
+        with pytest.raises(ValueError, match="enum values only"):
+            rank_of(Workspace.status, ("running", bad))
+
+
 def test_register_is_append_only_in_the_orm_and_in_the_database(database):
     """The ORM refuses changes; the database refuses them too — on PostgreSQL the runtime role has no UPDATE or
     DELETE privilege at all, and even the owner meets the triggers."""

@@ -9,7 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import Organisation, PortalSession, RoleGrant, utcnow
@@ -83,11 +83,22 @@ def test_my_workspaces_costs_the_session_query_and_its_own(app, client, kim):
 
 
 def _transactions(app, client, path: str) -> list[str]:
-    """How the request's database work began and ended: "autocommit" (a read alone), "begin", "rollback"."""
+    """How each of the request's statements ran: "autocommit" (a read alone), "in a transaction", and "rollback" for
+    a transaction ended that way. A read alone is PostgreSQL's AUTOCOMMIT; SQLite's driver (``sqlite3``) opens a
+    transaction only before a write, so there a read runs without one unless a transaction is open on the driver's
+    connection after it (read from the driver itself, not from SQLAlchemy's bookkeeping)."""
     client.get(path)
-    engine, ended = app.state.portal.engine, []
-    listeners = {"rollback": lambda conn: ended.append("rollback"), "begin": lambda conn: ended.append(
-        "autocommit" if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT" else "begin")}
+    engine, seen = app.state.portal.engine, []
+
+    def executed(conn, _cursor, *_args) -> None:
+        if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            seen.append("autocommit")
+        elif engine.dialect.name == "sqlite":
+            seen.append("in a transaction" if conn.connection.dbapi_connection.in_transaction else "autocommit")
+        else:
+            seen.append("in a transaction")
+
+    listeners = {"after_cursor_execute": executed, "rollback": lambda conn: seen.append("rollback")}
     for name, listener in listeners.items():
         event.listen(engine, name, listener)
     try:
@@ -95,21 +106,70 @@ def _transactions(app, client, path: str) -> list[str]:
     finally:
         for name, listener in listeners.items():
             event.remove(engine, name, listener)
-    return ended
+    return seen
 
 
 def test_my_workspaces_reads_without_a_transaction_to_end(app, client, kim):
     """Its one query runs as a read alone (``sessions.read_alone``): no BEGIN, and no ROLLBACK at the end, which on
     PostgreSQL are two round trips and a thread hop per request."""
-    ended = _transactions(app, client, "/api/v1/workspaces")
-    assert ended == ["autocommit", "autocommit"], ended      # the session row's query and the workspaces'
+    seen = _transactions(app, client, "/api/v1/workspaces")
+    assert seen == ["autocommit", "autocommit"], seen      # the session row's query and the workspaces'
 
 
 def test_the_my_workspaces_page_reads_without_a_transaction_to_end(app, client, kim):
     """The page's reads too (the user's workspaces, then what the hub has that the portal does not know); only what a
     hub says about a workspace would be written in a transaction (none here: nothing is starting)."""
-    ended = _transactions(app, client, "/workspaces")
-    assert ended and set(ended) == {"autocommit"}, ended
+    seen = _transactions(app, client, "/workspaces")
+    assert seen and set(seen) == {"autocommit"}, seen
+
+
+@pytest.mark.parametrize("path", ["/api/v1/bundles", "/api/v1/workspaces", "/catalogue", "/workspaces"])
+def test_the_busiest_reads_run_in_one_hop_of_their_own(app, client, kim, path):
+    """The four busiest reads are ``async def`` routes that run their work in the routes' own pool
+    (``RequestDb.run``: asyncio's hop, much cheaper than FastAPI's hop for a ``def`` route; issue 13), apart from the
+    session middleware's pool, so a route waiting on a slow hub never holds up other requests' session reads. Seen
+    from the threads the statements run on: the session row's in the session pool, the route's in the routes'."""
+    import threading
+    client.get(path)
+    threads: list[tuple[str, str]] = []
+    engine = app.state.portal.engine
+    listener = (lambda _conn, _cursor, statement, *_a:
+                threads.append((threading.current_thread().name.split("_")[0], " ".join(statement.split()[:8]))))
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        assert client.get(path, headers={"Accept-Language": "en"}).status_code == 200
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert threads[0][0] == "portal-session", threads     # the session row with the principal
+    route = threads[1:]
+    if path in ("/api/v1/workspaces", "/workspaces"):
+        assert route, threads                          # the user's workspaces
+    assert all(name == "portal-route" for name, _s in route), threads
+
+
+def test_a_read_alone_on_sqlite_leaves_the_connection_as_it_is(tmp_path):
+    """On SQLite a read alone does not switch the connection to AUTOCOMMIT: its driver opens no transaction for a
+    read, and a switch is a PRAGMA out of the pool and another back in (issue 13). A write after it is committed by
+    ``session.commit()`` as in any transaction; on PostgreSQL the connection is switched."""
+    from gereedschapskist.portal.db import make_engine, session_factory
+    from gereedschapskist.portal.sessions import read_alone
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    pragmas: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, statement, *_a: pragmas.append(statement)
+                 if statement.upper().startswith("PRAGMA READ_UNCOMMITTED") else None)
+    with session_factory(engine)() as session:
+        assert read_alone(session) is True
+        assert session.connection().get_execution_options().get("isolation_level") is None
+        session.execute(text("CREATE TABLE t (x INTEGER)"))
+        session.execute(text("INSERT INTO t VALUES (1)"))
+        assert session.connection().connection.dbapi_connection.in_transaction    # the write is in a transaction
+        session.commit()
+        assert read_alone(session) is True
+        assert session.scalar(text("SELECT count(*) FROM t")) == 1
+        session.commit()
+    assert pragmas == []
+    engine.dispose()
 
 
 def test_a_read_that_changes_nothing_writes_nothing_and_activity_is_written_at_most_once_a_minute(app, client, kim):
