@@ -223,7 +223,7 @@ def create_app(settings: PortalSettings | None = None, *, catalogue_model: Catal
     app.state.portal = state
     app.add_middleware(ServerSessionMiddleware, store=state.session_store, cookie_name=settings.session_cookie,
                        https_only=settings.secure_cookies, skip_prefixes=("/static/", docs.ASSETS_PATH + "/"),
-                       read_only_paths=READ_ONLY_PATHS)
+                       read_only_paths=READ_ONLY_PATHS, read_ahead=workspace_service.READ_AHEAD)
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.secure_cookies)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount(docs.ASSETS_PATH, StaticFiles(directory=docs.assets_dir()), name="swagger-ui")

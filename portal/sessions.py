@@ -42,7 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Callable, Mapping
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import Connection, bindparam, delete, or_, select
@@ -91,7 +91,7 @@ class RequestDb:
     ``local``: the database is a file in this process (SQLite), so ending a transaction is a library call of
     microseconds that never waits for a lock, cheaper done at once than handed to a worker thread."""
 
-    __slots__ = ("_factory", "_session", "user", "principal", "local", "_executor")
+    __slots__ = ("_factory", "_session", "user", "principal", "local", "_executor", "_read_ahead")
 
     def __init__(self, factory: sessionmaker[Session], *, local: bool = False,
                  executor: ThreadPoolExecutor | None = None):
@@ -101,6 +101,15 @@ class RequestDb:
         self.principal: Principal | None = None
         self.local = local
         self._executor = executor
+        self._read_ahead: tuple[Principal, Any] | None = None
+
+    def read_ahead(self, principal: Principal) -> Any:
+        """What the middleware read ahead for this path's route with the session row (``read_ahead`` of
+        :class:`ServerSessionMiddleware`), when the route acts for that very principal; else None (the route reads
+        it itself): a principal read again (groups refreshed at the issuer) never gets rows read for another."""
+        if self._read_ahead is not None and self._read_ahead[0] is principal:
+            return self._read_ahead[1]
+        return None
 
     async def run(self, function, /, *args, **kwargs):
         """``function(*args, **kwargs)`` in a worker thread of the routes' pool (:class:`ServerSessionMiddleware`), in
@@ -190,12 +199,14 @@ class SessionStore:
         return self._sessions
 
     def load(self, cookie: str, *, db: RequestDb | None = None, now: datetime | None = None,
-             principal: bool = False) -> Loaded | None:
+             principal: bool = False, read_ahead: Callable[[Session, Principal], Any] | None = None) -> Loaded | None:
         """The live session this cookie names, or None (unknown, forged, or expired — then it is deleted).
 
         With ``db`` (the request's database session) the row is read together with its user, in one query, and the
         user is left in ``db.user``, loaded for the whole request; with ``principal`` as plain data in
-        ``db.principal`` instead (one Core query, no ORM objects: for a path whose route only reads)."""
+        ``db.principal`` instead (one Core query, no ORM objects: for a path whose route only reads). There
+        ``read_ahead(session, principal)``, when given, reads what the route will list on the same connection, in the
+        same hop, before the connection goes back to the pool (:meth:`RequestDb.read_ahead`)."""
         raw = self._raw(cookie)
         if raw is None:
             return None
@@ -217,9 +228,11 @@ class SessionStore:
                     session.execute(delete(PortalSession).where(PortalSession.id == key))
                 else:
                     loaded = Loaded(key, dict(first.s_data or {}), first.s_user_id, first.s_last_seen_at)
-            session.commit()
             if loaded is not None:
                 db.principal = principal_of(rows)
+                if read_ahead is not None and db.principal is not None:
+                    db._read_ahead = (db.principal, read_ahead(session, db.principal))
+            session.commit()
             return loaded
         found = session.execute(_SESSION_AND_USER, {"key": key}).unique().first()
         loaded = self._live(session, found[0], key, now) if found else None
@@ -356,11 +369,13 @@ class ServerSessionMiddleware:
 
     def __init__(self, app: ASGIApp, *, store: SessionStore, cookie_name: str, https_only: bool,
                  skip_prefixes: tuple[str, ...] = (), read_only_paths: frozenset[str] = frozenset(),
-                 threads: int = 8, route_threads: int = 40):
+                 threads: int = 8, route_threads: int = 40,
+                 read_ahead: Mapping[str, Callable[[Session, Principal], Any]] | None = None):
         self.app = app
         self.store = store
         self.cookie_name = cookie_name
         self.read_only_paths = read_only_paths     # GET: the user as a plain principal (portal/principal.py)
+        self.read_ahead = dict(read_ahead or {})     # of those paths: what their route lists, read with the session
         self.flags = "; path=/; httponly; samesite=lax" + ("; secure" if https_only else "")
         self.skip_prefixes = skip_prefixes
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="portal-session")
@@ -393,7 +408,9 @@ class ServerSessionMiddleware:
         loaded = None
         try:
             principal = scope["path"] in self.read_only_paths and scope.get("method") in ("GET", "HEAD")
-            loaded = await self._in_thread(self.store.load, cookie, db=db, principal=principal) if cookie else None
+            loaded = await self._in_thread(self.store.load, cookie, db=db, principal=principal,
+                                           read_ahead=self.read_ahead.get(scope["path"]) if principal else None) \
+                if cookie else None
         finally:
             if loaded is None:
                 await self._close(db)                    # a stale cookie, or none: nothing read is kept

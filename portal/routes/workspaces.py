@@ -44,16 +44,20 @@ def hub_problems(hubs: HubsDep, environments: list) -> list[str]:
 
 @router.get("/workspaces", name="workspaces")
 async def my_workspaces(request: Request, user: CurrentPrincipal, db: RequestDbDep, hubs: HubsDep):
-    return await db.run(_my_workspaces, request, user, db.session, hubs)    # one thread hop (RequestDb.run)
+    # the user's workspaces were read with the session row, in the session's hop (workspace_service.READ_AHEAD)
+    return await db.run(_my_workspaces, request, user, db.session, hubs, db.read_ahead(user))   # one thread hop
 
 
-def _my_workspaces(request: Request, user: CurrentPrincipal, session: Session, hubs: HubsDep):
+def _my_workspaces(request: Request, user: CurrentPrincipal, session: Session, hubs: HubsDep, items: list | None):
     # the reads need no transaction (no BEGIN/ROLLBACK round trips, no thread hop to end one: issue 13); what the
     # hubs say is written in a transaction of its own, and each commit hands the connection back in this thread.
     # The workspaces are plain rows (no ORM objects); only those a hub is asked about are loaded to be synced.
-    read_alone(session)
-    items = workspace_service.list_mine_rows(session, user=user)
+    if items is None:
+        read_alone(session)
+        items = workspace_service.list_mine_rows(session, user=user)
     mine = workspace_service.row_environments(items)
+    if not mine:
+        read_alone(session)
     environments = mine or {e.name: e for e in list_environments(session)}
     session.commit()
     problems = hub_problems(hubs, list(environments.values()))

@@ -486,6 +486,12 @@ def list_mine_rows(session: Session, *, user: User) -> list[Row]:
     return list(session.connection().execute(_MINE_ROWS, {"user_id": user.id}))
 
 
+#: What the session middleware reads ahead with the session row for the "my workspaces" page and JSON (one connection,
+#: one hop: ``sessions.RequestDb.read_ahead``): the user's workspaces as :func:`list_mine_rows` lists them.
+READ_AHEAD = {"/workspaces": lambda session, principal: list_mine_rows(session, user=principal),
+              "/api/v1/workspaces": lambda session, principal: list_mine_rows(session, user=principal)}
+
+
 def refresh_rows(session: Session, *, hubs: Hubs, rows: list[Row]) -> bool:
     """:func:`refresh` for listed rows: only the workspaces worth asking their hub about (:func:`to_ask` of
     :func:`in_transition`) are loaded as ORM objects and synced; True when there were any (the listing is stale)."""

@@ -124,27 +124,50 @@ def test_the_my_workspaces_page_reads_without_a_transaction_to_end(app, client, 
 
 
 @pytest.mark.parametrize("path", ["/api/v1/bundles", "/api/v1/workspaces", "/catalogue", "/workspaces"])
-def test_the_busiest_reads_run_in_one_hop_of_their_own(app, client, kim, path):
+def test_the_busiest_reads_take_one_hop_and_one_connection(app, client, kim, path):
     """The four busiest reads are ``async def`` routes that run their work in the routes' own pool
     (``RequestDb.run``: asyncio's hop, much cheaper than FastAPI's hop for a ``def`` route; issue 13), apart from the
-    session middleware's pool, so a route waiting on a slow hub never holds up other requests' session reads. Seen
-    from the threads the statements run on: the session row's in the session pool, the route's in the routes'."""
+    session middleware's pool, so a route waiting on a slow hub never holds up other requests' session reads. "My
+    workspaces" has its workspaces read ahead with the session row, on the same connection in the session's hop
+    (``workspace_service.READ_AHEAD``): one connection from the pool per request, and the JSON listing takes no
+    second hop at all. Seen from the threads the statements run on and the pool's checkouts."""
     import threading
     client.get(path)
     threads: list[tuple[str, str]] = []
+    checkouts: list[int] = []
     engine = app.state.portal.engine
     listener = (lambda _conn, _cursor, statement, *_a:
                 threads.append((threading.current_thread().name.split("_")[0], " ".join(statement.split()[:8]))))
+    checkout = (lambda *_a: checkouts.append(1))
     event.listen(engine, "before_cursor_execute", listener)
+    event.listen(engine.pool, "checkout", checkout)
     try:
         assert client.get(path, headers={"Accept-Language": "en"}).status_code == 200
     finally:
         event.remove(engine, "before_cursor_execute", listener)
+        event.remove(engine.pool, "checkout", checkout)
     assert threads[0][0] == "portal-session", threads     # the session row with the principal
-    route = threads[1:]
     if path in ("/api/v1/workspaces", "/workspaces"):
-        assert route, threads                          # the user's workspaces
+        assert threads[1][0] == "portal-session" and "workspace.organisation_id" in threads[1][1], threads
+        route = threads[2:]
+        assert not any("workspace.organisation_id" in statement for _n, statement in route), threads   # not again
+        if path == "/api/v1/workspaces":
+            assert route == [] and len(checkouts) == 1, (threads, checkouts)
+    else:
+        route = threads[1:]
     assert all(name == "portal-route" for name, _s in route), threads
+
+
+def test_rows_read_ahead_serve_only_the_principal_they_were_read_for():
+    """A route gets what the middleware read ahead only for the very principal read with it: a principal read again
+    (its groups refreshed at the issuer, another user's session) reads its own rows."""
+    from gereedschapskist.portal.sessions import RequestDb
+    db = RequestDb(factory=None)
+    assert db.read_ahead(object()) is None                 # nothing read ahead
+    principal, other = object(), object()
+    db._read_ahead = (principal, ["row"])
+    assert db.read_ahead(principal) == ["row"]
+    assert db.read_ahead(other) is None
 
 
 def test_a_read_alone_on_sqlite_leaves_the_connection_as_it_is(tmp_path):
