@@ -41,7 +41,8 @@ HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriza
               "transfer-encoding", "upgrade", "content-length", "host", "cookie"}
 #: How often (seconds) the app's last use is reported to the hub when it changed: often enough that the idle culler
 #: never stops an app in use (its timeout is at least a minute), cheap because nothing is sent while nobody uses it.
-#: ``JUPYTERHUB_ACTIVITY_INTERVAL`` (as JupyterHub's single-user server reads it) overrides it.
+#: ``JUPYTERHUB_ACTIVITY_INTERVAL`` (as JupyterHub's single-user server reads it) overrides it; the hub passes no such
+#: variable by default, an operator sets it through the spawner's ``environment``.
 _ACTIVITY_EVERY = 10.0
 
 
