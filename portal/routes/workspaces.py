@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from .. import starts
 from ..deps import (
-    CatalogueDep, CsrfForm, CurrentPrincipal, RequestDbDep, CurrentUser, HubsDep, SessionDep, SettingsDep, StateDep, WorkspaceDep,
+    CatalogueDep, CsrfForm, CurrentPrincipal, CurrentUser, HubsDep, RequestDbDep, SessionDep, SettingsDep, StateDep,
+    WorkspaceDep,
 )
 from ..errors import Forbidden, HubLoginNeeded, InvalidInput, PortalError
 from ..models import WorkspaceStatus

@@ -486,10 +486,13 @@ def list_mine_rows(session: Session, *, user: User) -> list[Row]:
     return list(session.connection().execute(_MINE_ROWS, {"user_id": user.id}))
 
 
+def _mine_ahead(session: Session, principal: User) -> list[Row]:
+    return list_mine_rows(session, user=principal)
+
+
 #: What the session middleware reads ahead with the session row for the "my workspaces" page and JSON (one connection,
 #: one hop: ``sessions.RequestDb.read_ahead``): the user's workspaces as :func:`list_mine_rows` lists them.
-READ_AHEAD = {"/workspaces": lambda session, principal: list_mine_rows(session, user=principal),
-              "/api/v1/workspaces": lambda session, principal: list_mine_rows(session, user=principal)}
+READ_AHEAD = {"/workspaces": _mine_ahead, "/api/v1/workspaces": _mine_ahead}
 
 
 def refresh_rows(session: Session, *, hubs: Hubs, rows: list[Row]) -> bool:
