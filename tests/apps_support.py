@@ -7,7 +7,10 @@ built from PyPI like any bundle at their first launch), and a provider and hub o
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -118,3 +121,21 @@ def apps_stack(tmp_path_factory, accounts_file) -> Iterator[AppsStack]:
             hub.stop()
     finally:
         provider.stop()
+
+
+def stop_group(child: subprocess.Popen) -> None:
+    """A child started with ``start_new_session=True`` and whatever it started (Voilà's kernel, Streamlit's
+    watchers): its whole process group, SIGTERM first, then SIGKILL."""
+    if child.poll() is None:
+        try:
+            os.killpg(child.pid, signal.SIGTERM)
+            child.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait(10)
+        except ProcessLookupError:
+            pass
+    try:
+        os.killpg(child.pid, signal.SIGKILL)    # a kernel left behind by a server that did exit
+    except (ProcessLookupError, PermissionError):
+        pass

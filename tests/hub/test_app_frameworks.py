@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -28,6 +27,7 @@ import pytest
 from gereedschapskist.catalogue import load
 from gereedschapskist.core.apps import FRAMEWORKS, bundle_frameworks
 from gereedschapskist.hub.app_server import app_command
+from tests.apps_support import stop_group
 
 CATALOGUE = load()
 #: framework id → the first offered bundle (by id) that pins its package
@@ -97,23 +97,6 @@ def _wait_for(url: str, child: subprocess.Popen, log: Path) -> tuple[int, str]:
             time.sleep(0.25)
 
 
-def _stop(child: subprocess.Popen) -> None:
-    """The server and whatever it started (Voilà's kernel, Streamlit's watchers): its whole process group."""
-    if child.poll() is None:
-        try:
-            os.killpg(child.pid, signal.SIGTERM)
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait(10)
-        except ProcessLookupError:
-            pass
-    try:
-        os.killpg(child.pid, signal.SIGKILL)    # a kernel left behind by a server that did exit
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
 def test_every_framework_has_a_bundle_to_run_on():
     assert set(BUNDLE_OF) == set(FRAMEWORKS), f"no offered bundle pins {set(FRAMEWORKS) - set(BUNDLE_OF)}"
     assert set(APPS) == set(FRAMEWORKS)
@@ -158,4 +141,4 @@ def test_the_framework_serves_an_app_with_the_app_servers_command(framework, bun
         elif framework == "voila":
             assert f"{TEXT}: 42" in page, page[-3000:]      # the notebook ran in the bundle's kernel
     finally:
-        _stop(child)
+        stop_group(child)

@@ -39,7 +39,7 @@ from jupyterhub.scopes import expand_scopes
 from gereedschapskist.dev.demo import load_accounts
 from gereedschapskist.dev.devstack import hub_api
 from gereedschapskist.hub.roles import CULLER_SCOPES
-from tests.apps_support import PANEL_APP, apps_stack  # noqa: F401 - fixture
+from tests.apps_support import PANEL_APP, apps_stack, stop_group  # noqa: F401 - fixture
 from tests.devclient import HubUser, oidc_login
 
 pytestmark = pytest.mark.network    # the first start builds tiny-panel's environment (Panel from PyPI)
@@ -88,16 +88,6 @@ def _start_culler(hub_api_url: str, token: str, log: Path) -> subprocess.Popen:
                                  "--IdleCuller.log_level=DEBUG"],
                                 env=env, cwd=log.parent, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-
-
-def _stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
 
 
 def test_the_idle_culler_stops_an_unused_app_and_never_one_in_use(apps_stack, accounts_file,  # noqa: F811
@@ -188,7 +178,7 @@ def test_the_idle_culler_stops_an_unused_app_and_never_one_in_use(apps_stack, ac
               f"{len(seen)} last-activity values, the culler looked {looks} times while it was in use")
     finally:
         if culler is not None:
-            _stop(culler)
+            stop_group(culler)
         try:
             if SERVER in anna.model()["servers"]:
                 anna.stop_server(SERVER)
