@@ -67,9 +67,7 @@ def _request_db(request: Request) -> _RequestDb:
     """The request's database session and the logged-in user, both from the session middleware: it read the
     session row and the user (roles, memberships, grants) in one query, so no dependency here needs a
     worker thread. Routes commit explicitly; anything uncommitted is rolled back when the request ends."""
-    db: RequestDb | None = request.scope.get(REQUEST_DB)
-    if db is None:
-        raise RuntimeError("the portal's routes need ServerSessionMiddleware (it opens the request's database)")
+    db = _scope_db(request)
     user = db.user if db.user is not None and request.session.get("uid") == db.user.id else None
     return _RequestDb(db.session, user)
 
@@ -81,13 +79,17 @@ async def db_session(request: Request) -> Session:
 SessionDep = Annotated[Session, Depends(db_session)]
 
 
-async def request_db(request: Request) -> RequestDb:
-    """The request's :class:`RequestDb` itself: for an ``async def`` route that runs its database work in one hop
-    (:meth:`RequestDb.run`)."""
+def _scope_db(request: Request) -> RequestDb:
     db: RequestDb | None = request.scope.get(REQUEST_DB)
     if db is None:
         raise RuntimeError("the portal's routes need ServerSessionMiddleware (it opens the request's database)")
     return db
+
+
+async def request_db(request: Request) -> RequestDb:
+    """The request's :class:`RequestDb` itself: for an ``async def`` route that runs its database work in one hop
+    (:meth:`RequestDb.run`)."""
+    return _scope_db(request)
 
 
 RequestDbDep = Annotated[RequestDb, Depends(request_db)]
