@@ -31,6 +31,11 @@ log = logging.getLogger(__name__)
 #: Threads that hand launches to the hubs (issue 13); more starts at once wait in line for one.
 START_THREADS = 8
 
+#: How long a hub's "I know this user" is remembered (issue 13: a launch then asks the hub nothing while its health
+#: check is fresh). JupyterHub keeps its users; one it lost after all refuses the start, which then ends failed with
+#: ``hub-login-needed`` and is forgotten here (``services/hub_start.py``). Refusals and failures are never remembered.
+KNOWN_USER_SECONDS = 600.0
+
 
 @dataclass(frozen=True)
 class ServerInfo:
@@ -247,6 +252,7 @@ class Hubs:
         self._status: dict[str, tuple[float, HubStatus]] = {}
         self._interfaces: dict[str, tuple[float, dict[str, InterfaceState] | None]] = {}
         self._sizing: dict[str, tuple[float, HubSizing | None]] = {}
+        self._known_users: dict[tuple[str, str], float] = {}    # (environment, user name) → when the hub knew them
         self._followed: dict[int, int] = {}      # workspace id → progress streams following its start now
         self._starts: dict[int, threading.Event] = {}   # workspace id → set once its hub has answered the start
         self._start_pool: ThreadPoolExecutor | None = None
@@ -285,6 +291,35 @@ class Hubs:
                                  latency_ms=round((time.perf_counter() - began) * 1000, 1))
 
         return self._remembered(self._status, environment.name, check)
+
+    def ensure_user(self, environment: EnvironmentLike, *, username: str, groups: Iterable[str]) -> None:
+        """The launch's one quick question to the hub: whether it knows the user (else its sign-on first:
+        :class:`HubLoginNeeded`) and answers at all (:class:`HubUnavailable`, reported down). Not asked again for
+        :data:`KNOWN_USER_SECONDS` after the hub said yes, as long as the hub's health was checked good less than
+        ``status_ttl`` seconds ago (what every page shows): that read was a tenth of a launch's answer."""
+        key, now = (environment.name, username), time.monotonic()
+        with self._lock:
+            known = self._known_users.get(key)
+        checked = self._status.get(environment.name)
+        if (known is not None and now - known < KNOWN_USER_SECONDS and checked is not None
+                and now - checked[0] < self._status_ttl and checked[1].available):
+            return
+        try:
+            self.for_environment(environment).ensure_user(username=username, groups=groups)
+        except HubUnavailable as exc:
+            self.report_down(environment.name, exc.message, exc.reason)
+            self.forget_user(environment, username)
+            raise
+        except PortalError:
+            self.forget_user(environment, username)
+            raise
+        with self._lock:
+            self._known_users[key] = time.monotonic()
+
+    def forget_user(self, environment: EnvironmentLike, username: str) -> None:
+        """The hub said it does not know the user (any more): :meth:`ensure_user` asks it again."""
+        with self._lock:
+            self._known_users.pop((environment.name, username), None)
 
     def interfaces(self, environment: EnvironmentLike, bundle: str | None = None) -> dict[str, InterfaceState] | None:
         """Which interfaces the environment's hub can serve (remembered for ``status_ttl`` seconds, like its

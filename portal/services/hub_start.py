@@ -15,7 +15,9 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..errors import HubUnavailable, PortalError
+from gereedschapskist.core.identity import HUB_LOGIN_NEEDED
+
+from ..errors import HubLoginNeeded, HubUnavailable, NotFound, PortalError
 from ..models import RegisterAction, RegisterEntry, Workspace, WorkspaceStatus
 from ..workspace_hub import Hubs
 from . import metering, register
@@ -40,7 +42,11 @@ def start_at_hub(session: Session, *, hubs: Hubs, start: HubStart) -> Workspace 
     except PortalError as exc:
         if isinstance(exc, HubUnavailable):
             hubs.report_down(environment.name, exc.message, exc.reason)
-        fail_start(session, workspace=workspace, reason=exc.reason, message=exc.message)
+        reason = exc.reason
+        if isinstance(exc, (NotFound, HubLoginNeeded)):   # the hub does not know the user (any more): the launch's
+            hubs.forget_user(environment, username)          # remembered "yes" is dropped, its sign-on comes first
+            reason = HUB_LOGIN_NEEDED
+        fail_start(session, workspace=workspace, reason=reason, message=exc.message)
         if started:     # a refused or failed start leaves its (stopped) named server at the hub: remove it
             _remove_quietly(hub, username=username, server_name=workspace.server_name)
         log.info("the hub did not start workspace %s (%s): %s", workspace.id, exc.reason, exc.message)

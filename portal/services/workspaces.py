@@ -282,11 +282,8 @@ def launch_workspace(session: Session, *, catalogue: Catalogue, hubs: Hubs, user
         check_offer(session, contract=contract, user=user, bundle=bundle.id, size=size.id, today=today)
     # an interface the hub says it cannot serve is refused here, before the hub (unknown: the hub decides)
     interface = choose_available_interface(bundle, requested_interface, hubs.interfaces(environment, bundle.id))
-    try:        # one quick read: whether the hub knows the user (else its sign-on first) and answers at all
-        hubs.for_environment(environment).ensure_user(username=user.username, groups=hub_groups(user))
-    except HubUnavailable as exc:
-        hubs.report_down(environment.name, exc.message, exc.reason)
-        raise
+    # one quick read: whether the hub knows the user (else its sign-on first) and answers at all (remembered a while)
+    hubs.ensure_user(environment, username=user.username, groups=hub_groups(user))
     server_name = new_server_name(bundle.id)
     options = launch_options(user, bundle=bundle.id, size=size.id, interface=interface,
                              **hub_place_options(place, organisation=member.organisation))

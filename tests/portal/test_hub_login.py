@@ -6,13 +6,14 @@ session posted (CSRF-checked), never one named in a link. The real browser journ
 from __future__ import annotations
 
 import re
+import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from gereedschapskist.portal.errors import HubLoginNeeded
+from gereedschapskist.portal.errors import HubLoginNeeded, HubUnavailable, NotFound
 from gereedschapskist.portal.jupyterhub import JupyterHubAdapter
 from gereedschapskist.portal.main import create_app
 from gereedschapskist.portal.models import Workspace
@@ -35,9 +36,20 @@ class FirstLoginHub(FakeHub):
 
 
 @pytest.fixture
-def app(settings):
+def hub_class():
+    return FirstLoginHub
+
+
+@pytest.fixture
+def status_ttl() -> float:
+    return 0.0
+
+
+@pytest.fixture
+def app(settings, hub_class, status_ttl):
     FirstLoginHub.known = set()
-    return create_app(settings.model_copy(update={"hub_url": HUB}), hub_factory=FirstLoginHub)
+    return create_app(settings.model_copy(update={"hub_url": HUB, "hub_status_ttl_seconds": status_ttl}),
+                      hub_factory=hub_class)
 
 
 def _return_path(login_url: str) -> str:
@@ -169,3 +181,84 @@ def test_a_resumed_publish_still_refused_asks_for_a_click_instead_of_looping(app
     assert again.status_code == 403 and "Sign in at the hub first" in again.text
     assert f'href="{HUB}/hub/oauth_login?next=' in again.text
     assert _apps(app) == 0
+
+
+class ForgetfulHub(FirstLoginHub):
+    """A hub that counts how often the portal asks whether it knows a user, and refuses to start a server for a
+    user it does not know as JupyterHub does (404: no such user)."""
+
+    asked: list[str] = []
+
+    def ensure_user(self, *, username, groups):
+        ForgetfulHub.asked.append(username)
+        super().ensure_user(username=username, groups=groups)
+
+    def start(self, *, username, server_name, options):
+        if username not in self.known:
+            raise NotFound(f"the hub has no /users/{username}/servers/{server_name}", reason="hub-not-found")
+        return super().start(username=username, server_name=server_name, options=options)
+
+
+@pytest.mark.parametrize(("hub_class", "status_ttl"), [(ForgetfulHub, 60.0)])
+def test_a_known_user_is_not_asked_again_and_one_the_hub_lost_ends_failed_then_signs_on(app, client, login):
+    """Issue 13: the launch's question "does the hub know this user" was a tenth of its answer. A yes is remembered
+    (``Hubs.ensure_user``) while the hub's health check is fresh; a hub that lost the user after all refuses the
+    start (JupyterHub's 404), the workspace ends failed with ``hub-login-needed`` and the next launch asks again,
+    and is sent through the hub's sign-on."""
+    ForgetfulHub.known, ForgetfulHub.asked = {"lea"}, []
+    me = login("lea", ["role:bi", "org:cbs"])
+    client.get("/catalogue/bi-sql-duckdb")                 # the bundle page checks the hub's health
+    first = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    second = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    assert first.status_code == second.status_code == 303 and ForgetfulHub.asked == ["lea"]
+    assert client.get(second.headers["location"]).status_code == 200
+
+    ForgetfulHub.known = set()                              # the hub lost her (an admin removed her there)
+    lost = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    assert lost.status_code == 303 and ForgetfulHub.asked == ["lea"]          # remembered: not asked
+    page = client.get(lost.headers["location"], headers={"Accept-Language": "en"})
+    assert 'data-status="failed"' in page.text and 'data-reason="hub-login-needed"' in page.text
+    assert "the hub does not know your login (any more)" in page.text
+
+    again = me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    assert ForgetfulHub.asked == ["lea", "lea"]
+    assert again.status_code == 303 and again.headers["location"].startswith(f"{HUB}/hub/oauth_login?next=")
+    assert _workspaces(app) == 3
+
+
+@pytest.mark.parametrize(("hub_class", "status_ttl"), [(ForgetfulHub, 5.0)])
+def test_a_remembered_user_is_asked_again_once_the_hubs_health_check_is_stale(app, client, login, monkeypatch):
+    """Only a fresh health check lets a remembered yes stand in for the hub (``hub_status_ttl_seconds``; every page
+    shows that check), and no yes outlives ``KNOWN_USER_SECONDS``; a hub that does not answer is reported down and
+    the launch is a 503 that stores nothing, as before."""
+    from gereedschapskist.portal import workspace_hub
+
+    clock = [time.monotonic() + 100]        # later than anything the app's start remembered
+    monkeypatch.setattr(workspace_hub.time, "monotonic", lambda: clock[0])
+    ForgetfulHub.known, ForgetfulHub.asked = {"lea"}, []
+    me = login("lea", ["role:bi", "org:cbs"])
+
+    def launch() -> int:
+        client.get("/catalogue/bi-sql-duckdb")         # the page a launch is made from: the hub's health
+        return me.post_form("/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"}).status_code
+
+    assert launch() == 303 and launch() == 303 and len(ForgetfulHub.asked) == 1
+    clock[0] += 4
+    assert me.post_form("/workspaces", {"bundle": "bi-sql-duckdb"}).status_code == 303
+    assert len(ForgetfulHub.asked) == 1                     # the health check is 4 s old: fresh
+    clock[0] += 2
+    assert me.post_form("/workspaces", {"bundle": "bi-sql-duckdb"}).status_code == 303
+    assert len(ForgetfulHub.asked) == 2                     # 6 s old: stale, the hub is asked
+    clock[0] += workspace_hub.KNOWN_USER_SECONDS
+    assert launch() == 303 and len(ForgetfulHub.asked) == 3    # the yes itself has run out
+
+    def down(self, *, username, groups):
+        raise HubUnavailable("the hub at http://hub.example.test/hub/api does not answer")
+
+    monkeypatch.setattr(ForgetfulHub, "ensure_user", down)
+    clock[0] += 6
+    before = _workspaces(app)
+    refused = me.post_json("/api/v1/workspaces", {"bundle": "bi-sql-duckdb", "size": "small"})
+    assert refused.status_code == 503 and refused.json()["reason"] == "hub-unavailable"
+    assert _workspaces(app) == before
+    assert 'id="hub-down"' in client.get("/workspaces").text      # reported down: pages say so
