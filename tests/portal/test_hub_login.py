@@ -233,7 +233,7 @@ def test_a_remembered_user_is_asked_again_once_the_hubs_health_check_is_stale(ap
     the launch is a 503 that stores nothing, as before."""
     from gereedschapskist.portal import workspace_hub
 
-    clock = [time.monotonic() + 100]        # later than anything the app's start remembered
+    clock = [float(int(time.monotonic()) + 100)]      # later than anything the app's start remembered
     monkeypatch.setattr(workspace_hub.time, "monotonic", lambda: clock[0])
     ForgetfulHub.known, ForgetfulHub.asked = {"lea"}, []
     me = login("lea", ["role:bi", "org:cbs"])
@@ -249,7 +249,7 @@ def test_a_remembered_user_is_asked_again_once_the_hubs_health_check_is_stale(ap
     clock[0] += 2
     assert me.post_form("/workspaces", {"bundle": "bi-sql-duckdb"}).status_code == 303
     assert len(ForgetfulHub.asked) == 2                     # 6 s old: stale, the hub is asked
-    clock[0] += workspace_hub.KNOWN_USER_SECONDS
+    clock[0] += workspace_hub.KNOWN_USER_SECONDS + 1
     assert launch() == 303 and len(ForgetfulHub.asked) == 3    # the yes itself has run out
 
     def down(self, *, username, groups):
