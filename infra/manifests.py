@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from gereedschapskist.core.placement import LABEL_PREFIX
 from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
 
 from .config import EgressRule
@@ -27,6 +28,13 @@ HUB_API_PORT = 8081
 CLOUD_METADATA = "169.254.169.254/32"
 # Helper images of the Zero-to-JupyterHub chart that may appear as init containers of a workspace pod.
 Z2JH_HELPER_PREFIX = HELPER_IMAGE_PREFIX
+#: Placeholder pods (issue 13): their priority class and value. Below the user pods' (z2jh's default priority, 0), so
+#: a user's pod preempts one at once; not below the cluster autoscaler's cut-off (-10, its
+#: ``expendable-pods-priority-cutoff``), so a placeholder that has no room makes it add a node. z2jh's own
+#: placeholders use the same value; theirs are one set per release in one pool (``scheduling.userPlaceholder``, off).
+PLACEHOLDER_PRIORITY_CLASS = "gereedschapskist-user-placeholder"
+PLACEHOLDER_PRIORITY = -10
+PLACEHOLDER_POD = {"app.kubernetes.io/component": "user-placeholder"}
 
 
 def namespace(name: str, tags: Tags, *, enforce: str = "baseline") -> dict[str, Any]:
@@ -174,3 +182,50 @@ def image_policy(images: Iterable[str], tags: Tags, *, helper_prefix: str = Z2JH
                      "kubernetes.io/metadata.name": HUB_NAMESPACE}}}},
     }
     return [policy, binding]
+
+
+def user_placeholders(placeholders: dict[str, dict[str, Any]], tags: Tags, *, image: str) -> list[dict[str, Any]]:
+    """The placeholder pods of each role pool (issue 13: node scale-up hidden from the user), from the hub values'
+    ``custom.gereedschapskist.userPlaceholders`` (:func:`gereedschapskist.hub.values.user_placeholders`: per pool its
+    replicas, node selector and the requests of the largest default size starting there): their priority class and
+    one StatefulSet of pause pods per pool. A user's pod preempts a placeholder and starts on its room; the
+    placeholder, pending now, makes the cluster autoscaler add a node for the next user. The pods hold nothing: no
+    service account token, no privileges, a read-only root file system, nothing to reach."""
+    objects: list[dict[str, Any]] = [{
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": PLACEHOLDER_PRIORITY_CLASS, "labels": tags.kube()},
+        "value": PLACEHOLDER_PRIORITY, "globalDefault": False, "preemptionPolicy": "Never",
+        "description": "Gereedschapskist placeholder pods: room kept per node pool; every user pod preempts them.",
+    }]
+    for pool, spec in sorted(placeholders.items()):
+        selector = {**PLACEHOLDER_POD, f"{LABEL_PREFIX}/pool": pool}
+        requests = spec["resources"]["requests"]
+        objects.append({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": f"user-placeholder-{pool}", "namespace": HUB_NAMESPACE,
+                         "labels": {**tags.kube(), **selector}},
+            "spec": {
+                "replicas": int(spec["replicas"]), "podManagementPolicy": "Parallel",
+                "serviceName": f"user-placeholder-{pool}", "selector": {"matchLabels": selector},
+                "template": {
+                    "metadata": {"labels": selector},
+                    "spec": {
+                        "priorityClassName": PLACEHOLDER_PRIORITY_CLASS,
+                        "nodeSelector": dict(spec["nodeSelector"]),
+                        "terminationGracePeriodSeconds": 0,
+                        "automountServiceAccountToken": False,
+                        "enableServiceLinks": False,
+                        "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "runAsGroup": 65534,
+                                            "seccompProfile": {"type": "RuntimeDefault"}},
+                        "containers": [{
+                            "name": "pause", "image": image,
+                            "resources": {"requests": {"cpu": f"{float(requests['cpu']):g}",
+                                                       "memory": str(int(requests["memory"]))}},
+                            "securityContext": {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                                "capabilities": {"drop": ["ALL"]}},
+                        }],
+                    },
+                },
+            },
+        })
+    return objects

@@ -8,7 +8,7 @@ import pulumi_random as random
 
 from gereedschapskist.catalogue import Catalogue
 from gereedschapskist.core.registry import UPSTREAMS, mirrored
-from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX
+from gereedschapskist.core.z2jh import HELPER_IMAGE_PREFIX, PAUSE_IMAGE
 from gereedschapskist.core import spark
 from gereedschapskist.hub.values import (  # the hub component: its values and (above) its Spark objects
     CRYPT_KEY_SECRET_KEY, PORTAL_SERVICE, ValuesInvalid, render_values,
@@ -22,7 +22,8 @@ from . import stages, versions
 from .errors import StackInvalid
 from .kube import apply, helm_release
 from .manifests import (
-    HUB_NAMESPACE, datasets_store, image_policy, namespace, storage_class, workspace_network_policies,
+    HUB_NAMESPACE, datasets_store, image_policy, namespace, storage_class, user_placeholders,
+    workspace_network_policies,
 )
 from .partners import Recipe, ReferencedStore, StorageClass, recipe_class
 from .plan import EnvironmentPlan
@@ -201,6 +202,12 @@ class ContractEnvironment(pulumi.ComponentResource):
         # Spark on Kubernetes (issue 17): where a bundle scales out, the hub makes each user's executor namespace and
         # binds the driver role there; the driver role and the hub's right to do exactly that are applied here.
         guards += [apply(obj, kopts(hub_ns)) for obj in spark_manifests(plan, tags.kube())]
+        # placeholder pods per role pool (issue 13): room for the next start; the hub values say how many and how big
+        priority, *placeholders = user_placeholders(values["custom"]["gereedschapskist"]["userPlaceholders"], tags,
+                                                    image=mirrored(PAUSE_IMAGE, cache))
+        priority = apply(priority, kopts())
+        for obj in placeholders:
+            apply(obj, kopts(hub_ns, priority))
         if plan.kafka is not None:
             kafka_ns = apply(namespace(kafka_cluster.KAFKA_NAMESPACE, tags), kopts())
             operator = helm_release("strimzi", chart=versions.STRIMZI_CHART, version=versions.STRIMZI_CHART_VERSION,

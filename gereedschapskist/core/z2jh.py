@@ -23,5 +23,7 @@ CHART_IMAGES = {
     ("prePuller", "hook"): "quay.io/jupyterhub/k8s-image-awaiter",
     ("prePuller", "pause"): "registry.k8s.io/pause",
 }
+#: The chart's pause image (its ``prePuller.pause.image``, the same release's tag): what the placeholder pods run.
+PAUSE_IMAGE = "registry.k8s.io/pause:3.10.1"
 #: Where the chart's helper images live (init containers of a workspace pod, e.g. the network tools).
 HELPER_IMAGE_PREFIX = "quay.io/jupyterhub/"
