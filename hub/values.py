@@ -9,7 +9,8 @@ non-root security contexts and network policies. Speed (issue 13): z2jh's image 
 hook and the continuous DaemonSet) pulls every offered bundle's image onto every user node, the GPU pool included,
 before the hub is upgraded and on each node that joins; pod priority lets a user's pod preempt a placeholder, and
 :func:`user_placeholders` says per node pool (each role's pool; not the GPU pool, which would keep a GPU node paid
-for) how many placeholder pods of which size keep room for a start, under ``custom.gereedschapskist``. The chart's
+for) how many placeholder pods of which size keep room for a start, under ``custom.gereedschapskist`` (the
+infra's cluster stage applies them: ``infra/manifests.py`` ``user_placeholders``). The chart's
 own ``scheduling.userPlaceholder`` stays off: it has one set for the whole release, placed by
 ``singleuser.nodeSelector``, which would also confine the image puller to that one pool. The values carry no profiles: the hub renders them
 from the catalogue it loads (:func:`gereedschapskist.hub.kubernetes.configure_kubernetes`), the same
