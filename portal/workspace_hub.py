@@ -269,11 +269,16 @@ class Hubs:
                 self._adapters[key] = adapter
             return adapter
 
+    def _fresh(self, store: dict[str, tuple[float, Any]], name: str, now: float) -> tuple[float, Any] | None:
+        """This environment's entry in ``store`` if it is younger than ``status_ttl`` seconds."""
+        cached = store.get(name)
+        return cached if cached is not None and now - cached[0] < self._status_ttl else None
+
     def _remembered(self, store: dict[str, tuple[float, Any]], name: str, compute: Callable[[], Any]) -> Any:
         """``compute()``, or what it gave for this environment less than ``status_ttl`` seconds ago."""
         now = time.monotonic()
-        cached = store.get(name)
-        if cached and now - cached[0] < self._status_ttl:
+        cached = self._fresh(store, name, now)
+        if cached is not None:
             return cached[1]
         value = compute()
         store[name] = (now, value)
@@ -300,17 +305,14 @@ class Hubs:
         key, now = (environment.name, username), time.monotonic()
         with self._lock:
             known = self._known_users.get(key)
-        checked = self._status.get(environment.name)
-        if (known is not None and now - known < KNOWN_USER_SECONDS and checked is not None
-                and now - checked[0] < self._status_ttl and checked[1].available):
+        checked = self._fresh(self._status, environment.name, now)
+        if known is not None and now - known < KNOWN_USER_SECONDS and checked is not None and checked[1].available:
             return
         try:
             self.for_environment(environment).ensure_user(username=username, groups=groups)
-        except HubUnavailable as exc:
-            self.report_down(environment.name, exc.message, exc.reason)
-            self.forget_user(environment, username)
-            raise
-        except PortalError:
+        except PortalError as exc:
+            if isinstance(exc, HubUnavailable):
+                self.report_down(environment.name, exc.message, exc.reason)
             self.forget_user(environment, username)
             raise
         with self._lock:
