@@ -203,9 +203,9 @@ class ContractEnvironment(pulumi.ComponentResource):
         # binds the driver role there; the driver role and the hub's right to do exactly that are applied here.
         guards += [apply(obj, kopts(hub_ns)) for obj in spark_manifests(plan, tags.kube())]
         # placeholder pods per role pool (issue 13): room for the next start; the hub values say how many and how big
-        priority, *placeholders = user_placeholders(values["custom"]["gereedschapskist"]["userPlaceholders"], tags,
-                                                    image=mirrored(PAUSE_IMAGE, cache))
-        priority = apply(priority, kopts())
+        priority_class, *placeholders = user_placeholders(values["custom"]["gereedschapskist"]["userPlaceholders"],
+                                                          tags, image=mirrored(PAUSE_IMAGE, cache))
+        priority = apply(priority_class, kopts())
         for obj in placeholders:
             apply(obj, kopts(hub_ns, priority))
         if plan.kafka is not None:
